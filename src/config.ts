@@ -1,0 +1,80 @@
+/**
+ * The server's configuration, read from the environment once at start-up. Every
+ * variable is documented in README.md; a bad value stops the server with the variable
+ * named, rather than surfacing later as an odd failure.
+ */
+import path from "node:path";
+
+/** Everything the server reads from its environment. */
+export interface Config {
+  /** TCP port for every protocol (`PORT`, default 8080; 0 picks a free one). */
+  readonly port: number;
+  /** Interface to listen on (`HOST`, default `0.0.0.0`). */
+  readonly host: string;
+  /** Postgres to use (`DATABASE_URL`); unset starts the embedded Postgres. */
+  readonly databaseUrl: string | undefined;
+  /** Folder for the embedded Postgres and the generated root key (`RUNLINE_DATA_DIR`, default `./.runline`). */
+  readonly dataDir: string;
+  /** The root key for AdminService (`RUNLINE_ROOT_KEY`); unset generates one with the embedded default. */
+  readonly rootKey: string | undefined;
+  /** pino level (`LOG_LEVEL`, default `info`). */
+  readonly logLevel: string;
+  /** PEM certificate and key files (`TLS_CERT_FILE`, `TLS_KEY_FILE`): both set turns TLS with ALPN on. */
+  readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined;
+  /** Postgres connections per server process (`RUNLINE_DB_POOL_SIZE`, default 20). */
+  readonly dbPoolSize: number;
+  /** How long graceful shutdown waits for in-flight calls (`RUNLINE_SHUTDOWN_GRACE_MS`, default 10000). */
+  readonly shutdownGraceMs: number;
+}
+
+const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+/** Thrown when an environment variable has a value the server cannot use. */
+export class ConfigError extends Error {
+  constructor(variable: string, problem: string) {
+    super(`${variable}: ${problem}`);
+    this.name = "ConfigError";
+  }
+}
+
+function readInteger(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `expected a whole number, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function readOptional(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const raw = env[name];
+  return raw === undefined || raw.trim() === "" ? undefined : raw.trim();
+}
+
+/** Reads and checks the configuration; throws ConfigError naming the first bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const logLevel = readOptional(env, "LOG_LEVEL") ?? "info";
+  if (!logLevels.includes(logLevel)) throw new ConfigError("LOG_LEVEL", `expected one of ${logLevels.join(", ")}`);
+  const certFile = readOptional(env, "TLS_CERT_FILE");
+  const keyFile = readOptional(env, "TLS_KEY_FILE");
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new ConfigError(certFile === undefined ? "TLS_CERT_FILE" : "TLS_KEY_FILE", "TLS needs both TLS_CERT_FILE and TLS_KEY_FILE");
+  }
+  const databaseUrl = readOptional(env, "DATABASE_URL");
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError("DATABASE_URL", "expected a postgres:// or postgresql:// URL");
+  }
+  const rootKey = readOptional(env, "RUNLINE_ROOT_KEY");
+  if (rootKey !== undefined && rootKey.length < 16) throw new ConfigError("RUNLINE_ROOT_KEY", "must be at least 16 characters");
+  return {
+    port: readInteger(env, "PORT", 8080, 0, 65535),
+    host: readOptional(env, "HOST") ?? "0.0.0.0",
+    databaseUrl,
+    dataDir: path.resolve(readOptional(env, "RUNLINE_DATA_DIR") ?? ".runline"),
+    rootKey,
+    logLevel,
+    tls: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : undefined,
+    dbPoolSize: readInteger(env, "RUNLINE_DB_POOL_SIZE", 20, 1, 1000),
+    shutdownGraceMs: readInteger(env, "RUNLINE_SHUTDOWN_GRACE_MS", 10000, 0, 600000),
+  };
+}

@@ -1,0 +1,7 @@
+/**
+ * The ordered list of migrations. Append new ones; never reorder or edit landed ones.
+ */
+import { InitialSchema } from "./0001-initial-schema.js";
+
+/** Every migration, oldest first, as MikroORM's `migrationsList` wants them. */
+export const migrations = [{ name: "0001-initial-schema", class: InitialSchema }];
