@@ -55,7 +55,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     clientUrl: options.url,
     entities,
     extensions: [Migrator],
-    migrations: { migrationsList: migrations, tableName: "runline_migrations", snapshot: false, transactional: true },
+    migrations: { migrationsList: migrations, tableName: "runline_migrations", snapshot: false, transactional: true, silent: true },
     pool: { min: 0, max: options.poolSize },
     // The identity map is per request; the global one must never be used by accident.
     allowGlobalContext: false,

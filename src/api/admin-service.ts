@@ -1,0 +1,53 @@
+/**
+ * AdminService: tenants and API keys, for the root key only (the auth interceptor
+ * enforces that). Translation only; rules live in tenants/.
+ */
+import type { ServiceImpl } from "@connectrpc/connect";
+import type { AdminService } from "../../gen/runline/v1/admin_service_pb.js";
+import type { AppContext } from "../app-context.js";
+import { scopes as allScopes, type Scope } from "../auth/caller.js";
+import { invalidArgument } from "../errors.js";
+import { createApiKey, createTenant, listApiKeys, revokeApiKey, type ApiKey } from "../tenants/tenant-admin.js";
+import { timestamp } from "./proto-convert.js";
+
+function keyMessage(key: ApiKey) {
+  return {
+    id: key.id,
+    tenantId: key.tenantId,
+    scopes: key.scopes.map((scope) => allScopes.indexOf(scope) + 1),
+    displayName: key.displayName,
+    createTime: timestamp(key.createTime),
+    revokeTime: timestamp(key.revokeTime),
+  };
+}
+
+function domainScopes(values: readonly number[]): Scope[] {
+  return values.map((value, index) => {
+    const scope = allScopes[value - 1];
+    if (scope === undefined) throw invalidArgument(`scopes[${index}]`, `unknown scope ${value}`);
+    return scope;
+  });
+}
+
+/** The AdminService implementation. */
+export function adminService(app: AppContext): ServiceImpl<typeof AdminService> {
+  return {
+    async createTenant(request) {
+      const tenant = await createTenant(app.database.entityManager(), request.slug);
+      return { tenant: { id: tenant.id, slug: tenant.slug, createTime: timestamp(tenant.createTime) } };
+    },
+    async createApiKey(request) {
+      const created = await createApiKey(app.database.entityManager(), request.tenant, domainScopes(request.scopes), request.displayName);
+      return { apiKey: keyMessage(created.apiKey), secret: created.secret };
+    },
+    async revokeApiKey(request) {
+      const key = await revokeApiKey(app.database.entityManager(), request.tenant, request.apiKeyId);
+      app.keys.forgetAll();
+      return { apiKey: keyMessage(key) };
+    },
+    async listApiKeys(request) {
+      const keys = await listApiKeys(app.database.entityManager(), request.tenant);
+      return { apiKeys: keys.map(keyMessage) };
+    },
+  };
+}

@@ -1,0 +1,37 @@
+/**
+ * Which scopes may call which RPC. Services not listed here (health, reflection) need
+ * no key. `admin` may do everything within its tenant; AdminService is root-only.
+ */
+import type { Scope } from "../auth/caller.js";
+
+/** The access rule of one RPC. */
+export type Access = { readonly kind: "public" } | { readonly kind: "root" } | { readonly kind: "scopes"; readonly anyOf: readonly Scope[] };
+
+const read: Access = { kind: "scopes", anyOf: ["read", "admin"] };
+const write: Access = { kind: "scopes", anyOf: ["write", "admin"] };
+const worker: Access = { kind: "scopes", anyOf: ["worker", "admin"] };
+const root: Access = { kind: "root" };
+
+const rules: Record<string, Access | Record<string, Access>> = {
+  "runline.v1.RunsService": {
+    CreateRun: write, BatchCreateRuns: write, GetRun: read, ListRuns: read, SearchRuns: read,
+    CancelRun: write, DeleteRun: write, ResumeRun: write, GetRunDefinition: read, GetRunOutput: read,
+    ListRunEvents: read, StreamRunEvents: read, RunAndWait: write, RunAndStream: write,
+    // Executors report progress with the worker scope; callers may add events with write.
+    IngestRunEvents: { kind: "scopes", anyOf: ["write", "worker", "admin"] },
+  },
+  "runline.v1.WorkflowsService": {
+    CreateWorkflow: write, GetWorkflow: read, ListWorkflows: read,
+    CreateWorkflowVersion: write, GetWorkflowVersion: read, ListWorkflowVersions: read,
+  },
+  "runline.v1.WorkerService": worker,
+  "runline.v1.AdminService": root,
+};
+
+/** The rule for `service`/`method`; unknown methods of known services default to admin-only. */
+export function accessFor(service: string, method: string): Access {
+  const rule = rules[service];
+  if (rule === undefined) return { kind: "public" };
+  if ("kind" in rule) return rule as Access;
+  return (rule as Record<string, Access>)[method] ?? { kind: "scopes", anyOf: ["admin"] };
+}

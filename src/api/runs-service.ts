@@ -1,0 +1,170 @@
+/**
+ * RunsService: translates requests to domain calls and records to responses. Rules and
+ * SQL live in runs/ and events/; errors are mapped by the error interceptor.
+ */
+import { create } from "@bufbuild/protobuf";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { RunOutputSchema, type RunOutput } from "../../gen/runline/v1/run_pb.js";
+import type { RunsService } from "../../gen/runline/v1/runs_service_pb.js";
+import type { AppContext } from "../app-context.js";
+import { invalidArgument } from "../errors.js";
+import { appendEvents, listEventsAfter } from "../events/event-store.js";
+import { streamRunEvents } from "../events/run-event-stream.js";
+import { createRun, createRuns } from "../runs/create-run.js";
+import { cancelRun, deleteRun } from "../runs/run-control.js";
+import { waitForSettledRun } from "../runs/run-output.js";
+import type { RunRecord } from "../runs/run-record.js";
+import { getRun, listRuns, type RunFilter } from "../runs/run-queries.js";
+import { isSettled } from "../runs/run-status.js";
+import { pageSize } from "../runs/page-token.js";
+import { getRunDefinition } from "../workflows/run-definition.js";
+import { tenantOf, callerOf } from "./caller-context.js";
+import { createRunInput, dateFrom, domainStatus, eventMessage, jsonFromValue, millisFrom, runMessage, valueFromJson } from "./proto-convert.js";
+
+/** Response header that marks an idempotent replay (API.md). */
+export const replayedHeader = "Idempotent-Replayed";
+
+function outputMessage(run: RunRecord): RunOutput {
+  const output = create(RunOutputSchema, { status: runMessage(run).status, done: isSettled(run.status) });
+  if (run.status === "SUCCEEDED") output.outcome = { case: "result", value: valueFromJson(run.result ?? null)! };
+  else if (run.status === "INTERRUPTED" && run.interrupt !== null) {
+    output.outcome = {
+      case: "interrupt",
+      value: { $typeName: "runline.v1.Interrupt", id: run.interrupt.id, reason: run.interrupt.reason ?? "", payload: valueFromJson(run.interrupt.payload), resumeSchema: valueFromJson(run.interrupt.resumeSchema) },
+    };
+  } else if ((run.status === "FAILED" || run.status === "TIMED_OUT") && run.error !== null) {
+    output.outcome = { case: "error", value: { $typeName: "runline.v1.RunError", message: run.error.message ?? "", code: run.error.code ?? "" } };
+  }
+  return output;
+}
+
+interface FilterFields {
+  status: number[];
+  workflow: string;
+  createdBy: string;
+  labels: Record<string, string>;
+  createTimeAfter?: Parameters<typeof dateFrom>[0];
+  createTimeBefore?: Parameters<typeof dateFrom>[0];
+  updateTimeAfter?: Parameters<typeof dateFrom>[0];
+  updateTimeBefore?: Parameters<typeof dateFrom>[0];
+}
+
+function runFilter(fields: FilterFields, prefix: string): RunFilter {
+  return {
+    statuses: fields.status.map((status, index) => domainStatus(status, `${prefix}status[${index}]`)),
+    workflow: fields.workflow,
+    createdBy: fields.createdBy,
+    labels: fields.labels,
+    createTimeAfter: dateFrom(fields.createTimeAfter),
+    createTimeBefore: dateFrom(fields.createTimeBefore),
+    updateTimeAfter: dateFrom(fields.updateTimeAfter),
+    updateTimeBefore: dateFrom(fields.updateTimeBefore),
+  };
+}
+
+const maxOutputWaitMs = 60_000;
+const defaultRunWaitMs = 30_000;
+const maxRunWaitMs = 300_000;
+
+/** The RunsService implementation over the app's database and event hub. */
+export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsService>> {
+  const sql = app.database.sql;
+  const stream = async function* (tenantId: string, runId: string, after: number, context: HandlerContext) {
+    const signal = AbortSignal.any([context.signal, app.shutdownSignal]);
+    for await (const item of streamRunEvents(sql, app.hub, tenantId, runId, after, signal)) {
+      yield { run: item.run === undefined ? undefined : runMessage(item.run), events: item.events.map(eventMessage) };
+    }
+  };
+  return {
+    async createRun(request, context) {
+      const caller = callerOf(context);
+      const result = await createRun(sql, tenantOf(context), caller.keyId, createRunInput(request));
+      if (result.replayed) context.responseHeader.set(replayedHeader, "true");
+      return { run: runMessage(result.run), idempotentReplayed: result.replayed };
+    },
+    async batchCreateRuns(request, context) {
+      const caller = callerOf(context);
+      const template = request.template;
+      if (request.inputs.length > 0 && template === undefined) throw invalidArgument("template", "is required with inputs");
+      const requests = [
+        ...request.requests.map((one, index) => ({ request: createRunInput(one, `requests[${index}].`), field: `requests[${index}].` })),
+        ...request.inputs.map((input, index) => ({
+          request: { ...createRunInput(template!, "template."), input: jsonFromValue(input), idempotencyKey: template!.idempotencyKey === "" ? "" : `${template!.idempotencyKey}/${index}` },
+          field: `inputs[${index}].`,
+        })),
+      ];
+      const runs = await createRuns(sql, tenantOf(context), caller.keyId, requests);
+      return { runs: runs.map(runMessage) };
+    },
+    async getRun(request, context) {
+      return { run: runMessage(await getRun(sql, tenantOf(context), request.runId)) };
+    },
+    async listRuns(request, context) {
+      const limit = pageSize(request.pageSize, 50, 1000);
+      const page = await listRuns(sql, app.pageTokens, tenantOf(context), runFilter(request, ""), limit, request.pageToken);
+      return { runs: page.runs.map(runMessage), nextPageToken: page.nextPageToken };
+    },
+    async searchRuns(request, context) {
+      const limit = pageSize(request.pageSize, 50, 1000);
+      const filter = request.filter ?? { status: [], workflow: "", createdBy: "", labels: {} };
+      const page = await listRuns(sql, app.pageTokens, tenantOf(context), runFilter(filter, "filter."), limit, request.pageToken);
+      return { runs: page.runs.map(runMessage), nextPageToken: page.nextPageToken };
+    },
+    async cancelRun(request, context) {
+      return { run: runMessage(await cancelRun(sql, tenantOf(context), request.runId, request.reason)) };
+    },
+    async deleteRun(request, context) {
+      await deleteRun(sql, tenantOf(context), request.runId);
+      return {};
+    },
+    async getRunDefinition(request, context) {
+      const definition = await getRunDefinition(sql, tenantOf(context), request.runId);
+      return {
+        workflowId: definition.workflowId,
+        workflowVersion: definition.version,
+        definition: valueFromJson(definition.definition ?? null),
+        inputSchema: definition.inputSchema === null ? undefined : valueFromJson(definition.inputSchema),
+        contentHash: definition.contentHash,
+      };
+    },
+    async getRunOutput(request, context) {
+      const waitMs = Math.min(millisFrom(request.blockTimeout, "block_timeout") ?? 0, maxOutputWaitMs);
+      const signal = AbortSignal.any([context.signal, app.shutdownSignal]);
+      const run = await waitForSettledRun(sql, app.hub, tenantOf(context), request.runId, waitMs, signal);
+      return { output: outputMessage(run) };
+    },
+    async listRunEvents(request, context) {
+      const tenantId = tenantOf(context);
+      if (request.afterSequence < 0n) throw invalidArgument("after_sequence", "must not be negative");
+      const limit = pageSize(request.pageSize, 100, 1000);
+      const run = await getRun(sql, tenantId, request.runId);
+      const events = await listEventsAfter(sql, tenantId, run.id, request.afterSequence.toString(), limit);
+      return { events: events.map(eventMessage), lastSequence: BigInt(run.last_sequence) };
+    },
+    async *streamRunEvents(request, context) {
+      if (request.afterSequence < 0n) throw invalidArgument("after_sequence", "must not be negative");
+      yield* stream(tenantOf(context), request.runId, Number(request.afterSequence), context);
+    },
+    async ingestRunEvents(request, context) {
+      const events = request.events.map((event) => ({ type: event.type, data: jsonFromValue(event.data), eventId: event.eventId }));
+      const stored = await appendEvents(sql, tenantOf(context), request.runId, events);
+      return { events: stored.map(eventMessage) };
+    },
+    async runAndWait(request, context) {
+      if (request.run === undefined) throw invalidArgument("run", "is required");
+      const tenantId = tenantOf(context);
+      const waitMs = Math.min(millisFrom(request.waitTimeout, "wait_timeout") ?? defaultRunWaitMs, maxRunWaitMs);
+      const created = await createRun(sql, tenantId, callerOf(context).keyId, createRunInput(request.run, "run."));
+      const signal = AbortSignal.any([context.signal, app.shutdownSignal]);
+      const run = await waitForSettledRun(sql, app.hub, tenantId, created.run.id, waitMs, signal);
+      return { run: runMessage(run), output: outputMessage(run) };
+    },
+    async *runAndStream(request, context) {
+      if (request.run === undefined) throw invalidArgument("run", "is required");
+      const tenantId = tenantOf(context);
+      const created = await createRun(sql, tenantId, callerOf(context).keyId, createRunInput(request.run, "run."));
+      // From sequence 0: the run's whole log, its creation event included.
+      yield* stream(tenantId, created.run.id, 0, context);
+    },
+  };
+}

@@ -1,0 +1,24 @@
+/**
+ * Who is calling: the tenant and scopes of the API key that authenticated the request.
+ * Domain functions take the tenant id from here as an argument; they never read headers.
+ */
+import { createContextKey } from "@connectrpc/connect";
+
+/** What an API key may do. `admin` implies the others within its tenant. */
+export type Scope = "read" | "write" | "worker" | "admin";
+
+/** Every scope, in the order of the proto enum `Scope` (1-based). */
+export const scopes: readonly Scope[] = ["read", "write", "worker", "admin"];
+
+/** An authenticated caller. */
+export interface Caller {
+  /** The caller's tenant; empty for the root key, which belongs to none. */
+  readonly tenantId: string;
+  /** The key's id, recorded on runs as `created_by` ("root" for the root key). */
+  readonly keyId: string;
+  readonly scopes: ReadonlySet<Scope>;
+  readonly isRoot: boolean;
+}
+
+/** The per-request slot the auth interceptor fills and handlers read. */
+export const callerKey = createContextKey<Caller | undefined>(undefined, { description: "authenticated caller" });

@@ -1,0 +1,157 @@
+/**
+ * Live delivery across processes. One LISTEN connection per process receives the
+ * "run X has events up to N" hints and wakes that run's local subscribers in memory; a
+ * poller asks Postgres for the last sequence of every watched run every `pollIntervalMs`,
+ * so a lost hint (a dropped LISTEN connection, a reconnect) delays delivery but never
+ * loses an event. Subscribers read the rows themselves, by cursor.
+ */
+import pg from "pg";
+import type { Sql } from "../db/database.js";
+import type { Logger } from "../logger.js";
+import { eventsChannel, parseNotification } from "./notify-channel.js";
+
+/** A subscriber's wake-up source for one run. */
+export interface Subscription {
+  /**
+   * Resolves at the next wake after the previous call (at once when one already came),
+   * or when `signal` aborts. Never misses a wake that happens between two calls.
+   */
+  wait(signal: AbortSignal): Promise<void>;
+  close(): void;
+}
+
+/** The process-wide hub. */
+export interface EventHub {
+  subscribe(tenantId: string, runId: string): Subscription;
+  /** Number of open subscriptions (for metrics and leak checks). */
+  readonly size: number;
+  close(): Promise<void>;
+}
+
+interface Waiter {
+  pending: boolean;
+  wake: (() => void) | undefined;
+}
+
+/** Options for startEventHub. */
+export interface EventHubOptions {
+  readonly url: string;
+  readonly sql: Sql;
+  readonly logger: Logger;
+  /** Fallback poll period (default 2000 ms). */
+  readonly pollIntervalMs?: number;
+}
+
+// Primary key of runs, probed for every watched run at once.
+const pollStatement = `
+  select r.tenant_id, r.id, r.last_sequence
+  from unnest($1::uuid[], $2::uuid[]) as w(tenant_id, id)
+  left join runs r on r.tenant_id = w.tenant_id and r.id = w.id`;
+
+/** Connects the LISTEN connection and starts the poller. */
+export async function startEventHub(options: EventHubOptions): Promise<EventHub> {
+  const log = options.logger.child({ component: "event-hub" });
+  const watchers = new Map<string, Set<Waiter>>();
+  const lastSeen = new Map<string, string>();
+  let closed = false;
+  let listener: pg.Client | undefined;
+
+  const wakeRun = (key: string) => {
+    for (const waiter of watchers.get(key) ?? []) {
+      waiter.pending = true;
+      waiter.wake?.();
+    }
+  };
+  const wakeAll = () => {
+    for (const key of watchers.keys()) wakeRun(key);
+  };
+
+  const connect = async (): Promise<void> => {
+    const client = new pg.Client({ connectionString: options.url });
+    client.on("notification", (message) => {
+      const hint = message.payload === undefined ? undefined : parseNotification(message.payload);
+      if (hint !== undefined) wakeRun(`${hint.tenantId}/${hint.runId}`);
+    });
+    client.on("error", (error) => log.warn({ err: error }, "LISTEN connection failed; reconnecting"));
+    client.on("end", () => {
+      if (closed) return;
+      listener = undefined;
+      // Hints may have been lost while disconnected: everyone re-reads by cursor.
+      wakeAll();
+      setTimeout(() => void connect().catch((error: unknown) => log.warn({ err: error }, "LISTEN reconnect failed")), 500);
+    });
+    await client.connect();
+    await client.query(`listen ${eventsChannel}`);
+    listener = client;
+    wakeAll();
+  };
+  await connect();
+
+  const poll = async () => {
+    if (watchers.size === 0) return;
+    const keys = [...watchers.keys()];
+    const rows = await options.sql.query<{ tenant_id: string | null; id: string | null; last_sequence: string | null }>(pollStatement, [
+      keys.map((key) => key.split("/")[0]),
+      keys.map((key) => key.split("/")[1]),
+    ]);
+    const found = new Map(rows.filter((row) => row.id !== null).map((row) => [`${row.tenant_id}/${row.id}`, row.last_sequence ?? ""]));
+    for (const key of keys) {
+      const sequence = found.get(key) ?? "deleted";
+      if (lastSeen.get(key) !== sequence) {
+        lastSeen.set(key, sequence);
+        wakeRun(key);
+      }
+    }
+  };
+  const poller = setInterval(() => {
+    poll().catch((error: unknown) => log.warn({ err: error }, "event poll failed"));
+  }, options.pollIntervalMs ?? 2000);
+  poller.unref();
+
+  return {
+    subscribe(tenantId, runId) {
+      const key = `${tenantId}/${runId}`;
+      const waiter: Waiter = { pending: false, wake: undefined };
+      let set = watchers.get(key);
+      if (set === undefined) watchers.set(key, (set = new Set()));
+      set.add(waiter);
+      return {
+        wait(signal) {
+          if (waiter.pending || signal.aborted) {
+            waiter.pending = false;
+            return Promise.resolve();
+          }
+          return new Promise<void>((resolve) => {
+            const done = () => {
+              waiter.wake = undefined;
+              waiter.pending = false;
+              signal.removeEventListener("abort", done);
+              resolve();
+            };
+            waiter.wake = done;
+            signal.addEventListener("abort", done, { once: true });
+          });
+        },
+        close() {
+          waiter.wake?.();
+          set.delete(waiter);
+          if (set.size === 0) {
+            watchers.delete(key);
+            lastSeen.delete(key);
+          }
+        },
+      };
+    },
+    get size() {
+      let count = 0;
+      for (const set of watchers.values()) count += set.size;
+      return count;
+    },
+    async close() {
+      closed = true;
+      clearInterval(poller);
+      wakeAll();
+      await listener?.end().catch(() => undefined);
+    },
+  };
+}

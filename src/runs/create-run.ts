@@ -1,0 +1,188 @@
+/**
+ * CreateRun and BatchCreateRuns: resolve the workflow version, validate the input
+ * against its schema, and insert the run with its first status event in one statement.
+ *
+ * Idempotency is decided by the database: the key row is inserted in the same statement
+ * as the run (`on conflict do nothing`), so of N concurrent duplicates exactly one
+ * inserts and the others wait on the unique index, then find the winner's run.
+ */
+import type { Sql } from "../db/database.js";
+import { invalidArgument, notFound, RunlineError } from "../errors.js";
+import { isUuid, newId } from "../ids.js";
+import { contentHash } from "../workflows/content-hash.js";
+import { validateAgainstSchema } from "../workflows/json-schema.js";
+import type { RunDefaults } from "../workflows/workflows.js";
+import { runColumns, type RunRecord } from "./run-record.js";
+
+/** What a caller asks for when creating a run (already decoded from the request). */
+export interface CreateRunInput {
+  readonly workflow: string;
+  readonly workflowVersion: number;
+  readonly input: unknown;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly idempotencyKey: string;
+  readonly webhook: { readonly url: string; readonly intermediateStatus: boolean } | undefined;
+  readonly timeoutMs: number | undefined;
+  readonly maxAttempts: number;
+  readonly priority: number;
+  readonly scheduleTime: Date | undefined;
+}
+
+/** The run created, or found again by its idempotency key. */
+export interface CreateRunResult {
+  readonly run: RunRecord;
+  readonly replayed: boolean;
+}
+
+/** How long an idempotency key is kept. */
+export const idempotencyKeyLifetimeHours = 24;
+
+const labelKeyPattern = /^[a-z0-9]([a-z0-9_.\/-]{0,61}[a-z0-9])?$/i;
+
+function checkCreateInput(request: CreateRunInput, field: string): void {
+  if (request.workflow === "") throw invalidArgument(`${field}workflow`, "is required");
+  if (request.workflowVersion < 0) throw invalidArgument(`${field}workflow_version`, "must not be negative");
+  if (request.maxAttempts < 0 || request.maxAttempts > 100) throw invalidArgument(`${field}max_attempts`, "must be between 0 and 100");
+  if (request.priority < -1000 || request.priority > 1000) throw invalidArgument(`${field}priority`, "must be between -1000 and 1000");
+  if (request.idempotencyKey.length > 255) throw invalidArgument(`${field}idempotency_key`, "must be at most 255 characters");
+  if (request.timeoutMs !== undefined && request.timeoutMs <= 0) throw invalidArgument(`${field}timeout`, "must be positive");
+  const labels = Object.entries(request.labels);
+  if (labels.length > 64) throw invalidArgument(`${field}labels`, "at most 64 labels");
+  for (const [key, value] of labels) {
+    if (!labelKeyPattern.test(key)) throw invalidArgument(`${field}labels`, `key "${key}" must be 1-63 letters, digits, '_', '.', '/' or '-'`);
+    if (value.length > 255) throw invalidArgument(`${field}labels.${key}`, "must be at most 255 characters");
+  }
+  if (request.webhook !== undefined && request.webhook.url !== "") {
+    let url: URL | undefined;
+    try {
+      url = new URL(request.webhook.url);
+    } catch {
+      url = undefined;
+    }
+    if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:")) {
+      throw invalidArgument(`${field}webhook.url`, "must be an absolute http or https URL");
+    }
+  }
+}
+
+interface TargetRow {
+  workflow_id: string;
+  version: number;
+  input_schema: unknown;
+  defaults: RunDefaults;
+  content_hash: string;
+}
+
+// Primary keys of workflows (tenant_id, id) or its (tenant_id, slug) unique index, then
+// the workflow_versions primary key.
+const resolveTargetById = `
+  select w.id as workflow_id, v.version, v.input_schema, v.defaults, v.content_hash
+  from workflows w
+  join workflow_versions v on v.tenant_id = w.tenant_id and v.workflow_id = w.id
+   and v.version = case when $3::int = 0 then w.latest_version else $3::int end
+  where w.tenant_id = $1::uuid and w.id = $2::uuid`;
+const resolveTargetBySlug = resolveTargetById.replace("w.id = $2::uuid", "w.slug = $2::text");
+
+async function resolveTarget(sql: Sql, tenantId: string, workflow: string, version: number): Promise<TargetRow> {
+  const [row] = await sql.query<TargetRow>(isUuid(workflow) ? resolveTargetById : resolveTargetBySlug, [tenantId, workflow, version]);
+  if (row === undefined) throw notFound(version === 0 ? "workflow" : "workflow version", version === 0 ? workflow : `${workflow}@${version}`);
+  return row;
+}
+
+const runValues = `
+  $1::uuid, $2::uuid, $3::uuid, $4::int,
+  case when $15::timestamptz > now() then 'SCHEDULED' else 'QUEUED' end,
+  $5::jsonb, $6::jsonb, $7::int, $8::int, $9::bigint, $10::bigint, $11::text, $12::text, $13::text,
+  $14::boolean, $15::timestamptz, greatest(coalesce($15::timestamptz, now()), now()), 1`;
+
+const runInsertColumns = `
+  tenant_id, id, workflow_id, workflow_version, status, input, labels, max_attempts, priority,
+  timeout_ms, backoff_ms, created_by, idempotency_key, webhook_url, webhook_intermediate,
+  schedule_time, ready_time, last_sequence`;
+
+// The run and its first status event (sequence 1) in one statement. No NOTIFY: nobody
+// can be subscribed to a run whose id did not exist until now.
+const insertRun = `
+  with r as (
+    insert into runs (${runInsertColumns}) values (${runValues})
+    returning *
+  ), e as (
+    insert into run_events (tenant_id, run_id, sequence, type, status)
+    select tenant_id, id, 1, 'status', status from r
+  )
+  select ${runColumns} from r`;
+
+// As insertRun, but only when the idempotency key row could be claimed: fresh, or
+// expired (then taken over). $16 key, $17 request hash.
+const insertRunWithKey = `
+  with k as (
+    insert into idempotency_keys (tenant_id, key, request_hash, run_id, expire_time)
+    values ($1::uuid, $16::text, $17::text, $2::uuid, now() + interval '${idempotencyKeyLifetimeHours} hours')
+    on conflict (tenant_id, key) do update
+      set request_hash = excluded.request_hash, run_id = excluded.run_id,
+          create_time = now(), expire_time = excluded.expire_time
+      where idempotency_keys.expire_time < now()
+    returning run_id
+  ), r as (
+    insert into runs (${runInsertColumns}) select ${runValues} where exists (select 1 from k)
+    returning *
+  ), e as (
+    insert into run_events (tenant_id, run_id, sequence, type, status)
+    select tenant_id, id, 1, 'status', status from r
+  )
+  select ${runColumns} from r`;
+
+// Primary key of idempotency_keys, then of runs.
+const findRunByKey = `
+  select k.request_hash, ${runColumns}
+  from idempotency_keys k join runs r on r.tenant_id = k.tenant_id and r.id = k.run_id
+  where k.tenant_id = $1::uuid and k.key = $2::text`;
+
+function requestHash(request: CreateRunInput): string {
+  const { idempotencyKey: _key, ...rest } = request;
+  return contentHash({ ...rest, scheduleTime: rest.scheduleTime?.toISOString() });
+}
+
+/** Creates one run (see the module comment for idempotency). */
+export async function createRun(sql: Sql, tenantId: string, createdBy: string, request: CreateRunInput, field = ""): Promise<CreateRunResult> {
+  checkCreateInput(request, field);
+  const target = await resolveTarget(sql, tenantId, request.workflow, request.workflowVersion);
+  validateAgainstSchema(request.input, target.input_schema, `${field}input`, target.content_hash);
+  const defaults = target.defaults;
+  const parameters: unknown[] = [
+    tenantId, newId(), target.workflow_id, target.version,
+    JSON.stringify(request.input ?? null), JSON.stringify(request.labels),
+    request.maxAttempts || defaults.maxAttempts || 1, request.priority,
+    request.timeoutMs ?? defaults.timeoutMs ?? null, defaults.backoffMs ?? 1000, createdBy,
+    request.idempotencyKey || null, request.webhook?.url || null, request.webhook?.intermediateStatus ?? false,
+    request.scheduleTime ?? null,
+  ];
+  if (request.idempotencyKey === "") {
+    const [run] = await sql.query<RunRecord>(insertRun, parameters);
+    return { run: run!, replayed: false };
+  }
+  const hash = requestHash(request);
+  const [created] = await sql.query<RunRecord>(insertRunWithKey, [...parameters, request.idempotencyKey, hash]);
+  if (created !== undefined) return { run: created, replayed: false };
+  const [existing] = await sql.query<RunRecord & { request_hash: string }>(findRunByKey, [tenantId, request.idempotencyKey]);
+  if (existing === undefined) {
+    // The key's run was deleted between the two statements: a retry starts afresh.
+    throw new RunlineError("aborted", "the run of this idempotency key changed concurrently; retry", "IDEMPOTENCY_KEY_RACE");
+  }
+  if (existing.request_hash !== hash) {
+    throw new RunlineError("already_exists", `idempotency key "${request.idempotencyKey}" was used with a different request`, "IDEMPOTENCY_KEY_REUSED");
+  }
+  const { request_hash: _hash, ...run } = existing;
+  return { run, replayed: true };
+}
+
+/** Creates every run or none (one transaction). */
+export async function createRuns(sql: Sql, tenantId: string, createdBy: string, requests: readonly { request: CreateRunInput; field: string }[]): Promise<RunRecord[]> {
+  if (requests.length === 0) throw invalidArgument("requests", "at least one run is required");
+  if (requests.length > 1000) throw invalidArgument("requests", "at most 1000 runs per batch");
+  return sql.transaction(async (transaction) => {
+    const runs: RunRecord[] = [];
+    for (const { request, field } of requests) runs.push((await createRun(transaction, tenantId, createdBy, request, field)).run);
+    return runs;
+  });
+}

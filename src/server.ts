@@ -1,0 +1,88 @@
+/**
+ * Builds and starts a Runline server process: database (embedded or DATABASE_URL),
+ * migrations, event hub, auth, routes, and the one listener for every protocol.
+ * `main.ts` calls it with the environment's config; tests call it with their own.
+ */
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { AppContext } from "./app-context.js";
+import { authInterceptor, errorAndLogInterceptor } from "./api/interceptors.js";
+import { registerRoutes } from "./api/routes.js";
+import { createKeyResolver } from "./auth/api-keys.js";
+import { loadRootKeyHash } from "./auth/root-key.js";
+import type { Config } from "./config.js";
+import { migrateDatabase, openDatabase, type Database } from "./db/database.js";
+import { startEmbeddedPostgres, type EmbeddedDatabase } from "./db/embedded-postgres.js";
+import { startEventHub } from "./events/event-hub.js";
+import { startListener } from "./http/listener.js";
+import type { Logger } from "./logger.js";
+import { createPageTokens } from "./runs/page-token.js";
+
+/** A running server. */
+export interface RunningServer {
+  /** Base URL (http://host:port or https://…). */
+  readonly url: string;
+  readonly port: number;
+  readonly database: Database;
+  /** Graceful stop: refuse new calls, end streams, let in-flight calls finish. */
+  close(): Promise<void>;
+}
+
+async function pageTokenKey(database: Database): Promise<Buffer> {
+  const [row] = await database.sql.query<{ value: Buffer }>(`select value from server_secrets where name = 'page_token_key'`);
+  if (row === undefined) throw new Error("server_secrets.page_token_key is missing: migrations did not run");
+  return row.value;
+}
+
+/** Starts the server described by `config`. */
+export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  let embedded: EmbeddedDatabase | undefined;
+  let url = config.databaseUrl;
+  if (url === undefined) {
+    embedded = await startEmbeddedPostgres({ directory: path.join(config.dataDir, "pg"), logger });
+    url = embedded.adminUrl;
+  }
+  const database = await openDatabase({ url, poolSize: config.dbPoolSize });
+  const applied = await migrateDatabase(database, url);
+  if (applied.length > 0) logger.info({ migrations: applied }, "migrations applied");
+  const hub = await startEventHub({ url, sql: database.sql, logger });
+  const rootKeyHash = await loadRootKeyHash({ rootKey: config.rootKey, embeddedDataDir: embedded === undefined ? undefined : config.dataDir }, logger);
+  const shutdown = new AbortController();
+  const app: AppContext = {
+    database,
+    hub,
+    keys: createKeyResolver({ sql: database.sql, rootKeyHash }),
+    pageTokens: createPageTokens(await pageTokenKey(database)),
+    logger,
+    shutdownSignal: shutdown.signal,
+  };
+  const handler = connectNodeAdapter({
+    routes: registerRoutes(app),
+    // Error mapping runs closest to the handler, so auth failures are already ConnectErrors.
+    interceptors: [authInterceptor(app.keys), errorAndLogInterceptor(logger)],
+    shutdownSignal: shutdown.signal,
+    readMaxBytes: 8 * 1024 * 1024,
+  });
+  const tls = config.tls === undefined ? undefined : { cert: await readFile(config.tls.certFile), key: await readFile(config.tls.keyFile) };
+  const listener = await startListener({ host: config.host, port: config.port, tls, handler });
+  logger.info({ url: listener.url }, "Runline is serving gRPC, gRPC-web and Connect");
+  let closing: Promise<void> | undefined;
+  return {
+    url: listener.url,
+    port: listener.port,
+    database,
+    close() {
+      closing ??= (async () => {
+        // Streams and long waits end now (clients see UNAVAILABLE/CANCELED and retry);
+        // unary calls in flight finish within the grace period.
+        shutdown.abort();
+        await listener.close({ graceMs: config.shutdownGraceMs });
+        await hub.close();
+        await database.close();
+        await embedded?.stop();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,84 @@
+/**
+ * Tenants and their API keys (AdminService). Cold paths through MikroORM. Secrets are
+ * generated here, returned once, and stored only as their SHA-256.
+ */
+import type { EntityManager, InferEntity } from "@mikro-orm/postgresql";
+import { ApiKeyEntity, TenantEntity } from "../db/entities.js";
+import { invalidArgument, notFound, RunlineError } from "../errors.js";
+import { isUuid, newId } from "../ids.js";
+import { generateSecret, hashSecret } from "../auth/api-keys.js";
+import type { Scope } from "../auth/caller.js";
+
+/** A tenant as stored. */
+export interface Tenant {
+  readonly id: string;
+  readonly slug: string;
+  readonly createTime: Date;
+}
+
+/** An API key without its secret. */
+export interface ApiKey {
+  readonly id: string;
+  readonly tenantId: string;
+  readonly scopes: readonly Scope[];
+  readonly displayName: string;
+  readonly createTime: Date;
+  readonly revokeTime: Date | undefined;
+}
+
+const slugPattern = /^[a-z][a-z0-9-]{0,62}$/;
+
+/** Creates a tenant; a taken slug is ALREADY_EXISTS. */
+export async function createTenant(em: EntityManager, slug: string): Promise<Tenant> {
+  if (!slugPattern.test(slug)) throw invalidArgument("slug", "must be 1-63 lowercase letters, digits or dashes, starting with a letter");
+  const tenant = { id: newId(), slug, createTime: new Date() };
+  try {
+    await em.insert(TenantEntity, tenant);
+  } catch (error) {
+    if ((error as { code?: string }).code === "23505") throw new RunlineError("already_exists", `tenant slug "${slug}" is already used`, "TENANT_SLUG_TAKEN");
+    throw error;
+  }
+  return tenant;
+}
+
+async function findTenant(em: EntityManager, tenant: string): Promise<Tenant> {
+  if (tenant === "") throw invalidArgument("tenant", "is required");
+  const row = await em.findOne(TenantEntity, isUuid(tenant) ? { id: tenant.toLowerCase() } : { slug: tenant });
+  if (row === null) throw notFound("tenant", tenant);
+  return { id: row.id, slug: row.slug, createTime: row.createTime };
+}
+
+type KeyRow = InferEntity<typeof ApiKeyEntity>;
+
+function toApiKey(row: KeyRow): ApiKey {
+  return { id: row.id, tenantId: row.tenantId, scopes: row.scopes as Scope[], displayName: row.displayName, createTime: row.createTime, revokeTime: row.revokeTime ?? undefined };
+}
+
+/** Creates a key; returns it with its secret, which is never available again. */
+export async function createApiKey(em: EntityManager, tenant: string, scopes: readonly Scope[], displayName: string): Promise<{ apiKey: ApiKey; secret: string }> {
+  if (scopes.length === 0) throw invalidArgument("scopes", "at least one scope is required");
+  if (displayName.length > 200) throw invalidArgument("display_name", "must be at most 200 characters");
+  const owner = await findTenant(em, tenant);
+  const secret = generateSecret();
+  const row = { tenantId: owner.id, id: newId(), secretHash: hashSecret(secret), scopes: [...new Set(scopes)], displayName, createTime: new Date(), revokeTime: null };
+  await em.insert(ApiKeyEntity, row);
+  return { apiKey: toApiKey(row), secret };
+}
+
+/** Revokes a key (revoking twice changes nothing). */
+export async function revokeApiKey(em: EntityManager, tenant: string, keyId: string): Promise<ApiKey> {
+  const owner = await findTenant(em, tenant);
+  if (!isUuid(keyId)) throw notFound("api key", keyId);
+  // The guard in the WHERE keeps the first revocation time.
+  await em.nativeUpdate(ApiKeyEntity, { tenantId: owner.id, id: keyId, revokeTime: null }, { revokeTime: new Date() });
+  const row = await em.findOne(ApiKeyEntity, { tenantId: owner.id, id: keyId });
+  if (row === null) throw notFound("api key", keyId);
+  return toApiKey(row);
+}
+
+/** A tenant's keys, newest first. */
+export async function listApiKeys(em: EntityManager, tenant: string): Promise<ApiKey[]> {
+  const owner = await findTenant(em, tenant);
+  const rows = await em.find(ApiKeyEntity, { tenantId: owner.id }, { orderBy: { createTime: "desc" } });
+  return rows.map(toApiKey);
+}
