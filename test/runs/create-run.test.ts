@@ -1,0 +1,81 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { toJson } from "@bufbuild/protobuf";
+import { ValueSchema } from "@bufbuild/protobuf/wkt";
+import { beforeAll, describe, expect, it } from "vitest";
+import { RunStatus } from "../../gen/runline/v1/run_pb.js";
+import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { createCounterWorkflow, createTenant, json, protocols, type TenantFixture } from "../support/clients.js";
+import { startTestServer } from "../support/test-server.js";
+
+let baseUrl: string;
+let tenant: TenantFixture;
+
+beforeAll(async () => {
+  const server = await startTestServer();
+  baseUrl = server.url;
+  tenant = await createTenant(baseUrl);
+  await createCounterWorkflow(tenant);
+});
+
+async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
+  const error = await promise.then(() => undefined, (caught: unknown) => caught);
+  expect(error).toBeInstanceOf(ConnectError);
+  return error as ConnectError;
+}
+
+describe.each(protocols)("CreateRun and GetRun over %s", (protocol) => {
+  it("creates a QUEUED run with sequence-1 status event and reads it back", async () => {
+    const runs = tenant.runs(protocol);
+    const { run, idempotentReplayed } = await runs.createRun({ workflow: "counter", input: json({ n: 1 }), labels: { team: "a" } });
+    expect(idempotentReplayed).toBe(false);
+    expect(run!.status).toBe(RunStatus.QUEUED);
+    expect(run!.workflowVersion).toBe(1);
+    expect(run!.createdBy).toBe(tenant.keyId);
+    expect(run!.lastSequence).toBe(1n);
+    const { run: fetched } = await runs.getRun({ runId: run!.id });
+    expect(fetched!.id).toBe(run!.id);
+    expect(toJson(ValueSchema, fetched!.input!)).toEqual({ n: 1 });
+    expect(fetched!.labels).toEqual({ team: "a" });
+  });
+
+  it("refuses input that breaks the schema with INVALID_ARGUMENT naming the field", async () => {
+    const error = await rejection(tenant.runs(protocol).createRun({ workflow: "counter", input: json({ n: "x" }) }));
+    expect(error.code).toBe(Code.InvalidArgument);
+    const [badRequest] = error.findDetails(BadRequestSchema);
+    expect(badRequest!.fieldViolations[0]!.field).toBe("input.n");
+  });
+
+  it("answers NOT_FOUND for an unknown run and an unknown workflow", async () => {
+    expect((await rejection(tenant.runs(protocol).getRun({ runId: "01a20f8b-0000-7000-8000-000000000000" }))).code).toBe(Code.NotFound);
+    expect((await rejection(tenant.runs(protocol).createRun({ workflow: "nope", input: json({ n: 1 }) }))).code).toBe(Code.NotFound);
+  });
+});
+
+describe("idempotency keys", () => {
+  it("replays the same run for the same key and request, and marks the replay", async () => {
+    const runs = tenant.runs();
+    const first = await runs.createRun({ workflow: "counter", input: json({ n: 7 }), idempotencyKey: "replay-1" });
+    let replayHeader: string | null = null;
+    const second = await runs.createRun({ workflow: "counter", input: json({ n: 7 }), idempotencyKey: "replay-1" }, { onHeader: (headers) => (replayHeader = headers.get("idempotent-replayed")) });
+    expect(second.run!.id).toBe(first.run!.id);
+    expect(second.idempotentReplayed).toBe(true);
+    expect(replayHeader).toBe("true");
+  });
+
+  it("refuses the same key with a different request as ALREADY_EXISTS", async () => {
+    const runs = tenant.runs();
+    await runs.createRun({ workflow: "counter", input: json({ n: 1 }), idempotencyKey: "conflict-1" });
+    const error = await rejection(runs.createRun({ workflow: "counter", input: json({ n: 2 }), idempotencyKey: "conflict-1" }));
+    expect(error.code).toBe(Code.AlreadyExists);
+  });
+
+  it("creates exactly one run for 50 concurrent duplicates", async () => {
+    const runs = tenant.runs("grpc");
+    const results = await Promise.all(Array.from({ length: 50 }, () => runs.createRun({ workflow: "counter", input: json({ n: 3 }), idempotencyKey: "storm-1" })));
+    const ids = new Set(results.map((result) => result.run!.id));
+    expect(ids.size).toBe(1);
+    expect(results.filter((result) => !result.idempotentReplayed)).toHaveLength(1);
+    const page = await tenant.runs().listRuns({ pageSize: 1000 });
+    expect(page.runs.filter((run) => run.idempotencyKey === "storm-1")).toHaveLength(1);
+  });
+});
