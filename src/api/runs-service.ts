@@ -3,7 +3,7 @@
  * SQL live in runs/ and events/; errors are mapped by the error interceptor.
  */
 import { create } from "@bufbuild/protobuf";
-import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { RunOutputSchema, type RunOutput } from "../../gen/runline/v1/run_pb.js";
 import type { RunsService } from "../../gen/runline/v1/runs_service_pb.js";
 import type { AppContext } from "../app-context.js";
@@ -74,6 +74,9 @@ export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsSer
     for await (const item of streamRunEvents(sql, app.hub, tenantId, runId, after, signal)) {
       yield { run: item.run === undefined ? undefined : runMessage(item.run), events: item.events.map(eventMessage) };
     }
+    // Ended by shutdown rather than by the run's end: UNAVAILABLE tells clients to
+    // reconnect (to another replica) and resume from the last sequence they saw.
+    if (app.shutdownSignal.aborted) throw new ConnectError("server is shutting down; resume from the last sequence received", Code.Unavailable);
   };
   return {
     async createRun(request, context) {
