@@ -13,6 +13,7 @@ import { streamRunEvents } from "../events/run-event-stream.js";
 import { createRun, createRuns } from "../runs/create-run.js";
 import { cancelRun, deleteRun } from "../runs/run-control.js";
 import { waitForSettledRun } from "../runs/run-output.js";
+import { resumeRun } from "../runs/resume-run.js";
 import type { RunRecord } from "../runs/run-record.js";
 import { getRun, listRuns, type RunFilter } from "../runs/run-queries.js";
 import { isSettled } from "../runs/run-status.js";
@@ -119,6 +120,9 @@ export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsSer
     async deleteRun(request, context) {
       await deleteRun(sql, tenantOf(context), request.runId);
       return {};
+    },
+    async resumeRun(request, context) {
+      return { run: runMessage(await resumeRun(sql, tenantOf(context), request.runId, jsonFromValue(request.input), request.interruptId)) };
     },
     async getRunDefinition(request, context) {
       const definition = await getRunDefinition(sql, tenantOf(context), request.runId);
