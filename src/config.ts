@@ -25,6 +25,10 @@ export interface Config {
   readonly dbPoolSize: number;
   /** How long graceful shutdown waits for in-flight calls (`RUNLINE_SHUTDOWN_GRACE_MS`, default 10000). */
   readonly shutdownGraceMs: number;
+  /** Time between lease sweeps (`RUNLINE_SWEEP_INTERVAL_MS`, default 1000). */
+  readonly sweepIntervalMs: number;
+  /** How long a CANCELLING run may take to stop before it is CANCELLED (`RUNLINE_CANCEL_GRACE_MS`, default 30000). */
+  readonly cancelGraceMs: number;
 }
 
 const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
@@ -76,5 +80,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tls: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : undefined,
     dbPoolSize: readInteger(env, "RUNLINE_DB_POOL_SIZE", 20, 1, 1000),
     shutdownGraceMs: readInteger(env, "RUNLINE_SHUTDOWN_GRACE_MS", 10000, 0, 600000),
+    sweepIntervalMs: readInteger(env, "RUNLINE_SWEEP_INTERVAL_MS", 1000, 50, 600000),
+    cancelGraceMs: readInteger(env, "RUNLINE_CANCEL_GRACE_MS", 30000, 0, 86400000),
   };
 }

@@ -18,6 +18,7 @@ import { startEventHub } from "./events/event-hub.js";
 import { startListener } from "./http/listener.js";
 import type { Logger } from "./logger.js";
 import { createPageTokens } from "./runs/page-token.js";
+import { startLeaseSweeper } from "./workers/lease-sweeper.js";
 
 /** A running server. */
 export interface RunningServer {
@@ -65,6 +66,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     readMaxBytes: 8 * 1024 * 1024,
   });
   const tls = config.tls === undefined ? undefined : { cert: await readFile(config.tls.certFile), key: await readFile(config.tls.keyFile) };
+  const stopSweeper = startLeaseSweeper({ sql: database.sql, hub, logger, intervalMs: config.sweepIntervalMs, cancelGraceMs: config.cancelGraceMs });
   const listener = await startListener({ host: config.host, port: config.port, tls, handler });
   logger.info({ url: listener.url }, "Runline is serving gRPC, gRPC-web and Connect");
   let closing: Promise<void> | undefined;
@@ -78,6 +80,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         // unary calls in flight finish within the grace period.
         shutdown.abort();
         await listener.close({ graceMs: config.shutdownGraceMs });
+        await stopSweeper();
         await hub.close();
         await database.close();
         await embedded?.stop();

@@ -10,6 +10,7 @@ import { WorkflowsService } from "../../gen/runline/v1/workflows_service_pb.js";
 import type { AppContext } from "../app-context.js";
 import { adminService } from "./admin-service.js";
 import { runsService } from "./runs-service.js";
+import { workerService } from "./worker-service.js";
 import { workflowsService } from "./workflows-service.js";
 
 /** Registers every Runline service on `router`. */
@@ -18,7 +19,6 @@ export function registerRoutes(app: AppContext): (router: ConnectRouter) => void
     router.service(RunsService, runsService(app));
     router.service(WorkflowsService, workflowsService(app));
     router.service(AdminService, adminService(app));
-    // Executors arrive with the WorkerService issue; until then each RPC answers UNIMPLEMENTED.
-    router.service(WorkerService, {});
+    router.service(WorkerService, workerService(app));
   };
 }

@@ -82,7 +82,9 @@ export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsSer
   return {
     async createRun(request, context) {
       const caller = callerOf(context);
-      const result = await createRun(sql, tenantOf(context), caller.keyId, createRunInput(request));
+      const tenantId = tenantOf(context);
+      const result = await createRun(sql, tenantId, caller.keyId, createRunInput(request));
+      if (result.run.status === "QUEUED" && !result.replayed) app.hub.announceQueued(tenantId);
       if (result.replayed) context.responseHeader.set(replayedHeader, "true");
       return { run: runMessage(result.run), idempotentReplayed: result.replayed };
     },
@@ -97,7 +99,9 @@ export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsSer
           field: `inputs[${index}].`,
         })),
       ];
-      const runs = await createRuns(sql, tenantOf(context), caller.keyId, requests);
+      const tenantId = tenantOf(context);
+      const runs = await createRuns(sql, tenantId, caller.keyId, requests);
+      if (runs.some((run) => run.status === "QUEUED")) app.hub.announceQueued(tenantId);
       return { runs: runs.map(runMessage) };
     },
     async getRun(request, context) {
@@ -122,7 +126,10 @@ export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsSer
       return {};
     },
     async resumeRun(request, context) {
-      return { run: runMessage(await resumeRun(sql, tenantOf(context), request.runId, jsonFromValue(request.input), request.interruptId)) };
+      const tenantId = tenantOf(context);
+      const run = await resumeRun(sql, tenantId, request.runId, jsonFromValue(request.input), request.interruptId);
+      if (run.status === "QUEUED") app.hub.announceQueued(tenantId);
+      return { run: runMessage(run) };
     },
     async getRunDefinition(request, context) {
       const definition = await getRunDefinition(sql, tenantOf(context), request.runId);
@@ -162,6 +169,7 @@ export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsSer
       const tenantId = tenantOf(context);
       const waitMs = Math.min(millisFrom(request.waitTimeout, "wait_timeout") ?? defaultRunWaitMs, maxRunWaitMs);
       const created = await createRun(sql, tenantId, callerOf(context).keyId, createRunInput(request.run, "run."));
+      if (created.run.status === "QUEUED") app.hub.announceQueued(tenantId);
       const signal = AbortSignal.any([context.signal, app.shutdownSignal]);
       const run = await waitForSettledRun(sql, app.hub, tenantId, created.run.id, waitMs, signal);
       return { run: runMessage(run), output: outputMessage(run) };
@@ -170,6 +178,7 @@ export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsSer
       if (request.run === undefined) throw invalidArgument("run", "is required");
       const tenantId = tenantOf(context);
       const created = await createRun(sql, tenantId, callerOf(context).keyId, createRunInput(request.run, "run."));
+      if (created.run.status === "QUEUED") app.hub.announceQueued(tenantId);
       // From sequence 0: the run's whole log, its creation event included.
       yield* stream(tenantId, created.run.id, 0, context);
     },

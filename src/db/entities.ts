@@ -41,6 +41,8 @@ export const WorkflowEntity = defineEntity({
     id: p.uuid().primary(),
     slug: p.text(),
     latestVersion: p.integer(),
+    /** The latest version's concurrency limit (0 = none), kept here for claims. */
+    concurrencyLimit: p.integer().default(0),
     createTime: p.datetime().defaultRaw("now()"),
   },
 });

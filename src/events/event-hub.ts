@@ -4,11 +4,14 @@
  * poller asks Postgres for the last sequence of every watched run every `pollIntervalMs`,
  * so a lost hint (a dropped LISTEN connection, a reconnect) delays delivery but never
  * loses an event. Subscribers read the rows themselves, by cursor.
+ *
+ * The same connection carries "tenant T has claimable runs" hints for waiting claimers
+ * (WorkerService); their fallback is their own bounded re-poll.
  */
 import pg from "pg";
 import type { Sql } from "../db/database.js";
 import type { Logger } from "../logger.js";
-import { eventsChannel, parseNotification } from "./notify-channel.js";
+import { eventsChannel, parseNotification, queueChannel } from "./notify-channel.js";
 
 /** A subscriber's wake-up source for one run. */
 export interface Subscription {
@@ -22,7 +25,15 @@ export interface Subscription {
 
 /** The process-wide hub. */
 export interface EventHub {
+  /** Ids as Postgres prints them (lower-case UUIDs): hints are matched as strings. */
   subscribe(tenantId: string, runId: string): Subscription;
+  /** Wakes when the tenant has newly claimable runs (see announceQueued). */
+  subscribeQueue(tenantId: string): Subscription;
+  /**
+   * Says that the tenant has newly claimable runs: local claimers wake now, other
+   * processes within 10 ms through one coalesced NOTIFY.
+   */
+  announceQueued(tenantId: string): void;
   /** Number of open subscriptions (for metrics and leak checks). */
   readonly size: number;
   close(): Promise<void>;
@@ -56,21 +67,25 @@ export async function startEventHub(options: EventHubOptions): Promise<EventHub>
   let closed = false;
   let listener: pg.Client | undefined;
 
-  const wakeRun = (key: string) => {
+  const wakeKey = (key: string) => {
     for (const waiter of watchers.get(key) ?? []) {
       waiter.pending = true;
       waiter.wake?.();
     }
   };
   const wakeAll = () => {
-    for (const key of watchers.keys()) wakeRun(key);
+    for (const key of watchers.keys()) wakeKey(key);
   };
 
   const connect = async (): Promise<void> => {
     const client = new pg.Client({ connectionString: options.url });
     client.on("notification", (message) => {
+      if (message.channel === queueChannel) {
+        wakeKey(`queue/${message.payload ?? ""}`);
+        return;
+      }
       const hint = message.payload === undefined ? undefined : parseNotification(message.payload);
-      if (hint !== undefined) wakeRun(`${hint.tenantId}/${hint.runId}`);
+      if (hint !== undefined) wakeKey(`${hint.tenantId}/${hint.runId}`);
     });
     client.on("error", (error) => log.warn({ err: error }, "LISTEN connection failed; reconnecting"));
     client.on("end", () => {
@@ -82,14 +97,15 @@ export async function startEventHub(options: EventHubOptions): Promise<EventHub>
     });
     await client.connect();
     await client.query(`listen ${eventsChannel}`);
+    await client.query(`listen ${queueChannel}`);
     listener = client;
     wakeAll();
   };
   await connect();
 
   const poll = async () => {
-    if (watchers.size === 0) return;
-    const keys = [...watchers.keys()];
+    const keys = [...watchers.keys()].filter((key) => !key.startsWith("queue/"));
+    if (keys.length === 0) return;
     const rows = await options.sql.query<{ tenant_id: string | null; id: string | null; last_sequence: string | null }>(pollStatement, [
       keys.map((key) => key.split("/")[0]),
       keys.map((key) => key.split("/")[1]),
@@ -99,7 +115,7 @@ export async function startEventHub(options: EventHubOptions): Promise<EventHub>
       const sequence = found.get(key) ?? "deleted";
       if (lastSeen.get(key) !== sequence) {
         lastSeen.set(key, sequence);
-        wakeRun(key);
+        wakeKey(key);
       }
     }
   };
@@ -108,39 +124,58 @@ export async function startEventHub(options: EventHubOptions): Promise<EventHub>
   }, options.pollIntervalMs ?? 2000);
   poller.unref();
 
-  return {
-    subscribe(tenantId, runId) {
-      const key = `${tenantId}/${runId}`;
-      const waiter: Waiter = { pending: false, wake: undefined };
-      let set = watchers.get(key);
-      if (set === undefined) watchers.set(key, (set = new Set()));
-      set.add(waiter);
-      return {
-        wait(signal) {
-          if (waiter.pending || signal.aborted) {
+  const queuedTenants = new Set<string>();
+  const flushQueued = () => {
+    const tenants = [...queuedTenants];
+    queuedTenants.clear();
+    options.sql
+      .query(`select pg_notify('${queueChannel}', t) from unnest($1::text[]) as t`, [tenants])
+      .catch((error: unknown) => log.warn({ err: error }, "queue NOTIFY failed; claimers fall back to polling"));
+  };
+
+  const subscribeKey = (key: string): Subscription => {
+    const waiter: Waiter = { pending: false, wake: undefined };
+    let set = watchers.get(key);
+    if (set === undefined) watchers.set(key, (set = new Set()));
+    set.add(waiter);
+    return {
+      wait(signal) {
+        if (waiter.pending || signal.aborted) {
+          waiter.pending = false;
+          return Promise.resolve();
+        }
+        return new Promise<void>((resolve) => {
+          const done = () => {
+            waiter.wake = undefined;
             waiter.pending = false;
-            return Promise.resolve();
-          }
-          return new Promise<void>((resolve) => {
-            const done = () => {
-              waiter.wake = undefined;
-              waiter.pending = false;
-              signal.removeEventListener("abort", done);
-              resolve();
-            };
-            waiter.wake = done;
-            signal.addEventListener("abort", done, { once: true });
-          });
-        },
-        close() {
-          waiter.wake?.();
-          set.delete(waiter);
-          if (set.size === 0) {
-            watchers.delete(key);
-            lastSeen.delete(key);
-          }
-        },
-      };
+            signal.removeEventListener("abort", done);
+            resolve();
+          };
+          waiter.wake = done;
+          signal.addEventListener("abort", done, { once: true });
+        });
+      },
+      close() {
+        waiter.wake?.();
+        set.delete(waiter);
+        if (set.size === 0) {
+          watchers.delete(key);
+          lastSeen.delete(key);
+        }
+      },
+    };
+  };
+
+  return {
+    subscribe: (tenantId, runId) => subscribeKey(`${tenantId}/${runId}`),
+    subscribeQueue: (tenantId) => subscribeKey(`queue/${tenantId}`),
+    announceQueued(tenantId) {
+      if (closed) return;
+      wakeKey(`queue/${tenantId}`);
+      // One NOTIFY per tenant per 10 ms at most: NOTIFYing commits take a global lock,
+      // so a burst of CreateRuns must not become a burst of NOTIFYs.
+      if (queuedTenants.size === 0) setTimeout(flushQueued, 10).unref();
+      queuedTenants.add(tenantId);
     },
     get size() {
       let count = 0;

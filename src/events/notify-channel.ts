@@ -19,3 +19,9 @@ export function parseNotification(payload: string): { tenantId: string; runId: s
   if (tenantId === undefined || runId === undefined || sequence === undefined) return undefined;
   return { tenantId, runId, lastSequence: Number(sequence) };
 }
+
+/**
+ * The channel that tells every process "tenant T has newly claimable runs", so waiting
+ * claimers wake at once. Coalesced: at most one NOTIFY per tenant per event-loop turn.
+ */
+export const queueChannel = "runline_queue";

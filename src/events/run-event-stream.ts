@@ -27,7 +27,9 @@ function endsStream(event: EventRecord): boolean {
 /** Streams a run's events after `afterSequence` until its terminal event or `signal`. */
 export async function* streamRunEvents(sql: Sql, hub: EventHub, tenantId: string, runId: string, afterSequence: number, signal: AbortSignal): AsyncGenerator<StreamItem> {
   const run = await getRun(sql, tenantId, runId);
-  const subscription = hub.subscribe(tenantId, runId);
+  // The stored id, not the caller's spelling: hints and polls name runs as Postgres
+  // prints them (lower case), and the hub matches ids as strings.
+  const subscription = hub.subscribe(tenantId, run.id);
   try {
     // Re-read after subscribing: a change between the two reads is seen either in this
     // state or, as events, by the cursor loop below.

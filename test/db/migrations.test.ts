@@ -23,7 +23,7 @@ describe("migrations", () => {
     const url = await emptyDatabase();
     const database = await openDatabase({ url, poolSize: 2 });
     try {
-      expect(await migrateDatabase(database, url)).toEqual(["0001-initial-schema"]);
+      expect(await migrateDatabase(database, url)).toEqual(["0001-initial-schema", "0002-executors"]);
       expect(await migrateDatabase(database, url)).toEqual([]);
       const tables = await database.sql.query<{ table_name: string }>(`select table_name from information_schema.tables where table_schema = 'public' order by 1`);
       expect(tables.map((row) => row.table_name)).toEqual(
@@ -39,7 +39,7 @@ describe("migrations", () => {
     const databases = await Promise.all(Array.from({ length: 4 }, () => openDatabase({ url, poolSize: 2 })));
     try {
       const applied = await Promise.all(databases.map((database) => migrateDatabase(database, url)));
-      expect(applied.flat()).toEqual(["0001-initial-schema"]);
+      expect(applied.flat()).toEqual(["0001-initial-schema", "0002-executors"]);
       const secrets = await databases[0]!.sql.query<{ count: string }>(`select count(*) from server_secrets`);
       expect(Number(secrets[0]!.count)).toBe(1);
     } finally {
@@ -57,7 +57,11 @@ describe("migrations", () => {
       );
       // Two justified exceptions: key lookup by secret hash (before the tenant is known),
       // and the GIN label index (GIN cannot lead with a uuid without btree_gin).
-      const exceptions = new Set(["api_keys_secret_hash", "runs_labels", "idempotency_keys_expiry"]);
+      const exceptions = new Set([
+        "api_keys_secret_hash", "runs_labels", "idempotency_keys_expiry",
+        // The lease sweeper's cross-tenant scans (migration 0002 says why).
+        "runs_lease_expiry", "runs_schedule_due", "runs_deadline", "runs_cancel_grace", "runs_ready_due",
+      ]);
       for (const index of indexes) {
         if (exceptions.has(index.indexname)) continue;
         expect(index.indexdef, index.indexname).toMatch(/\(tenant_id[,)]/);

@@ -113,7 +113,7 @@ export type Run = Message<"runline.v1.Run"> & {
   createTime?: Timestamp | undefined;
 
   /**
-   * When the run last changed (status, attempt or lease).
+   * When the run last changed status or attempt (heartbeats do not count).
    *
    * @generated from field: google.protobuf.Timestamp update_time = 10;
    */
@@ -148,7 +148,7 @@ export type Run = Message<"runline.v1.Run"> & {
   maxAttempts: number;
 
   /**
-   * The run's overall time limit; unset means the workflow default (or none).
+   * The run's overall time limit, counted from its first start; unset means none.
    *
    * @generated from field: google.protobuf.Duration timeout = 15;
    */

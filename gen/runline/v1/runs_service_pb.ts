@@ -66,7 +66,8 @@ export type CreateRunRequest = Message<"runline.v1.CreateRunRequest"> & {
   webhook?: Webhook | undefined;
 
   /**
-   * The run's overall time limit; unset uses the workflow default.
+   * The run's overall time limit, counted from its first start; unset uses the
+   * workflow default.
    *
    * @generated from field: google.protobuf.Duration timeout = 7;
    */

@@ -2,6 +2,10 @@
  * The ordered list of migrations. Append new ones; never reorder or edit landed ones.
  */
 import { InitialSchema } from "./0001-initial-schema.js";
+import { Executors } from "./0002-executors.js";
 
 /** Every migration, oldest first, as MikroORM's `migrationsList` wants them. */
-export const migrations = [{ name: "0001-initial-schema", class: InitialSchema }];
+export const migrations = [
+  { name: "0001-initial-schema", class: InitialSchema },
+  { name: "0002-executors", class: Executors },
+];

@@ -1,0 +1,97 @@
+/**
+ * WorkerService: translation only; claims, leases and their fencing live in workers/.
+ */
+import { create } from "@bufbuild/protobuf";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { LeaseSchema, type Lease, type WorkerService } from "../../gen/runline/v1/worker_service_pb.js";
+import type { Duration } from "@bufbuild/protobuf/wkt";
+import type { AppContext } from "../app-context.js";
+import { invalidArgument } from "../errors.js";
+import { listEventsAfter } from "../events/event-store.js";
+import type { ClaimRequest } from "../workers/claim-runs.js";
+import { activeRunsOf, claimWithWait, resolveWorkflowIds } from "../workers/claim-wait.js";
+import type { LeaseRecord } from "../workers/lease-record.js";
+import { completeRun, failRun, heartbeat, interruptRun } from "../workers/lease-writes.js";
+import { tenantOf } from "./caller-context.js";
+import { eventMessage, jsonFromValue, millisFrom, runMessage, timestamp, valueFromJson } from "./proto-convert.js";
+
+const maxWaitMs = 60_000;
+
+function leaseMillis(duration: Duration | undefined, field: string): number {
+  const ms = millisFrom(duration, field) ?? 30_000;
+  if (ms < 200 || ms > 3_600_000) throw invalidArgument(field, "must be between 0.2 s and 1 h");
+  return ms;
+}
+
+function checkWorkerId(workerId: string): void {
+  if (workerId === "" || workerId.length > 128) throw invalidArgument("worker_id", "must be 1 to 128 characters");
+}
+
+function checkMaxRuns(maxRuns: number): number {
+  if (maxRuns < 0 || maxRuns > 100) throw invalidArgument("max_runs", "must be between 0 and 100");
+  return maxRuns === 0 ? 1 : maxRuns;
+}
+
+/** The WorkerService implementation. */
+export function workerService(app: AppContext): ServiceImpl<typeof WorkerService> {
+  const sql = app.database.sql;
+  const leaseMessage = async (tenantId: string, lease: LeaseRecord): Promise<Lease> => {
+    const resumed = lease.resume_input !== null && lease.resume_input !== undefined;
+    const history = resumed ? await listEventsAfter(sql, tenantId, lease.id, 0, 1000) : [];
+    return create(LeaseSchema, {
+      run: runMessage(lease),
+      leaseId: lease.lease_id,
+      leaseExpireTime: timestamp(lease.lease_expire_time),
+      resumeInput: resumed ? valueFromJson(lease.resume_input) : undefined,
+      history: history.map(eventMessage),
+    });
+  };
+  const claimRequest = async (tenantId: string, request: { workerId: string; workflows: string[] }, maxRuns: number, leaseDuration: Duration | undefined): Promise<ClaimRequest> => {
+    checkWorkerId(request.workerId);
+    return { workerId: request.workerId, workflowIds: await resolveWorkflowIds(sql, tenantId, request.workflows), maxRuns, leaseMs: leaseMillis(leaseDuration, "lease_duration") };
+  };
+  const signalOf = (context: HandlerContext) => AbortSignal.any([context.signal, app.shutdownSignal]);
+  return {
+    async claimRuns(request, context) {
+      const tenantId = tenantOf(context);
+      const claim = await claimRequest(tenantId, request, checkMaxRuns(request.maxRuns), request.leaseDuration);
+      const waitMs = Math.min(millisFrom(request.waitTimeout, "wait_timeout") ?? 0, maxWaitMs);
+      const leases = await claimWithWait(sql, app.hub, tenantId, claim, waitMs, signalOf(context));
+      return { leases: await Promise.all(leases.map((lease) => leaseMessage(tenantId, lease))) };
+    },
+    async *streamAssignments(request, context) {
+      const tenantId = tenantOf(context);
+      const maxRuns = checkMaxRuns(request.maxRuns);
+      const claim = await claimRequest(tenantId, request, maxRuns, request.leaseDuration);
+      const signal = signalOf(context);
+      while (!signal.aborted) {
+        const room = maxRuns - (await activeRunsOf(sql, tenantId, request.workerId));
+        // With no room, wait a beat for the executor to finish something, then look again.
+        const leases = room > 0 ? await claimWithWait(sql, app.hub, tenantId, { ...claim, maxRuns: room }, 1000, signal) : [];
+        if (leases.length > 0) yield { leases: await Promise.all(leases.map((lease) => leaseMessage(tenantId, lease))) };
+        else if (room <= 0) await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    },
+    async heartbeat(request, context) {
+      const beat = await heartbeat(sql, tenantOf(context), request.runId, request.leaseId);
+      return { leaseExpireTime: timestamp(beat.leaseExpireTime), cancelRequested: beat.cancelRequested };
+    },
+    async completeRun(request, context) {
+      return { run: runMessage(await completeRun(sql, tenantOf(context), request.runId, request.leaseId, jsonFromValue(request.output))) };
+    },
+    async failRun(request, context) {
+      const tenantId = tenantOf(context);
+      const error = { message: request.error?.message ?? "", code: request.error?.code ?? "" };
+      const run = await failRun(sql, tenantId, request.runId, request.leaseId, error, request.retryable);
+      if (run.status === "QUEUED") app.hub.announceQueued(tenantId);
+      return { run: runMessage(run) };
+    },
+    async interruptRun(request, context) {
+      const result = await interruptRun(sql, tenantOf(context), request.runId, request.leaseId, request.reason, jsonFromValue(request.payload), jsonFromValue(request.resumeSchema));
+      return {
+        run: runMessage(result.run),
+        interrupt: { id: result.interrupt.id, reason: result.interrupt.reason, payload: valueFromJson(result.interrupt.payload), resumeSchema: valueFromJson(result.interrupt.resumeSchema) },
+      };
+    },
+  };
+}

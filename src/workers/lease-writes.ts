@@ -1,0 +1,123 @@
+/**
+ * The executor's writes: Heartbeat, CompleteRun, FailRun, InterruptRun. Each is fenced
+ * by the lease in its WHERE (see leaseGuard): a stale lease (expired, or the run claimed
+ * again since) matches no row, changes nothing, and is answered FAILED_PRECONDITION.
+ * Status changes write their status event and NOTIFY in the same statement.
+ */
+import { randomUUID } from "node:crypto";
+import type { Sql } from "../db/database.js";
+import { failedPrecondition, invalidArgument, notFound } from "../errors.js";
+import { isUuid } from "../ids.js";
+import { notifyExpression } from "../events/notify-channel.js";
+import { runColumns, type RunRecord } from "../runs/run-record.js";
+import { getRun } from "../runs/run-queries.js";
+import { checkSchema } from "../workflows/json-schema.js";
+import { leaseGuard } from "./lease-record.js";
+
+function checkLease(runId: string, leaseId: string): void {
+  if (!isUuid(runId)) throw notFound("run", runId);
+  if (!isUuid(leaseId)) throw invalidArgument("lease_id", "must be the lease id a claim returned");
+}
+
+/** Explains why a fenced write matched nothing: unknown run, or a stale lease. */
+async function refuseStaleLease(sql: Sql, tenantId: string, runId: string): Promise<never> {
+  const run = await getRun(sql, tenantId, runId);
+  throw failedPrecondition(`the lease is not current (run is ${run.status}); the run may have been claimed again`, "LEASE_NOT_CURRENT");
+}
+
+// Primary key of runs, fenced by the lease.
+const heartbeatStatement = `
+  update runs set lease_expire_time = now() + lease_duration_ms * interval '1 millisecond'
+  where tenant_id = $1::uuid and id = $2::uuid and ${leaseGuard}
+  returning lease_expire_time, cancel_requested`;
+
+/** Extends the lease; says whether cancellation was requested. */
+export async function heartbeat(sql: Sql, tenantId: string, runId: string, leaseId: string): Promise<{ leaseExpireTime: string; cancelRequested: boolean }> {
+  checkLease(runId, leaseId);
+  const [row] = await sql.query<{ lease_expire_time: string; cancel_requested: boolean }>(heartbeatStatement, [tenantId, runId, leaseId]);
+  if (row === undefined) return refuseStaleLease(sql, tenantId, runId);
+  return { leaseExpireTime: row.lease_expire_time, cancelRequested: row.cancel_requested };
+}
+
+/** A fenced status change: SET clause, event data, extra parameters from $4 on. */
+function finishStatement(set: string, eventData: string, extraGuard = ""): string {
+  return `
+    with r as (
+      update runs set ${set},
+        lease_id = null, lease_expire_time = null, update_time = now(), last_sequence = last_sequence + 1
+      where tenant_id = $1::uuid and id = $2::uuid and ${leaseGuard} ${extraGuard}
+      returning *
+    ), e as (
+      insert into run_events (tenant_id, run_id, sequence, type, status, data)
+      select tenant_id, id, last_sequence, 'status', status, ${eventData} from r
+    )
+    select ${runColumns}, ${notifyExpression("r")} from r`;
+}
+
+// A CANCELLING run that completes was stopped by the cancellation: CANCELLED.
+const completeStatement = finishStatement(
+  `status = case when status = 'CANCELLING' then 'CANCELLED' else 'SUCCEEDED' end,
+   result = case when status = 'CANCELLING' then null else $4::jsonb end,
+   end_time = now()`,
+  "null",
+);
+
+// Retryable with attempts left: back to the queue after exponential backoff
+// (backoff × 2^(attempt−1)); otherwise FAILED, or CANCELLED when cancelling.
+const failStatement = finishStatement(
+  `status = case when status = 'CANCELLING' then 'CANCELLED' when $5::boolean and attempt < max_attempts then 'QUEUED' else 'FAILED' end,
+   ready_time = case when status <> 'CANCELLING' and $5::boolean and attempt < max_attempts
+     then now() + backoff_ms * power(2, attempt - 1) * interval '1 millisecond' else ready_time end,
+   end_time = case when status <> 'CANCELLING' and $5::boolean and attempt < max_attempts then null else now() end,
+   error = $4::jsonb`,
+  "jsonb_build_object('error', $4::jsonb, 'attempt', attempt)",
+);
+
+// Only a RUNNING run can pause; a CANCELLING one must stop instead.
+const interruptStatement = finishStatement(
+  `status = 'INTERRUPTED', interrupt = $4::jsonb, resume_input = null`,
+  "jsonb_build_object('interruptId', $4::jsonb->>'id', 'reason', $4::jsonb->>'reason')",
+  "and status = 'RUNNING'",
+);
+
+function strip(row: RunRecord & { pg_notify?: unknown }): RunRecord {
+  const { pg_notify: _notify, ...run } = row;
+  return run;
+}
+
+/** Finishes a run as SUCCEEDED (CANCELLED when it was cancelling). */
+export async function completeRun(sql: Sql, tenantId: string, runId: string, leaseId: string, output: unknown): Promise<RunRecord> {
+  checkLease(runId, leaseId);
+  const [row] = await sql.query<RunRecord>(completeStatement, [tenantId, runId, leaseId, JSON.stringify(output ?? null)]);
+  return row === undefined ? refuseStaleLease(sql, tenantId, runId) : strip(row);
+}
+
+/** Reports a failed attempt; see failStatement for the outcome. */
+export async function failRun(sql: Sql, tenantId: string, runId: string, leaseId: string, error: { message: string; code: string }, retryable: boolean): Promise<RunRecord> {
+  checkLease(runId, leaseId);
+  if (error.message === "") throw invalidArgument("error.message", "is required");
+  const [row] = await sql.query<RunRecord>(failStatement, [tenantId, runId, leaseId, JSON.stringify(error), retryable]);
+  return row === undefined ? refuseStaleLease(sql, tenantId, runId) : strip(row);
+}
+
+/** An interrupt as stored on the run. */
+export interface InterruptRecord {
+  readonly id: string;
+  readonly reason: string;
+  readonly payload: unknown;
+  readonly resumeSchema: unknown;
+}
+
+/** Pauses a run until ResumeRun; the resume schema is checked here, once. */
+export async function interruptRun(sql: Sql, tenantId: string, runId: string, leaseId: string, reason: string, payload: unknown, resumeSchema: unknown): Promise<{ run: RunRecord; interrupt: InterruptRecord }> {
+  checkLease(runId, leaseId);
+  checkSchema(resumeSchema, "resume_schema");
+  const interrupt: InterruptRecord = { id: randomUUID(), reason, payload: payload ?? null, resumeSchema: resumeSchema ?? null };
+  const [row] = await sql.query<RunRecord>(interruptStatement, [tenantId, runId, leaseId, JSON.stringify(interrupt)]);
+  if (row === undefined) {
+    const run = await getRun(sql, tenantId, runId);
+    if (run.status === "CANCELLING") throw failedPrecondition("cancellation was requested; stop the run instead of interrupting it", "RUN_CANCELLING");
+    return refuseStaleLease(sql, tenantId, runId);
+  }
+  return { run: strip(row), interrupt };
+}
