@@ -11,7 +11,7 @@ import { listEventsAfter } from "../events/event-store.js";
 import type { ClaimRequest } from "../workers/claim-runs.js";
 import { activeRunsOf, claimWithWait, resolveWorkflowIds } from "../workers/claim-wait.js";
 import type { LeaseRecord } from "../workers/lease-record.js";
-import { completeRun, failRun, heartbeat, interruptRun } from "../workers/lease-writes.js";
+import { completeRun, failRun, heartbeat, interruptRun, releaseRun } from "../workers/lease-writes.js";
 import { tenantOf } from "./caller-context.js";
 import { eventMessage, jsonFromValue, millisFrom, runMessage, timestamp, valueFromJson } from "./proto-convert.js";
 
@@ -83,6 +83,12 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
       const tenantId = tenantOf(context);
       const error = { message: request.error?.message ?? "", code: request.error?.code ?? "" };
       const run = await failRun(sql, tenantId, request.runId, request.leaseId, error, request.retryable);
+      if (run.status === "QUEUED") app.hub.announceQueued(tenantId);
+      return { run: runMessage(run) };
+    },
+    async releaseRun(request, context) {
+      const tenantId = tenantOf(context);
+      const run = await releaseRun(sql, tenantId, request.runId, request.leaseId);
       if (run.status === "QUEUED") app.hub.announceQueued(tenantId);
       return { run: runMessage(run) };
     },

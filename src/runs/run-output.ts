@@ -13,7 +13,8 @@ import { isSettled } from "./run-status.js";
 export async function waitForSettledRun(sql: Sql, hub: EventHub, tenantId: string, runId: string, waitMs: number, signal: AbortSignal): Promise<RunRecord> {
   const first = await getRun(sql, tenantId, runId);
   if (waitMs <= 0 || isSettled(first.status)) return first;
-  const subscription = hub.subscribe(tenantId, runId);
+  // The stored id, not the caller's spelling: the hub matches ids as strings.
+  const subscription = hub.subscribe(tenantId, first.id);
   const deadline = AbortSignal.any([signal, AbortSignal.timeout(waitMs)]);
   try {
     let run = await getRun(sql, tenantId, runId);

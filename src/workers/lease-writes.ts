@@ -100,6 +100,21 @@ export async function failRun(sql: Sql, tenantId: string, runId: string, leaseId
   return row === undefined ? refuseStaleLease(sql, tenantId, runId) : strip(row);
 }
 
+// The attempt is handed back (attempt − 1) so the next claim counts the same attempt.
+const releaseStatement = finishStatement(
+  `status = case when status = 'CANCELLING' then 'CANCELLED' else 'QUEUED' end,
+   attempt = case when status = 'CANCELLING' then attempt else attempt - 1 end,
+   ready_time = now(), end_time = case when status = 'CANCELLING' then now() else null end`,
+  "jsonb_build_object('reason', 'released')",
+);
+
+/** Gives a lease back without finishing the run (executor shutdown). */
+export async function releaseRun(sql: Sql, tenantId: string, runId: string, leaseId: string): Promise<RunRecord> {
+  checkLease(runId, leaseId);
+  const [row] = await sql.query<RunRecord>(releaseStatement, [tenantId, runId, leaseId]);
+  return row === undefined ? refuseStaleLease(sql, tenantId, runId) : strip(row);
+}
+
 /** An interrupt as stored on the run. */
 export interface InterruptRecord {
   readonly id: string;

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file runline/v1/worker_service.proto.
  */
 export const file_runline_v1_worker_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch9ydW5saW5lL3YxL3dvcmtlcl9zZXJ2aWNlLnByb3RvEgpydW5saW5lLnYxIsMBCgVMZWFzZRIcCgNydW4YASABKAsyDy5ydW5saW5lLnYxLlJ1bhIQCghsZWFzZV9pZBgCIAEoCRI1ChFsZWFzZV9leHBpcmVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoMcmVzdW1lX2lucHV0GAQgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEiUKB2hpc3RvcnkYBSADKAsyFC5ydW5saW5lLnYxLlJ1bkV2ZW50Iq4BChBDbGFpbVJ1bnNSZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCRIRCgl3b3JrZmxvd3MYAiADKAkSEAoIbWF4X3J1bnMYAyABKAUSLwoMd2FpdF90aW1lb3V0GAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjEKDmxlYXNlX2R1cmF0aW9uGAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIjYKEUNsYWltUnVuc1Jlc3BvbnNlEiEKBmxlYXNlcxgBIAMoCzIRLnJ1bmxpbmUudjEuTGVhc2UihQEKGFN0cmVhbUFzc2lnbm1lbnRzUmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkSEQoJd29ya2Zsb3dzGAIgAygJEhAKCG1heF9ydW5zGAMgASgFEjEKDmxlYXNlX2R1cmF0aW9uGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIj4KGVN0cmVhbUFzc2lnbm1lbnRzUmVzcG9uc2USIQoGbGVhc2VzGAEgAygLMhEucnVubGluZS52MS5MZWFzZSI0ChBIZWFydGJlYXRSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIQCghsZWFzZV9pZBgCIAEoCSJkChFIZWFydGJlYXRSZXNwb25zZRI1ChFsZWFzZV9leHBpcmVfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQY2FuY2VsX3JlcXVlc3RlZBgCIAEoCCJeChJDb21wbGV0ZVJ1blJlcXVlc3QSDgoGcnVuX2lkGAEgASgJEhAKCGxlYXNlX2lkGAIgASgJEiYKBm91dHB1dBgDIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZSIzChNDb21wbGV0ZVJ1blJlc3BvbnNlEhwKA3J1bhgBIAEoCzIPLnJ1bmxpbmUudjEuUnVuImoKDkZhaWxSdW5SZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIQCghsZWFzZV9pZBgCIAEoCRIjCgVlcnJvchgDIAEoCzIULnJ1bmxpbmUudjEuUnVuRXJyb3ISEQoJcmV0cnlhYmxlGAQgASgIIi8KD0ZhaWxSdW5SZXNwb25zZRIcCgNydW4YASABKAsyDy5ydW5saW5lLnYxLlJ1biKfAQoTSW50ZXJydXB0UnVuUmVxdWVzdBIOCgZydW5faWQYASABKAkSEAoIbGVhc2VfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJEicKB3BheWxvYWQYBCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSLQoNcmVzdW1lX3NjaGVtYRgFIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZSJeChRJbnRlcnJ1cHRSdW5SZXNwb25zZRIcCgNydW4YASABKAsyDy5ydW5saW5lLnYxLlJ1bhIoCglpbnRlcnJ1cHQYAiABKAsyFS5ydW5saW5lLnYxLkludGVycnVwdDKYBgoNV29ya2VyU2VydmljZRJ2CglDbGFpbVJ1bnMSHC5ydW5saW5lLnYxLkNsYWltUnVuc1JlcXVlc3QaHS5ydW5saW5lLnYxLkNsYWltUnVuc1Jlc3BvbnNlIiyC0+STAiY6ASoiIS9hcGkvdjEvd29ya2Vycy97d29ya2VyX2lkfTpjbGFpbRKRAQoRU3RyZWFtQXNzaWdubWVudHMSJC5ydW5saW5lLnYxLlN0cmVhbUFzc2lnbm1lbnRzUmVxdWVzdBolLnJ1bmxpbmUudjEuU3RyZWFtQXNzaWdubWVudHNSZXNwb25zZSItgtPkkwInOgEqIiIvYXBpL3YxL3dvcmtlcnMve3dvcmtlcl9pZH06c3RyZWFtMAESfAoJSGVhcnRiZWF0EhwucnVubGluZS52MS5IZWFydGJlYXRSZXF1ZXN0Gh0ucnVubGluZS52MS5IZWFydGJlYXRSZXNwb25zZSIygtPkkwIsOgEqIicvYXBpL3YxL3dvcmtlcnMvcnVucy97cnVuX2lkfTpoZWFydGJlYXQSgQEKC0NvbXBsZXRlUnVuEh4ucnVubGluZS52MS5Db21wbGV0ZVJ1blJlcXVlc3QaHy5ydW5saW5lLnYxLkNvbXBsZXRlUnVuUmVzcG9uc2UiMYLT5JMCKzoBKiImL2FwaS92MS93b3JrZXJzL3J1bnMve3J1bl9pZH06Y29tcGxldGUScQoHRmFpbFJ1bhIaLnJ1bmxpbmUudjEuRmFpbFJ1blJlcXVlc3QaGy5ydW5saW5lLnYxLkZhaWxSdW5SZXNwb25zZSItgtPkkwInOgEqIiIvYXBpL3YxL3dvcmtlcnMvcnVucy97cnVuX2lkfTpmYWlsEoUBCgxJbnRlcnJ1cHRSdW4SHy5ydW5saW5lLnYxLkludGVycnVwdFJ1blJlcXVlc3QaIC5ydW5saW5lLnYxLkludGVycnVwdFJ1blJlc3BvbnNlIjKC0+STAiw6ASoiJy9hcGkvdjEvd29ya2Vycy9ydW5zL3tydW5faWR9OmludGVycnVwdGIGcHJvdG8z", [file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_runline_v1_run]);
+  fileDesc("Ch9ydW5saW5lL3YxL3dvcmtlcl9zZXJ2aWNlLnByb3RvEgpydW5saW5lLnYxIsMBCgVMZWFzZRIcCgNydW4YASABKAsyDy5ydW5saW5lLnYxLlJ1bhIQCghsZWFzZV9pZBgCIAEoCRI1ChFsZWFzZV9leHBpcmVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoMcmVzdW1lX2lucHV0GAQgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEiUKB2hpc3RvcnkYBSADKAsyFC5ydW5saW5lLnYxLlJ1bkV2ZW50Iq4BChBDbGFpbVJ1bnNSZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCRIRCgl3b3JrZmxvd3MYAiADKAkSEAoIbWF4X3J1bnMYAyABKAUSLwoMd2FpdF90aW1lb3V0GAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjEKDmxlYXNlX2R1cmF0aW9uGAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIjYKEUNsYWltUnVuc1Jlc3BvbnNlEiEKBmxlYXNlcxgBIAMoCzIRLnJ1bmxpbmUudjEuTGVhc2UihQEKGFN0cmVhbUFzc2lnbm1lbnRzUmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkSEQoJd29ya2Zsb3dzGAIgAygJEhAKCG1heF9ydW5zGAMgASgFEjEKDmxlYXNlX2R1cmF0aW9uGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIj4KGVN0cmVhbUFzc2lnbm1lbnRzUmVzcG9uc2USIQoGbGVhc2VzGAEgAygLMhEucnVubGluZS52MS5MZWFzZSI0ChBIZWFydGJlYXRSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIQCghsZWFzZV9pZBgCIAEoCSJkChFIZWFydGJlYXRSZXNwb25zZRI1ChFsZWFzZV9leHBpcmVfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQY2FuY2VsX3JlcXVlc3RlZBgCIAEoCCJeChJDb21wbGV0ZVJ1blJlcXVlc3QSDgoGcnVuX2lkGAEgASgJEhAKCGxlYXNlX2lkGAIgASgJEiYKBm91dHB1dBgDIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZSIzChNDb21wbGV0ZVJ1blJlc3BvbnNlEhwKA3J1bhgBIAEoCzIPLnJ1bmxpbmUudjEuUnVuImoKDkZhaWxSdW5SZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIQCghsZWFzZV9pZBgCIAEoCRIjCgVlcnJvchgDIAEoCzIULnJ1bmxpbmUudjEuUnVuRXJyb3ISEQoJcmV0cnlhYmxlGAQgASgIIi8KD0ZhaWxSdW5SZXNwb25zZRIcCgNydW4YASABKAsyDy5ydW5saW5lLnYxLlJ1biI1ChFSZWxlYXNlUnVuUmVxdWVzdBIOCgZydW5faWQYASABKAkSEAoIbGVhc2VfaWQYAiABKAkiMgoSUmVsZWFzZVJ1blJlc3BvbnNlEhwKA3J1bhgBIAEoCzIPLnJ1bmxpbmUudjEuUnVuIp8BChNJbnRlcnJ1cHRSdW5SZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIQCghsZWFzZV9pZBgCIAEoCRIOCgZyZWFzb24YAyABKAkSJwoHcGF5bG9hZBgEIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRItCg1yZXN1bWVfc2NoZW1hGAUgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlIl4KFEludGVycnVwdFJ1blJlc3BvbnNlEhwKA3J1bhgBIAEoCzIPLnJ1bmxpbmUudjEuUnVuEigKCWludGVycnVwdBgCIAEoCzIVLnJ1bmxpbmUudjEuSW50ZXJydXB0MpcHCg1Xb3JrZXJTZXJ2aWNlEnYKCUNsYWltUnVucxIcLnJ1bmxpbmUudjEuQ2xhaW1SdW5zUmVxdWVzdBodLnJ1bmxpbmUudjEuQ2xhaW1SdW5zUmVzcG9uc2UiLILT5JMCJjoBKiIhL2FwaS92MS93b3JrZXJzL3t3b3JrZXJfaWR9OmNsYWltEpEBChFTdHJlYW1Bc3NpZ25tZW50cxIkLnJ1bmxpbmUudjEuU3RyZWFtQXNzaWdubWVudHNSZXF1ZXN0GiUucnVubGluZS52MS5TdHJlYW1Bc3NpZ25tZW50c1Jlc3BvbnNlIi2C0+STAic6ASoiIi9hcGkvdjEvd29ya2Vycy97d29ya2VyX2lkfTpzdHJlYW0wARJ8CglIZWFydGJlYXQSHC5ydW5saW5lLnYxLkhlYXJ0YmVhdFJlcXVlc3QaHS5ydW5saW5lLnYxLkhlYXJ0YmVhdFJlc3BvbnNlIjKC0+STAiw6ASoiJy9hcGkvdjEvd29ya2Vycy9ydW5zL3tydW5faWR9OmhlYXJ0YmVhdBKBAQoLQ29tcGxldGVSdW4SHi5ydW5saW5lLnYxLkNvbXBsZXRlUnVuUmVxdWVzdBofLnJ1bmxpbmUudjEuQ29tcGxldGVSdW5SZXNwb25zZSIxgtPkkwIrOgEqIiYvYXBpL3YxL3dvcmtlcnMvcnVucy97cnVuX2lkfTpjb21wbGV0ZRJxCgdGYWlsUnVuEhoucnVubGluZS52MS5GYWlsUnVuUmVxdWVzdBobLnJ1bmxpbmUudjEuRmFpbFJ1blJlc3BvbnNlIi2C0+STAic6ASoiIi9hcGkvdjEvd29ya2Vycy9ydW5zL3tydW5faWR9OmZhaWwSfQoKUmVsZWFzZVJ1bhIdLnJ1bmxpbmUudjEuUmVsZWFzZVJ1blJlcXVlc3QaHi5ydW5saW5lLnYxLlJlbGVhc2VSdW5SZXNwb25zZSIwgtPkkwIqOgEqIiUvYXBpL3YxL3dvcmtlcnMvcnVucy97cnVuX2lkfTpyZWxlYXNlEoUBCgxJbnRlcnJ1cHRSdW4SHy5ydW5saW5lLnYxLkludGVycnVwdFJ1blJlcXVlc3QaIC5ydW5saW5lLnYxLkludGVycnVwdFJ1blJlc3BvbnNlIjKC0+STAiw6ASoiJy9hcGkvdjEvd29ya2Vycy9ydW5zL3tydW5faWR9OmludGVycnVwdGIGcHJvdG8z", [file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_runline_v1_run]);
 
 /**
  * A run leased to an executor.
@@ -377,6 +377,55 @@ export const FailRunResponseSchema: GenMessage<FailRunResponse> = /*@__PURE__*/
   messageDesc(file_runline_v1_worker_service, 10);
 
 /**
+ * Request for ReleaseRun.
+ *
+ * @generated from message runline.v1.ReleaseRunRequest
+ */
+export type ReleaseRunRequest = Message<"runline.v1.ReleaseRunRequest"> & {
+  /**
+   * The run's id.
+   *
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * The lease being given back.
+   *
+   * @generated from field: string lease_id = 2;
+   */
+  leaseId: string;
+};
+
+/**
+ * Describes the message runline.v1.ReleaseRunRequest.
+ * Use `create(ReleaseRunRequestSchema)` to create a new message.
+ */
+export const ReleaseRunRequestSchema: GenMessage<ReleaseRunRequest> = /*@__PURE__*/
+  messageDesc(file_runline_v1_worker_service, 11);
+
+/**
+ * Response for ReleaseRun.
+ *
+ * @generated from message runline.v1.ReleaseRunResponse
+ */
+export type ReleaseRunResponse = Message<"runline.v1.ReleaseRunResponse"> & {
+  /**
+   * The run after the request: QUEUED (or CANCELLED).
+   *
+   * @generated from field: runline.v1.Run run = 1;
+   */
+  run?: Run | undefined;
+};
+
+/**
+ * Describes the message runline.v1.ReleaseRunResponse.
+ * Use `create(ReleaseRunResponseSchema)` to create a new message.
+ */
+export const ReleaseRunResponseSchema: GenMessage<ReleaseRunResponse> = /*@__PURE__*/
+  messageDesc(file_runline_v1_worker_service, 12);
+
+/**
  * Request for InterruptRun.
  *
  * @generated from message runline.v1.InterruptRunRequest
@@ -423,7 +472,7 @@ export type InterruptRunRequest = Message<"runline.v1.InterruptRunRequest"> & {
  * Use `create(InterruptRunRequestSchema)` to create a new message.
  */
 export const InterruptRunRequestSchema: GenMessage<InterruptRunRequest> = /*@__PURE__*/
-  messageDesc(file_runline_v1_worker_service, 11);
+  messageDesc(file_runline_v1_worker_service, 13);
 
 /**
  * Response for InterruptRun.
@@ -451,7 +500,7 @@ export type InterruptRunResponse = Message<"runline.v1.InterruptRunResponse"> & 
  * Use `create(InterruptRunResponseSchema)` to create a new message.
  */
 export const InterruptRunResponseSchema: GenMessage<InterruptRunResponse> = /*@__PURE__*/
-  messageDesc(file_runline_v1_worker_service, 12);
+  messageDesc(file_runline_v1_worker_service, 14);
 
 /**
  * WorkerService is for executors: they claim queued runs under a lease, keep the lease
@@ -515,6 +564,18 @@ export const WorkerService: GenService<{
     methodKind: "unary";
     input: typeof FailRunRequestSchema;
     output: typeof FailRunResponseSchema;
+  },
+  /**
+   * Gives a lease back without finishing the run, e.g. when the executor shuts down: the
+   * run is queued again at once and the attempt does not count (a CANCELLING run becomes
+   * CANCELLED).
+   *
+   * @generated from rpc runline.v1.WorkerService.ReleaseRun
+   */
+  releaseRun: {
+    methodKind: "unary";
+    input: typeof ReleaseRunRequestSchema;
+    output: typeof ReleaseRunResponseSchema;
   },
   /**
    * Pauses a run as INTERRUPTED until ResumeRun supplies input matching `resume_schema`.
