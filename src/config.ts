@@ -29,6 +29,8 @@ export interface Config {
   readonly sweepIntervalMs: number;
   /** How long a CANCELLING run may take to stop before it is CANCELLED (`RUNLINE_CANCEL_GRACE_MS`, default 30000). */
   readonly cancelGraceMs: number;
+  /** Run the demo executor in-process (`RUNLINE_DEMO_WORKER`, default on; `0` turns it off). */
+  readonly demoWorker: boolean;
 }
 
 const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
@@ -48,6 +50,14 @@ function readInteger(env: NodeJS.ProcessEnv, name: string, fallback: number, min
   const value = Number(raw);
   if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
   return value;
+}
+
+function readFlag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === "") return fallback;
+  if (["1", "true", "on", "yes"].includes(raw)) return true;
+  if (["0", "false", "off", "no"].includes(raw)) return false;
+  throw new ConfigError(name, `expected 1 or 0, got "${raw}"`);
 }
 
 function readOptional(env: NodeJS.ProcessEnv, name: string): string | undefined {
@@ -82,5 +92,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownGraceMs: readInteger(env, "RUNLINE_SHUTDOWN_GRACE_MS", 10000, 0, 600000),
     sweepIntervalMs: readInteger(env, "RUNLINE_SWEEP_INTERVAL_MS", 1000, 50, 600000),
     cancelGraceMs: readInteger(env, "RUNLINE_CANCEL_GRACE_MS", 30000, 0, 86400000),
+    demoWorker: readFlag(env, "RUNLINE_DEMO_WORKER", true),
   };
 }

@@ -19,6 +19,7 @@ import { startListener } from "./http/listener.js";
 import type { Logger } from "./logger.js";
 import { createPageTokens } from "./runs/page-token.js";
 import { startLeaseSweeper } from "./workers/lease-sweeper.js";
+import { startDemoExecutor } from "./demo/demo-executor.js";
 
 /** A running server. */
 export interface RunningServer {
@@ -69,6 +70,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const stopSweeper = startLeaseSweeper({ sql: database.sql, hub, logger, intervalMs: config.sweepIntervalMs, cancelGraceMs: config.cancelGraceMs });
   const listener = await startListener({ host: config.host, port: config.port, tls, handler });
   logger.info({ url: listener.url }, "Runline is serving gRPC, gRPC-web and Connect");
+  // The demo executor dials the server's own port, like any executor would.
+  const loopbackUrl = `${listener.url.startsWith("https") ? "https" : "http"}://127.0.0.1:${listener.port}`;
+  const demo = config.demoWorker && tls === undefined ? await startDemoExecutor(database, loopbackUrl, logger) : undefined;
   let closing: Promise<void> | undefined;
   return {
     url: listener.url,
@@ -78,6 +82,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       closing ??= (async () => {
         // Streams and long waits end now (clients see UNAVAILABLE/CANCELED and retry);
         // unary calls in flight finish within the grace period.
+        await demo?.stop({ graceMs: Math.min(2000, config.shutdownGraceMs) });
         shutdown.abort();
         await listener.close({ graceMs: config.shutdownGraceMs });
         await stopSweeper();

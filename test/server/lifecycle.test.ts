@@ -13,7 +13,7 @@ import { createTestDatabase } from "../support/test-database.js";
 import { testRootKey } from "../support/test-server.js";
 
 async function freshServer() {
-  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", DATABASE_URL: await createTestDatabase(), RUNLINE_ROOT_KEY: testRootKey, LOG_LEVEL: "silent", RUNLINE_SHUTDOWN_GRACE_MS: "3000" });
+  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", DATABASE_URL: await createTestDatabase(), RUNLINE_ROOT_KEY: testRootKey, LOG_LEVEL: "silent", RUNLINE_SHUTDOWN_GRACE_MS: "3000", RUNLINE_DEMO_WORKER: "0" });
   return startServer(config, createLogger("silent"));
 }
 
