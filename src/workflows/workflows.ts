@@ -88,7 +88,7 @@ export async function createWorkflow(em: EntityManager, tenantId: string, slug: 
   const hash = hashOf(content);
   try {
     await em.transactional(async (tx) => {
-      await tx.insert(WorkflowEntity, { tenantId, id, slug, latestVersion: 1, createTime: now });
+      await tx.insert(WorkflowEntity, { tenantId, id, slug, latestVersion: 1, concurrencyLimit: content.defaults.concurrencyLimit ?? 0, createTime: now });
       await tx.insert(WorkflowVersionEntity, {
         tenantId, workflowId: id, version: 1, definition: content.definition, inputSchema: content.inputSchema ?? null,
         defaults: { ...content.defaults }, contentHash: hash, createTime: now,
@@ -148,7 +148,7 @@ export async function createWorkflowVersion(em: EntityManager, tenantId: string,
       tenantId, workflowId: row.id, version, definition: content.definition, inputSchema: content.inputSchema ?? null,
       defaults: { ...content.defaults }, contentHash: hash, createTime,
     });
-    await tx.nativeUpdate(WorkflowEntity, { tenantId, id: row.id }, { latestVersion: version });
+    await tx.nativeUpdate(WorkflowEntity, { tenantId, id: row.id }, { latestVersion: version, concurrencyLimit: content.defaults.concurrencyLimit ?? 0 });
     return { workflowId: row.id, version, definition: content.definition, inputSchema: content.inputSchema, defaults: content.defaults, contentHash: hash, createTime };
   });
 }
