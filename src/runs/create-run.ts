@@ -37,7 +37,7 @@ export interface CreateRunResult {
 /** How long an idempotency key is kept. */
 export const idempotencyKeyLifetimeHours = 24;
 
-const labelKeyPattern = /^[a-z0-9]([a-z0-9_.\/-]{0,61}[a-z0-9])?$/i;
+const labelKeyPattern = /^[a-z0-9]([a-z0-9_./-]{0,61}[a-z0-9])?$/i;
 
 function checkCreateInput(request: CreateRunInput, field: string): void {
   if (request.workflow === "") throw invalidArgument(`${field}workflow`, "is required");
