@@ -2,16 +2,24 @@
  * The one logger: structured JSON lines (pino) on stdout. Modules take it as an
  * argument or make a child with their own bindings; nothing else writes to the console.
  */
-import { pino, type Logger } from "pino";
+import { pino, type DestinationStream, type Logger } from "pino";
 
 export type { Logger };
 
-/** Creates the process logger at the given level. */
-export function createLogger(level: string): Logger {
-  return pino({
+/**
+ * Creates the process logger at the given level: JSON lines, or pino-pretty's readable
+ * lines when stdout is a terminal. `destination` (tests) receives the JSON lines.
+ */
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  const options = {
     level,
     base: { service: "runline" },
-    // Secrets travel in these headers; they must never reach a log line.
-    redact: { paths: ["authorization", "*.authorization", "headers.authorization", "secret", "*.secret"], censor: "[redacted]" },
-  });
+    // Defence in depth: nothing logs headers or secrets, and these paths are masked anyway.
+    redact: { paths: ["authorization", "*.authorization", "headers.authorization", "secret", "*.secret", "apiKey", "*.apiKey"], censor: "[redacted]" },
+  };
+  if (destination !== undefined) return pino(options, destination);
+  if (process.stdout.isTTY === true && level !== "silent") {
+    return pino({ ...options, transport: { target: "pino-pretty", options: { colorize: true, translateTime: "SYS:HH:MM:ss.l", ignore: "service" } } });
+  }
+  return pino(options);
 }

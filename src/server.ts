@@ -7,7 +7,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { AppContext } from "./app-context.js";
-import { authInterceptor, errorAndLogInterceptor } from "./api/interceptors.js";
+import { authInterceptor, observeInterceptor } from "./api/interceptors.js";
 import { registerRoutes } from "./api/routes.js";
 import { createKeyResolver } from "./auth/api-keys.js";
 import { loadRootKeyHash } from "./auth/root-key.js";
@@ -15,7 +15,9 @@ import type { Config } from "./config.js";
 import { migrateDatabase, openDatabase, type Database } from "./db/database.js";
 import { startEmbeddedPostgres, type EmbeddedDatabase } from "./db/embedded-postgres.js";
 import { startEventHub } from "./events/event-hub.js";
+import { chainEndpoints, metricsEndpoint } from "./http/handler-chain.js";
 import { startListener } from "./http/listener.js";
+import { createMetrics } from "./metrics/metrics.js";
 import type { Logger } from "./logger.js";
 import { createPageTokens } from "./runs/page-token.js";
 import { startLeaseSweeper } from "./workers/lease-sweeper.js";
@@ -59,15 +61,20 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     logger,
     shutdownSignal: shutdown.signal,
   };
+  const metrics = createMetrics({ sql: database.sql, pool: () => database.poolUsage() });
   const handler = connectNodeAdapter({
     routes: registerRoutes(app),
-    // Error mapping runs closest to the handler, so auth failures are already ConnectErrors.
-    interceptors: [authInterceptor(app.keys), errorAndLogInterceptor(logger)],
+    // Observation is outermost, so refusals by auth are logged and measured too.
+    interceptors: [observeInterceptor(logger, metrics), authInterceptor(app.keys)],
+    fallback: chainEndpoints([metricsEndpoint(metrics.render, metrics.registry.contentType)]),
     shutdownSignal: shutdown.signal,
     readMaxBytes: 8 * 1024 * 1024,
   });
   const tls = config.tls === undefined ? undefined : { cert: await readFile(config.tls.certFile), key: await readFile(config.tls.keyFile) };
-  const stopSweeper = startLeaseSweeper({ sql: database.sql, hub, logger, intervalMs: config.sweepIntervalMs, cancelGraceMs: config.cancelGraceMs });
+  const stopSweeper = startLeaseSweeper({
+    sql: database.sql, hub, logger, intervalMs: config.sweepIntervalMs, cancelGraceMs: config.cancelGraceMs,
+    onSweep: (result) => metrics.recordLeaseExpiries(result.leasesExpired),
+  });
   const listener = await startListener({ host: config.host, port: config.port, tls, handler });
   logger.info({ url: listener.url }, "Runline is serving gRPC, gRPC-web and Connect");
   // The demo executor dials the server's own port, like any executor would.

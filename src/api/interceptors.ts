@@ -1,11 +1,13 @@
 /**
- * Interceptors that run on every protocol: authentication and scope checks, then error
- * mapping (so handlers and domain code throw in their own words), then call logging.
+ * Interceptors that run on every protocol: observation (request id, error mapping,
+ * logs, metrics) outermost, then authentication and scope checks.
  */
 import { Code, ConnectError, type Interceptor, type StreamResponse } from "@connectrpc/connect";
 import type { KeyResolver } from "../auth/api-keys.js";
 import { callerKey } from "../auth/caller.js";
+import { randomUUID } from "node:crypto";
 import type { Logger } from "../logger.js";
+import type { Metrics } from "../metrics/metrics.js";
 import { toConnectError } from "./error-mapping.js";
 import { accessFor } from "./method-scopes.js";
 
@@ -33,16 +35,6 @@ export function authInterceptor(keys: KeyResolver): Interceptor {
   };
 }
 
-async function* mapStreamErrors<T>(messages: AsyncIterable<T>, onError: (error: ConnectError) => void): AsyncIterable<T> {
-  try {
-    yield* messages;
-  } catch (error) {
-    const mapped = toConnectError(error);
-    onError(mapped);
-    throw mapped;
-  }
-}
-
 /** gRPC, gRPC-web or Connect, from the request's content type. */
 function protocolOf(contentType: string | null): string {
   if (contentType?.startsWith("application/grpc-web") === true) return "grpc-web";
@@ -50,27 +42,64 @@ function protocolOf(contentType: string | null): string {
   return "connect";
 }
 
-/** Maps every failure to a ConnectError (see error-mapping.ts) and logs each call. */
-export function errorAndLogInterceptor(logger: Logger): Interceptor {
+const requestIdPattern = /^[\w.:\/-]{1,128}$/;
+
+/** Wraps a stream's messages: maps a failure, and reports the end either way. */
+async function* observeStream<T>(messages: AsyncIterable<T>, end: (error: ConnectError | undefined) => void): AsyncIterable<T> {
+  let failure: ConnectError | undefined;
+  try {
+    yield* messages;
+  } catch (error) {
+    failure = toConnectError(error);
+    throw failure;
+  } finally {
+    end(failure);
+  }
+}
+
+/**
+ * The outermost interceptor: gives each call a request id (the caller's `X-Request-Id`
+ * when it is sane, else a new one, echoed back), maps every failure to a ConnectError
+ * (see error-mapping.ts), and logs and measures each call when it ends (server streams
+ * when the stream ends). Logs carry ids, procedure, protocol, tenant, code and duration,
+ * never headers or payloads, so secrets cannot reach them.
+ */
+export function observeInterceptor(logger: Logger, metrics: Metrics): Interceptor {
   return (next) => async (request) => {
     const started = performance.now();
     const procedure = `/${request.service.typeName}/${request.method.name}`;
-    const tenant = () => request.contextValues.get(callerKey)?.tenantId;
+    const given = request.header.get("x-request-id");
+    const requestId = given !== null && requestIdPattern.test(given) ? given : randomUUID();
     const report = (error: ConnectError | undefined) => {
-      const fields = { procedure, protocol: protocolOf(request.header.get("content-type")), tenant: tenant(), code: error === undefined ? "ok" : Code[error.code], durationMs: Math.round(performance.now() - started) };
+      const seconds = (performance.now() - started) / 1000;
+      const code = error === undefined ? "ok" : Code[error.code];
+      metrics.recordCall(procedure, code, seconds);
+      const fields = {
+        requestId, procedure, protocol: protocolOf(request.header.get("content-type")),
+        tenant: request.contextValues.get(callerKey)?.tenantId, code, durationMs: Math.round(seconds * 1000),
+      };
       if (error?.code === Code.Internal || error?.code === Code.Unknown) logger.error({ ...fields, err: error.cause ?? error }, "call failed");
-      else logger.debug(fields, "call");
+      else logger.info(fields, "call");
     };
     try {
       const response = await next(request);
+      response.header.set("x-request-id", requestId);
       if (!response.stream) {
         report(undefined);
         return response;
       }
-      const streamed: StreamResponse = { ...response, message: mapStreamErrors(response.message, report) };
+      metrics.trackStream(procedure, 1);
+      const streamed: StreamResponse = {
+        ...response,
+        message: observeStream(response.message, (error) => {
+          metrics.trackStream(procedure, -1);
+          report(error);
+        }),
+      };
       return streamed as typeof response;
     } catch (error) {
       const mapped = toConnectError(error);
+      mapped.metadata.set("x-request-id", requestId);
       report(mapped);
       throw mapped;
     }

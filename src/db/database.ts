@@ -24,20 +24,38 @@ export interface Database {
   readonly sql: Sql;
   /** A fresh EntityManager for one unit of work on the cold paths. */
   entityManager(): EntityManager;
+  /** Pool usage for metrics: statements and transactions in flight, and the pool size. */
+  poolUsage(): { inUse: number; size: number };
   close(): Promise<void>;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- raw SQL has no table typing
 type AnyKysely = Kysely<any>;
 
-function sqlOver(kysely: AnyKysely): Sql {
+/** Counts pool connections held by `Sql` calls (a transaction holds one throughout). */
+interface PoolCounter {
+  inUse: number;
+}
+
+function sqlOver(kysely: AnyKysely, counter: PoolCounter | undefined): Sql {
   return {
     async query<Row>(text: string, parameters: readonly unknown[] = []) {
-      const result = await kysely.executeQuery<Row>(CompiledQuery.raw(text, [...parameters]));
-      return result.rows as Row[];
+      if (counter !== undefined) counter.inUse++;
+      try {
+        const result = await kysely.executeQuery<Row>(CompiledQuery.raw(text, [...parameters]));
+        return result.rows as Row[];
+      } finally {
+        if (counter !== undefined) counter.inUse--;
+      }
     },
-    transaction<T>(work: (sql: Sql) => Promise<T>) {
-      return kysely.transaction().execute((transaction) => work(sqlOver(transaction)));
+    async transaction<T>(work: (sql: Sql) => Promise<T>) {
+      if (counter !== undefined) counter.inUse++;
+      try {
+        // Statements inside share the transaction's connection: not counted again.
+        return await kysely.transaction().execute((transaction) => work(sqlOver(transaction, undefined)));
+      } finally {
+        if (counter !== undefined) counter.inUse--;
+      }
     },
   };
 }
@@ -62,9 +80,11 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     debug: false,
   });
   const kysely = orm.em.getKysely() as AnyKysely;
+  const counter: PoolCounter = { inUse: 0 };
   return {
     orm,
-    sql: sqlOver(kysely),
+    sql: sqlOver(kysely, counter),
+    poolUsage: () => ({ inUse: Math.min(counter.inUse, options.poolSize), size: options.poolSize }),
     entityManager: () => orm.em.fork() as EntityManager,
     close: () => orm.close(true),
   };

@@ -1,0 +1,105 @@
+/**
+ * Prometheus metrics (prom-client), one registry per server so several servers in one
+ * process (tests) never mix their series. RPC counters and histograms are recorded by
+ * the call interceptor; run, queue and pool figures are read from Postgres or the pool
+ * when /metrics is scraped, so they cost nothing between scrapes.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { Sql } from "../db/database.js";
+
+/** The metrics a server records. */
+export interface Metrics {
+  readonly registry: Registry;
+  /** Records one finished call. */
+  recordCall(procedure: string, code: string, seconds: number): void;
+  /** Counts a server stream open (+1) or closed (−1). */
+  trackStream(procedure: string, delta: 1 | -1): void;
+  /** Counts leases the sweeper expired. */
+  recordLeaseExpiries(count: number): void;
+  /** The Prometheus text exposition. */
+  render(): Promise<string>;
+}
+
+/** Where scrape-time figures come from. */
+export interface MetricsSources {
+  readonly sql: Sql;
+  /** Connections in use and the pool's size. */
+  readonly pool: () => { inUse: number; size: number };
+}
+
+// Cross-tenant aggregates, read at scrape time only. runs_by_status and runs_queue.
+const runsByStatus = `select status, count(*)::bigint as count from runs group by status`;
+const queueByWorkflow = `
+  select t.slug as tenant, w.slug as workflow, count(*)::bigint as depth,
+         extract(epoch from now() - min(r.ready_time))::float8 as oldest
+  from runs r
+  join workflows w on w.tenant_id = r.tenant_id and w.id = r.workflow_id
+  join tenants t on t.id = r.tenant_id
+  where r.status = 'QUEUED' and r.ready_time <= now()
+  group by t.slug, w.slug`;
+
+/** Creates the registry and its metrics. */
+export function createMetrics(sources: MetricsSources): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "runline_process_" });
+  const calls = new Counter({ name: "runline_rpc_requests_total", help: "RPCs handled, by procedure and result code.", labelNames: ["procedure", "code"], registers: [registry] });
+  const latency = new Histogram({
+    name: "runline_rpc_duration_seconds",
+    help: "RPC duration (server streams: until the stream ends), by procedure and code.",
+    labelNames: ["procedure", "code"],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  });
+  const streams = new Gauge({ name: "runline_active_streams", help: "Server streams open now, by procedure.", labelNames: ["procedure"], registers: [registry] });
+  const leaseExpiries = new Counter({ name: "runline_lease_expiries_total", help: "Leases the sweeper expired (executor stopped heartbeating).", registers: [registry] });
+  new Gauge({
+    name: "runline_runs",
+    help: "Runs by status (all tenants).",
+    labelNames: ["status"],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const row of await sources.sql.query<{ status: string; count: string }>(runsByStatus)) this.set({ status: row.status }, Number(row.count));
+    },
+  });
+  const oldest = new Gauge({ name: "runline_queue_oldest_age_seconds", help: "Age of the oldest claimable run, by tenant and workflow.", labelNames: ["tenant", "workflow"], registers: [registry] });
+  new Gauge({
+    name: "runline_queue_depth",
+    help: "Claimable QUEUED runs, by tenant and workflow.",
+    labelNames: ["tenant", "workflow"],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      oldest.reset();
+      for (const row of await sources.sql.query<{ tenant: string; workflow: string; depth: string; oldest: number }>(queueByWorkflow)) {
+        this.set({ tenant: row.tenant, workflow: row.workflow }, Number(row.depth));
+        oldest.set({ tenant: row.tenant, workflow: row.workflow }, Math.max(0, row.oldest));
+      }
+    },
+  });
+  new Gauge({
+    name: "runline_db_pool_connections",
+    help: "Postgres pool: connections in use, and the pool's size.",
+    labelNames: ["state"],
+    registers: [registry],
+    collect() {
+      const pool = sources.pool();
+      this.set({ state: "in_use" }, pool.inUse);
+      this.set({ state: "max" }, pool.size);
+    },
+  });
+  return {
+    registry,
+    recordCall(procedure, code, seconds) {
+      calls.inc({ procedure, code });
+      latency.observe({ procedure, code }, seconds);
+    },
+    trackStream(procedure, delta) {
+      streams.inc({ procedure }, delta);
+    },
+    recordLeaseExpiries(count) {
+      if (count > 0) leaseExpiries.inc(count);
+    },
+    render: () => registry.metrics(),
+  };
+}

@@ -1,0 +1,83 @@
+/**
+ * /metrics: a Prometheus scrape whose series move with the traffic.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import { WorkerService } from "../../gen/runline/v1/worker_service_pb.js";
+import { clientFor, createCounterWorkflow, createTenant, json, type TenantFixture } from "../support/clients.js";
+import { startTestServer } from "../support/test-server.js";
+
+let baseUrl: string;
+let tenant: TenantFixture;
+
+beforeAll(async () => {
+  const server = await startTestServer(undefined, { RUNLINE_SWEEP_INTERVAL_MS: "100" });
+  baseUrl = server.url;
+  tenant = await createTenant(baseUrl);
+  await createCounterWorkflow(tenant);
+});
+
+async function scrape(): Promise<string> {
+  const response = await fetch(`${baseUrl}/metrics`);
+  expect(response.status).toBe(200);
+  expect(response.headers.get("content-type")).toContain("text/plain");
+  return response.text();
+}
+
+/** The value of one series, or undefined when absent. */
+function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(name)) continue;
+    const match = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
+    if (match?.[1] !== name) continue;
+    const found = Object.fromEntries([...(match[2] ?? "").matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    if (Object.entries(labels).every(([key, value]) => found[key] === value)) return Number(match[3]);
+  }
+  return undefined;
+}
+
+describe("/metrics", () => {
+  it("counts RPCs by procedure and code and times them", async () => {
+    const before = await scrape();
+    const base = sample(before, "runline_rpc_requests_total", { procedure: "/runline.v1.RunsService/CreateRun", code: "ok" }) ?? 0;
+    for (let i = 0; i < 3; i++) await tenant.runs().createRun({ workflow: "counter", input: json({ n: i }) });
+    await tenant.runs().getRun({ runId: "00000000-0000-7000-8000-000000000000" }).catch(() => undefined);
+    const after = await scrape();
+    expect(sample(after, "runline_rpc_requests_total", { procedure: "/runline.v1.RunsService/CreateRun", code: "ok" })).toBe(base + 3);
+    expect(sample(after, "runline_rpc_requests_total", { procedure: "/runline.v1.RunsService/GetRun", code: "NotFound" })).toBeGreaterThanOrEqual(1);
+    expect(sample(after, "runline_rpc_duration_seconds_count", { procedure: "/runline.v1.RunsService/CreateRun", code: "ok" })).toBe(base + 3);
+  });
+
+  it("reports runs by status, queue depth and oldest age per workflow", async () => {
+    const text = await scrape();
+    expect(sample(text, "runline_runs", { status: "QUEUED" })).toBeGreaterThanOrEqual(3);
+    expect(sample(text, "runline_queue_depth", { tenant: tenant.slug, workflow: "counter" })).toBeGreaterThanOrEqual(3);
+    expect(sample(text, "runline_queue_oldest_age_seconds", { tenant: tenant.slug, workflow: "counter" })).toBeGreaterThanOrEqual(0);
+    expect(sample(text, "runline_db_pool_connections", { state: "max" })).toBe(10);
+    expect(sample(text, "runline_db_pool_connections", { state: "in_use" })).toBeGreaterThanOrEqual(0);
+  });
+
+  it("counts open streams while they are open", async () => {
+    const { run } = await tenant.runs().createRun({ workflow: "counter", input: json({ n: 1 }) });
+    const stream = tenant.runs("grpc").streamRunEvents({ runId: run!.id });
+    const iterator = stream[Symbol.asyncIterator]();
+    await iterator.next();
+    expect(sample(await scrape(), "runline_active_streams", { procedure: "/runline.v1.RunsService/StreamRunEvents" })).toBe(1);
+    await tenant.runs().cancelRun({ runId: run!.id });
+    while (!(await iterator.next()).done);
+    expect(sample(await scrape(), "runline_active_streams", { procedure: "/runline.v1.RunsService/StreamRunEvents" })).toBe(0);
+  });
+
+  it("counts lease expiries", async () => {
+    const workers = clientFor(WorkerService, "grpc", baseUrl, tenant.key);
+    const before = sample(await scrape(), "runline_lease_expiries_total") ?? 0;
+    await tenant.runs().createRun({ workflow: "counter", input: json({ n: 9 }), maxAttempts: 2 });
+    const { leases } = await workers.claimRuns({ workerId: "metrics-test", workflows: ["counter"], leaseDuration: { seconds: 0n, nanos: 200_000_000 } });
+    expect(leases).toHaveLength(1);
+    let expired = before;
+    for (let i = 0; i < 40 && expired === before; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expired = sample(await scrape(), "runline_lease_expiries_total") ?? 0;
+    }
+    expect(expired).toBe(before + 1);
+  });
+});
