@@ -9,6 +9,8 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { AppContext } from "./app-context.js";
 import { authInterceptor, observeInterceptor } from "./api/interceptors.js";
 import { registerRoutes } from "./api/routes.js";
+import { probeEndpoint, registerOpsRoutes } from "./api/ops-routes.js";
+import { startHealthState } from "./health/health-state.js";
 import { createKeyResolver } from "./auth/api-keys.js";
 import { loadRootKeyHash } from "./auth/root-key.js";
 import type { Config } from "./config.js";
@@ -53,6 +55,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const hub = await startEventHub({ url, sql: database.sql, logger });
   const rootKeyHash = await loadRootKeyHash({ rootKey: config.rootKey, embeddedDataDir: embedded === undefined ? undefined : config.dataDir }, logger);
   const shutdown = new AbortController();
+  const health = await startHealthState({ sql: database.sql, shutdownSignal: shutdown.signal, logger });
   const app: AppContext = {
     database,
     hub,
@@ -63,10 +66,13 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   };
   const metrics = createMetrics({ sql: database.sql, pool: () => database.poolUsage() });
   const handler = connectNodeAdapter({
-    routes: registerRoutes(app),
+    routes: (router) => {
+      registerRoutes(app)(router);
+      registerOpsRoutes(router, health);
+    },
     // Observation is outermost, so refusals by auth are logged and measured too.
     interceptors: [observeInterceptor(logger, metrics), authInterceptor(app.keys)],
-    fallback: chainEndpoints([metricsEndpoint(metrics.render, metrics.registry.contentType)]),
+    fallback: chainEndpoints([metricsEndpoint(metrics.render, metrics.registry.contentType), probeEndpoint(health)]),
     shutdownSignal: shutdown.signal,
     readMaxBytes: 8 * 1024 * 1024,
   });

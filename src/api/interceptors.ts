@@ -79,6 +79,8 @@ export function observeInterceptor(logger: Logger, metrics: Metrics): Intercepto
         tenant: request.contextValues.get(callerKey)?.tenantId, code, durationMs: Math.round(seconds * 1000),
       };
       if (error?.code === Code.Internal || error?.code === Code.Unknown) logger.error({ ...fields, err: error.cause ?? error }, "call failed");
+      // Health checks arrive every few seconds from orchestrators: debug, not info.
+      else if (request.service.typeName === "grpc.health.v1.Health") logger.debug(fields, "call");
       else logger.info(fields, "call");
     };
     try {

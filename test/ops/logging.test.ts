@@ -21,6 +21,7 @@ describe("call logs", () => {
     try {
       const tenant = await createTenant(server.url);
       const extra = await clientFor(AdminService, "grpc", server.url, testRootKey).createApiKey({ tenant: tenant.slug, scopes: [Scope.READ] });
+      expect(extra.secret).toMatch(/^rl_/);
       await createCounterWorkflow(tenant);
       const runs = tenant.runs("grpc-web");
       let echoed: string | null = null;
