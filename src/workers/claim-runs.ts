@@ -55,12 +55,20 @@ const claimExcept = claimStatement("except");
 
 // workflows primary key; locks the limited workflows among the requested ones.
 const lockLimitedWorkflows = `
-  select w.id, w.concurrency_limit,
-    (select count(*) from runs a where a.tenant_id = w.tenant_id and a.workflow_id = w.id and a.status in ('RUNNING', 'CANCELLING'))::int as active
+  select w.id, w.concurrency_limit
   from workflows w
   where w.tenant_id = $1::uuid and w.concurrency_limit > 0 and (cardinality($2::uuid[]) = 0 or w.id = any($2::uuid[]))
   order by w.id
   for update`;
+
+// runs_active_by_workflow. A statement of its own, after the lock: under READ COMMITTED
+// each statement reads a fresh snapshot, so it sees the runs the previous lock holder
+// claimed. Counted inside the locking statement, the snapshot would predate the wait
+// for the lock and miss them, letting two claimers each fill the whole limit.
+const countActiveRuns = `
+  select workflow_id as id, count(*)::int as active from runs
+  where tenant_id = $1::uuid and workflow_id = any($2::uuid[]) and status in ('RUNNING', 'CANCELLING')
+  group by workflow_id`;
 
 // Cheap probe: does the tenant have any limited workflow? Avoids the lock otherwise.
 const hasLimitedWorkflows = `select exists (select 1 from workflows where tenant_id = $1::uuid and concurrency_limit > 0) as limited`;
@@ -80,10 +88,12 @@ export async function claimRuns(sql: Sql, tenantId: string, request: ClaimReques
     return strip(rows);
   }
   return sql.transaction(async (transaction) => {
-    const limited = await transaction.query<{ id: string; concurrency_limit: number; active: number }>(lockLimitedWorkflows, [tenantId, request.workflowIds]);
+    const limited = await transaction.query<{ id: string; concurrency_limit: number }>(lockLimitedWorkflows, [tenantId, request.workflowIds]);
+    const counts = await transaction.query<{ id: string; active: number }>(countActiveRuns, [tenantId, limited.map((workflow) => workflow.id)]);
+    const active = new Map(counts.map((row) => [row.id, row.active]));
     const claimed: LeaseRecord[] = [];
     for (const workflow of limited) {
-      const room = Math.min(workflow.concurrency_limit - workflow.active, request.maxRuns - claimed.length);
+      const room = Math.min(workflow.concurrency_limit - (active.get(workflow.id) ?? 0), request.maxRuns - claimed.length);
       if (room > 0) claimed.push(...(await transaction.query<LeaseRecord>(claimOnly, [...base(room), [workflow.id]])));
     }
     const left = request.maxRuns - claimed.length;
