@@ -1,0 +1,144 @@
+/**
+ * `runline runs create|get|list|cancel|resume`: starting runs and managing them. The
+ * commands that follow a run to its end (`watch`, `output`) have their own files.
+ */
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import {
+  CancelRunResponseSchema,
+  CreateRunResponseSchema,
+  GetRunResponseSchema,
+  ListRunsResponseSchema,
+  ResumeRunResponseSchema,
+  RunAndWaitResponseSchema,
+  RunsService,
+  type CreateRunRequestSchema,
+} from "../../../gen/runline/v1/runs_service_pb.js";
+import { parseCountArgument, parseDurationArgument, parseLabelArguments, parseStatusArguments, parseValueArgument } from "../argument-values.js";
+import type { Arguments, Command } from "../command.js";
+import { exitCodeForRunStatus, exitCodeHelp } from "../exit-codes.js";
+import { collectPages } from "../paging.js";
+import { paintStatus, printOutput, printRun, runColumns, runRow, runSummary } from "../run-format.js";
+
+const runOutcomeNotes = `With --wait the exit code says how the run ended:\n${exitCodeHelp}`;
+
+function createRunRequest(args: Arguments): MessageInitShape<typeof CreateRunRequestSchema> {
+  const input = args.string("input");
+  return {
+    workflow: args.positionals[0]!,
+    ...(input === undefined ? {} : { input: parseValueArgument("input", input) }),
+    labels: parseLabelArguments("label", args.strings("label")),
+    idempotencyKey: args.string("idempotency-key") ?? "",
+  };
+}
+
+/** `runs create`. */
+export const createRunCommand: Command = {
+  path: ["runs", "create"],
+  summary: "start a run of a workflow (by slug or id); --wait waits for its outcome",
+  positionals: ["workflow"],
+  options: [
+    { name: "input", type: "string", value: "<json|@file>", help: "the run's input (JSON, or @file; @- reads stdin)" },
+    { name: "label", type: "string", value: "<key=value>", multiple: true, help: "a label on the run" },
+    { name: "idempotency-key", type: "string", value: "<key>", help: "the same key and request return the same run" },
+    { name: "wait", type: "string", value: "<duration>", help: "wait up to this long (at most 5m) for the run to settle, e.g. 30s" },
+  ],
+  key: "tenant",
+  notes: runOutcomeNotes,
+  async run({ args, out, connect }) {
+    const runs = connect().client(RunsService);
+    const request = createRunRequest(args);
+    const wait = args.string("wait");
+    if (wait === undefined) {
+      const response = await runs.createRun(request);
+      if (out.json) return out.message(CreateRunResponseSchema, response);
+      out.line(`${response.idempotentReplayed ? "existing run (idempotent replay)" : "created run"} ${runSummary(out, response.run!)}`);
+      return;
+    }
+    const response = await runs.runAndWait({ run: request, waitTimeout: parseDurationArgument("wait", wait) });
+    const status = response.output?.status ?? response.run!.status;
+    if (out.json) out.message(RunAndWaitResponseSchema, response);
+    else {
+      out.line(`run ${runSummary(out, response.run!)}`);
+      if (response.output !== undefined) printOutput(out, response.run!.id, response.output);
+    }
+    return exitCodeForRunStatus(status);
+  },
+};
+
+/** `runs get`. */
+export const getRunCommand: Command = {
+  path: ["runs", "get"],
+  summary: "show a run",
+  positionals: ["run-id"],
+  options: [],
+  key: "tenant",
+  async run({ args, out, connect }) {
+    const response = await connect().client(RunsService).getRun({ runId: args.positionals[0]! });
+    if (out.json) return out.message(GetRunResponseSchema, response);
+    printRun(out, response.run!);
+  },
+};
+
+/** `runs list`. */
+export const listRunsCommand: Command = {
+  path: ["runs", "list"],
+  summary: "list runs, newest first",
+  positionals: [],
+  options: [
+    { name: "status", type: "string", value: "<list>", multiple: true, help: "only these statuses, e.g. queued,running" },
+    { name: "workflow", type: "string", value: "<slug|id>", help: "only runs of this workflow" },
+    { name: "label", type: "string", value: "<key=value>", multiple: true, help: "only runs with this label" },
+    { name: "limit", type: "string", value: "<n>", help: "at most this many runs, following pages (default 50)" },
+  ],
+  key: "tenant",
+  async run({ args, out, connect }) {
+    const runs = connect().client(RunsService);
+    const filter = {
+      status: parseStatusArguments("status", args.strings("status")),
+      workflow: args.string("workflow") ?? "",
+      labels: parseLabelArguments("label", args.strings("label")),
+    };
+    const limit = parseCountArgument("limit", args.string("limit") ?? "50");
+    const { items, nextPageToken } = await collectPages(limit, async (pageToken, pageSize) => {
+      const page = await runs.listRuns({ ...filter, pageToken, pageSize });
+      return { items: page.runs, nextPageToken: page.nextPageToken };
+    });
+    if (out.json) return out.message(ListRunsResponseSchema, create(ListRunsResponseSchema, { runs: items, nextPageToken }));
+    out.table(runColumns, items.map(runRow));
+  },
+};
+
+/** `runs cancel`. */
+export const cancelRunCommand: Command = {
+  path: ["runs", "cancel"],
+  summary: "cancel a run (a running one goes through CANCELLING)",
+  positionals: ["run-id"],
+  options: [{ name: "reason", type: "string", value: "<text>", help: "why, recorded on the run" }],
+  key: "tenant",
+  async run({ args, out, connect }) {
+    const response = await connect().client(RunsService).cancelRun({ runId: args.positionals[0]!, reason: args.string("reason") ?? "" });
+    if (out.json) return out.message(CancelRunResponseSchema, response);
+    out.line(`run ${response.run!.id}: ${paintStatus(out, response.run!.status)}`);
+  },
+};
+
+/** `runs resume`. */
+export const resumeRunCommand: Command = {
+  path: ["runs", "resume"],
+  summary: "resume an INTERRUPTED run with input for its interrupt",
+  positionals: ["run-id"],
+  options: [
+    { name: "input", type: "string", value: "<json|@file>", help: "input matching the interrupt's resume schema (required)" },
+    { name: "interrupt", type: "string", value: "<id>", help: "the interrupt being answered (resuming it twice changes nothing)" },
+  ],
+  key: "tenant",
+  async run({ args, out, connect }) {
+    const response = await connect().client(RunsService).resumeRun({
+      runId: args.positionals[0]!,
+      input: parseValueArgument("input", args.required("input")),
+      interruptId: args.string("interrupt") ?? "",
+    });
+    if (out.json) return out.message(ResumeRunResponseSchema, response);
+    out.line(`resumed run ${response.run!.id}: ${paintStatus(out, response.run!.status)}`);
+  },
+};
