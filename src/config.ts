@@ -31,6 +31,8 @@ export interface Config {
   readonly cancelGraceMs: number;
   /** Run the demo executor in-process (`RUNLINE_DEMO_WORKER`, default on; `0` turns it off). */
   readonly demoWorker: boolean;
+  /** Browser origins allowed by CORS (`RUNLINE_CORS_ORIGINS`: comma-separated, or `*`); unset: no CORS headers. */
+  readonly corsOrigins: readonly string[] | "*" | undefined;
 }
 
 const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
@@ -58,6 +60,17 @@ function readFlag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): bool
   if (["1", "true", "on", "yes"].includes(raw)) return true;
   if (["0", "false", "off", "no"].includes(raw)) return false;
   throw new ConfigError(name, `expected 1 or 0, got "${raw}"`);
+}
+
+function readOrigins(env: NodeJS.ProcessEnv, name: string): readonly string[] | "*" | undefined {
+  const raw = readOptional(env, name);
+  if (raw === undefined) return undefined;
+  if (raw === "*") return "*";
+  const origins = raw.split(",").map((origin) => origin.trim()).filter((origin) => origin !== "");
+  for (const origin of origins) {
+    if (!/^https?:\/\/[^/\s]+$/.test(origin)) throw new ConfigError(name, `"${origin}" is not an origin like https://app.example.com`);
+  }
+  return origins;
 }
 
 function readOptional(env: NodeJS.ProcessEnv, name: string): string | undefined {
@@ -93,5 +106,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sweepIntervalMs: readInteger(env, "RUNLINE_SWEEP_INTERVAL_MS", 1000, 50, 600000),
     cancelGraceMs: readInteger(env, "RUNLINE_CANCEL_GRACE_MS", 30000, 0, 86400000),
     demoWorker: readFlag(env, "RUNLINE_DEMO_WORKER", true),
+    corsOrigins: readOrigins(env, "RUNLINE_CORS_ORIGINS"),
   };
 }

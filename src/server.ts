@@ -5,6 +5,7 @@
  */
 import { readFile } from "node:fs/promises";
 import path from "node:path";
+import { createRouterTransport, type ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { AppContext } from "./app-context.js";
 import { authInterceptor, observeInterceptor } from "./api/interceptors.js";
@@ -18,6 +19,9 @@ import { migrateDatabase, openDatabase, type Database } from "./db/database.js";
 import { startEmbeddedPostgres, type EmbeddedDatabase } from "./db/embedded-postgres.js";
 import { startEventHub } from "./events/event-hub.js";
 import { chainEndpoints, metricsEndpoint } from "./http/handler-chain.js";
+import { createRestHandler, withCors } from "./http/transcoding/index.js";
+import { lastEventIdField, runsRestHooks, streamEventId } from "./api/rest-bindings.js";
+import { restServices } from "./api/routes.js";
 import { startListener } from "./http/listener.js";
 import { createMetrics } from "./metrics/metrics.js";
 import type { Logger } from "./logger.js";
@@ -65,17 +69,31 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     shutdownSignal: shutdown.signal,
   };
   const metrics = createMetrics({ sql: database.sql, pool: () => database.poolUsage() });
-  const handler = connectNodeAdapter({
-    routes: (router) => {
-      registerRoutes(app)(router);
-      registerOpsRoutes(router, health);
-    },
-    // Observation is outermost, so refusals by auth are logged and measured too.
-    interceptors: [observeInterceptor(logger, metrics), authInterceptor(app.keys)],
-    fallback: chainEndpoints([metricsEndpoint(metrics.render, metrics.registry.contentType), probeEndpoint(health)]),
-    shutdownSignal: shutdown.signal,
-    readMaxBytes: 8 * 1024 * 1024,
+  const routes = (router: ConnectRouter) => {
+    registerRoutes(app)(router);
+    registerOpsRoutes(router, health);
+  };
+  // Observation is outermost, so refusals by auth are logged and measured too.
+  const interceptors = [observeInterceptor(logger, metrics), authInterceptor(app.keys)];
+  const readMaxBytes = 8 * 1024 * 1024;
+  // REST callers reach the same handlers and interceptors through an in-process transport.
+  const rest = createRestHandler({
+    services: restServices,
+    transport: createRouterTransport(routes, { router: { interceptors, shutdownSignal: shutdown.signal } }),
+    maxBodyBytes: readMaxBytes,
+    hooks: runsRestHooks,
+    streamEventId,
+    lastEventIdField,
+    onInternalError: (error) => logger.error({ err: error }, "REST layer failure"),
   });
+  const connectHandler = connectNodeAdapter({
+    routes,
+    interceptors,
+    fallback: chainEndpoints([metricsEndpoint(metrics.render, metrics.registry.contentType), probeEndpoint(health), rest]),
+    shutdownSignal: shutdown.signal,
+    readMaxBytes,
+  });
+  const handler = config.corsOrigins === undefined ? connectHandler : withCors({ allowedOrigins: config.corsOrigins }, connectHandler);
   const tls = config.tls === undefined ? undefined : { cert: await readFile(config.tls.certFile), key: await readFile(config.tls.keyFile) };
   const stopSweeper = startLeaseSweeper({
     sql: database.sql, hub, logger, intervalMs: config.sweepIntervalMs, cancelGraceMs: config.cancelGraceMs,

@@ -22,3 +22,6 @@ export function registerRoutes(app: AppContext): (router: ConnectRouter) => void
     router.service(WorkerService, workerService(app));
   };
 }
+
+/** The services REST callers reach through their google.api.http annotations. */
+export const restServices = [RunsService, WorkflowsService, WorkerService, AdminService];

@@ -10,9 +10,9 @@
  * Requests without Origin (servers, curl, gRPC) are not affected.
  */
 import { cors as connectCors } from "@connectrpc/connect";
-import type { RequestHandler } from "../listener.js";
-import { headerValue } from "./request-body.js";
-import type { NodeResponse } from "./response-writer.js";
+import type { RequestHandler } from "./listener.js";
+import { headerValue } from "./transcoding/request-body.js";
+import type { NodeResponse } from "./transcoding/response-writer.js";
 
 /** Who may call from a browser, and with what. */
 export interface CorsOptions {

@@ -1,0 +1,88 @@
+/**
+ * Runline's REST-only behaviours on top of the general transcoder (API.md):
+ * `Idempotency-Key` header → CreateRun's field, weak ETag and 304 on GetRunDefinition,
+ * 204 for a GetRunOutput without output, `GET …/events` with `Accept: text/event-stream`
+ * switched to StreamRunEvents, SSE `id:` = the last sequence of each message, and
+ * `Last-Event-ID` resuming a stream through `after_sequence`.
+ */
+import type { DescMethod, Message } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { RunsService, type RunAndStreamResponse, type StreamRunEventsResponse } from "../../gen/runline/v1/runs_service_pb.js";
+import { defineRestHooks, type RestMethodHooks } from "../http/transcoding/index.js";
+
+const methods = RunsService.method;
+
+function header(request: { headers: Record<string, string | string[] | undefined> }, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** The weak ETag of a content hash. */
+export function weakEtag(contentHash: string): string {
+  return `W/"${contentHash}"`;
+}
+
+function etagMatches(ifNoneMatch: string | undefined, etag: string): boolean {
+  if (ifNoneMatch === undefined) return false;
+  // Weak comparison (RFC 9110 §13.1.2): W/ prefixes are ignored; "*" matches any.
+  const bare = etag.replace(/^W\//, "");
+  return ifNoneMatch.split(",").some((candidate) => {
+    const trimmed = candidate.trim();
+    return trimmed === "*" || trimmed.replace(/^W\//, "") === bare;
+  });
+}
+
+/** Per-method REST hooks for RunsService. */
+export const runsRestHooks: readonly RestMethodHooks[] = [
+  defineRestHooks({
+    method: methods.createRun,
+    beforeCall({ httpRequest, message }) {
+      const key = header(httpRequest, "idempotency-key");
+      if (key === undefined) return;
+      if (message.idempotencyKey !== "" && message.idempotencyKey !== key) {
+        throw new ConnectError("the Idempotency-Key header and the idempotencyKey field differ", Code.InvalidArgument);
+      }
+      message.idempotencyKey = key;
+    },
+  }),
+  defineRestHooks({
+    method: methods.getRunDefinition,
+    afterCall({ httpRequest, message, responseHeaders }) {
+      const etag = weakEtag(message.contentHash);
+      responseHeaders.set("etag", etag);
+      // The snapshot never changes, so it may be cached for as long as a client likes.
+      responseHeaders.set("cache-control", "private, max-age=31536000, immutable");
+      return etagMatches(header(httpRequest, "if-none-match"), etag) ? { status: 304, body: "empty" } : undefined;
+    },
+  }),
+  defineRestHooks({
+    method: methods.getRunOutput,
+    afterCall({ message, responseHeaders }) {
+      if (message.output?.outcome.case !== undefined) return undefined;
+      // 204 has no body: the status and settledness travel as headers instead.
+      responseHeaders.set("runline-run-status", String(message.output?.status ?? 0));
+      responseHeaders.set("runline-run-done", String(message.output?.done ?? false));
+      return { status: 204, body: "empty" };
+    },
+  }),
+  {
+    method: methods.listRunEvents,
+    alternatives: [{ method: methods.streamRunEvents, when: (request) => (header(request, "accept") ?? "").includes("text/event-stream") }],
+  },
+];
+
+function isEventBatch(message: Message): message is StreamRunEventsResponse | RunAndStreamResponse {
+  return message.$typeName === "runline.v1.StreamRunEventsResponse" || message.$typeName === "runline.v1.RunAndStreamResponse";
+}
+
+/** SSE `id:` of a stream message: the last sequence in its batch (none on the first, run-only message). */
+export function streamEventId(_method: DescMethod, message: Message): string | undefined {
+  if (!isEventBatch(message)) return undefined;
+  const last = message.events[message.events.length - 1];
+  return last === undefined ? undefined : last.sequence.toString();
+}
+
+/** `Last-Event-ID` resumes StreamRunEvents after that sequence. */
+export function lastEventIdField(method: DescMethod): string | undefined {
+  return method === methods.streamRunEvents ? "after_sequence" : undefined;
+}
