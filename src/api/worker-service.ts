@@ -82,8 +82,8 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
     async failRun(request, context) {
       const tenantId = tenantOf(context);
       const error = { message: request.error?.message ?? "", code: request.error?.code ?? "" };
+      // A retry waits out its backoff; the sweeper wakes claimers when it is due.
       const run = await failRun(sql, tenantId, request.runId, request.leaseId, error, request.retryable);
-      if (run.status === "QUEUED") app.hub.announceQueued(tenantId);
       return { run: runMessage(run) };
     },
     async releaseRun(request, context) {

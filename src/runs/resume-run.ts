@@ -15,7 +15,8 @@ import { getRun } from "./run-queries.js";
 const resumeStatement = `
   with r as (
     update runs set
-      status = 'QUEUED', resume_input = $3::jsonb, ready_time = now(), update_time = now(),
+      -- The resumed run continues the interrupted attempt: the next claim counts it again.
+      status = 'QUEUED', attempt = greatest(attempt - 1, 0), resume_input = $3::jsonb, ready_time = now(), update_time = now(),
       last_sequence = last_sequence + 1
     where tenant_id = $1::uuid and id = $2::uuid and status = 'INTERRUPTED' and interrupt->>'id' = $4::text
     returning *
