@@ -22,6 +22,8 @@ import { chainEndpoints, metricsEndpoint } from "./http/handler-chain.js";
 import { createRestHandler, withCors } from "./http/transcoding/index.js";
 import { lastEventIdField, runsRestHooks, streamEventId } from "./api/rest-bindings.js";
 import { restServices } from "./api/routes.js";
+import openApiDocument from "../gen/openapi/runline.openapi.json" with { type: "json" };
+import { openApiEndpoint } from "./openapi/openapi-endpoint.js";
 import { startListener } from "./http/listener.js";
 import { createMetrics } from "./metrics/metrics.js";
 import type { Logger } from "./logger.js";
@@ -89,7 +91,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const connectHandler = connectNodeAdapter({
     routes,
     interceptors,
-    fallback: chainEndpoints([metricsEndpoint(metrics.render, metrics.registry.contentType), probeEndpoint(health), rest]),
+    fallback: chainEndpoints([metricsEndpoint(metrics.render, metrics.registry.contentType), probeEndpoint(health), openApiEndpoint(openApiDocument), rest]),
     shutdownSignal: shutdown.signal,
     readMaxBytes,
   });

@@ -143,20 +143,30 @@ function requestHash(request: CreateRunInput): string {
   return contentHash({ ...rest, scheduleTime: rest.scheduleTime?.toISOString() });
 }
 
-/** Creates one run (see the module comment for idempotency). */
-export async function createRun(sql: Sql, tenantId: string, createdBy: string, request: CreateRunInput, field = ""): Promise<CreateRunResult> {
+type TargetCache = Map<string, Promise<TargetRow>>;
+
+/** Checks the request, resolves its version (once per batch) and validates its input. */
+async function prepareRun(sql: Sql, tenantId: string, createdBy: string, request: CreateRunInput, field: string, targets: TargetCache): Promise<unknown[]> {
   checkCreateInput(request, field);
-  const target = await resolveTarget(sql, tenantId, request.workflow, request.workflowVersion);
-  validateAgainstSchema(request.input, target.input_schema, `${field}input`, target.content_hash);
-  const defaults = target.defaults;
-  const parameters: unknown[] = [
-    tenantId, newId(), target.workflow_id, target.version,
+  const cacheKey = `${request.workflow}@${request.workflowVersion}`;
+  let target = targets.get(cacheKey);
+  if (target === undefined) targets.set(cacheKey, (target = resolveTarget(sql, tenantId, request.workflow, request.workflowVersion)));
+  const resolved = await target;
+  validateAgainstSchema(request.input, resolved.input_schema, `${field}input`, resolved.content_hash);
+  const defaults = resolved.defaults;
+  return [
+    tenantId, newId(), resolved.workflow_id, resolved.version,
     JSON.stringify(request.input ?? null), JSON.stringify(request.labels),
     request.maxAttempts || defaults.maxAttempts || 1, request.priority,
     request.timeoutMs ?? defaults.timeoutMs ?? null, defaults.backoffMs ?? 1000, createdBy,
     request.idempotencyKey || null, request.webhook?.url || null, request.webhook?.intermediateStatus ?? false,
     request.scheduleTime ?? null,
   ];
+}
+
+/** Creates one run (see the module comment for idempotency). */
+export async function createRun(sql: Sql, tenantId: string, createdBy: string, request: CreateRunInput, field = ""): Promise<CreateRunResult> {
+  const parameters = await prepareRun(sql, tenantId, createdBy, request, field, new Map());
   if (request.idempotencyKey === "") {
     const [run] = await sql.query<RunRecord>(insertRun, parameters);
     return { run: run!, replayed: false };
@@ -176,13 +186,51 @@ export async function createRun(sql: Sql, tenantId: string, createdBy: string, r
   return { run, replayed: true };
 }
 
-/** Creates every run or none (one transaction). */
+// Many runs (without idempotency keys) and their first events in one statement: one
+// array parameter per column, as prepareRun orders them (tenant and creator are shared).
+const insertRuns = `
+  with x as (
+    select * from unnest($2::uuid[], $3::uuid[], $4::int[], $5::jsonb[], $6::jsonb[], $7::int[], $8::int[],
+                         $9::bigint[], $10::bigint[], $12::text[], $13::boolean[], $14::timestamptz[])
+      as x(id, workflow_id, version, input, labels, max_attempts, priority, timeout_ms, backoff_ms,
+           webhook_url, webhook_intermediate, schedule_time)
+  ), r as (
+    insert into runs (${runInsertColumns})
+    select $1::uuid, x.id, x.workflow_id, x.version,
+      case when x.schedule_time > now() then 'SCHEDULED' else 'QUEUED' end,
+      x.input, x.labels, x.max_attempts, x.priority, x.timeout_ms, x.backoff_ms, $11::text, null,
+      x.webhook_url, x.webhook_intermediate, x.schedule_time, greatest(coalesce(x.schedule_time, now()), now()), 1
+    from x
+    returning *
+  ), e as (
+    insert into run_events (tenant_id, run_id, sequence, type, status)
+    select tenant_id, id, 1, 'status', status from r
+  )
+  select ${runColumns} from r`;
+
+/**
+ * Creates every run or none (one transaction). Versions are resolved once per distinct
+ * workflow; runs without an idempotency key go in one statement, the others one by one.
+ */
 export async function createRuns(sql: Sql, tenantId: string, createdBy: string, requests: readonly { request: CreateRunInput; field: string }[]): Promise<RunRecord[]> {
   if (requests.length === 0) throw invalidArgument("requests", "at least one run is required");
   if (requests.length > 1000) throw invalidArgument("requests", "at most 1000 runs per batch");
   return sql.transaction(async (transaction) => {
+    const targets: TargetCache = new Map();
+    const prepared: unknown[][] = [];
+    for (const { request, field } of requests) prepared.push(await prepareRun(transaction, tenantId, createdBy, request, field, targets));
+    const plain = prepared.filter((_row, index) => requests[index]!.request.idempotencyKey === "");
+    const column = (index: number) => plain.map((row) => row[index]);
+    const inserted = plain.length === 0 ? [] : await transaction.query<RunRecord>(insertRuns, [
+      tenantId, column(1), column(2), column(3), column(4), column(5), column(6), column(7), column(8), column(9),
+      createdBy, column(12), column(13), column(14),
+    ]);
+    const byId = new Map(inserted.map((run) => [run.id, run]));
     const runs: RunRecord[] = [];
-    for (const { request, field } of requests) runs.push((await createRun(transaction, tenantId, createdBy, request, field)).run);
+    for (const [index, { request, field }] of requests.entries()) {
+      if (request.idempotencyKey === "") runs.push(byId.get(prepared[index]![1] as string)!);
+      else runs.push((await createRun(transaction, tenantId, createdBy, request, field)).run);
+    }
     return runs;
   });
 }

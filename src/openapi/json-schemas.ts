@@ -1,0 +1,235 @@
+/**
+ * Protobuf types as JSON Schema (2020-12, the OpenAPI 3.1 dialect) describing their
+ * proto3 JSON form, the form REST callers send and receive: lowerCamel field names
+ * (json_name), 64-bit integers as strings, enums by value name, bytes as base64, and the
+ * well-known types in their special forms (Timestamp RFC 3339, Duration `"1.5s"`, Value
+ * any JSON, wrappers as their nullable scalar, Any with `@type`).
+ *
+ * Messages and enums become components named by their full proto name
+ * (`runline.v1.Run`), referenced with `$ref`, so recursive messages are no problem;
+ * well-known types are written inline, since they are JSON types rather than objects.
+ * Nothing is `required`: proto3 JSON leaves out fields with default values.
+ */
+import { ScalarType } from "@bufbuild/protobuf";
+import type { DescEnum, DescField, DescMessage, DescOneof } from "@bufbuild/protobuf";
+import { isWrapperDesc } from "@bufbuild/protobuf/wkt";
+import type { JsonSchemaType, SchemaObject } from "./openapi-types.js";
+import { commentOf, joinParagraphs } from "./proto-comments.js";
+
+/** The components a document refers to, collected as they are first referenced. */
+export interface SchemaRegistry {
+  /** A field's schema with its comment as description; `$ref` for messages and enums. */
+  fieldSchema(field: DescField): SchemaObject;
+  /** A message's schema: a `$ref`, or the inline schema of a well-known type. */
+  messageSchema(message: DescMessage): SchemaObject;
+  /** The `$ref` of an enum (or `null` for google.protobuf.NullValue). */
+  enumSchema(desc: DescEnum): SchemaObject;
+  /** The JSON properties of `message` except `excluded` ones, keyed by JSON name. */
+  propertiesOf(message: DescMessage, excluded?: ReadonlySet<DescField>): Record<string, SchemaObject>;
+  /** The `$ref` of google.rpc.Status, the body of every error. */
+  statusSchema(): SchemaObject;
+  /** Every component referenced so far, sorted by name. */
+  components(): Record<string, SchemaObject>;
+}
+
+/** The name google.rpc.Status has in components.schemas. */
+const statusComponentName = "google.rpc.Status";
+
+/** A new registry with no components yet. */
+export function createSchemaRegistry(): SchemaRegistry {
+  const components = new Map<string, SchemaObject>();
+  /** A placeholder goes in before the build, so a message that contains itself finds its own name. */
+  const reference = (name: string, build: () => SchemaObject): SchemaObject => {
+    if (!components.has(name)) {
+      components.set(name, {});
+      components.set(name, build());
+    }
+    return { $ref: `#/components/schemas/${name}` };
+  };
+  const registry: SchemaRegistry = {
+    fieldSchema: (field) => describeSchema(typeSchema(registry, field), fieldDescription(field), field.deprecated),
+    messageSchema(message) {
+      if (message.typeName === statusComponentName) return registry.statusSchema();
+      return wellKnownSchema(message) ?? reference(message.typeName, () => messageComponent(registry, message));
+    },
+    enumSchema(desc) {
+      if (desc.typeName === "google.protobuf.NullValue") return { type: "null" };
+      return reference(desc.typeName, () => enumComponent(desc));
+    },
+    propertiesOf(message, excluded = new Set()) {
+      const properties: Record<string, SchemaObject> = {};
+      for (const field of message.fields) if (!excluded.has(field)) properties[field.jsonName] = registry.fieldSchema(field);
+      return properties;
+    },
+    statusSchema: () => reference(statusComponentName, statusComponent),
+    components: () => Object.fromEntries([...components].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+  };
+  return registry;
+}
+
+/** `schema` with a description (joined after one it already has) and the deprecated flag. */
+function describeSchema(schema: SchemaObject, description: string | undefined, deprecated = false): SchemaObject {
+  const joined = joinParagraphs(description, schema.description);
+  const { $ref, description: _joinedAbove, ...shape } = schema;
+  // `$ref` first, then what is said about the value, then its shape.
+  return {
+    ...($ref === undefined ? {} : { $ref }),
+    ...(joined === undefined ? {} : { description: joined }),
+    ...(deprecated ? { deprecated: true } : {}),
+    ...shape,
+  };
+}
+
+/** The field's comment, plus a note on the oneof it belongs to; undefined when neither exists. */
+export function fieldDescription(field: DescField): string | undefined {
+  return joinParagraphs(commentOf(field), field.oneof === undefined ? undefined : oneofNote(field.oneof));
+}
+
+function oneofNote(oneof: DescOneof): string {
+  const members = oneof.fields.map((member) => `\`${member.jsonName}\``).join(", ");
+  return `At most one of ${members} is set (oneof \`${oneof.name}\`).`;
+}
+
+function typeSchema(registry: SchemaRegistry, field: DescField): SchemaObject {
+  switch (field.fieldKind) {
+    case "scalar":
+      return scalarSchema(field.scalar);
+    case "enum":
+      return registry.enumSchema(field.enum);
+    case "message":
+      return registry.messageSchema(field.message);
+    case "list":
+      return { type: "array", items: elementSchema(registry, field) };
+    case "map":
+      return { type: "object", additionalProperties: elementSchema(registry, field), ...mapKeySchema(field.mapKey) };
+  }
+}
+
+/** The schema of one element of a list, or one value of a map. */
+function elementSchema(registry: SchemaRegistry, field: DescField & { fieldKind: "list" | "map" }): SchemaObject {
+  const kind = field.fieldKind === "list" ? field.listKind : field.mapKind;
+  if (kind === "enum" && field.enum !== undefined) return registry.enumSchema(field.enum);
+  if (kind === "message" && field.message !== undefined) return registry.messageSchema(field.message);
+  if (field.scalar === undefined) throw new Error(`${field.parent.typeName}.${field.name}: element type unknown`);
+  return scalarSchema(field.scalar);
+}
+
+/** Map keys are JSON object keys, so always strings; integer and bool keys are spelled out. */
+function mapKeySchema(key: ScalarType): Pick<SchemaObject, "propertyNames"> {
+  switch (key) {
+    case ScalarType.STRING:
+      return {};
+    case ScalarType.BOOL:
+      return { propertyNames: { enum: ["true", "false"] } };
+    case ScalarType.UINT32:
+    case ScalarType.FIXED32:
+    case ScalarType.UINT64:
+    case ScalarType.FIXED64:
+      return { propertyNames: { pattern: "^[0-9]+$" } };
+    default:
+      return { propertyNames: { pattern: "^-?[0-9]+$" } };
+  }
+}
+
+/** A schema of exactly one JSON type. */
+type SingleTypeSchema = SchemaObject & { type: JsonSchemaType };
+
+/** A scalar's proto3 JSON form. */
+export function scalarSchema(scalar: ScalarType): SingleTypeSchema {
+  switch (scalar) {
+    case ScalarType.DOUBLE:
+      return { type: "number", format: "double" };
+    case ScalarType.FLOAT:
+      return { type: "number", format: "float" };
+    case ScalarType.INT64:
+    case ScalarType.SINT64:
+    case ScalarType.SFIXED64:
+      // A JSON number cannot hold every 64-bit integer exactly, hence a decimal string.
+      return { type: "string", format: "int64", pattern: "^-?[0-9]+$" };
+    case ScalarType.UINT64:
+    case ScalarType.FIXED64:
+      return { type: "string", format: "uint64", pattern: "^[0-9]+$" };
+    case ScalarType.INT32:
+    case ScalarType.SINT32:
+    case ScalarType.SFIXED32:
+      return { type: "integer", format: "int32" };
+    case ScalarType.UINT32:
+    case ScalarType.FIXED32:
+      return { type: "integer", format: "uint32" };
+    case ScalarType.BOOL:
+      return { type: "boolean" };
+    case ScalarType.STRING:
+      return { type: "string" };
+    case ScalarType.BYTES:
+      return { type: "string", format: "byte", contentEncoding: "base64" };
+  }
+}
+
+/** The inline schema of a well-known type with a special JSON form; undefined for any other message. */
+function wellKnownSchema(message: DescMessage): SchemaObject | undefined {
+  if (isWrapperDesc(message)) {
+    const inner = scalarSchema(message.fields[0].scalar);
+    return { ...inner, type: [inner.type, "null"] };
+  }
+  switch (message.typeName) {
+    case "google.protobuf.Timestamp":
+      return { type: "string", format: "date-time" };
+    case "google.protobuf.Duration":
+      return { type: "string", pattern: "^-?[0-9]+(\\.[0-9]{1,9})?s$", description: "A duration in seconds with an `s` suffix, e.g. `1.5s`." };
+    case "google.protobuf.FieldMask":
+      return { type: "string", description: "Comma-separated field paths in lowerCamelCase, e.g. `name,createTime`." };
+    case "google.protobuf.Value":
+      return {};
+    case "google.protobuf.Struct":
+      return { type: "object", additionalProperties: true };
+    case "google.protobuf.ListValue":
+      return { type: "array", items: {} };
+    case "google.protobuf.Any":
+      return anySchema();
+    default:
+      return undefined;
+  }
+}
+
+function anySchema(): SchemaObject {
+  return {
+    type: "object",
+    description: "A message of any type: `@type` names it (`type.googleapis.com/<full name>`), the other members are its JSON fields.",
+    properties: { "@type": { type: "string" } },
+    required: ["@type"],
+    additionalProperties: true,
+  };
+}
+
+function messageComponent(registry: SchemaRegistry, message: DescMessage): SchemaObject {
+  const notes = message.oneofs.map(oneofNote);
+  const description = joinParagraphs(commentOf(message), ...notes);
+  const schema: SchemaObject = { type: "object", properties: registry.propertiesOf(message) };
+  return describeSchema(schema, description, message.deprecated);
+}
+
+function enumComponent(desc: DescEnum): SchemaObject {
+  const values = desc.values.map((value) => ({ name: value.name, comment: commentOf(value) }));
+  const commented = values.filter((value) => value.comment !== undefined);
+  const list = commented.length === 0 ? undefined : commented.map((value) => `- \`${value.name}\`: ${(value.comment ?? "").replace(/\s*\n\s*/g, " ")}`).join("\n");
+  return describeSchema({ type: "string", enum: values.map((value) => value.name) }, joinParagraphs(commentOf(desc), list), desc.deprecated);
+}
+
+/**
+ * google.rpc.Status as REST errors carry it. Written out rather than derived from
+ * status.proto: the error body is the transcoder's contract (all three members always
+ * present), and the generated services need not import google/rpc/status.proto.
+ */
+function statusComponent(): SchemaObject {
+  return {
+    type: "object",
+    description:
+      "An error. `code` is the gRPC status code (e.g. 5 NOT_FOUND); the HTTP status follows the canonical gRPC→HTTP mapping. `details` holds typed details such as `google.rpc.BadRequest` field violations and `google.rpc.ErrorInfo`.",
+    properties: {
+      code: { type: "integer", format: "int32", description: "The gRPC status code." },
+      message: { type: "string", description: "A developer-facing description of the error." },
+      details: { type: "array", items: anySchema(), description: "Typed error details." },
+    },
+    required: ["code", "message", "details"],
+  };
+}
