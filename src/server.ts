@@ -94,6 +94,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     fallback: chainEndpoints([metricsEndpoint(metrics.render, metrics.registry.contentType), probeEndpoint(health), openApiEndpoint(openApiDocument), rest]),
     shutdownSignal: shutdown.signal,
     readMaxBytes,
+    // Compress only large responses: below this, gzip costs more CPU than it saves.
+    compressMinBytes: 64 * 1024,
   });
   const handler = config.corsOrigins === undefined ? connectHandler : withCors({ allowedOrigins: config.corsOrigins }, connectHandler);
   const tls = config.tls === undefined ? undefined : { cert: await readFile(config.tls.certFile), key: await readFile(config.tls.keyFile) };

@@ -10,7 +10,7 @@ import type { AppContext } from "../app-context.js";
 import { invalidArgument } from "../errors.js";
 import { appendEvents, listEventsAfter } from "../events/event-store.js";
 import { streamRunEvents } from "../events/run-event-stream.js";
-import { createRun, createRuns } from "../runs/create-run.js";
+import { createRun, createRunTargetCache, createRuns } from "../runs/create-run.js";
 import { cancelRun, deleteRun } from "../runs/run-control.js";
 import { waitForSettledRun } from "../runs/run-output.js";
 import { resumeRun } from "../runs/resume-run.js";
@@ -70,6 +70,8 @@ const maxRunWaitMs = 300_000;
 /** The RunsService implementation over the app's database and event hub. */
 export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsService>> {
   const sql = app.database.sql;
+  // Resolved workflow versions, reused across CreateRun calls (see createRunTargetCache).
+  const targets = createRunTargetCache();
   const stream = async function* (tenantId: string, runId: string, after: number, context: HandlerContext) {
     const signal = AbortSignal.any([context.signal, app.shutdownSignal]);
     for await (const item of streamRunEvents(sql, app.hub, tenantId, runId, after, signal)) {
@@ -83,7 +85,7 @@ export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsSer
     async createRun(request, context) {
       const caller = callerOf(context);
       const tenantId = tenantOf(context);
-      const result = await createRun(sql, tenantId, caller.keyId, createRunInput(request));
+      const result = await createRun(sql, tenantId, caller.keyId, createRunInput(request), "", targets);
       if (result.run.status === "QUEUED" && !result.replayed) app.hub.announceQueued(tenantId);
       if (result.replayed) context.responseHeader.set(replayedHeader, "true");
       return { run: runMessage(result.run), idempotentReplayed: result.replayed };
@@ -168,7 +170,7 @@ export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsSer
       if (request.run === undefined) throw invalidArgument("run", "is required");
       const tenantId = tenantOf(context);
       const waitMs = Math.min(millisFrom(request.waitTimeout, "wait_timeout") ?? defaultRunWaitMs, maxRunWaitMs);
-      const created = await createRun(sql, tenantId, callerOf(context).keyId, createRunInput(request.run, "run."));
+      const created = await createRun(sql, tenantId, callerOf(context).keyId, createRunInput(request.run, "run."), "run.", targets);
       if (created.run.status === "QUEUED") app.hub.announceQueued(tenantId);
       const signal = AbortSignal.any([context.signal, app.shutdownSignal]);
       const run = await waitForSettledRun(sql, app.hub, tenantId, created.run.id, waitMs, signal);
@@ -177,7 +179,7 @@ export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsSer
     async *runAndStream(request, context) {
       if (request.run === undefined) throw invalidArgument("run", "is required");
       const tenantId = tenantOf(context);
-      const created = await createRun(sql, tenantId, callerOf(context).keyId, createRunInput(request.run, "run."));
+      const created = await createRun(sql, tenantId, callerOf(context).keyId, createRunInput(request.run, "run."), "run.", targets);
       if (created.run.status === "QUEUED") app.hub.announceQueued(tenantId);
       // From sequence 0: the run's whole log, its creation event included.
       yield* stream(tenantId, created.run.id, 0, context);

@@ -65,7 +65,8 @@ function checkCreateInput(request: CreateRunInput, field: string): void {
   }
 }
 
-interface TargetRow {
+/** A resolved workflow version, as run creation needs it. */
+export interface TargetRow {
   workflow_id: string;
   version: number;
   input_schema: unknown;
@@ -82,6 +83,36 @@ const resolveTargetById = `
    and v.version = case when $3::int = 0 then w.latest_version else $3::int end
   where w.tenant_id = $1::uuid and w.id = $2::uuid`;
 const resolveTargetBySlug = resolveTargetById.replace("w.id = $2::uuid", "w.slug = $2::text");
+
+/**
+ * Resolved versions kept between calls, so CreateRun is one round trip. Versions are
+ * immutable and slugs never change owner, so an entry can only become stale by a new
+ * latest version; the insert statements re-check "still latest" in their WHERE and a
+ * stale entry is dropped and resolved again.
+ */
+export interface RunTargetCache {
+  get(key: string): TargetRow | undefined;
+  set(key: string, target: TargetRow): void;
+  delete(key: string): void;
+}
+
+/** A bounded cache of resolved versions (entries live `ttlMs`, default 60 s). */
+export function createRunTargetCache(ttlMs = 60_000, maxEntries = 10_000): RunTargetCache {
+  const entries = new Map<string, { target: TargetRow; expires: number }>();
+  return {
+    get(key) {
+      const entry = entries.get(key);
+      return entry !== undefined && entry.expires > Date.now() ? entry.target : undefined;
+    },
+    set(key, target) {
+      if (entries.size >= maxEntries) entries.clear();
+      entries.set(key, { target, expires: Date.now() + ttlMs });
+    },
+    delete(key) {
+      entries.delete(key);
+    },
+  };
+}
 
 async function resolveTarget(sql: Sql, tenantId: string, workflow: string, version: number): Promise<TargetRow> {
   const [row] = await sql.query<TargetRow>(isUuid(workflow) ? resolveTargetById : resolveTargetBySlug, [tenantId, workflow, version]);
@@ -102,9 +133,15 @@ const runInsertColumns = `
 
 // The run and its first status event (sequence 1) in one statement. No NOTIFY: nobody
 // can be subscribed to a run whose id did not exist until now.
+// $16: when true, the run is inserted only if $4 is still the workflow's latest version
+// (the caller resolved "latest" from its cache).
+const latestGuard = (parameter: string) => `
+  (not ${parameter}::boolean or exists (
+    select 1 from workflows w where w.tenant_id = $1::uuid and w.id = $3::uuid and w.latest_version = $4::int))`;
+
 const insertRun = `
   with r as (
-    insert into runs (${runInsertColumns}) values (${runValues})
+    insert into runs (${runInsertColumns}) select ${runValues} where ${latestGuard("$16")}
     returning *
   ), e as (
     insert into run_events (tenant_id, run_id, sequence, type, status)
@@ -113,11 +150,12 @@ const insertRun = `
   select ${runColumns} from r`;
 
 // As insertRun, but only when the idempotency key row could be claimed: fresh, or
-// expired (then taken over). $16 key, $17 request hash.
+// expired (then taken over). $16 latest guard, $17 key, $18 request hash.
 const insertRunWithKey = `
   with k as (
     insert into idempotency_keys (tenant_id, key, request_hash, run_id, expire_time)
-    values ($1::uuid, $16::text, $17::text, $2::uuid, now() + interval '${idempotencyKeyLifetimeHours} hours')
+    select $1::uuid, $17::text, $18::text, $2::uuid, now() + interval '${idempotencyKeyLifetimeHours} hours'
+    where ${latestGuard("$16")}
     on conflict (tenant_id, key) do update
       set request_hash = excluded.request_hash, run_id = excluded.run_id,
           create_time = now(), expire_time = excluded.expire_time
@@ -145,16 +183,26 @@ function requestHash(request: CreateRunInput): string {
 
 type TargetCache = Map<string, Promise<TargetRow>>;
 
+/** Where a run's version came from: the shared cache (then "latest" is re-checked) or a fresh read. */
+interface PreparedRun {
+  readonly parameters: unknown[];
+  readonly cacheKey: string;
+  /** True when "latest" came from the shared cache and must be re-checked on insert. */
+  readonly checkLatest: boolean;
+}
+
 /** Checks the request, resolves its version (once per batch) and validates its input. */
-async function prepareRun(sql: Sql, tenantId: string, createdBy: string, request: CreateRunInput, field: string, targets: TargetCache): Promise<unknown[]> {
+async function prepareRun(sql: Sql, tenantId: string, createdBy: string, request: CreateRunInput, field: string, targets: TargetCache, shared?: RunTargetCache): Promise<PreparedRun> {
   checkCreateInput(request, field);
-  const cacheKey = `${request.workflow}@${request.workflowVersion}`;
-  let target = targets.get(cacheKey);
+  const cacheKey = `${tenantId}/${request.workflow}@${request.workflowVersion}`;
+  const cached = shared?.get(cacheKey);
+  let target = cached === undefined ? targets.get(cacheKey) : Promise.resolve(cached);
   if (target === undefined) targets.set(cacheKey, (target = resolveTarget(sql, tenantId, request.workflow, request.workflowVersion)));
   const resolved = await target;
+  if (cached === undefined) shared?.set(cacheKey, resolved);
   validateAgainstSchema(request.input, resolved.input_schema, `${field}input`, resolved.content_hash);
   const defaults = resolved.defaults;
-  return [
+  const parameters = [
     tenantId, newId(), resolved.workflow_id, resolved.version,
     JSON.stringify(request.input ?? null), JSON.stringify(request.labels),
     request.maxAttempts || defaults.maxAttempts || 1, request.priority,
@@ -162,19 +210,30 @@ async function prepareRun(sql: Sql, tenantId: string, createdBy: string, request
     request.idempotencyKey || null, request.webhook?.url || null, request.webhook?.intermediateStatus ?? false,
     request.scheduleTime ?? null,
   ];
+  return { parameters, cacheKey, checkLatest: cached !== undefined && request.workflowVersion === 0 };
 }
 
-/** Creates one run (see the module comment for idempotency). */
-export async function createRun(sql: Sql, tenantId: string, createdBy: string, request: CreateRunInput, field = ""): Promise<CreateRunResult> {
-  const parameters = await prepareRun(sql, tenantId, createdBy, request, field, new Map());
+/**
+ * Creates one run (see the module comment for idempotency). With `shared`, resolved
+ * versions are reused across calls; a stale "latest" is detected by the insert and the
+ * call starts again from a fresh read.
+ */
+export async function createRun(sql: Sql, tenantId: string, createdBy: string, request: CreateRunInput, field = "", shared?: RunTargetCache): Promise<CreateRunResult> {
+  const prepared = await prepareRun(sql, tenantId, createdBy, request, field, new Map(), shared);
+  const parameters = [...prepared.parameters, prepared.checkLatest];
+  const stale = () => {
+    shared?.delete(prepared.cacheKey);
+    return createRun(sql, tenantId, createdBy, request, field, undefined);
+  };
   if (request.idempotencyKey === "") {
     const [run] = await sql.query<RunRecord>(insertRun, parameters);
-    return { run: run!, replayed: false };
+    return run === undefined ? stale() : { run, replayed: false };
   }
   const hash = requestHash(request);
   const [created] = await sql.query<RunRecord>(insertRunWithKey, [...parameters, request.idempotencyKey, hash]);
   if (created !== undefined) return { run: created, replayed: false };
   const [existing] = await sql.query<RunRecord & { request_hash: string }>(findRunByKey, [tenantId, request.idempotencyKey]);
+  if (existing === undefined && prepared.checkLatest) return stale();
   if (existing === undefined) {
     // The key's run was deleted between the two statements: a retry starts afresh.
     throw new RunlineError("aborted", "the run of this idempotency key changed concurrently; retry", "IDEMPOTENCY_KEY_RACE");
@@ -218,7 +277,8 @@ export async function createRuns(sql: Sql, tenantId: string, createdBy: string, 
   return sql.transaction(async (transaction) => {
     const targets: TargetCache = new Map();
     const prepared: unknown[][] = [];
-    for (const { request, field } of requests) prepared.push(await prepareRun(transaction, tenantId, createdBy, request, field, targets));
+    // Read fresh inside the transaction (no shared cache): nothing here needs re-checking.
+    for (const { request, field } of requests) prepared.push((await prepareRun(transaction, tenantId, createdBy, request, field, targets)).parameters);
     const plain = prepared.filter((_row, index) => requests[index]!.request.idempotencyKey === "");
     const column = (index: number) => plain.map((row) => row[index]);
     const inserted = plain.length === 0 ? [] : await transaction.query<RunRecord>(insertRuns, [

@@ -64,9 +64,14 @@ describe("run definition snapshots", () => {
     expect(after.workflowVersion).toBe(1);
     expect(toJson(ValueSchema, after.definition!)).toEqual({ step: "one" });
     expect(after.contentHash).toBe(before.contentHash);
+    // The server cached "latest = 1" for the first run; the new version must win anyway.
     const { run: newer } = await runs.createRun({ workflow: "snap", input: json(null) });
     expect(newer!.workflowVersion).toBe(2);
+    await workflows.createWorkflowVersion({ workflow: "snap", definition: json({ step: "three" }) });
+    const { run: keyed } = await runs.createRun({ workflow: "snap", input: json(null), idempotencyKey: "snap-latest" });
+    expect(keyed!.workflowVersion).toBe(3);
     expect(toJson(ValueSchema, (await runs.getRunDefinition({ runId: newer!.id })).definition!)).toEqual({ step: "two" });
+    expect(toJson(ValueSchema, (await runs.getRunDefinition({ runId: keyed!.id })).definition!)).toEqual({ step: "three" });
     // An explicit older version can still be run.
     expect((await runs.createRun({ workflow: "snap", workflowVersion: 1, input: json(null) })).run!.workflowVersion).toBe(1);
   });
