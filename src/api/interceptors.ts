@@ -42,7 +42,7 @@ function protocolOf(contentType: string | null): string {
   return "connect";
 }
 
-const requestIdPattern = /^[\w.:\/-]{1,128}$/;
+const requestIdPattern = /^[\w.:/-]{1,128}$/;
 
 /** Wraps a stream's messages: maps a failure, and reports the end either way. */
 async function* observeStream<T>(messages: AsyncIterable<T>, end: (error: ConnectError | undefined) => void): AsyncIterable<T> {
