@@ -20,7 +20,7 @@ import { startEmbeddedPostgres, type EmbeddedDatabase } from "./db/embedded-post
 import { startEventHub } from "./events/event-hub.js";
 import { chainEndpoints, metricsEndpoint } from "./http/handler-chain.js";
 import { createRestHandler, withCors } from "./http/transcoding/index.js";
-import { lastEventIdField, runsRestHooks, streamEventId } from "./api/rest-bindings.js";
+import { lastEventIdField, restExposedHeaders, runsRestHooks, streamEventId } from "./api/rest-bindings.js";
 import { restServices } from "./api/routes.js";
 import openApiDocument from "../gen/openapi/runline.openapi.json" with { type: "json" };
 import { openApiEndpoint } from "./openapi/openapi-endpoint.js";
@@ -97,7 +97,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     // Compress only large responses: below this, gzip costs more CPU than it saves.
     compressMinBytes: 64 * 1024,
   });
-  const handler = config.corsOrigins === undefined ? connectHandler : withCors({ allowedOrigins: config.corsOrigins }, connectHandler);
+  const handler = config.corsOrigins === undefined ? connectHandler : withCors({ allowedOrigins: config.corsOrigins, exposedHeaders: restExposedHeaders }, connectHandler);
   const tls = config.tls === undefined ? undefined : { cert: await readFile(config.tls.certFile), key: await readFile(config.tls.keyFile) };
   const stopSweeper = startLeaseSweeper({
     sql: database.sql, hub, logger, intervalMs: config.sweepIntervalMs, cancelGraceMs: config.cancelGraceMs,

@@ -42,7 +42,8 @@ function protocolOf(contentType: string | null): string {
   return "connect";
 }
 
-const requestIdPattern = /^[\w.:/-]{1,128}$/;
+// The same rule as the REST layer: 1 to 200 visible ASCII characters (JSON logs escape them).
+const requestIdPattern = /^[\x21-\x7e]{1,200}$/;
 
 /** Wraps a stream's messages: maps a failure, and reports the end either way. */
 async function* observeStream<T>(messages: AsyncIterable<T>, end: (error: ConnectError | undefined) => void): AsyncIterable<T> {

@@ -5,8 +5,9 @@
  * switched to StreamRunEvents, SSE `id:` = the last sequence of each message, and
  * `Last-Event-ID` resuming a stream through `after_sequence`.
  */
-import type { DescMethod, Message } from "@bufbuild/protobuf";
+import { enumToJson, type DescMethod, type Message } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { RunStatus, RunStatusSchema } from "../../gen/runline/v1/run_pb.js";
 import { RunsService, type RunAndStreamResponse, type StreamRunEventsResponse } from "../../gen/runline/v1/runs_service_pb.js";
 import { defineRestHooks, type RestMethodHooks } from "../http/transcoding/index.js";
 
@@ -59,8 +60,9 @@ export const runsRestHooks: readonly RestMethodHooks[] = [
     method: methods.getRunOutput,
     afterCall({ message, responseHeaders }) {
       if (message.output?.outcome.case !== undefined) return undefined;
-      // 204 has no body: the status and settledness travel as headers instead.
-      responseHeaders.set("runline-run-status", String(message.output?.status ?? 0));
+      // 204 has no body: the status and settledness travel as headers instead, the status
+      // by its enum name as in the JSON (API.md), e.g. RUN_STATUS_QUEUED.
+      responseHeaders.set("runline-run-status", String(enumToJson(RunStatusSchema, message.output?.status ?? RunStatus.UNSPECIFIED)));
       responseHeaders.set("runline-run-done", String(message.output?.done ?? false));
       return { status: 204, body: "empty" };
     },
@@ -86,3 +88,6 @@ export function streamEventId(_method: DescMethod, message: Message): string | u
 export function lastEventIdField(method: DescMethod): string | undefined {
   return method === methods.streamRunEvents ? "after_sequence" : undefined;
 }
+
+/** Response headers of these hooks that browsers must be allowed to read (CORS). */
+export const restExposedHeaders = ["Runline-Run-Status", "Runline-Run-Done", "Cache-Control"];

@@ -8,6 +8,7 @@ import { WorkerService } from "../../gen/runline/v1/worker_service_pb.js";
 import { WorkflowsService } from "../../gen/runline/v1/workflows_service_pb.js";
 import { clientFor, createCounterWorkflow, createTenant, json, protocols, type TenantFixture } from "../support/clients.js";
 import { startTestServer, testRootKey } from "../support/test-server.js";
+import { codeOf } from "../support/expectations.js";
 
 let baseUrl: string;
 let owner: TenantFixture;
@@ -22,10 +23,6 @@ beforeAll(async () => {
   await createCounterWorkflow(owner);
   runId = (await owner.runs().createRun({ workflow: "counter", input: json({ n: 1 }) })).run!.id;
 });
-
-async function codeOf(promise: Promise<unknown>): Promise<Code | undefined> {
-  return promise.then(() => undefined, (error: unknown) => (error as ConnectError).code);
-}
 
 async function firstMessageCode(stream: AsyncIterable<unknown>): Promise<Code | undefined> {
   try {

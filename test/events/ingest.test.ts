@@ -5,12 +5,13 @@
  */
 import { toJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { beforeAll, describe, expect, it } from "vitest";
 import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { RunStatus, type RunEvent } from "../../gen/runline/v1/run_pb.js";
 import { createCounterWorkflow, createTenant, json, protocols, type TenantFixture } from "../support/clients.js";
 import { startTestServer } from "../support/test-server.js";
+import { rejection } from "../support/expectations.js";
 
 let tenant: TenantFixture;
 
@@ -19,12 +20,6 @@ beforeAll(async () => {
   tenant = await createTenant(server.url);
   await createCounterWorkflow(tenant);
 });
-
-async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
-  const error = await promise.then(() => undefined, (caught: unknown) => caught);
-  expect(error).toBeInstanceOf(ConnectError);
-  return error as ConnectError;
-}
 
 /** A new QUEUED run; its log holds the creation status event (sequence 1). */
 async function createRun(): Promise<string> {

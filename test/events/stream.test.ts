@@ -6,7 +6,7 @@
  */
 import { toJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, type Client } from "@connectrpc/connect";
+import { Code, type Client } from "@connectrpc/connect";
 import pg from "pg";
 import { beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { RunStatus, type RunEvent } from "../../gen/runline/v1/run_pb.js";
@@ -17,6 +17,7 @@ import { streamRunEvents } from "../../src/events/run-event-stream.js";
 import { createLogger } from "../../src/logger.js";
 import { clientFor, createCounterWorkflow, createTenant, json, protocols, type Protocol, type TenantFixture } from "../support/clients.js";
 import { startTestServer } from "../support/test-server.js";
+import { rejection, within } from "../support/expectations.js";
 
 let serverA: Awaited<ReturnType<typeof startTestServer>>;
 let serverB: Awaited<ReturnType<typeof startTestServer>>;
@@ -37,26 +38,7 @@ beforeAll(async () => {
  */
 const promptMs = 500;
 
-/** Resolves as `promise` does, or rejects naming `what` after `ms`. */
-async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
-  const error = await promise.then(() => undefined, (caught: unknown) => caught);
-  expect(error).toBeInstanceOf(ConnectError);
-  return error as ConnectError;
-}
 
 /** One StreamRunEvents call, read message by message, each read bounded in time. */
 interface StreamReader {

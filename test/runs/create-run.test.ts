@@ -1,4 +1,4 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { toJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -6,6 +6,7 @@ import { RunStatus } from "../../gen/runline/v1/run_pb.js";
 import { BadRequestSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { createCounterWorkflow, createTenant, json, protocols, type TenantFixture } from "../support/clients.js";
 import { startTestServer } from "../support/test-server.js";
+import { rejection } from "../support/expectations.js";
 
 let baseUrl: string;
 let tenant: TenantFixture;
@@ -16,12 +17,6 @@ beforeAll(async () => {
   tenant = await createTenant(baseUrl);
   await createCounterWorkflow(tenant);
 });
-
-async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
-  const error = await promise.then(() => undefined, (caught: unknown) => caught);
-  expect(error).toBeInstanceOf(ConnectError);
-  return error as ConnectError;
-}
 
 describe.each(protocols)("CreateRun and GetRun over %s", (protocol) => {
   it("creates a QUEUED run with sequence-1 status event and reads it back", async () => {

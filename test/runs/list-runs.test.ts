@@ -1,9 +1,10 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { beforeAll, describe, expect, it } from "vitest";
 import { RunStatus } from "../../gen/runline/v1/run_pb.js";
 import { createCounterWorkflow, createTenant, json, type TenantFixture } from "../support/clients.js";
 import { startTestServer } from "../support/test-server.js";
+import { codeOf } from "../support/expectations.js";
 
 let tenant: TenantFixture;
 
@@ -13,10 +14,6 @@ beforeAll(async () => {
   await createCounterWorkflow(tenant);
   await createCounterWorkflow(tenant, "other");
 });
-
-async function codeOf(promise: Promise<unknown>): Promise<Code | undefined> {
-  return promise.then(() => undefined, (error: unknown) => (error as ConnectError).code);
-}
 
 describe("ListRuns", () => {
   it("pages newest first with no run skipped or repeated while runs are inserted concurrently", async () => {

@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { RunStatus } from "../../gen/runline/v1/run_pb.js";
 import { createCounterWorkflow, createTenant, json, protocols, type TenantFixture } from "../support/clients.js";
 import { startTestServer } from "../support/test-server.js";
+import { codeOf } from "../support/expectations.js";
 
 let tenant: TenantFixture;
 
@@ -11,10 +12,6 @@ beforeAll(async () => {
   tenant = await createTenant(server.url);
   await createCounterWorkflow(tenant);
 });
-
-async function codeOf(promise: Promise<unknown>): Promise<Code | undefined> {
-  return promise.then(() => undefined, (error: unknown) => (error as ConnectError).code);
-}
 
 describe.each(protocols)("CancelRun, DeleteRun and BatchCreateRuns over %s", (protocol) => {
   it("cancels a QUEUED run at once, records a status event, and is idempotent", async () => {

@@ -6,7 +6,6 @@
 import { toJson, type JsonValue } from "@bufbuild/protobuf";
 import { durationFromMs, ValueSchema, type Duration, type Value } from "@bufbuild/protobuf/wkt";
 import { ConnectError, type Client } from "@connectrpc/connect";
-import { expect } from "vitest";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { WorkerService } from "../../gen/runline/v1/worker_service_pb.js";
 import { clientFor, json, type Protocol, type TenantFixture } from "../support/clients.js";
@@ -48,39 +47,6 @@ export function plain(value: Value | undefined): JsonValue | undefined {
   return value === undefined ? undefined : toJson(ValueSchema, value);
 }
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Resolves as `promise` does, or rejects naming `what` after `ms`. */
-export async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Polls `check` every `intervalMs` until it returns a value other than undefined; fails naming `what` after `ms`. */
-export async function eventually<T>(ms: number, what: string, check: () => Promise<T | undefined>, intervalMs = 25): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(intervalMs);
-  }
-}
-
-/** The ConnectError `promise` rejects with (fails the test when it resolves). */
-export async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
-  const error = await promise.then(() => undefined, (caught: unknown) => caught);
-  expect(error).toBeInstanceOf(ConnectError);
-  return error as ConnectError;
-}
-
 /** The google.rpc.ErrorInfo reason of a refusal. */
 export function reasonOf(error: ConnectError): string | undefined {
   return error.findDetails(ErrorInfoSchema)[0]?.reason;
@@ -92,3 +58,5 @@ export function percentile(samples: readonly number[], p: number): number {
   const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
   return sorted[rank - 1]!;
 }
+
+export { eventually, rejection, sleep, within } from "../support/expectations.js";

@@ -4,6 +4,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createTenant, json, protocols, type TenantFixture } from "../support/clients.js";
 import { startTestServer } from "../support/test-server.js";
+import { codeOf } from "../support/expectations.js";
 
 let tenant: TenantFixture;
 
@@ -11,10 +12,6 @@ beforeAll(async () => {
   const server = await startTestServer();
   tenant = await createTenant(server.url);
 });
-
-async function codeOf(promise: Promise<unknown>): Promise<Code | undefined> {
-  return promise.then(() => undefined, (error: unknown) => (error as ConnectError).code);
-}
 
 describe.each(protocols)("WorkflowsService over %s", (protocol) => {
   it("creates, reads, versions and lists workflows", async () => {
