@@ -104,7 +104,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     onSweep: (result) => metrics.recordLeaseExpiries(result.leasesExpired),
   });
   const listener = await startListener({ host: config.host, port: config.port, tls, handler });
-  logger.info({ url: listener.url }, "Runline is serving gRPC, gRPC-web and Connect");
+  logger.info({ url: listener.url }, "Runline is serving gRPC, gRPC-web, Connect and REST");
   // The demo executor dials the server's own port, like any executor would.
   const loopbackUrl = `${listener.url.startsWith("https") ? "https" : "http"}://127.0.0.1:${listener.port}`;
   const demo = config.demoWorker && tls === undefined ? await startDemoExecutor(database, loopbackUrl, logger) : undefined;

@@ -18,9 +18,17 @@ export function valueFromJson(json: unknown): Value | undefined {
   return json === undefined ? undefined : fromJson(ValueSchema, json as JsonValue);
 }
 
-/** Value → JSON (unset becomes undefined). */
-export function jsonFromValue(value: Value | undefined): unknown {
-  return value === undefined ? undefined : toJson(ValueSchema, value);
+/**
+ * Value → JSON (unset becomes undefined). A Value with no kind set has no JSON form:
+ * INVALID_ARGUMENT naming `field`, not a failure of ours.
+ */
+export function jsonFromValue(value: Value | undefined, field: string): unknown {
+  if (value === undefined) return undefined;
+  try {
+    return toJson(ValueSchema, value);
+  } catch (error) {
+    throw invalidArgument(field, `is not a valid JSON value (${(error as Error).message})`);
+  }
 }
 
 /**
@@ -105,7 +113,7 @@ export function createRunInput(request: CreateRunRequest, field = ""): CreateRun
   return {
     workflow: request.workflow,
     workflowVersion: request.workflowVersion,
-    input: jsonFromValue(request.input),
+    input: jsonFromValue(request.input, `${field}input`),
     labels: request.labels,
     idempotencyKey: request.idempotencyKey,
     webhook: request.webhook === undefined ? undefined : { url: request.webhook.url, intermediateStatus: request.webhook.intermediateStatus },

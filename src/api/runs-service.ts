@@ -97,7 +97,7 @@ export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsSer
       const requests = [
         ...request.requests.map((one, index) => ({ request: createRunInput(one, `requests[${index}].`), field: `requests[${index}].` })),
         ...request.inputs.map((input, index) => ({
-          request: { ...createRunInput(template!, "template."), input: jsonFromValue(input), idempotencyKey: template!.idempotencyKey === "" ? "" : `${template!.idempotencyKey}/${index}` },
+          request: { ...createRunInput(template!, "template."), input: jsonFromValue(input, `inputs[${index}]`), idempotencyKey: template!.idempotencyKey === "" ? "" : `${template!.idempotencyKey}/${index}` },
           field: `inputs[${index}].`,
         })),
       ];
@@ -129,7 +129,7 @@ export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsSer
     },
     async resumeRun(request, context) {
       const tenantId = tenantOf(context);
-      const run = await resumeRun(sql, tenantId, request.runId, jsonFromValue(request.input), request.interruptId);
+      const run = await resumeRun(sql, tenantId, request.runId, jsonFromValue(request.input, "input"), request.interruptId);
       if (run.status === "QUEUED") app.hub.announceQueued(tenantId);
       return { run: runMessage(run) };
     },
@@ -162,7 +162,7 @@ export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsSer
       yield* stream(tenantOf(context), request.runId, Number(request.afterSequence), context);
     },
     async ingestRunEvents(request, context) {
-      const events = request.events.map((event) => ({ type: event.type, data: jsonFromValue(event.data), eventId: event.eventId }));
+      const events = request.events.map((event, index) => ({ type: event.type, data: jsonFromValue(event.data, `events[${index}].data`), eventId: event.eventId }));
       const stored = await appendEvents(sql, tenantOf(context), request.runId, events);
       return { events: stored.map(eventMessage) };
     },

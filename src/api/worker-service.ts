@@ -77,7 +77,7 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
       return { leaseExpireTime: timestamp(beat.leaseExpireTime), cancelRequested: beat.cancelRequested };
     },
     async completeRun(request, context) {
-      return { run: runMessage(await completeRun(sql, tenantOf(context), request.runId, request.leaseId, jsonFromValue(request.output))) };
+      return { run: runMessage(await completeRun(sql, tenantOf(context), request.runId, request.leaseId, jsonFromValue(request.output, "output"))) };
     },
     async failRun(request, context) {
       const tenantId = tenantOf(context);
@@ -93,7 +93,7 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
       return { run: runMessage(run) };
     },
     async interruptRun(request, context) {
-      const result = await interruptRun(sql, tenantOf(context), request.runId, request.leaseId, request.reason, jsonFromValue(request.payload), jsonFromValue(request.resumeSchema));
+      const result = await interruptRun(sql, tenantOf(context), request.runId, request.leaseId, request.reason, jsonFromValue(request.payload, "payload"), jsonFromValue(request.resumeSchema, "resume_schema"));
       return {
         run: runMessage(result.run),
         interrupt: { id: result.interrupt.id, reason: result.interrupt.reason, payload: valueFromJson(result.interrupt.payload), resumeSchema: valueFromJson(result.interrupt.resumeSchema) },

@@ -27,7 +27,7 @@ function defaultsFrom(defaults: ProtoRunDefaults | undefined): RunDefaults {
 }
 
 function contentFrom(request: { definition?: Value | undefined; inputSchema?: Value | undefined; defaults?: ProtoRunDefaults | undefined }): VersionContent {
-  return { definition: jsonFromValue(request.definition), inputSchema: jsonFromValue(request.inputSchema), defaults: defaultsFrom(request.defaults) };
+  return { definition: jsonFromValue(request.definition, "definition"), inputSchema: jsonFromValue(request.inputSchema, "input_schema"), defaults: defaultsFrom(request.defaults) };
 }
 
 function workflowMessage(workflow: Workflow) {

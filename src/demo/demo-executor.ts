@@ -1,9 +1,9 @@
 /**
  * The demo executor that `npm start` runs in-process (RUNLINE_DEMO_WORKER=0 turns it
  * off), so a newcomer can start a run and watch it finish. It serves the tenant
- * `demo`: at start it makes sure the tenant and the demo workflows exist, mints a fresh
- * worker key for itself (revoking the previous one; the secret never leaves memory),
- * and runs the SDK worker against the server's own port.
+ * `demo`: at start it makes sure the tenant and the demo workflows exist, mints a worker
+ * key of its own (the secret never leaves memory; the key is revoked at stop), and runs
+ * the SDK worker against the server's own port. Several replicas each run one.
  */
 import type { Database } from "../db/database.js";
 import { ApiKeyEntity, TenantEntity } from "../db/entities.js";
@@ -52,8 +52,11 @@ export async function startDemoExecutor(database: Database, serverUrl: string, l
   const tenantId = await ensureDemoTenant(database);
   await ensureWorkflows(database, tenantId);
   const em = database.entityManager();
-  await em.nativeUpdate(ApiKeyEntity, { tenantId, displayName: keyName, revokeTime: null }, { revokeTime: new Date() });
-  const { secret } = await createApiKey(em, tenantId, ["worker"], keyName);
+  // Every replica runs its own executor with its own key, revoked when it stops. Keys
+  // left by replicas that crashed are revoked once they are a week old.
+  const weekAgo = new Date(Date.now() - 7 * 24 * 3600 * 1000);
+  await em.nativeUpdate(ApiKeyEntity, { tenantId, displayName: keyName, revokeTime: null, createTime: { $lt: weekAgo } }, { revokeTime: new Date() });
+  const { secret, apiKey } = await createApiKey(em, tenantId, ["worker"], keyName);
   const handlers = new Map(demoWorkflows.map((workflow) => [workflow.slug, workflow.handler]));
   const log = logger.child({ component: "demo-executor" });
   const worker = createWorker({
@@ -72,5 +75,13 @@ export async function startDemoExecutor(database: Database, serverUrl: string, l
     onError: (error) => log.warn({ err: error }, "demo executor error"),
   });
   log.info({ tenant: demoTenantSlug, workflows: demoWorkflows.map((workflow) => workflow.slug) }, "demo executor started");
-  return worker;
+  return {
+    get active() {
+      return worker.active;
+    },
+    async stop(options) {
+      await worker.stop(options);
+      await database.entityManager().nativeUpdate(ApiKeyEntity, { tenantId, id: apiKey.id }, { revokeTime: new Date() });
+    },
+  };
 }

@@ -41,7 +41,7 @@ const queueByWorkflow = `
 /** Creates the registry and its metrics. */
 export function createMetrics(sources: MetricsSources): Metrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: "runline_process_" });
+  collectDefaultMetrics({ register: registry, prefix: "runline_" });
   const calls = new Counter({ name: "runline_rpc_requests_total", help: "RPCs handled, by procedure and result code.", labelNames: ["procedure", "code"], registers: [registry] });
   const latency = new Histogram({
     name: "runline_rpc_duration_seconds",
@@ -62,7 +62,14 @@ export function createMetrics(sources: MetricsSources): Metrics {
       for (const row of await sources.sql.query<{ status: string; count: string }>(runsByStatus)) this.set({ status: row.status }, Number(row.count));
     },
   });
-  const oldest = new Gauge({ name: "runline_queue_oldest_age_seconds", help: "Age of the oldest claimable run, by tenant and workflow.", labelNames: ["tenant", "workflow"], registers: [registry] });
+  // One query serves both queue gauges: prom-client collects metrics concurrently, so
+  // each awaits the same in-flight read rather than relying on an order.
+  type QueueRow = { tenant: string; workflow: string; depth: string; oldest: number };
+  let queueRead: Promise<QueueRow[]> | undefined;
+  const readQueue = () => {
+    queueRead ??= sources.sql.query<QueueRow>(queueByWorkflow).finally(() => setTimeout(() => (queueRead = undefined), 50).unref());
+    return queueRead;
+  };
   new Gauge({
     name: "runline_queue_depth",
     help: "Claimable QUEUED runs, by tenant and workflow.",
@@ -70,11 +77,17 @@ export function createMetrics(sources: MetricsSources): Metrics {
     registers: [registry],
     async collect() {
       this.reset();
-      oldest.reset();
-      for (const row of await sources.sql.query<{ tenant: string; workflow: string; depth: string; oldest: number }>(queueByWorkflow)) {
-        this.set({ tenant: row.tenant, workflow: row.workflow }, Number(row.depth));
-        oldest.set({ tenant: row.tenant, workflow: row.workflow }, Math.max(0, row.oldest));
-      }
+      for (const row of await readQueue()) this.set({ tenant: row.tenant, workflow: row.workflow }, Number(row.depth));
+    },
+  });
+  new Gauge({
+    name: "runline_queue_oldest_age_seconds",
+    help: "Age of the oldest claimable run, by tenant and workflow.",
+    labelNames: ["tenant", "workflow"],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const row of await readQueue()) this.set({ tenant: row.tenant, workflow: row.workflow }, Math.max(0, row.oldest));
     },
   });
   new Gauge({

@@ -73,3 +73,19 @@ describe("the demo executor", () => {
     expect(output!.status).toBe(RunStatus.CANCELLED);
   });
 });
+
+describe("demo executors on two replicas", () => {
+  it("each run their own key, so stopping one leaves the other executing", async () => {
+    const first = await startTestServer(undefined, { RUNLINE_DEMO_WORKER: "1" });
+    const second = await startTestServer(first.databaseUrl, { RUNLINE_DEMO_WORKER: "1" });
+    const admin = clientFor(AdminService, "connect-json", first.url, testRootKey);
+    const { secret } = await admin.createApiKey({ tenant: "demo", scopes: [Scope.ADMIN] });
+    for (const server of [first, second]) {
+      const answer = await clientFor(RunsService, "grpc", server.url, secret).runAndWait({ run: { workflow: "echo", input: json(1) }, waitTimeout: settled });
+      expect(answer.run!.status).toBe(RunStatus.SUCCEEDED);
+    }
+    await second.close();
+    const after = await clientFor(RunsService, "grpc", first.url, secret).runAndWait({ run: { workflow: "echo", input: json(2) }, waitTimeout: settled });
+    expect(after.run!.status).toBe(RunStatus.SUCCEEDED);
+  });
+});

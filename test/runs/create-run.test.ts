@@ -1,5 +1,5 @@
 import { Code } from "@connectrpc/connect";
-import { toJson } from "@bufbuild/protobuf";
+import { create, toJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { beforeAll, describe, expect, it } from "vitest";
 import { RunStatus } from "../../gen/runline/v1/run_pb.js";
@@ -43,6 +43,15 @@ describe.each(protocols)("CreateRun and GetRun over %s", (protocol) => {
   it("answers NOT_FOUND for an unknown run and an unknown workflow", async () => {
     expect((await rejection(tenant.runs(protocol).getRun({ runId: "01a20f8b-0000-7000-8000-000000000000" }))).code).toBe(Code.NotFound);
     expect((await rejection(tenant.runs(protocol).createRun({ workflow: "nope", input: json({ n: 1 }) }))).code).toBe(Code.NotFound);
+  });
+});
+
+// Binary protocols only: a JSON client cannot even encode a Value with no kind.
+describe.each(["grpc", "grpc-web"] as const)("malformed values over %s", (protocol) => {
+  it("refuses a google.protobuf.Value with no kind set as INVALID_ARGUMENT naming the field", async () => {
+    const error = await rejection(tenant.runs(protocol).createRun({ workflow: "counter", input: create(ValueSchema) }));
+    expect(error.code).toBe(Code.InvalidArgument);
+    expect(error.findDetails(BadRequestSchema)[0]!.fieldViolations[0]!.field).toBe("input");
   });
 });
 
