@@ -4,10 +4,13 @@
  * validation), on a `pg.Pool` with one connection per caller.
  *
  * The statements are copies of the private ones in src/runs/create-run.ts
- * (`resolveTargetBySlug`, `insertRun`) and src/events/event-store.ts (`lockRun`,
- * `appendStatement`); when those change, change these, or the ratio compares different
- * work. Like the server's event hub, the baseline keeps one LISTEN connection on the
- * events channel: a NOTIFY costs more when a backend of the same database listens.
+ * (`resolveTargetBySlug`, `insertRun` with its latest-version guard) and
+ * src/events/event-store.ts (`lockRun`, `appendStatement`); when those change, change
+ * these, or the ratio compares different work. Like the server's version cache
+ * (`createRunTargetCache`), the baseline resolves the workflow's version once and then
+ * creates each run in one statement that re-checks "still latest". Like the server's
+ * event hub, the baseline keeps one LISTEN connection on the events channel: a NOTIFY
+ * costs more when a backend of the same database listens.
  */
 import pg from "pg";
 import { migrateDatabase, openDatabase } from "../src/db/database.js";
@@ -25,18 +28,21 @@ const resolveTargetBySlug = `
    and v.version = case when $3::int = 0 then w.latest_version else $3::int end
   where w.tenant_id = $1::uuid and w.slug = $2::text`;
 
-// Copy of create-run.ts insertRun: the run and its status event in one statement.
+// Copy of create-run.ts insertRun: the run and its status event in one statement, only
+// if $4 is still the workflow's latest version when $16 is true (the target was cached).
 const insertRun = `
   with r as (
     insert into runs (
       tenant_id, id, workflow_id, workflow_version, status, input, labels, max_attempts, priority,
       timeout_ms, backoff_ms, created_by, idempotency_key, webhook_url, webhook_intermediate,
       schedule_time, ready_time, last_sequence)
-    values (
+    select
       $1::uuid, $2::uuid, $3::uuid, $4::int,
       case when $15::timestamptz > now() then 'SCHEDULED' else 'QUEUED' end,
       $5::jsonb, $6::jsonb, $7::int, $8::int, $9::bigint, $10::bigint, $11::text, $12::text, $13::text,
-      $14::boolean, $15::timestamptz, greatest(coalesce($15::timestamptz, now()), now()), 1)
+      $14::boolean, $15::timestamptz, greatest(coalesce($15::timestamptz, now()), now()), 1
+    where (not $16::boolean or exists (
+      select 1 from workflows w where w.tenant_id = $1::uuid and w.id = $3::uuid and w.latest_version = $4::int))
     returning *
   ), e as (
     insert into run_events (tenant_id, run_id, sequence, type, status)
@@ -66,7 +72,7 @@ const createdBy = "bench-baseline";
 
 /** A migrated, seeded baseline database and its pool. */
 export interface Baseline {
-  /** One CreateRun's SQL: resolve the workflow version, insert run and status event. */
+  /** One CreateRun's SQL with a warm version cache: insert run and status event, re-checking the version. */
   readonly createRun: Operation;
   /** One IngestRunEvents' SQL for the caller's own run, `batch` events per call. */
   readonly ingestEvents: Operation;
@@ -102,15 +108,20 @@ interface TargetRow {
   version: number;
 }
 
-/** The parameters create-run.ts binds for a run with no options set. */
-async function insertOneRun(pool: pg.Pool, tenantId: string, n: number): Promise<string> {
+/** Resolves the workflow's latest version, as a cold cache does on the first CreateRun. */
+async function resolveTarget(pool: pg.Pool, tenantId: string): Promise<TargetRow> {
   const { rows } = await pool.query<TargetRow>(resolveTargetBySlug, [tenantId, workflowSlug, 0]);
-  const target = rows[0]!;
+  return rows[0]!;
+}
+
+/** The parameters create-run.ts binds for a run with no options set and a cached target. */
+async function insertOneRun(pool: pg.Pool, tenantId: string, target: TargetRow, n: number): Promise<string> {
   const parameters = [
     tenantId, newId(), target.workflow_id, target.version, JSON.stringify({ n }), JSON.stringify({}),
-    1, 0, null, 1000, createdBy, null, null, false, null,
+    1, 0, null, 1000, createdBy, null, null, false, null, true,
   ];
   const inserted = await pool.query<{ id: string }>(insertRun, parameters);
+  if (inserted.rows.length === 0) throw new Error("the cached workflow version is no longer the latest");
   return inserted.rows[0]!.id;
 }
 
@@ -144,12 +155,13 @@ export async function openBaseline(url: string, callers: number, events: readonl
   await listener.connect();
   await listener.query(`listen ${eventsChannel}`);
   const tenantId = await seedWorkflow(pool);
+  const target = await resolveTarget(pool, tenantId);
   const runIds: string[] = [];
-  for (let caller = 0; caller < callers; caller++) runIds.push(await insertOneRun(pool, tenantId, caller));
+  for (let caller = 0; caller < callers; caller++) runIds.push(await insertOneRun(pool, tenantId, target, caller));
   let created = 0;
   return {
     createRun: async () => {
-      await insertOneRun(pool, tenantId, created++);
+      await insertOneRun(pool, tenantId, target, created++);
       return 1;
     },
     ingestEvents: (caller) => appendBatch(pool, tenantId, runIds[caller]!, events),

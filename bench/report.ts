@@ -17,12 +17,14 @@ export interface Measurement {
   readonly cpu: CpuUse;
 }
 
-function format(value: number, digits: number): string {
+/** A number with thousands separators, or "–" when there is none (NaN). */
+export function format(value: number, digits: number): string {
   if (!Number.isFinite(value)) return "–";
   return value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+/** A Markdown table with padded columns, readable as printed and pasteable as is. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((_, column) => Math.max(...[header, ...rows].map((row) => row[column]!.length)));
   const render = (row: readonly string[]) => `| ${row.map((cell, column) => cell.padEnd(widths[column]!)).join(" | ")} |`;
   return [render(header), `|${widths.map((width) => "-".repeat(width + 2)).join("|")}|`, ...rows.map(render)].join("\n");

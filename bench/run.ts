@@ -1,92 +1,65 @@
 /**
- * `npm run bench`: Runline against a raw `pg` baseline, in one run on one Postgres
- * cluster (embedded, fsync on), for CreateRun and for IngestRunEvents in batches of
- * 100, each at 32 concurrent callers. Prints runs/s, events/s, p50/p99, the ratio
- * Runline/raw and CPU per call; bench/RESULTS.md records runs and what they mean.
+ * `npm run bench`: Runline against baselines in one run on one Postgres cluster
+ * (embedded, fsync on) and one Runline server process. Three scenario groups, all by
+ * default, or those named in BENCH_SCENARIOS (comma-separated):
  *
- * Each side has a database of its own, migrated from scratch, and a CHECKPOINT comes
- * before each measured scenario, so neither side pays for the other's dirty pages.
- * Set BENCH_CPU_PROFILE_DIR to write a CPU profile of the server process there.
+ * - `raw`: CreateRun and IngestRunEvents ×100 against the same SQL on raw `pg`.
+ * - `rest`: GetRun and CreateRun over REST against the same RPCs over Connect JSON.
+ * - `executors`: draining queued runs with 8 workers against graphile-worker.
+ *
+ * Each prints Markdown tables; bench/RESULTS.md records runs and what they mean. Set
+ * BENCH_CPU_PROFILE_DIR to write a CPU profile of the server process there.
  */
 import { rmSync } from "node:fs";
 import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { startEmbeddedPostgres } from "../src/db/embedded-postgres.js";
 import { createLogger } from "../src/logger.js";
-import { openBaseline, type Baseline } from "./baseline-side.js";
-import { cpuBetween, sampleCpu, type CpuWatch } from "./cpu.js";
-import { runLoad, type LoadOptions, type Operation } from "./load.js";
-import { cpuTable, throughputTable, type Measurement } from "./report.js";
-import { connectRunline, startRunlineProcess, type RunlineClient } from "./runline-side.js";
+import { loadAverage, say, type BenchContext, type ScenarioGroup } from "./bench-context.js";
+import { executorComparison } from "./executor-comparison.js";
+import { rawComparison } from "./raw-comparison.js";
+import { restComparison } from "./rest-comparison.js";
+import { startRunlineProcess } from "./runline-side.js";
 
-const callers = 32;
-const batchSize = 100;
-const load: LoadOptions = { callers, warmupMs: 2_000, durationMs: 10_000, maxOperationsPerCaller: 1_000_000, maxErrors: 100 };
+/** In the order they run, whatever order BENCH_SCENARIOS names them in. */
+const groups: readonly ScenarioGroup[] = [rawComparison, restComparison, executorComparison];
 /** The server's default pool size (RUNLINE_DB_POOL_SIZE): what a deployment gets. */
 const runlinePoolSize = 20;
 const rootKey = "bench-root-key-0123456789";
 const repositoryRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
-/** One IngestRunEvents batch: small JSON progress events, the same on both sides. */
-const events = Array.from({ length: batchSize }, (_, step) => ({ type: "progress", data: { step, of: batchSize, note: "bench" } }));
-
-interface Scenario {
-  readonly name: string;
-  readonly unit: string;
-  readonly baseline: (side: Baseline) => Operation;
-  readonly runline: (side: RunlineClient) => Operation;
+/** The groups BENCH_SCENARIOS names, or all of them; an unknown name is an error. */
+function selectGroups(setting: string | undefined): readonly ScenarioGroup[] {
+  const names = (setting ?? "").split(",").map((name) => name.trim()).filter((name) => name !== "");
+  if (names.length === 0) return groups;
+  const unknown = names.filter((name) => !groups.some((group) => group.name === name));
+  if (unknown.length > 0) {
+    const known = groups.map((group) => `  ${group.name}: ${group.summary}`).join("\n");
+    throw new Error(`BENCH_SCENARIOS names unknown scenario groups (${unknown.join(", ")}); the groups are:\n${known}`);
+  }
+  return groups.filter((group) => names.includes(group.name));
 }
 
-const scenarios: readonly Scenario[] = [
-  { name: "CreateRun", unit: "runs/s", baseline: (side) => side.createRun, runline: (side) => side.createRun },
-  { name: `IngestRunEvents ×${batchSize}`, unit: "events/s", baseline: (side) => side.ingestEvents, runline: (side) => side.ingestEvents },
-];
-
-/** What every measurement needs: the cluster's admin connection and whose CPU to count. */
-interface Bench {
-  readonly admin: pg.Client;
-  readonly watch: CpuWatch;
-}
-
-function say(line: string): void {
-  process.stdout.write(line + "\n");
-}
-
-async function measure(bench: Bench, scenario: Scenario, side: Measurement["side"], operation: Operation): Promise<Measurement> {
-  await bench.admin.query("checkpoint");
-  say(`${scenario.name} on ${side}: ${load.warmupMs / 1000} s warm-up, ${load.durationMs / 1000} s measured …`);
-  const windowStart = delay(load.warmupMs).then(() => sampleCpu(bench.watch));
-  const result = await runLoad(operation, load);
-  const cpu = cpuBetween(await windowStart, await sampleCpu(bench.watch));
-  if (result.errors > 0) say(`  ${result.errors} calls failed; the first: ${String(result.firstError)}`);
-  return { scenario: scenario.name, unit: scenario.unit, side, result, cpu };
-}
-
-/** Both sides, scenario by scenario: the baseline first, then Runline. */
-async function compare(admin: pg.Client, urlFor: (database: string) => string, postmasterPid: number): Promise<void> {
-  for (const name of ["bench_raw", "bench_runline"]) await admin.query(`create database ${name}`);
-  const baseline = await openBaseline(urlFor("bench_raw"), callers, events);
+/** Starts the server on `bench_runline` and runs each selected group in turn. */
+async function runGroups(selected: readonly ScenarioGroup[], admin: pg.Client, urlFor: (database: string) => string, postmasterPid: number): Promise<void> {
+  await admin.query("create database bench_runline");
   const server = await startRunlineProcess({
     repositoryRoot, databaseUrl: urlFor("bench_runline"), rootKey, poolSize: runlinePoolSize, cpuProfileDirectory: process.env.BENCH_CPU_PROFILE_DIR,
   });
   try {
-    const runline = await connectRunline(server.url, rootKey, callers, events);
-    const bench: Bench = { admin, watch: { pids: [process.pid, server.pid], postmasterPid } };
-    const measurements: Measurement[] = [];
-    for (const scenario of scenarios) {
-      measurements.push(await measure(bench, scenario, "raw pg", scenario.baseline(baseline)));
-      measurements.push(await measure(bench, scenario, "Runline", scenario.runline(runline)));
+    const context: BenchContext = { admin, urlFor, server, rootKey, watch: { pids: [process.pid, server.pid], postmasterPid } };
+    for (const group of selected) {
+      say(`\n## ${group.name}: ${group.summary} (load average ${loadAverage()})\n`);
+      const started = performance.now();
+      if (!(await group.run(context))) process.exitCode = 1;
+      say(`${group.name} took ${((performance.now() - started) / 1000).toFixed(0)} s; load average after: ${loadAverage()}`);
     }
-    if (measurements.some((measurement) => measurement.result.errors > 0)) process.exitCode = 1;
-    say(`\n${throughputTable(measurements)}\n\nCPU ms per call (one run, or one batch of ${batchSize} events); bench cores = CPU of the load generator, server and Postgres over the window:\n\n${cpuTable(measurements)}\n`);
   } finally {
     const ended = server.unexpectedExit();
     await server.stop();
-    await baseline.close();
     if (ended !== undefined) {
       say(`The server ended during the bench (${ended}): its numbers are not valid.`);
       process.exitCode = 1;
@@ -95,12 +68,8 @@ async function compare(admin: pg.Client, urlFor: (database: string) => string, p
   }
 }
 
-/** The machine's 1-minute load average: other work on it skews every number. */
-function loadAverage(): string {
-  return os.loadavg()[0]!.toFixed(2);
-}
-
 async function main(): Promise<void> {
+  const selected = selectGroups(process.env.BENCH_SCENARIOS);
   const folder = await mkdtemp(path.join(os.tmpdir(), "runline-bench-"));
   // mkdtemp makes the folder 0700; Postgres runs as its own user and must reach inside.
   await chmod(folder, 0o755);
@@ -116,8 +85,8 @@ async function main(): Promise<void> {
       await admin.connect();
       const postmasterPid = Number((await readFile(path.join(directory, "postmaster.pid"), "utf8")).split("\n")[0]);
       const { rows } = await admin.query<{ version: string }>("select version()");
-      say(`${rows[0]!.version}; ${os.cpus().length} CPUs; Node ${process.version}; load average before: ${loadAverage()}`);
-      await compare(admin, cluster.urlFor, postmasterPid);
+      say(`${rows[0]!.version}; ${os.cpus().length} CPUs; Node ${process.version}; scenario groups: ${selected.map((group) => group.name).join(", ")}; load average before: ${loadAverage()}`);
+      await runGroups(selected, admin, cluster.urlFor, postmasterPid);
       say(`load average after: ${loadAverage()}`);
     } finally {
       await admin.end();

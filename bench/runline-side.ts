@@ -130,7 +130,8 @@ export async function startRunlineProcess(options: RunlineProcessOptions): Promi
   return { url: `http://127.0.0.1:${port}`, pid: child.pid!, problems, unexpectedExit: () => unexpected, stop };
 }
 
-function bearer(key: string): Interceptor {
+/** Sends `key` as the bearer token on every call. */
+export function bearer(key: string): Interceptor {
   return (next) => (request) => {
     request.header.set("authorization", `Bearer ${key}`);
     return next(request);
@@ -138,8 +139,31 @@ function bearer(key: string): Interceptor {
 }
 
 /** Connect binary over h2c: one HTTP/2 connection that every caller's calls share. */
-function clientOf<S extends Parameters<typeof createClient>[0]>(service: S, baseUrl: string, key: string): Client<S> {
+export function clientOf<S extends Parameters<typeof createClient>[0]>(service: S, baseUrl: string, key: string): Client<S> {
   return createClient(service, createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true, interceptors: [bearer(key)] })) as Client<S>;
+}
+
+/** A google.protobuf.Value from plain JSON. */
+export const jsonValue = (json: JsonValue) => fromJson(ValueSchema, json);
+
+/** The workflow every scenario runs: no executor is needed to create its runs. */
+export const benchWorkflow = "counter";
+
+/**
+ * Makes a tenant named `slug`, an admin key and the `counter` workflow through the API,
+ * as a user would, and returns the key. Each scenario group has a tenant of its own, so
+ * one group's runs never show up in another's queue.
+ */
+export async function createBenchTenant(baseUrl: string, rootKey: string, slug: string): Promise<string> {
+  const admin = clientOf(AdminService, baseUrl, rootKey);
+  const { tenant } = await admin.createTenant({ slug });
+  const { secret } = await admin.createApiKey({ tenant: tenant!.id, scopes: [Scope.ADMIN] });
+  await clientOf(WorkflowsService, baseUrl, secret).createWorkflow({
+    slug: benchWorkflow,
+    definition: jsonValue({ kind: "counter" }),
+    inputSchema: jsonValue({ type: "object", properties: { n: { type: "integer" } }, required: ["n"] }),
+  });
+  return secret;
 }
 
 /** The Runline operations the scenarios drive. */
@@ -148,28 +172,17 @@ export interface RunlineClient {
   readonly ingestEvents: Operation;
 }
 
-/**
- * Makes a tenant, an admin key, the `counter` workflow and one run per caller (through
- * the API, as a user would), and returns the scenarios' operations.
- */
+/** Makes the `bench` tenant and one run per caller, and returns the scenarios' operations. */
 export async function connectRunline(baseUrl: string, rootKey: string, callers: number, events: readonly { type: string; data: JsonValue }[]): Promise<RunlineClient> {
-  const admin = clientOf(AdminService, baseUrl, rootKey);
-  const { tenant } = await admin.createTenant({ slug: "bench" });
-  const { secret } = await admin.createApiKey({ tenant: tenant!.id, scopes: [Scope.ADMIN] });
-  const value = (json: JsonValue) => fromJson(ValueSchema, json);
-  await clientOf(WorkflowsService, baseUrl, secret).createWorkflow({
-    slug: "counter",
-    definition: value({ kind: "counter" }),
-    inputSchema: value({ type: "object", properties: { n: { type: "integer" } }, required: ["n"] }),
-  });
+  const secret = await createBenchTenant(baseUrl, rootKey, "bench");
   const runs = clientOf(RunsService, baseUrl, secret);
   const runIds: string[] = [];
-  for (let caller = 0; caller < callers; caller++) runIds.push((await runs.createRun({ workflow: "counter", input: value({ n: caller }) })).run!.id);
-  const batch = events.map((event) => ({ type: event.type, data: value(event.data) }));
+  for (let caller = 0; caller < callers; caller++) runIds.push((await runs.createRun({ workflow: benchWorkflow, input: jsonValue({ n: caller }) })).run!.id);
+  const batch = events.map((event) => ({ type: event.type, data: jsonValue(event.data) }));
   let created = 0;
   return {
     createRun: async () => {
-      await runs.createRun({ workflow: "counter", input: value({ n: created++ }) });
+      await runs.createRun({ workflow: benchWorkflow, input: jsonValue({ n: created++ }) });
       return 1;
     },
     ingestEvents: async (caller) => (await runs.ingestRunEvents({ runId: runIds[caller]!, events: batch })).events.length,
