@@ -5,7 +5,10 @@
  * Every wait here is bounded, so a stall fails its test instead of hanging it.
  */
 import { expect } from "vitest";
+import { sleep } from "../support/expectations.js";
 import { testRootKey } from "../support/test-server.js";
+
+export { within } from "../support/expectations.js";
 
 /** A run as REST returns it (the fields these tests read). */
 export interface RunJson {
@@ -172,19 +175,6 @@ export function fieldViolations(status: StatusJson): { field: string; descriptio
   return badRequest!.fieldViolations as { field: string; description: string }[];
 }
 
-/** Resolves as `promise` does, or rejects naming `what` after `ms`. */
-export async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** Polls `condition` every 20 ms until it holds; fails naming `what` after `ms`. */
 export async function eventually(what: string, condition: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -193,8 +183,6 @@ export async function eventually(what: string, condition: () => boolean | Promis
     await sleep(20);
   }
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** The sequences 1..n. */
 export const oneTo = (n: number): number[] => Array.from({ length: n }, (_, index) => index + 1);
