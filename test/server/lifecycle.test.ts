@@ -10,6 +10,7 @@ import { createLogger } from "../../src/logger.js";
 import { startServer } from "../../src/server.js";
 import { createCounterWorkflow, createTenant, json } from "../support/clients.js";
 import { createTestDatabase } from "../support/test-database.js";
+import { within } from "../support/expectations.js";
 import { testRootKey } from "../support/test-server.js";
 
 async function freshServer() {
@@ -56,11 +57,12 @@ describe("server lifecycle", () => {
         return error as ConnectError;
       }
     })();
-    const error = await outcome;
+    // Bounded, so a hang names the step that hung instead of timing the whole test out.
+    const error = await within(20_000, "the stream to end after shutdown began", outcome);
     expect(error?.code).toBe(Code.Unavailable);
     expect(received.length).toBeGreaterThan(0);
-    await server.close();
-  });
+    await within(15_000, "server.close() to finish", server.close());
+  }, 60_000);
 
   it("lets an in-flight long poll answer before the process stops", async () => {
     const server = await freshServer();
