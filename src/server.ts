@@ -47,6 +47,23 @@ async function pageTokenKey(database: Database): Promise<Buffer> {
   return row.value;
 }
 
+/** Resolves when `closing` does, or after `ms` (calling `onTimeout`), whichever is first. */
+async function closeWithin(closing: Promise<void>, ms: number, onTimeout: () => void): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      onTimeout();
+      resolve();
+    }, ms);
+    timer.unref();
+  });
+  try {
+    await Promise.race([closing, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Starts the server described by `config`. */
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   let embedded: EmbeddedDatabase | undefined;
@@ -117,13 +134,20 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       closing ??= (async () => {
         // Streams and long waits end now (clients see UNAVAILABLE/CANCELED and retry);
         // unary calls in flight finish within the grace period.
-        await demo?.stop({ graceMs: Math.min(2000, config.shutdownGraceMs) });
+        const step = async (name: string, work: () => Promise<unknown>) => {
+          const started = performance.now();
+          await work();
+          logger.debug({ step: name, durationMs: Math.round(performance.now() - started) }, "shutdown step done");
+        };
+        await step("demo executor", async () => demo?.stop({ graceMs: Math.min(2000, config.shutdownGraceMs) }));
         shutdown.abort();
-        await listener.close({ graceMs: config.shutdownGraceMs });
-        await stopSweeper();
-        await hub.close();
-        await database.close();
-        await embedded?.stop();
+        await step("listener", () => listener.close({ graceMs: config.shutdownGraceMs }));
+        await step("sweeper", stopSweeper);
+        await step("event hub", () => hub.close());
+        // Bounded: a statement still in flight here (seen rarely under heavy load, cause not
+        // yet found) must not hold the process open; the pool is abandoned after 5 s.
+        await step("database", () => closeWithin(database.close(), 5000, () => logger.warn({ inUse: database.poolUsage().inUse }, "database pool did not close in 5 s; abandoning it")));
+        await step("embedded postgres", async () => embedded?.stop());
       })();
       return closing;
     },
