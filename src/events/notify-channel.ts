@@ -13,6 +13,12 @@ export function notifyExpression(alias: string): string {
   return `pg_notify('${eventsChannel}', ${alias}.tenant_id::text || '/' || ${alias}.id::text || '/' || ${alias}.last_sequence::text)`;
 }
 
+/** Drops the `pg_notify` column that a statement selecting notifyExpression returns beside its row. */
+export function withoutNotifyColumn<Row extends object>(row: Row & { pg_notify?: unknown }): Row {
+  const { pg_notify: _notify, ...rest } = row;
+  return rest as Row;
+}
+
 /** Splits a payload into its parts; undefined when malformed. */
 export function parseNotification(payload: string): { tenantId: string; runId: string; lastSequence: number } | undefined {
   const [tenantId, runId, sequence] = payload.split("/");

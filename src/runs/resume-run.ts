@@ -6,7 +6,7 @@
  */
 import type { Sql } from "../db/database.js";
 import { failedPrecondition } from "../errors.js";
-import { notifyExpression } from "../events/notify-channel.js";
+import { notifyExpression, withoutNotifyColumn } from "../events/notify-channel.js";
 import { validateAgainstSchema } from "../workflows/json-schema.js";
 import { runColumns, type RunRecord } from "./run-record.js";
 import { getRun } from "./run-queries.js";
@@ -51,6 +51,5 @@ export async function resumeRun(sql: Sql, tenantId: string, runId: string, input
     if (interruptId !== "" && (await sql.query(wasResumed, [tenantId, run.id, interruptId])).length > 0) return after;
     throw failedPrecondition(`run is ${after.status}; only INTERRUPTED runs can be resumed`, "RUN_NOT_INTERRUPTED");
   }
-  const { pg_notify: _notify, ...result } = resumed;
-  return result;
+  return withoutNotifyColumn(resumed);
 }

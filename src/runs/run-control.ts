@@ -5,7 +5,7 @@
  */
 import type { Sql } from "../db/database.js";
 import { failedPrecondition } from "../errors.js";
-import { notifyExpression } from "../events/notify-channel.js";
+import { notifyExpression, withoutNotifyColumn } from "../events/notify-channel.js";
 import { runColumns, type RunRecord } from "./run-record.js";
 import { cancellableStatuses, isTerminal } from "./run-status.js";
 import { getRun } from "./run-queries.js";
@@ -36,16 +36,11 @@ export async function cancelRun(sql: Sql, tenantId: string, runId: string, reaso
   const current = await getRun(sql, tenantId, runId);
   if (current.status === "CANCELLING" || current.status === "CANCELLED") return current;
   const [run] = await sql.query<RunRecord>(cancelStatement, [tenantId, runId, reason, cancellableStatuses]);
-  if (run !== undefined) return stripNotify(run);
+  if (run !== undefined) return withoutNotifyColumn(run);
   // The status changed between the read and the update: decide on the new state.
   const after = await getRun(sql, tenantId, runId);
   if (after.status === "CANCELLING" || after.status === "CANCELLED") return after;
   throw failedPrecondition(`run is ${after.status}; only live runs can be cancelled`, "RUN_ALREADY_FINISHED");
-}
-
-function stripNotify(row: RunRecord & { pg_notify?: unknown }): RunRecord {
-  const { pg_notify: _notify, ...run } = row;
-  return run;
 }
 
 // Deleting a run deletes its events (on delete cascade) and idempotency key.

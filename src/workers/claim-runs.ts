@@ -10,7 +10,7 @@
  * that claimers of a tenant's limited workflows take turns; unlimited ones do not.
  */
 import type { Sql } from "../db/database.js";
-import { notifyExpression } from "../events/notify-channel.js";
+import { notifyExpression, withoutNotifyColumn } from "../events/notify-channel.js";
 import { runColumns } from "../runs/run-record.js";
 import type { LeaseRecord } from "./lease-record.js";
 
@@ -73,10 +73,6 @@ const countActiveRuns = `
 // Cheap probe: does the tenant have any limited workflow? Avoids the lock otherwise.
 const hasLimitedWorkflows = `select exists (select 1 from workflows where tenant_id = $1::uuid and concurrency_limit > 0) as limited`;
 
-function strip(rows: (LeaseRecord & { pg_notify?: unknown })[]): LeaseRecord[] {
-  return rows.map(({ pg_notify: _notify, ...lease }) => lease);
-}
-
 /** Claims up to `request.maxRuns` runs; returns at once (no waiting). */
 export async function claimRuns(sql: Sql, tenantId: string, request: ClaimRequest): Promise<LeaseRecord[]> {
   const base = (limit: number) => [tenantId, limit, request.leaseMs, request.workerId];
@@ -85,7 +81,7 @@ export async function claimRuns(sql: Sql, tenantId: string, request: ClaimReques
     const rows = request.workflowIds.length === 0
       ? await sql.query<LeaseRecord>(claimAny, base(request.maxRuns))
       : await sql.query<LeaseRecord>(claimOnly, [...base(request.maxRuns), request.workflowIds]);
-    return strip(rows);
+    return rows.map(withoutNotifyColumn);
   }
   return sql.transaction(async (transaction) => {
     const limited = await transaction.query<{ id: string; concurrency_limit: number }>(lockLimitedWorkflows, [tenantId, request.workflowIds]);
@@ -103,6 +99,6 @@ export async function claimRuns(sql: Sql, tenantId: string, request: ClaimReques
       if (request.workflowIds.length === 0) claimed.push(...(await transaction.query<LeaseRecord>(claimExcept, [...base(left), limitedIds])));
       else if (others.length > 0) claimed.push(...(await transaction.query<LeaseRecord>(claimOnly, [...base(left), others])));
     }
-    return strip(claimed);
+    return claimed.map(withoutNotifyColumn);
   });
 }

@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import type { Sql } from "../db/database.js";
 import { failedPrecondition, invalidArgument, notFound } from "../errors.js";
 import { isUuid } from "../ids.js";
-import { notifyExpression } from "../events/notify-channel.js";
+import { notifyExpression, withoutNotifyColumn } from "../events/notify-channel.js";
 import { runColumns, type RunRecord } from "../runs/run-record.js";
 import { getRun } from "../runs/run-queries.js";
 import { checkSchema } from "../workflows/json-schema.js";
@@ -80,16 +80,11 @@ const interruptStatement = finishStatement(
   "and status = 'RUNNING'",
 );
 
-function strip(row: RunRecord & { pg_notify?: unknown }): RunRecord {
-  const { pg_notify: _notify, ...run } = row;
-  return run;
-}
-
 /** Finishes a run as SUCCEEDED (CANCELLED when it was cancelling). */
 export async function completeRun(sql: Sql, tenantId: string, runId: string, leaseId: string, output: unknown): Promise<RunRecord> {
   checkLease(runId, leaseId);
   const [row] = await sql.query<RunRecord>(completeStatement, [tenantId, runId, leaseId, JSON.stringify(output ?? null)]);
-  return row === undefined ? refuseStaleLease(sql, tenantId, runId) : strip(row);
+  return row === undefined ? refuseStaleLease(sql, tenantId, runId) : withoutNotifyColumn(row);
 }
 
 /** Reports a failed attempt; see failStatement for the outcome. */
@@ -97,7 +92,7 @@ export async function failRun(sql: Sql, tenantId: string, runId: string, leaseId
   checkLease(runId, leaseId);
   if (error.message === "") throw invalidArgument("error.message", "is required");
   const [row] = await sql.query<RunRecord>(failStatement, [tenantId, runId, leaseId, JSON.stringify(error), retryable]);
-  return row === undefined ? refuseStaleLease(sql, tenantId, runId) : strip(row);
+  return row === undefined ? refuseStaleLease(sql, tenantId, runId) : withoutNotifyColumn(row);
 }
 
 // The attempt is handed back (attempt − 1) so the next claim counts the same attempt.
@@ -112,7 +107,7 @@ const releaseStatement = finishStatement(
 export async function releaseRun(sql: Sql, tenantId: string, runId: string, leaseId: string): Promise<RunRecord> {
   checkLease(runId, leaseId);
   const [row] = await sql.query<RunRecord>(releaseStatement, [tenantId, runId, leaseId]);
-  return row === undefined ? refuseStaleLease(sql, tenantId, runId) : strip(row);
+  return row === undefined ? refuseStaleLease(sql, tenantId, runId) : withoutNotifyColumn(row);
 }
 
 /** An interrupt as stored on the run. */
@@ -134,5 +129,5 @@ export async function interruptRun(sql: Sql, tenantId: string, runId: string, le
     if (run.status === "CANCELLING") throw failedPrecondition("cancellation was requested; stop the run instead of interrupting it", "RUN_CANCELLING");
     return refuseStaleLease(sql, tenantId, runId);
   }
-  return { run: strip(row), interrupt };
+  return { run: withoutNotifyColumn(row), interrupt };
 }
