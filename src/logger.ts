@@ -7,8 +7,8 @@ import { pino, type DestinationStream, type Logger } from "pino";
 export type { Logger };
 
 /**
- * Creates the process logger at the given level: JSON lines, or pino-pretty's readable
- * lines when stdout is a terminal. `destination` (tests) receives the JSON lines.
+ * Creates the process logger at the given level: JSON lines (written asynchronously),
+ * or pino-pretty's readable lines when stdout is a terminal. `destination` (tests) receives the JSON lines.
  */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   const options = {
@@ -21,5 +21,16 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   if (process.stdout.isTTY === true && level !== "silent") {
     return pino({ ...options, transport: { target: "pino-pretty", options: { colorize: true, translateTime: "SYS:HH:MM:ss.l", ignore: "service" } } });
   }
-  return pino(options);
+  // Lines are written off the main thread, several per write when they come fast: a
+  // synchronous write per call cost ≈ 8 % of a busy server's CPU (bench/RESULTS.md).
+  // Whatever is still buffered is written out synchronously when the process exits.
+  const stream = pino.destination({ dest: 1, sync: false });
+  process.once("exit", () => {
+    try {
+      stream.flushSync();
+    } catch {
+      // Not open yet, or stdout already gone: nothing can be written any more.
+    }
+  });
+  return pino(options, stream);
 }

@@ -8,10 +8,10 @@ import type { Duration } from "@bufbuild/protobuf/wkt";
 import type { AppContext } from "../app-context.js";
 import { invalidArgument } from "../errors.js";
 import { listEventsAfter } from "../events/event-store.js";
-import type { ClaimRequest } from "../workers/claim-runs.js";
-import { activeRunsOf, claimWithWait, resolveWorkflowIds } from "../workers/claim-wait.js";
+import { createClaimer, type ClaimRequest } from "../workers/claim-runs.js";
+import { activeRunsOf, claimWithWait, createWorkflowResolver } from "../workers/claim-wait.js";
 import type { LeaseRecord } from "../workers/lease-record.js";
-import { completeRun, failRun, heartbeat, interruptRun, releaseRun } from "../workers/lease-writes.js";
+import { createCompleter, failRun, heartbeat, interruptRun, releaseRun } from "../workers/lease-writes.js";
 import { tenantOf } from "./caller-context.js";
 import { eventMessage, jsonFromValue, millisFrom, runMessage, timestamp, valueFromJson } from "./proto-convert.js";
 
@@ -35,6 +35,9 @@ function checkMaxRuns(maxRuns: number): number {
 /** The WorkerService implementation. */
 export function workerService(app: AppContext): ServiceImpl<typeof WorkerService> {
   const sql = app.database.sql;
+  const claimer = createClaimer(sql);
+  const completer = createCompleter(sql);
+  const resolveWorkflowIds = createWorkflowResolver(sql);
   const leaseMessage = async (tenantId: string, lease: LeaseRecord): Promise<Lease> => {
     const resumed = lease.resume_input !== null && lease.resume_input !== undefined;
     const history = resumed ? await listEventsAfter(sql, tenantId, lease.id, 0, 1000) : [];
@@ -48,7 +51,7 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
   };
   const claimRequest = async (tenantId: string, request: { workerId: string; workflows: string[] }, maxRuns: number, leaseDuration: Duration | undefined): Promise<ClaimRequest> => {
     checkWorkerId(request.workerId);
-    return { workerId: request.workerId, workflowIds: await resolveWorkflowIds(sql, tenantId, request.workflows), maxRuns, leaseMs: leaseMillis(leaseDuration, "lease_duration") };
+    return { workerId: request.workerId, workflowIds: await resolveWorkflowIds(tenantId, request.workflows), maxRuns, leaseMs: leaseMillis(leaseDuration, "lease_duration") };
   };
   const signalOf = (context: HandlerContext) => AbortSignal.any([context.signal, app.shutdownSignal]);
   return {
@@ -56,7 +59,7 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
       const tenantId = tenantOf(context);
       const claim = await claimRequest(tenantId, request, checkMaxRuns(request.maxRuns), request.leaseDuration);
       const waitMs = Math.min(millisFrom(request.waitTimeout, "wait_timeout") ?? 0, maxWaitMs);
-      const leases = await claimWithWait(sql, app.hub, tenantId, claim, waitMs, signalOf(context));
+      const leases = await claimWithWait(claimer, app.hub, tenantId, claim, waitMs, signalOf(context));
       return { leases: await Promise.all(leases.map((lease) => leaseMessage(tenantId, lease))) };
     },
     async *streamAssignments(request, context) {
@@ -67,7 +70,7 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
       while (!signal.aborted) {
         const room = maxRuns - (await activeRunsOf(sql, tenantId, request.workerId));
         // With no room, wait a beat for the executor to finish something, then look again.
-        const leases = room > 0 ? await claimWithWait(sql, app.hub, tenantId, { ...claim, maxRuns: room }, 1000, signal) : [];
+        const leases = room > 0 ? await claimWithWait(claimer, app.hub, tenantId, { ...claim, maxRuns: room }, 1000, signal) : [];
         if (leases.length > 0) yield { leases: await Promise.all(leases.map((lease) => leaseMessage(tenantId, lease))) };
         else if (room <= 0) await new Promise((resolve) => setTimeout(resolve, 250));
       }
@@ -77,7 +80,7 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
       return { leaseExpireTime: timestamp(beat.leaseExpireTime), cancelRequested: beat.cancelRequested };
     },
     async completeRun(request, context) {
-      return { run: runMessage(await completeRun(sql, tenantOf(context), request.runId, request.leaseId, jsonFromValue(request.output, "output"))) };
+      return { run: runMessage(await completer.complete(tenantOf(context), request.runId, request.leaseId, jsonFromValue(request.output, "output"))) };
     },
     async failRun(request, context) {
       const tenantId = tenantOf(context);

@@ -5,7 +5,7 @@
  */
 import { MikroORM, type EntityManager } from "@mikro-orm/postgresql";
 import { Migrator } from "@mikro-orm/migrations";
-import { CompiledQuery, type Kysely } from "kysely";
+import { createHash } from "node:crypto";
 import pg from "pg";
 import { entities } from "./entities.js";
 import { migrations } from "./migrations/index.js";
@@ -29,32 +29,73 @@ export interface Database {
   close(): Promise<void>;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- raw SQL has no table typing
-type AnyKysely = Kysely<any>;
-
 /** Counts pool connections held by `Sql` calls (a transaction holds one throughout). */
 interface PoolCounter {
   inUse: number;
 }
 
-function sqlOver(kysely: AnyKysely, counter: PoolCounter | undefined): Sql {
+/**
+ * Every statement text gets a name derived from its text, so each connection parses and
+ * plans it once and then reuses the prepared statement (Postgres switches to a generic
+ * plan after five executions when that plan is no worse). Statement texts are constants
+ * of the code, so the set is small; `namedLimit` bounds it anyway, after which new texts
+ * run unnamed (re-planned each time) rather than grow every connection's cache.
+ */
+const namedLimit = 2_000;
+const statementNames = new Map<string, string>();
+
+function statementName(text: string): string | undefined {
+  const known = statementNames.get(text);
+  if (known !== undefined || statementNames.size >= namedLimit) return known;
+  const name = `rl_${createHash("sha1").update(text).digest("base64url").slice(0, 20)}`;
+  statementNames.set(text, name);
+  return name;
+}
+
+/** The part of pg's Pool and PoolClient that `Sql` uses. */
+interface Queryable {
+  query<Row extends object>(config: pg.QueryConfig): Promise<pg.QueryResult<Row>>;
+}
+
+async function run<Row>(target: Queryable, text: string, parameters: readonly unknown[]): Promise<Row[]> {
+  const result = await target.query<Row & object>({ name: statementName(text), text, values: [...parameters] });
+  return result.rows;
+}
+
+function sqlOverClient(client: pg.PoolClient): Sql {
+  return {
+    query: <Row>(text: string, parameters: readonly unknown[] = []) => run<Row>(client, text, parameters),
+    // Nested transactions share the outer one; none of our code nests them.
+    transaction: (work) => work(sqlOverClient(client)),
+  };
+}
+
+function sqlOverPool(pool: pg.Pool, counter: PoolCounter): Sql {
   return {
     async query<Row>(text: string, parameters: readonly unknown[] = []) {
-      if (counter !== undefined) counter.inUse++;
+      counter.inUse++;
       try {
-        const result = await kysely.executeQuery<Row>(CompiledQuery.raw(text, [...parameters]));
-        return result.rows as Row[];
+        return await run<Row>(pool, text, parameters);
       } finally {
-        if (counter !== undefined) counter.inUse--;
+        counter.inUse--;
       }
     },
     async transaction<T>(work: (sql: Sql) => Promise<T>) {
-      if (counter !== undefined) counter.inUse++;
+      counter.inUse++;
+      const client = await pool.connect();
+      let broken: unknown;
       try {
-        // Statements inside share the transaction's connection: not counted again.
-        return await kysely.transaction().execute((transaction) => work(sqlOver(transaction, undefined)));
+        await client.query("begin");
+        const result = await work(sqlOverClient(client));
+        await client.query("commit");
+        return result;
+      } catch (error) {
+        // A failed rollback means the connection is unusable: the pool must drop it.
+        await client.query("rollback").catch((rollbackError: unknown) => (broken = rollbackError));
+        throw error;
       } finally {
-        if (counter !== undefined) counter.inUse--;
+        client.release(broken instanceof Error ? broken : undefined);
+        counter.inUse--;
       }
     },
   };
@@ -79,11 +120,12 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     allowGlobalContext: false,
     debug: false,
   });
-  const kysely = orm.em.getKysely() as AnyKysely;
+  // The pool MikroORM opened (with its type parsers): hot paths talk to pg directly.
+  const pool = (await orm.em.getConnection().getNativeClient()) as pg.Pool;
   const counter: PoolCounter = { inUse: 0 };
   return {
     orm,
-    sql: sqlOver(kysely, counter),
+    sql: sqlOverPool(pool, counter),
     poolUsage: () => ({ inUse: Math.min(counter.inUse, options.poolSize), size: options.poolSize }),
     entityManager: () => orm.em.fork() as EntityManager,
     close: () => orm.close(true),

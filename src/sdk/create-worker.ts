@@ -106,48 +106,51 @@ export function createWorker(options: WorkerOptions): Worker {
   const workerId = options.workerId ?? `worker-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   const stopping = new AbortController();
   const active = new Map<string, { done: Promise<void>; release: () => Promise<void> }>();
+  const reports = new Set<Promise<void>>();
   let slotFreed: (() => void) | undefined;
   const report = (error: unknown) => options.onError?.(error);
 
   const perform = (lease: Lease) => {
     const runId = lease.run!.id;
     const abort = new AbortController();
-    let finished = false;
+    let lost = false;
     const beat = setInterval(() => {
       workers.heartbeat({ runId, leaseId: lease.leaseId }).then(
         (answer) => answer.cancelRequested && abort.abort(new Error("run cancelled")),
         (error: unknown) => {
           // A lost lease means someone else owns the run now: stop, report nothing.
           if (ConnectError.from(error).code === Code.FailedPrecondition || ConnectError.from(error).code === Code.NotFound) {
-            finished = true;
+            lost = true;
             abort.abort(new Error("lease lost"));
           } else report(error);
         },
       );
     }, Math.max(100, Math.floor(leaseMs / 3)));
     const job = jobFor(lease, abort.signal, runs);
-    const done = (async () => {
-      try {
-        const result = await options.handler(job);
-        if (result instanceof InterruptRequest) throw result;
-        if (!finished) await workers.completeRun({ runId, leaseId: lease.leaseId, output: json(result) });
-      } catch (error) {
-        if (finished) return;
-        if (error instanceof InterruptRequest) {
-          await workers.interruptRun({ runId, leaseId: lease.leaseId, reason: error.reason, payload: json(error.payload), resumeSchema: error.resumeSchema === undefined ? undefined : json(error.resumeSchema) });
-        } else if (abort.signal.aborted && stopping.signal.aborted) {
-          await workers.releaseRun({ runId, leaseId: lease.leaseId });
-        } else {
-          const message = error instanceof Error ? error.message : String(error);
-          const code = error instanceof PermanentError ? error.code : "HANDLER_ERROR";
-          await workers.failRun({ runId, leaseId: lease.leaseId, error: { message: message || "handler failed", code }, retryable: !(error instanceof PermanentError) });
-        }
+    // The outcome is reported after the slot is freed, so the next claim does not wait
+    // for this run's CompleteRun round trip; stop() still waits for every report.
+    const reportOutcome = async (outcome: { result: unknown } | { error: unknown }) => {
+      if (lost) return;
+      const error = "error" in outcome ? outcome.error : outcome.result instanceof InterruptRequest ? outcome.result : undefined;
+      if (error === undefined) {
+        await workers.completeRun({ runId, leaseId: lease.leaseId, output: json("result" in outcome ? outcome.result : null) });
+      } else if (error instanceof InterruptRequest) {
+        await workers.interruptRun({ runId, leaseId: lease.leaseId, reason: error.reason, payload: json(error.payload), resumeSchema: error.resumeSchema === undefined ? undefined : json(error.resumeSchema) });
+      } else if (abort.signal.aborted && stopping.signal.aborted) {
+        await workers.releaseRun({ runId, leaseId: lease.leaseId });
+      } else {
+        const message = error instanceof Error ? error.message : String(error);
+        const code = error instanceof PermanentError ? error.code : "HANDLER_ERROR";
+        await workers.failRun({ runId, leaseId: lease.leaseId, error: { message: message || "handler failed", code }, retryable: !(error instanceof PermanentError) });
       }
-    })().catch(report).finally(() => {
-      finished = true;
+    };
+    const handled = Promise.resolve().then(() => options.handler(job)).then((result) => ({ result }), (error: unknown) => ({ error }));
+    const done = handled.then((outcome) => {
       clearInterval(beat);
       active.delete(runId);
       slotFreed?.();
+      const reported = reportOutcome(outcome).catch(report).finally(() => reports.delete(reported));
+      reports.add(reported);
     });
     active.set(runId, {
       done,
@@ -190,6 +193,7 @@ export function createWorker(options: WorkerOptions): Worker {
       const grace = new Promise((resolve) => setTimeout(resolve, stopOptions?.graceMs ?? 10_000).unref());
       await Promise.race([Promise.all([...active.values()].map((entry) => entry.done)), grace]);
       await Promise.all([...active.values()].map((entry) => entry.release()));
+      await Promise.all([...reports]);
     },
   };
 }

@@ -13,6 +13,7 @@ import { runColumns, type RunRecord } from "../runs/run-record.js";
 import { getRun } from "../runs/run-queries.js";
 import { checkSchema } from "../workflows/json-schema.js";
 import { leaseGuard } from "./lease-record.js";
+import { createStatementBatcher } from "../db/statement-batcher.js";
 
 function checkLease(runId: string, leaseId: string): void {
   if (!isUuid(runId)) throw notFound("run", runId);
@@ -54,14 +55,6 @@ function finishStatement(set: string, eventData: string, extraGuard = ""): strin
     select ${runColumns}, ${notifyExpression("r")} from r`;
 }
 
-// A CANCELLING run that completes was stopped by the cancellation: CANCELLED.
-const completeStatement = finishStatement(
-  `status = case when status = 'CANCELLING' then 'CANCELLED' else 'SUCCEEDED' end,
-   result = case when status = 'CANCELLING' then null else $4::jsonb end,
-   end_time = now()`,
-  "null",
-);
-
 // Retryable with attempts left: back to the queue after exponential backoff
 // (backoff × 2^(attempt−1)); otherwise FAILED, or CANCELLED when cancelling.
 const failStatement = finishStatement(
@@ -80,11 +73,69 @@ const interruptStatement = finishStatement(
   "and status = 'RUNNING'",
 );
 
-/** Finishes a run as SUCCEEDED (CANCELLED when it was cancelling). */
-export async function completeRun(sql: Sql, tenantId: string, runId: string, leaseId: string, output: unknown): Promise<RunRecord> {
-  checkLease(runId, leaseId);
-  const [row] = await sql.query<RunRecord>(completeStatement, [tenantId, runId, leaseId, JSON.stringify(output ?? null)]);
-  return row === undefined ? refuseStaleLease(sql, tenantId, runId) : withoutNotifyColumn(row);
+/**
+ * CompleteRun for many runs of one tenant in one statement: row i of the unnest is call
+ * i, fenced by its own lease exactly as leaseGuard fences a single write. A CANCELLING
+ * run that completes was stopped by the cancellation: CANCELLED. When two calls name
+ * the same run, the update matches it once; the other call then finds its lease gone.
+ */
+const completeStatement = `
+  with i as (
+    select * from unnest($2::uuid[], $3::uuid[], $4::jsonb[]) with ordinality as i(id, lease_id, output, n)
+  ), r as (
+    update runs r set
+      status = case when r.status = 'CANCELLING' then 'CANCELLED' else 'SUCCEEDED' end,
+      result = case when r.status = 'CANCELLING' then null else i.output end,
+      end_time = now(), lease_id = null, lease_expire_time = null, update_time = now(), last_sequence = r.last_sequence + 1
+    from i
+    where r.tenant_id = $1::uuid and r.id = i.id
+      and r.lease_id = i.lease_id and r.status in ('RUNNING', 'CANCELLING') and r.lease_expire_time > now()
+    returning r.*, i.n
+  ), e as (
+    insert into run_events (tenant_id, run_id, sequence, type, status, data)
+    select tenant_id, id, last_sequence, 'status', status, null from r
+  )
+  select ${runColumns}, r.n, ${notifyExpression("r")} from r`;
+
+/** One CompleteRun call. */
+interface Completion {
+  readonly runId: string;
+  readonly leaseId: string;
+  readonly output: unknown;
+}
+
+/** Completes each call's run; undefined where the lease was not current. */
+async function completeTogether(sql: Sql, tenantId: string, calls: readonly Completion[]): Promise<(RunRecord | undefined)[]> {
+  const rows = await sql.query<RunRecord & { n: string; pg_notify?: unknown }>(completeStatement, [
+    tenantId, calls.map((call) => call.runId), calls.map((call) => call.leaseId), calls.map((call) => JSON.stringify(call.output ?? null)),
+  ]);
+  const answers: (RunRecord | undefined)[] = calls.map(() => undefined);
+  for (const row of rows) {
+    const { n, ...run } = withoutNotifyColumn(row);
+    answers[Number(n) - 1] = run;
+  }
+  return answers;
+}
+
+/** Finishes runs as SUCCEEDED (CANCELLED when they were cancelling); concurrent calls of a tenant share statements. */
+export interface Completer {
+  complete(tenantId: string, runId: string, leaseId: string, output: unknown): Promise<RunRecord>;
+}
+
+/** Calls of one statement at most. */
+const maxCompletionsPerStatement = 64;
+
+/** A Completer over `sql`; see statement-batcher.ts for how calls are grouped. */
+export function createCompleter(sql: Sql): Completer {
+  const batcher = createStatementBatcher<{ tenantId: string; call: Completion }, RunRecord | undefined>(maxCompletionsPerStatement, (_key, items) =>
+    completeTogether(sql, items[0]!.tenantId, items.map((item) => item.call)));
+  return {
+    async complete(tenantId, runId, leaseId, output) {
+      checkLease(runId, leaseId);
+      const run = await batcher.submit(tenantId, { tenantId, call: { runId, leaseId, output } });
+      return run ?? refuseStaleLease(sql, tenantId, runId);
+    },
+  };
 }
 
 /** Reports a failed attempt; see failStatement for the outcome. */
