@@ -4,8 +4,9 @@
  * has its own Connect binary h2c connection, as 8 executor processes would. Two shapes:
  *
  * - `drainWithSdk`: 8 SDK workers (`createWorker`, src/sdk/create-worker.ts), concurrency
- *   1, a no-op handler. Each claims one run (ClaimRuns, maxRuns 1, long poll), runs the
- *   handler, then awaits CompleteRun before claiming again.
+ *   1, a no-op handler. Each holds one Work session (maxRuns 1): the server pushes a lease,
+ *   the worker runs the handler and sends its outcome on the session, and the server
+ *   pushes the next lease once that outcome has landed.
  * - `drainWithClaimLoops`: 8 plain loops of ClaimRuns(maxRuns, wait 1 s), then CompleteRun
  *   for each lease in turn: one job at a time per executor, `maxRuns` claimed at once.
  *
@@ -14,7 +15,7 @@
 import { createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { RunsService } from "../gen/runline/v1/runs_service_pb.js";
-import { WorkerService } from "../gen/runline/v1/worker_service_pb.js";
+import { WorkerService, type WorkResponse } from "../gen/runline/v1/worker_service_pb.js";
 import { createWorker } from "../src/sdk/create-worker.js";
 import { createTally, finish, type Drained, type Tally } from "./drain-tally.js";
 import { bearer, benchWorkflow, clientOf, jsonValue } from "./runline-side.js";
@@ -31,11 +32,23 @@ export async function queueRuns(baseUrl: string, key: string, count: number): Pr
   }
 }
 
-/** Counts each successful CompleteRun: it returns only once the run is SUCCEEDED in the database. */
+/**
+ * Counts each completion the server confirmed: a successful CompleteRun, or an outcome
+ * without error on a Work session. Either comes only once the run is SUCCEEDED in the
+ * database.
+ */
 function countCompletions(tally: Tally): Interceptor {
+  async function* counted(messages: AsyncIterable<unknown>) {
+    for await (const message of messages) {
+      const kind = (message as WorkResponse).kind;
+      if (kind.case === "outcome" && kind.value.error === undefined) tally.complete();
+      yield message;
+    }
+  }
   return (next) => async (request) => {
     const response = await next(request);
     if (request.method.name === "CompleteRun") tally.complete();
+    if (request.method.name === "Work" && response.stream) return { ...response, message: counted(response.message) } as typeof response;
     return response;
   };
 }

@@ -9,7 +9,9 @@ import type { AppContext } from "../app-context.js";
 import { invalidArgument } from "../errors.js";
 import { listEventsAfter } from "../events/event-store.js";
 import { createClaimer, type ClaimRequest } from "../workers/claim-runs.js";
-import { activeRunsOf, claimWithWait, createWorkflowResolver } from "../workers/claim-wait.js";
+import { claimWithWait, createWorkflowResolver } from "../workers/claim-wait.js";
+import { assignments, createFinishBoard, type AssignmentDeps } from "../workers/assignment-stream.js";
+import { workSession, type WorkSessionDeps } from "./work-session.js";
 import type { LeaseRecord } from "../workers/lease-record.js";
 import { createCompleter, failRun, heartbeat, interruptRun, releaseRun } from "../workers/lease-writes.js";
 import { tenantOf } from "./caller-context.js";
@@ -37,6 +39,20 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
   const sql = app.database.sql;
   const claimer = createClaimer(sql);
   const completer = createCompleter(sql);
+  const board = createFinishBoard();
+  const assignmentDeps: AssignmentDeps = {
+    sql, hub: app.hub, claimer, board,
+    release: async (tenantId, lease) => {
+      const run = await releaseRun(sql, tenantId, lease.id, lease.lease_id);
+      if (run.status === "QUEUED") app.hub.announceQueued(tenantId);
+    },
+  };
+  // A finished run frees its stream's slot at once (see assignment-stream.ts).
+  const finished = <T extends { id: string }>(run: T): T => {
+    board.finished(run.id);
+    return run;
+  };
+  const failError = (request: { error?: { message: string; code: string } | undefined }) => ({ message: request.error?.message ?? "", code: request.error?.code ?? "" });
   const resolveWorkflowIds = createWorkflowResolver(sql);
   const leaseMessage = async (tenantId: string, lease: LeaseRecord): Promise<Lease> => {
     const resumed = lease.resume_input !== null && lease.resume_input !== undefined;
@@ -54,6 +70,13 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
     return { workerId: request.workerId, workflowIds: await resolveWorkflowIds(tenantId, request.workflows), maxRuns, leaseMs: leaseMillis(leaseDuration, "lease_duration") };
   };
   const signalOf = (context: HandlerContext) => AbortSignal.any([context.signal, app.shutdownSignal]);
+  const sessionDeps: WorkSessionDeps = {
+    assignment: assignmentDeps,
+    logger: app.logger,
+    leaseMessage,
+    complete: async (tenantId, request) => finished(await completer.complete(tenantId, request.runId, request.leaseId, jsonFromValue(request.output, "output"))),
+    fail: async (tenantId, request) => finished(await failRun(sql, tenantId, request.runId, request.leaseId, failError(request), request.retryable)),
+  };
   return {
     async claimRuns(request, context) {
       const tenantId = tenantOf(context);
@@ -64,39 +87,42 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
     },
     async *streamAssignments(request, context) {
       const tenantId = tenantOf(context);
-      const maxRuns = checkMaxRuns(request.maxRuns);
-      const claim = await claimRequest(tenantId, request, maxRuns, request.leaseDuration);
-      const signal = signalOf(context);
-      while (!signal.aborted) {
-        const room = maxRuns - (await activeRunsOf(sql, tenantId, request.workerId));
-        // With no room, wait a beat for the executor to finish something, then look again.
-        const leases = room > 0 ? await claimWithWait(claimer, app.hub, tenantId, { ...claim, maxRuns: room }, 1000, signal) : [];
-        if (leases.length > 0) yield { leases: await Promise.all(leases.map((lease) => leaseMessage(tenantId, lease))) };
-        else if (room <= 0) await new Promise((resolve) => setTimeout(resolve, 250));
+      const claim = await claimRequest(tenantId, request, checkMaxRuns(request.maxRuns), request.leaseDuration);
+      for await (const leases of assignments(assignmentDeps, tenantId, claim, signalOf(context))) {
+        yield { leases: await Promise.all(leases.map((lease) => leaseMessage(tenantId, lease))) };
       }
+    },
+    async *work(requests, context) {
+      const tenantId = tenantOf(context);
+      const iterator = requests[Symbol.asyncIterator]();
+      const first = await iterator.next();
+      if (first.done === true || first.value.kind.case !== "open") throw invalidArgument("open", "the first message of a session must be `open`");
+      const open = first.value.kind.value;
+      const claim = await claimRequest(tenantId, open, checkMaxRuns(open.maxRuns), open.leaseDuration);
+      yield* workSession(sessionDeps, tenantId, claim, iterator, signalOf(context));
     },
     async heartbeat(request, context) {
       const beat = await heartbeat(sql, tenantOf(context), request.runId, request.leaseId);
       return { leaseExpireTime: timestamp(beat.leaseExpireTime), cancelRequested: beat.cancelRequested };
     },
     async completeRun(request, context) {
-      return { run: runMessage(await completer.complete(tenantOf(context), request.runId, request.leaseId, jsonFromValue(request.output, "output"))) };
+      return { run: runMessage(finished(await completer.complete(tenantOf(context), request.runId, request.leaseId, jsonFromValue(request.output, "output")))) };
     },
     async failRun(request, context) {
       const tenantId = tenantOf(context);
-      const error = { message: request.error?.message ?? "", code: request.error?.code ?? "" };
       // A retry waits out its backoff; the sweeper wakes claimers when it is due.
-      const run = await failRun(sql, tenantId, request.runId, request.leaseId, error, request.retryable);
+      const run = finished(await failRun(sql, tenantId, request.runId, request.leaseId, failError(request), request.retryable));
       return { run: runMessage(run) };
     },
     async releaseRun(request, context) {
       const tenantId = tenantOf(context);
-      const run = await releaseRun(sql, tenantId, request.runId, request.leaseId);
+      const run = finished(await releaseRun(sql, tenantId, request.runId, request.leaseId));
       if (run.status === "QUEUED") app.hub.announceQueued(tenantId);
       return { run: runMessage(run) };
     },
     async interruptRun(request, context) {
       const result = await interruptRun(sql, tenantOf(context), request.runId, request.leaseId, request.reason, jsonFromValue(request.payload, "payload"), jsonFromValue(request.resumeSchema, "resume_schema"));
+      finished(result.run);
       return {
         run: runMessage(result.run),
         interrupt: { id: result.interrupt.id, reason: result.interrupt.reason, payload: valueFromJson(result.interrupt.payload), resumeSchema: valueFromJson(result.interrupt.resumeSchema) },

@@ -1,19 +1,20 @@
 /**
  * The worker SDK: a small typed loop around WorkerService for executors written in
- * TypeScript. It claims runs (long-poll), calls the handler with an AbortSignal,
+ * TypeScript. It takes runs from a Work session (HTTP/2), calls the handler with an AbortSignal,
  * heartbeats automatically (cancellation arrives as an abort), reports the outcome,
  * and on stop() lets running handlers finish or gives their leases back.
  *
  *   const worker = createWorker({ server, apiKey, workflows: ["echo"], handler: async (job) => job.input });
  *   await worker.stop();
  */
-import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
+import { fromJson, toJson, type JsonValue, type MessageInitShape } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import type { Run, RunEvent } from "../../gen/runline/v1/run_pb.js";
 import { RunsService } from "../../gen/runline/v1/runs_service_pb.js";
-import { WorkerService, type Lease } from "../../gen/runline/v1/worker_service_pb.js";
+import { WorkerService, type Lease, type WorkRequestSchema } from "../../gen/runline/v1/worker_service_pb.js";
+import { Outbox } from "../outbox.js";
 
 /** What a handler gets for one run. */
 export interface Job {
@@ -68,7 +69,7 @@ export interface WorkerOptions {
   readonly workerId?: string;
   /** Lease length; heartbeats go every third of it (default 30000 ms). */
   readonly leaseMs?: number;
-  /** A ready transport instead of `server` (default: Connect binary over h2c to `server`). */
+  /** A ready transport instead of `server` (default: Connect binary over h2c to `server`); it must speak HTTP/2, which the Work session needs. */
   readonly transport?: Transport;
   /** Called with errors the loop survives (default: ignored). */
   readonly onError?: (error: unknown) => void;
@@ -94,6 +95,15 @@ function authTransport(options: WorkerOptions): Transport {
   });
 }
 
+/** Resolves after `ms`, or at once when `signal` aborts. */
+const delay = (ms: number, signal: AbortSignal) => new Promise<void>((resolve) => {
+  const timer = setTimeout(resolve, ms);
+  signal.addEventListener("abort", () => {
+    clearTimeout(timer);
+    resolve();
+  }, { once: true });
+});
+
 const json = (value: unknown) => fromJson(ValueSchema, (value ?? null) as JsonValue);
 
 /** Starts a worker; it runs until stop(). */
@@ -107,7 +117,6 @@ export function createWorker(options: WorkerOptions): Worker {
   const stopping = new AbortController();
   const active = new Map<string, { done: Promise<void>; release: () => Promise<void> }>();
   const reports = new Set<Promise<void>>();
-  let slotFreed: (() => void) | undefined;
   const report = (error: unknown) => options.onError?.(error);
 
   const perform = (lease: Lease) => {
@@ -133,7 +142,8 @@ export function createWorker(options: WorkerOptions): Worker {
       if (lost) return;
       const error = "error" in outcome ? outcome.error : outcome.result instanceof InterruptRequest ? outcome.result : undefined;
       if (error === undefined) {
-        await workers.completeRun({ runId, leaseId: lease.leaseId, output: json("result" in outcome ? outcome.result : null) });
+        const complete = { runId, leaseId: lease.leaseId, output: json("result" in outcome ? outcome.result : null) };
+        await sendOutcome(runId, { case: "complete", value: complete }, () => workers.completeRun(complete));
       } else if (error instanceof InterruptRequest) {
         await workers.interruptRun({ runId, leaseId: lease.leaseId, reason: error.reason, payload: json(error.payload), resumeSchema: error.resumeSchema === undefined ? undefined : json(error.resumeSchema) });
       } else if (abort.signal.aborted && stopping.signal.aborted) {
@@ -141,14 +151,14 @@ export function createWorker(options: WorkerOptions): Worker {
       } else {
         const message = error instanceof Error ? error.message : String(error);
         const code = error instanceof PermanentError ? error.code : "HANDLER_ERROR";
-        await workers.failRun({ runId, leaseId: lease.leaseId, error: { message: message || "handler failed", code }, retryable: !(error instanceof PermanentError) });
+        const fail = { runId, leaseId: lease.leaseId, error: { message: message || "handler failed", code }, retryable: !(error instanceof PermanentError) };
+        await sendOutcome(runId, { case: "fail", value: fail }, () => workers.failRun(fail));
       }
     };
     const handled = Promise.resolve().then(() => options.handler(job)).then((result) => ({ result }), (error: unknown) => ({ error }));
     const done = handled.then((outcome) => {
       clearInterval(beat);
       active.delete(runId);
-      slotFreed?.();
       const reported = reportOutcome(outcome).catch(report).finally(() => reports.delete(reported));
       reports.add(reported);
     });
@@ -161,23 +171,82 @@ export function createWorker(options: WorkerOptions): Worker {
     });
   };
 
+  // One Work session at a time: the server pushes leases on it (never more than
+  // `concurrency` of this worker's runs unfinished) and answers the outcomes sent on it,
+  // so a run costs two stream messages and no call of its own. Outcomes go as unary
+  // calls when no session is open (stopping, reconnecting).
+  const leaseDuration = { seconds: BigInt(Math.floor(leaseMs / 1000)), nanos: (leaseMs % 1000) * 1_000_000 };
+  let session: Session | undefined;
+  let closeSession: (() => void) | undefined;
+  const cancelSession = new AbortController();
+
+  /** Sends an outcome on the session, or as `unary` when there is none (or it broke first). */
+  const sendOutcome = async (runId: string, kind: OutcomeKind, unary: () => Promise<unknown>): Promise<void> => {
+    const current = session;
+    if (current !== undefined) {
+      try {
+        return await current.send(runId, kind);
+      } catch (error) {
+        if (!(error instanceof SessionEnded)) throw error;
+        // Unanswered: it may or may not have landed. The unary call settles it; a stale
+        // lease there means it did land (or the lease was lost): nothing left to do.
+        return void (await unary().catch((unaryError: unknown) => {
+          if (ConnectError.from(unaryError).code !== Code.FailedPrecondition) throw unaryError;
+        }));
+      }
+    }
+    await unary();
+  };
+
+  const giveBack = (lease: Lease) => {
+    const released = workers.releaseRun({ runId: lease.run!.id, leaseId: lease.leaseId }).then(() => undefined, report).finally(() => reports.delete(released));
+    reports.add(released);
+  };
+
+  const runSession = async () => {
+    const outgoing = new Outbox<MessageInitShape<typeof WorkRequestSchema>>();
+    const answers = new Map<string, { resolve: () => void; reject: (error: unknown) => void }>();
+    const current: Session = {
+      send: (runId, kind) => new Promise<void>((resolve, reject) => {
+        answers.set(runId, { resolve, reject });
+        outgoing.push({ kind });
+      }),
+    };
+    outgoing.push({ kind: { case: "open", value: { workerId, workflows: [...options.workflows], maxRuns: concurrency, leaseDuration } } });
+    session = current;
+    closeSession = () => {
+      if (session === current) session = undefined;
+      outgoing.end();
+    };
+    try {
+      for await (const { kind } of workers.work(outgoing.drain(), { signal: cancelSession.signal })) {
+        if (kind.case === "assigned") {
+          for (const lease of kind.value.leases) (stopping.signal.aborted ? giveBack : perform)(lease);
+        } else if (kind.case === "outcome") {
+          const answer = answers.get(kind.value.runId);
+          answers.delete(kind.value.runId);
+          const refused = kind.value.error;
+          if (refused === undefined) answer?.resolve();
+          else answer?.reject(new ConnectError(refused.message, codeNamed(refused.code)));
+        }
+      }
+    } finally {
+      if (session === current) session = undefined;
+      outgoing.end();
+      for (const answer of answers.values()) answer.reject(new SessionEnded());
+    }
+  };
+
   const loop = (async () => {
     while (!stopping.signal.aborted) {
-      const room = concurrency - active.size;
-      if (room <= 0) {
-        await new Promise<void>((resolve) => (slotFreed = resolve));
-        continue;
-      }
       try {
-        const { leases } = await workers.claimRuns(
-          { workerId, workflows: [...options.workflows], maxRuns: room, waitTimeout: { seconds: 10n, nanos: 0 }, leaseDuration: { seconds: BigInt(Math.floor(leaseMs / 1000)), nanos: (leaseMs % 1000) * 1_000_000 } },
-          { signal: stopping.signal },
-        );
-        for (const lease of leases) perform(lease);
+        await runSession();
+        // The server ended the session (it is shutting down): open another shortly.
+        await delay(100, stopping.signal);
       } catch (error) {
         if (stopping.signal.aborted) break;
         report(error);
-        await new Promise((resolve) => setTimeout(resolve, 1000));
+        await delay(1000, stopping.signal);
       }
     }
   })();
@@ -188,14 +257,35 @@ export function createWorker(options: WorkerOptions): Worker {
     },
     async stop(stopOptions) {
       stopping.abort();
-      slotFreed?.();
-      await loop;
+      // The server stops assigning, answers the outcomes sent so far and ends the
+      // session; later outcomes go as unary calls.
+      closeSession?.();
       const grace = new Promise((resolve) => setTimeout(resolve, stopOptions?.graceMs ?? 10_000).unref());
       await Promise.race([Promise.all([...active.values()].map((entry) => entry.done)), grace]);
       await Promise.all([...active.values()].map((entry) => entry.release()));
       await Promise.all([...reports]);
+      cancelSession.abort();
+      await loop;
     },
   };
+}
+
+type OutcomeKind = Extract<MessageInitShape<typeof WorkRequestSchema>["kind"], { case: "complete" | "fail" }>;
+
+/** The open Work session's sending half. */
+interface Session {
+  /** Sends an outcome; resolves on the server's answer, rejects with its refusal or SessionEnded. */
+  send(runId: string, kind: OutcomeKind): Promise<void>;
+}
+
+/** The session ended before the server answered an outcome. */
+class SessionEnded extends Error {}
+
+/** "failed_precondition" → Code.FailedPrecondition (Code.Unknown for a name it does not know). */
+function codeNamed(name: string): Code {
+  const key = name.replace(/(^|_)([a-z])/g, (_match, _separator: string, letter: string) => letter.toUpperCase());
+  const code = (Code as unknown as Record<string, Code | undefined>)[key];
+  return typeof code === "number" ? code : Code.Unknown;
 }
 
 function jobFor(lease: Lease, signal: AbortSignal, runs: Client<typeof RunsService>): Job {

@@ -61,12 +61,3 @@ export function createWorkflowResolver(sql: Sql): (tenantId: string, workflows: 
     return resolved;
   };
 }
-
-// runs_active_by_workflow does not cover worker_id; a stream's active runs are few.
-const countActive = `select count(*)::int as active from runs where tenant_id = $1::uuid and worker_id = $2::text and status in ('RUNNING', 'CANCELLING')`;
-
-/** Runs currently leased to `workerId` (StreamAssignments keeps this under its max). */
-export async function activeRunsOf(sql: Sql, tenantId: string, workerId: string): Promise<number> {
-  const [row] = await sql.query<{ active: number }>(countActive, [tenantId, workerId]);
-  return row?.active ?? 0;
-}

@@ -7,7 +7,7 @@ import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2
 import { file_google_api_annotations } from "../../google/api/annotations_pb.js";
 import type { Duration, Timestamp, Value } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { Interrupt, Run, RunError, RunEvent } from "./run_pb.js";
+import type { Interrupt, Run, RunError, RunEvent, RunStatus } from "./run_pb.js";
 import { file_runline_v1_run } from "./run_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file runline/v1/worker_service.proto.
  */
 export const file_runline_v1_worker_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch9ydW5saW5lL3YxL3dvcmtlcl9zZXJ2aWNlLnByb3RvEgpydW5saW5lLnYxIsMBCgVMZWFzZRIcCgNydW4YASABKAsyDy5ydW5saW5lLnYxLlJ1bhIQCghsZWFzZV9pZBgCIAEoCRI1ChFsZWFzZV9leHBpcmVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoMcmVzdW1lX2lucHV0GAQgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEiUKB2hpc3RvcnkYBSADKAsyFC5ydW5saW5lLnYxLlJ1bkV2ZW50Iq4BChBDbGFpbVJ1bnNSZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCRIRCgl3b3JrZmxvd3MYAiADKAkSEAoIbWF4X3J1bnMYAyABKAUSLwoMd2FpdF90aW1lb3V0GAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjEKDmxlYXNlX2R1cmF0aW9uGAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIjYKEUNsYWltUnVuc1Jlc3BvbnNlEiEKBmxlYXNlcxgBIAMoCzIRLnJ1bmxpbmUudjEuTGVhc2UihQEKGFN0cmVhbUFzc2lnbm1lbnRzUmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkSEQoJd29ya2Zsb3dzGAIgAygJEhAKCG1heF9ydW5zGAMgASgFEjEKDmxlYXNlX2R1cmF0aW9uGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIj4KGVN0cmVhbUFzc2lnbm1lbnRzUmVzcG9uc2USIQoGbGVhc2VzGAEgAygLMhEucnVubGluZS52MS5MZWFzZSI0ChBIZWFydGJlYXRSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIQCghsZWFzZV9pZBgCIAEoCSJkChFIZWFydGJlYXRSZXNwb25zZRI1ChFsZWFzZV9leHBpcmVfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQY2FuY2VsX3JlcXVlc3RlZBgCIAEoCCJeChJDb21wbGV0ZVJ1blJlcXVlc3QSDgoGcnVuX2lkGAEgASgJEhAKCGxlYXNlX2lkGAIgASgJEiYKBm91dHB1dBgDIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZSIzChNDb21wbGV0ZVJ1blJlc3BvbnNlEhwKA3J1bhgBIAEoCzIPLnJ1bmxpbmUudjEuUnVuImoKDkZhaWxSdW5SZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIQCghsZWFzZV9pZBgCIAEoCRIjCgVlcnJvchgDIAEoCzIULnJ1bmxpbmUudjEuUnVuRXJyb3ISEQoJcmV0cnlhYmxlGAQgASgIIi8KD0ZhaWxSdW5SZXNwb25zZRIcCgNydW4YASABKAsyDy5ydW5saW5lLnYxLlJ1biI1ChFSZWxlYXNlUnVuUmVxdWVzdBIOCgZydW5faWQYASABKAkSEAoIbGVhc2VfaWQYAiABKAkiMgoSUmVsZWFzZVJ1blJlc3BvbnNlEhwKA3J1bhgBIAEoCzIPLnJ1bmxpbmUudjEuUnVuIp8BChNJbnRlcnJ1cHRSdW5SZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIQCghsZWFzZV9pZBgCIAEoCRIOCgZyZWFzb24YAyABKAkSJwoHcGF5bG9hZBgEIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRItCg1yZXN1bWVfc2NoZW1hGAUgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlIl4KFEludGVycnVwdFJ1blJlc3BvbnNlEhwKA3J1bhgBIAEoCzIPLnJ1bmxpbmUudjEuUnVuEigKCWludGVycnVwdBgCIAEoCzIVLnJ1bmxpbmUudjEuSW50ZXJydXB0MpcHCg1Xb3JrZXJTZXJ2aWNlEnYKCUNsYWltUnVucxIcLnJ1bmxpbmUudjEuQ2xhaW1SdW5zUmVxdWVzdBodLnJ1bmxpbmUudjEuQ2xhaW1SdW5zUmVzcG9uc2UiLILT5JMCJjoBKiIhL2FwaS92MS93b3JrZXJzL3t3b3JrZXJfaWR9OmNsYWltEpEBChFTdHJlYW1Bc3NpZ25tZW50cxIkLnJ1bmxpbmUudjEuU3RyZWFtQXNzaWdubWVudHNSZXF1ZXN0GiUucnVubGluZS52MS5TdHJlYW1Bc3NpZ25tZW50c1Jlc3BvbnNlIi2C0+STAic6ASoiIi9hcGkvdjEvd29ya2Vycy97d29ya2VyX2lkfTpzdHJlYW0wARJ8CglIZWFydGJlYXQSHC5ydW5saW5lLnYxLkhlYXJ0YmVhdFJlcXVlc3QaHS5ydW5saW5lLnYxLkhlYXJ0YmVhdFJlc3BvbnNlIjKC0+STAiw6ASoiJy9hcGkvdjEvd29ya2Vycy9ydW5zL3tydW5faWR9OmhlYXJ0YmVhdBKBAQoLQ29tcGxldGVSdW4SHi5ydW5saW5lLnYxLkNvbXBsZXRlUnVuUmVxdWVzdBofLnJ1bmxpbmUudjEuQ29tcGxldGVSdW5SZXNwb25zZSIxgtPkkwIrOgEqIiYvYXBpL3YxL3dvcmtlcnMvcnVucy97cnVuX2lkfTpjb21wbGV0ZRJxCgdGYWlsUnVuEhoucnVubGluZS52MS5GYWlsUnVuUmVxdWVzdBobLnJ1bmxpbmUudjEuRmFpbFJ1blJlc3BvbnNlIi2C0+STAic6ASoiIi9hcGkvdjEvd29ya2Vycy9ydW5zL3tydW5faWR9OmZhaWwSfQoKUmVsZWFzZVJ1bhIdLnJ1bmxpbmUudjEuUmVsZWFzZVJ1blJlcXVlc3QaHi5ydW5saW5lLnYxLlJlbGVhc2VSdW5SZXNwb25zZSIwgtPkkwIqOgEqIiUvYXBpL3YxL3dvcmtlcnMvcnVucy97cnVuX2lkfTpyZWxlYXNlEoUBCgxJbnRlcnJ1cHRSdW4SHy5ydW5saW5lLnYxLkludGVycnVwdFJ1blJlcXVlc3QaIC5ydW5saW5lLnYxLkludGVycnVwdFJ1blJlc3BvbnNlIjKC0+STAiw6ASoiJy9hcGkvdjEvd29ya2Vycy9ydW5zL3tydW5faWR9OmludGVycnVwdGIGcHJvdG8z", [file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_runline_v1_run]);
+  fileDesc("Ch9ydW5saW5lL3YxL3dvcmtlcl9zZXJ2aWNlLnByb3RvEgpydW5saW5lLnYxIsMBCgVMZWFzZRIcCgNydW4YASABKAsyDy5ydW5saW5lLnYxLlJ1bhIQCghsZWFzZV9pZBgCIAEoCRI1ChFsZWFzZV9leHBpcmVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoMcmVzdW1lX2lucHV0GAQgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEiUKB2hpc3RvcnkYBSADKAsyFC5ydW5saW5lLnYxLlJ1bkV2ZW50Iq4BChBDbGFpbVJ1bnNSZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCRIRCgl3b3JrZmxvd3MYAiADKAkSEAoIbWF4X3J1bnMYAyABKAUSLwoMd2FpdF90aW1lb3V0GAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjEKDmxlYXNlX2R1cmF0aW9uGAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIjYKEUNsYWltUnVuc1Jlc3BvbnNlEiEKBmxlYXNlcxgBIAMoCzIRLnJ1bmxpbmUudjEuTGVhc2UihQEKGFN0cmVhbUFzc2lnbm1lbnRzUmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkSEQoJd29ya2Zsb3dzGAIgAygJEhAKCG1heF9ydW5zGAMgASgFEjEKDmxlYXNlX2R1cmF0aW9uGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIj4KGVN0cmVhbUFzc2lnbm1lbnRzUmVzcG9uc2USIQoGbGVhc2VzGAEgAygLMhEucnVubGluZS52MS5MZWFzZSKrAQoLV29ya1JlcXVlc3QSNAoEb3BlbhgBIAEoCzIkLnJ1bmxpbmUudjEuU3RyZWFtQXNzaWdubWVudHNSZXF1ZXN0SAASMgoIY29tcGxldGUYAiABKAsyHi5ydW5saW5lLnYxLkNvbXBsZXRlUnVuUmVxdWVzdEgAEioKBGZhaWwYAyABKAsyGi5ydW5saW5lLnYxLkZhaWxSdW5SZXF1ZXN0SABCBgoEa2luZCJ9CgxXb3JrUmVzcG9uc2USOQoIYXNzaWduZWQYASABKAsyJS5ydW5saW5lLnYxLlN0cmVhbUFzc2lnbm1lbnRzUmVzcG9uc2VIABIqCgdvdXRjb21lGAIgASgLMhcucnVubGluZS52MS5Xb3JrT3V0Y29tZUgAQgYKBGtpbmQicQoLV29ya091dGNvbWUSDgoGcnVuX2lkGAEgASgJEiUKBnN0YXR1cxgCIAEoDjIVLnJ1bmxpbmUudjEuUnVuU3RhdHVzEisKBWVycm9yGAMgASgLMhwucnVubGluZS52MS5Xb3JrT3V0Y29tZUVycm9yIkEKEFdvcmtPdXRjb21lRXJyb3ISDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEg4KBnJlYXNvbhgDIAEoCSI0ChBIZWFydGJlYXRSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIQCghsZWFzZV9pZBgCIAEoCSJkChFIZWFydGJlYXRSZXNwb25zZRI1ChFsZWFzZV9leHBpcmVfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQY2FuY2VsX3JlcXVlc3RlZBgCIAEoCCJeChJDb21wbGV0ZVJ1blJlcXVlc3QSDgoGcnVuX2lkGAEgASgJEhAKCGxlYXNlX2lkGAIgASgJEiYKBm91dHB1dBgDIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZSIzChNDb21wbGV0ZVJ1blJlc3BvbnNlEhwKA3J1bhgBIAEoCzIPLnJ1bmxpbmUudjEuUnVuImoKDkZhaWxSdW5SZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIQCghsZWFzZV9pZBgCIAEoCRIjCgVlcnJvchgDIAEoCzIULnJ1bmxpbmUudjEuUnVuRXJyb3ISEQoJcmV0cnlhYmxlGAQgASgIIi8KD0ZhaWxSdW5SZXNwb25zZRIcCgNydW4YASABKAsyDy5ydW5saW5lLnYxLlJ1biI1ChFSZWxlYXNlUnVuUmVxdWVzdBIOCgZydW5faWQYASABKAkSEAoIbGVhc2VfaWQYAiABKAkiMgoSUmVsZWFzZVJ1blJlc3BvbnNlEhwKA3J1bhgBIAEoCzIPLnJ1bmxpbmUudjEuUnVuIp8BChNJbnRlcnJ1cHRSdW5SZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIQCghsZWFzZV9pZBgCIAEoCRIOCgZyZWFzb24YAyABKAkSJwoHcGF5bG9hZBgEIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRItCg1yZXN1bWVfc2NoZW1hGAUgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlIl4KFEludGVycnVwdFJ1blJlc3BvbnNlEhwKA3J1bhgBIAEoCzIPLnJ1bmxpbmUudjEuUnVuEigKCWludGVycnVwdBgCIAEoCzIVLnJ1bmxpbmUudjEuSW50ZXJydXB0MtYHCg1Xb3JrZXJTZXJ2aWNlEnYKCUNsYWltUnVucxIcLnJ1bmxpbmUudjEuQ2xhaW1SdW5zUmVxdWVzdBodLnJ1bmxpbmUudjEuQ2xhaW1SdW5zUmVzcG9uc2UiLILT5JMCJjoBKiIhL2FwaS92MS93b3JrZXJzL3t3b3JrZXJfaWR9OmNsYWltEpEBChFTdHJlYW1Bc3NpZ25tZW50cxIkLnJ1bmxpbmUudjEuU3RyZWFtQXNzaWdubWVudHNSZXF1ZXN0GiUucnVubGluZS52MS5TdHJlYW1Bc3NpZ25tZW50c1Jlc3BvbnNlIi2C0+STAic6ASoiIi9hcGkvdjEvd29ya2Vycy97d29ya2VyX2lkfTpzdHJlYW0wARI9CgRXb3JrEhcucnVubGluZS52MS5Xb3JrUmVxdWVzdBoYLnJ1bmxpbmUudjEuV29ya1Jlc3BvbnNlKAEwARJ8CglIZWFydGJlYXQSHC5ydW5saW5lLnYxLkhlYXJ0YmVhdFJlcXVlc3QaHS5ydW5saW5lLnYxLkhlYXJ0YmVhdFJlc3BvbnNlIjKC0+STAiw6ASoiJy9hcGkvdjEvd29ya2Vycy9ydW5zL3tydW5faWR9OmhlYXJ0YmVhdBKBAQoLQ29tcGxldGVSdW4SHi5ydW5saW5lLnYxLkNvbXBsZXRlUnVuUmVxdWVzdBofLnJ1bmxpbmUudjEuQ29tcGxldGVSdW5SZXNwb25zZSIxgtPkkwIrOgEqIiYvYXBpL3YxL3dvcmtlcnMvcnVucy97cnVuX2lkfTpjb21wbGV0ZRJxCgdGYWlsUnVuEhoucnVubGluZS52MS5GYWlsUnVuUmVxdWVzdBobLnJ1bmxpbmUudjEuRmFpbFJ1blJlc3BvbnNlIi2C0+STAic6ASoiIi9hcGkvdjEvd29ya2Vycy9ydW5zL3tydW5faWR9OmZhaWwSfQoKUmVsZWFzZVJ1bhIdLnJ1bmxpbmUudjEuUmVsZWFzZVJ1blJlcXVlc3QaHi5ydW5saW5lLnYxLlJlbGVhc2VSdW5SZXNwb25zZSIwgtPkkwIqOgEqIiUvYXBpL3YxL3dvcmtlcnMvcnVucy97cnVuX2lkfTpyZWxlYXNlEoUBCgxJbnRlcnJ1cHRSdW4SHy5ydW5saW5lLnYxLkludGVycnVwdFJ1blJlcXVlc3QaIC5ydW5saW5lLnYxLkludGVycnVwdFJ1blJlc3BvbnNlIjKC0+STAiw6ASoiJy9hcGkvdjEvd29ya2Vycy9ydW5zL3tydW5faWR9OmludGVycnVwdGIGcHJvdG8z", [file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_runline_v1_run]);
 
 /**
  * A run leased to an executor.
@@ -201,6 +201,159 @@ export const StreamAssignmentsResponseSchema: GenMessage<StreamAssignmentsRespon
   messageDesc(file_runline_v1_worker_service, 4);
 
 /**
+ * A message from the executor on a Work session.
+ *
+ * @generated from message runline.v1.WorkRequest
+ */
+export type WorkRequest = Message<"runline.v1.WorkRequest"> & {
+  /**
+   * What the message says.
+   *
+   * @generated from oneof runline.v1.WorkRequest.kind
+   */
+  kind: {
+    /**
+     * The first message, and only the first: what to claim.
+     *
+     * @generated from field: runline.v1.StreamAssignmentsRequest open = 1;
+     */
+    value: StreamAssignmentsRequest;
+    case: "open";
+  } | {
+    /**
+     * Finishes a run, as CompleteRun.
+     *
+     * @generated from field: runline.v1.CompleteRunRequest complete = 2;
+     */
+    value: CompleteRunRequest;
+    case: "complete";
+  } | {
+    /**
+     * Reports a failed attempt, as FailRun.
+     *
+     * @generated from field: runline.v1.FailRunRequest fail = 3;
+     */
+    value: FailRunRequest;
+    case: "fail";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message runline.v1.WorkRequest.
+ * Use `create(WorkRequestSchema)` to create a new message.
+ */
+export const WorkRequestSchema: GenMessage<WorkRequest> = /*@__PURE__*/
+  messageDesc(file_runline_v1_worker_service, 5);
+
+/**
+ * A message from the server on a Work session.
+ *
+ * @generated from message runline.v1.WorkResponse
+ */
+export type WorkResponse = Message<"runline.v1.WorkResponse"> & {
+  /**
+   * What the message says.
+   *
+   * @generated from oneof runline.v1.WorkResponse.kind
+   */
+  kind: {
+    /**
+     * Runs just leased to the executor.
+     *
+     * @generated from field: runline.v1.StreamAssignmentsResponse assigned = 1;
+     */
+    value: StreamAssignmentsResponse;
+    case: "assigned";
+  } | {
+    /**
+     * The answer to one `complete` or `fail`.
+     *
+     * @generated from field: runline.v1.WorkOutcome outcome = 2;
+     */
+    value: WorkOutcome;
+    case: "outcome";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message runline.v1.WorkResponse.
+ * Use `create(WorkResponseSchema)` to create a new message.
+ */
+export const WorkResponseSchema: GenMessage<WorkResponse> = /*@__PURE__*/
+  messageDesc(file_runline_v1_worker_service, 6);
+
+/**
+ * The answer to an outcome reported on a Work session.
+ *
+ * @generated from message runline.v1.WorkOutcome
+ */
+export type WorkOutcome = Message<"runline.v1.WorkOutcome"> & {
+  /**
+   * The run the outcome was for.
+   *
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * The run's status afterwards (SUCCEEDED, CANCELLED, QUEUED for a retry, FAILED);
+   * unspecified when the outcome was refused.
+   *
+   * @generated from field: runline.v1.RunStatus status = 2;
+   */
+  status: RunStatus;
+
+  /**
+   * Set when the outcome was refused.
+   *
+   * @generated from field: runline.v1.WorkOutcomeError error = 3;
+   */
+  error?: WorkOutcomeError | undefined;
+};
+
+/**
+ * Describes the message runline.v1.WorkOutcome.
+ * Use `create(WorkOutcomeSchema)` to create a new message.
+ */
+export const WorkOutcomeSchema: GenMessage<WorkOutcome> = /*@__PURE__*/
+  messageDesc(file_runline_v1_worker_service, 7);
+
+/**
+ * Why an outcome on a Work session was refused: what the unary call would have returned.
+ *
+ * @generated from message runline.v1.WorkOutcomeError
+ */
+export type WorkOutcomeError = Message<"runline.v1.WorkOutcomeError"> & {
+  /**
+   * The Connect code name, e.g. "failed_precondition" for a stale lease.
+   *
+   * @generated from field: string code = 1;
+   */
+  code: string;
+
+  /**
+   * Human-readable explanation.
+   *
+   * @generated from field: string message = 2;
+   */
+  message: string;
+
+  /**
+   * A machine-readable reason when there is one (e.g. "LEASE_NOT_CURRENT").
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message runline.v1.WorkOutcomeError.
+ * Use `create(WorkOutcomeErrorSchema)` to create a new message.
+ */
+export const WorkOutcomeErrorSchema: GenMessage<WorkOutcomeError> = /*@__PURE__*/
+  messageDesc(file_runline_v1_worker_service, 8);
+
+/**
  * Request for Heartbeat.
  *
  * @generated from message runline.v1.HeartbeatRequest
@@ -226,7 +379,7 @@ export type HeartbeatRequest = Message<"runline.v1.HeartbeatRequest"> & {
  * Use `create(HeartbeatRequestSchema)` to create a new message.
  */
 export const HeartbeatRequestSchema: GenMessage<HeartbeatRequest> = /*@__PURE__*/
-  messageDesc(file_runline_v1_worker_service, 5);
+  messageDesc(file_runline_v1_worker_service, 9);
 
 /**
  * Response for Heartbeat.
@@ -255,7 +408,7 @@ export type HeartbeatResponse = Message<"runline.v1.HeartbeatResponse"> & {
  * Use `create(HeartbeatResponseSchema)` to create a new message.
  */
 export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE__*/
-  messageDesc(file_runline_v1_worker_service, 6);
+  messageDesc(file_runline_v1_worker_service, 10);
 
 /**
  * Request for CompleteRun.
@@ -290,7 +443,7 @@ export type CompleteRunRequest = Message<"runline.v1.CompleteRunRequest"> & {
  * Use `create(CompleteRunRequestSchema)` to create a new message.
  */
 export const CompleteRunRequestSchema: GenMessage<CompleteRunRequest> = /*@__PURE__*/
-  messageDesc(file_runline_v1_worker_service, 7);
+  messageDesc(file_runline_v1_worker_service, 11);
 
 /**
  * Response for CompleteRun.
@@ -311,7 +464,7 @@ export type CompleteRunResponse = Message<"runline.v1.CompleteRunResponse"> & {
  * Use `create(CompleteRunResponseSchema)` to create a new message.
  */
 export const CompleteRunResponseSchema: GenMessage<CompleteRunResponse> = /*@__PURE__*/
-  messageDesc(file_runline_v1_worker_service, 8);
+  messageDesc(file_runline_v1_worker_service, 12);
 
 /**
  * Request for FailRun.
@@ -353,7 +506,7 @@ export type FailRunRequest = Message<"runline.v1.FailRunRequest"> & {
  * Use `create(FailRunRequestSchema)` to create a new message.
  */
 export const FailRunRequestSchema: GenMessage<FailRunRequest> = /*@__PURE__*/
-  messageDesc(file_runline_v1_worker_service, 9);
+  messageDesc(file_runline_v1_worker_service, 13);
 
 /**
  * Response for FailRun.
@@ -374,7 +527,7 @@ export type FailRunResponse = Message<"runline.v1.FailRunResponse"> & {
  * Use `create(FailRunResponseSchema)` to create a new message.
  */
 export const FailRunResponseSchema: GenMessage<FailRunResponse> = /*@__PURE__*/
-  messageDesc(file_runline_v1_worker_service, 10);
+  messageDesc(file_runline_v1_worker_service, 14);
 
 /**
  * Request for ReleaseRun.
@@ -402,7 +555,7 @@ export type ReleaseRunRequest = Message<"runline.v1.ReleaseRunRequest"> & {
  * Use `create(ReleaseRunRequestSchema)` to create a new message.
  */
 export const ReleaseRunRequestSchema: GenMessage<ReleaseRunRequest> = /*@__PURE__*/
-  messageDesc(file_runline_v1_worker_service, 11);
+  messageDesc(file_runline_v1_worker_service, 15);
 
 /**
  * Response for ReleaseRun.
@@ -423,7 +576,7 @@ export type ReleaseRunResponse = Message<"runline.v1.ReleaseRunResponse"> & {
  * Use `create(ReleaseRunResponseSchema)` to create a new message.
  */
 export const ReleaseRunResponseSchema: GenMessage<ReleaseRunResponse> = /*@__PURE__*/
-  messageDesc(file_runline_v1_worker_service, 12);
+  messageDesc(file_runline_v1_worker_service, 16);
 
 /**
  * Request for InterruptRun.
@@ -472,7 +625,7 @@ export type InterruptRunRequest = Message<"runline.v1.InterruptRunRequest"> & {
  * Use `create(InterruptRunRequestSchema)` to create a new message.
  */
 export const InterruptRunRequestSchema: GenMessage<InterruptRunRequest> = /*@__PURE__*/
-  messageDesc(file_runline_v1_worker_service, 13);
+  messageDesc(file_runline_v1_worker_service, 17);
 
 /**
  * Response for InterruptRun.
@@ -500,7 +653,7 @@ export type InterruptRunResponse = Message<"runline.v1.InterruptRunResponse"> & 
  * Use `create(InterruptRunResponseSchema)` to create a new message.
  */
 export const InterruptRunResponseSchema: GenMessage<InterruptRunResponse> = /*@__PURE__*/
-  messageDesc(file_runline_v1_worker_service, 14);
+  messageDesc(file_runline_v1_worker_service, 18);
 
 /**
  * WorkerService is for executors: they claim queued runs under a lease, keep the lease
@@ -533,6 +686,25 @@ export const WorkerService: GenService<{
     methodKind: "server_streaming";
     input: typeof StreamAssignmentsRequestSchema;
     output: typeof StreamAssignmentsResponseSchema;
+  },
+  /**
+   * An executor's session, for executors on HTTP/2 (gRPC, or Connect over HTTP/2; not
+   * REST or gRPC-web, which cannot stream both ways). The first request opens it with
+   * what StreamAssignments takes. Then the server pushes leases as runs become available,
+   * at most `max_runs` of them unfinished at once, and the executor reports outcomes on
+   * the same stream (`complete`, `fail`), each answered by one `outcome` naming the run:
+   * its new status, or the error CompleteRun / FailRun would have returned (a stale lease
+   * is FAILED_PRECONDITION and changes nothing). A run costs two stream messages instead
+   * of two calls. When the executor closes its side, the server answers the outcomes
+   * still pending and ends the stream. Leases pushed stay valid if the session breaks:
+   * heartbeat them and finish them with the unary calls, or let them expire.
+   *
+   * @generated from rpc runline.v1.WorkerService.Work
+   */
+  work: {
+    methodKind: "bidi_streaming";
+    input: typeof WorkRequestSchema;
+    output: typeof WorkResponseSchema;
   },
   /**
    * Extends a lease and tells the executor whether cancellation was requested.

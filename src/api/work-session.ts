@@ -1,0 +1,105 @@
+/**
+ * WorkerService.Work: one executor's two-way session. Two tasks feed one outgoing queue:
+ * the assigner pushes leases (assignment-stream.ts, as StreamAssignments does) and the
+ * reader answers each `complete` / `fail` with an `outcome` as soon as its statement
+ * returns (completions of many sessions share statements, see lease-writes.ts). The
+ * reader does not wait for one outcome before reading the next.
+ *
+ * Ending: when the executor closes its side, assigning stops, pending outcomes are
+ * answered, and the stream ends. When the call is cancelled (or the server shuts
+ * down), both tasks stop; leases claimed but not yet pushed are handed back.
+ */
+import { create } from "@bufbuild/protobuf";
+import { Code } from "@connectrpc/connect";
+import { RunStatus } from "../../gen/runline/v1/run_pb.js";
+import { WorkResponseSchema, type Lease, type WorkRequest, type WorkResponse, type WorkOutcome } from "../../gen/runline/v1/worker_service_pb.js";
+import { invalidArgument, RunlineError } from "../errors.js";
+import type { Logger } from "../logger.js";
+import type { RunRecord } from "../runs/run-record.js";
+import { assignments, type AssignmentDeps } from "../workers/assignment-stream.js";
+import type { ClaimRequest } from "../workers/claim-runs.js";
+import type { LeaseRecord } from "../workers/lease-record.js";
+import { toConnectError } from "./error-mapping.js";
+import { Outbox } from "../outbox.js";
+
+/** What a session needs from WorkerService. */
+export interface WorkSessionDeps {
+  readonly assignment: AssignmentDeps;
+  readonly logger: Logger;
+  readonly leaseMessage: (tenantId: string, lease: LeaseRecord) => Promise<Lease>;
+  /** CompleteRun / FailRun as the unary calls do them (checks, fencing, batching). */
+  readonly complete: (tenantId: string, request: Extract<WorkRequest["kind"], { case: "complete" }>["value"]) => Promise<RunRecord>;
+  readonly fail: (tenantId: string, request: Extract<WorkRequest["kind"], { case: "fail" }>["value"]) => Promise<RunRecord>;
+}
+
+const codeName = (code: Code) => Code[code].replace(/[A-Z]/g, (letter, offset: number) => (offset === 0 ? "" : "_") + letter.toLowerCase());
+
+function refusal(runId: string, error: unknown): WorkOutcome["error"] {
+  const connectError = toConnectError(error);
+  return { $typeName: "runline.v1.WorkOutcomeError", code: codeName(connectError.code), message: connectError.rawMessage, reason: error instanceof RunlineError ? error.reason : "" };
+}
+
+const statusOf = (run: RunRecord) => RunStatus[run.status as keyof typeof RunStatus];
+
+/** Runs one session: `open` is its first message, `requests` the rest. */
+export async function* workSession(deps: WorkSessionDeps, tenantId: string, claim: ClaimRequest, requests: AsyncIterator<WorkRequest>, signal: AbortSignal): AsyncGenerator<WorkResponse> {
+  const outbox = new Outbox<WorkResponse>();
+  const stopAssigning = new AbortController();
+  const assigning = AbortSignal.any([signal, stopAssigning.signal]);
+  const pending = new Set<Promise<void>>();
+
+  const answer = (runId: string, work: Promise<RunRecord>) => {
+    const answered = work.then(
+      (run) => outbox.push(create(WorkResponseSchema, { kind: { case: "outcome", value: { runId, status: statusOf(run) } } })),
+      (error: unknown) => {
+        const refused = refusal(runId, error);
+        if (refused?.code === "internal" || refused?.code === "unknown") deps.logger.error({ err: error, runId }, "work session outcome failed");
+        outbox.push(create(WorkResponseSchema, { kind: { case: "outcome", value: { runId, error: refused } } }));
+      },
+    ).finally(() => pending.delete(answered));
+    pending.add(answered);
+  };
+
+  const assigner = (async () => {
+    for await (const leases of assignments(deps.assignment, tenantId, claim, assigning)) {
+      const messages = await Promise.all(leases.map((lease) => deps.leaseMessage(tenantId, lease)));
+      outbox.push(create(WorkResponseSchema, { kind: { case: "assigned", value: { leases: messages } } }));
+    }
+  })();
+
+  const reader = (async () => {
+    for (;;) {
+      const next = await requests.next();
+      if (next.done === true) break;
+      const kind = next.value.kind;
+      if (kind.case === "complete") answer(kind.value.runId, deps.complete(tenantId, kind.value));
+      else if (kind.case === "fail") answer(kind.value.runId, deps.fail(tenantId, kind.value));
+      else throw invalidArgument("kind", kind.case === "open" ? "the session is already open" : "must be complete or fail");
+    }
+  })();
+
+  // Once, whichever comes first: the executor closed its side (or the call ended, or the
+  // server is stopping): stop assigning, answer what is pending, end. A bad message ends
+  // the session with its error at once.
+  let ending: Promise<void> | undefined;
+  const finish = (error?: unknown) => {
+    stopAssigning.abort();
+    if (error !== undefined) return outbox.end(error);
+    ending ??= (async () => {
+      await assigner.catch(() => undefined);
+      while (pending.size > 0) await Promise.all([...pending]);
+      outbox.end();
+    })();
+  };
+  void reader.then(() => finish(), (error: unknown) => finish(signal.aborted ? undefined : error));
+  void assigner.catch((error: unknown) => assigning.aborted || finish(error));
+  const onAbort = () => finish();
+  signal.addEventListener("abort", onAbort, { once: true });
+
+  try {
+    yield* outbox.drain();
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+    stopAssigning.abort();
+  }
+}
