@@ -15,7 +15,7 @@ import { RunStatus } from "../../gen/runline/v1/run_pb.js";
 import { WorkResponseSchema, type Lease, type WorkRequest, type WorkResponse, type WorkOutcome } from "../../gen/runline/v1/worker_service_pb.js";
 import { invalidArgument, RunlineError } from "../errors.js";
 import type { Logger } from "../logger.js";
-import type { RunRecord } from "../runs/run-record.js";
+import type { RunOutcome } from "../workers/lease-writes.js";
 import { assignments, type AssignmentDeps } from "../workers/assignment-stream.js";
 import type { ClaimRequest } from "../workers/claim-runs.js";
 import type { LeaseRecord } from "../workers/lease-record.js";
@@ -28,8 +28,8 @@ export interface WorkSessionDeps {
   readonly logger: Logger;
   readonly leaseMessage: (tenantId: string, lease: LeaseRecord) => Promise<Lease>;
   /** CompleteRun / FailRun as the unary calls do them (checks, fencing, batching). */
-  readonly complete: (tenantId: string, request: Extract<WorkRequest["kind"], { case: "complete" }>["value"]) => Promise<RunRecord>;
-  readonly fail: (tenantId: string, request: Extract<WorkRequest["kind"], { case: "fail" }>["value"]) => Promise<RunRecord>;
+  readonly complete: (tenantId: string, request: Extract<WorkRequest["kind"], { case: "complete" }>["value"]) => Promise<RunOutcome>;
+  readonly fail: (tenantId: string, request: Extract<WorkRequest["kind"], { case: "fail" }>["value"]) => Promise<RunOutcome>;
 }
 
 const codeName = (code: Code) => Code[code].replace(/[A-Z]/g, (letter, offset: number) => (offset === 0 ? "" : "_") + letter.toLowerCase());
@@ -39,7 +39,7 @@ function refusal(runId: string, error: unknown): WorkOutcome["error"] {
   return { $typeName: "runline.v1.WorkOutcomeError", code: codeName(connectError.code), message: connectError.rawMessage, reason: error instanceof RunlineError ? error.reason : "" };
 }
 
-const statusOf = (run: RunRecord) => RunStatus[run.status as keyof typeof RunStatus];
+const statusOf = (run: RunOutcome) => RunStatus[run.status as keyof typeof RunStatus];
 
 /** Runs one session: `open` is its first message, `requests` the rest. */
 export async function* workSession(deps: WorkSessionDeps, tenantId: string, claim: ClaimRequest, requests: AsyncIterator<WorkRequest>, signal: AbortSignal): AsyncGenerator<WorkResponse> {
@@ -48,7 +48,7 @@ export async function* workSession(deps: WorkSessionDeps, tenantId: string, clai
   const assigning = AbortSignal.any([signal, stopAssigning.signal]);
   const pending = new Set<Promise<void>>();
 
-  const answer = (runId: string, work: Promise<RunRecord>) => {
+  const answer = (runId: string, work: Promise<RunOutcome>) => {
     const answered = work.then(
       (run) => outbox.push(create(WorkResponseSchema, { kind: { case: "outcome", value: { runId, status: statusOf(run) } } })),
       (error: unknown) => {

@@ -74,7 +74,7 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
     assignment: assignmentDeps,
     logger: app.logger,
     leaseMessage,
-    complete: async (tenantId, request) => finished(await completer.complete(tenantId, request.runId, request.leaseId, jsonFromValue(request.output, "output"))),
+    complete: async (tenantId, request) => finished(await completer.completeBriefly(tenantId, request.runId, request.leaseId, jsonFromValue(request.output, "output"))),
     fail: async (tenantId, request) => finished(await failRun(sql, tenantId, request.runId, request.leaseId, failError(request), request.retryable)),
   };
   return {

@@ -1,9 +1,11 @@
 /**
  * Natural batching ("group commit") for hot single-row statements. Calls that share a
- * key go to the database one statement at a time: the first runs at once, alone; those
- * that arrive while it is in flight wait for it and then go together in the next
- * statement. Nothing is held back on purpose, so an idle server adds no latency, and a
- * busy one pays one round trip, one plan and one commit for many calls.
+ * key go to the database at most `maxInFlight` statements at a time: a call that finds
+ * a free place runs at once, with whatever else is waiting; those that arrive while
+ * all places are taken wait, and then go together in the next statement. Nothing is
+ * held back on purpose, so an idle server adds no latency, and a busy one pays one round
+ * trip, one plan and one commit for many calls. Two places rather than one let a
+ * statement run while another waits for its commit to reach the disk.
  *
  * When a batch of several fails, each of its calls is retried alone, so one call's
  * failure (or a deadlock with another statement) is never another call's error.
@@ -24,8 +26,9 @@ export interface StatementBatcher<Item, Answer> {
 }
 
 /** `maxBatch` bounds the items of one statement (parameters, result size, lock count). */
-export function createStatementBatcher<Item, Answer>(maxBatch: number, execute: BatchExecutor<Item, Answer>): StatementBatcher<Item, Answer> {
-  const queues = new Map<string, Pending<Item, Answer>[]>();
+export function createStatementBatcher<Item, Answer>(maxBatch: number, execute: BatchExecutor<Item, Answer>, maxInFlight = 2): StatementBatcher<Item, Answer> {
+  /** Per key: the calls waiting, and how many statements are in flight. */
+  const keys = new Map<string, { waiting: Pending<Item, Answer>[]; inFlight: number }>();
 
   const runBatch = async (key: string, batch: readonly Pending<Item, Answer>[]): Promise<void> => {
     try {
@@ -37,19 +40,21 @@ export function createStatementBatcher<Item, Answer>(maxBatch: number, execute: 
     }
   };
 
-  const drain = async (key: string, queue: Pending<Item, Answer>[]): Promise<void> => {
-    while (queue.length > 0) await runBatch(key, queue.splice(0, maxBatch));
-    queues.delete(key);
+  // Runs statements for the key while calls wait; the last one out forgets the key.
+  const work = async (key: string, state: { waiting: Pending<Item, Answer>[]; inFlight: number }): Promise<void> => {
+    state.inFlight++;
+    while (state.waiting.length > 0) await runBatch(key, state.waiting.splice(0, maxBatch));
+    state.inFlight--;
+    if (state.inFlight === 0 && state.waiting.length === 0) keys.delete(key);
   };
 
   return {
     submit(key, item) {
       return new Promise<Answer>((resolve, reject) => {
-        const queue = queues.get(key);
-        if (queue !== undefined) return void queue.push({ item, resolve, reject });
-        const fresh = [{ item, resolve, reject }];
-        queues.set(key, fresh);
-        void drain(key, fresh);
+        let state = keys.get(key);
+        if (state === undefined) keys.set(key, (state = { waiting: [], inFlight: 0 }));
+        state.waiting.push({ item, resolve, reject });
+        if (state.inFlight < maxInFlight) void work(key, state);
       });
     },
   };
