@@ -16,7 +16,8 @@ import { WorkResponseSchema, type Lease, type WorkRequest, type WorkResponse, ty
 import { invalidArgument, RunlineError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { RunOutcome } from "../workers/lease-writes.js";
-import { assignments, type AssignmentDeps } from "../workers/assignment-stream.js";
+import { Assignments, type AssignmentDeps } from "../workers/assignment-stream.js";
+import type { Reported } from "../workers/complete-and-claim.js";
 import type { ClaimRequest } from "../workers/claim-runs.js";
 import type { LeaseRecord } from "../workers/lease-record.js";
 import { toConnectError } from "./error-mapping.js";
@@ -27,8 +28,15 @@ export interface WorkSessionDeps {
   readonly assignment: AssignmentDeps;
   readonly logger: Logger;
   readonly leaseMessage: (tenantId: string, lease: LeaseRecord) => Promise<Lease>;
-  /** CompleteRun / FailRun as the unary calls do them (checks, fencing, batching). */
-  readonly complete: (tenantId: string, request: Extract<WorkRequest["kind"], { case: "complete" }>["value"]) => Promise<RunOutcome>;
+  /**
+   * CompleteRun as the unary call does it (checks, fencing), and when `next` is given
+   * a replacement claimed in the same statement. Rejects only for bad input; a stale
+   * lease is `outcome: undefined`, explained by `refusal`.
+   */
+  readonly complete: (tenantId: string, request: Extract<WorkRequest["kind"], { case: "complete" }>["value"], next: ClaimRequest | undefined) => Promise<Reported>;
+  /** Why a completion matched nothing (always rejects). */
+  readonly refusal: (tenantId: string, runId: string) => Promise<never>;
+  /** FailRun as the unary call does it. */
   readonly fail: (tenantId: string, request: Extract<WorkRequest["kind"], { case: "fail" }>["value"]) => Promise<RunOutcome>;
 }
 
@@ -60,19 +68,36 @@ export async function* workSession(deps: WorkSessionDeps, tenantId: string, clai
     pending.add(answered);
   };
 
+  const assign = async (leases: readonly LeaseRecord[]) => {
+    const messages = await Promise.all(leases.map((lease) => deps.leaseMessage(tenantId, lease)));
+    outbox.push(create(WorkResponseSchema, { kind: { case: "assigned", value: { leases: messages } } }));
+  };
+  const assignments = new Assignments(deps.assignment, tenantId, claim, assigning);
   const assigner = (async () => {
-    for await (const leases of assignments(deps.assignment, tenantId, claim, assigning)) {
-      const messages = await Promise.all(leases.map((lease) => deps.leaseMessage(tenantId, lease)));
-      outbox.push(create(WorkResponseSchema, { kind: { case: "assigned", value: { leases: messages } } }));
-    }
+    for await (const leases of assignments.leases()) await assign(leases);
   })();
+
+  // A completion of one of this session's runs claims its replacement in the same
+  // statement while the session is still assigning; otherwise it only completes.
+  const complete = async (request: Extract<WorkRequest["kind"], { case: "complete" }>["value"]): Promise<RunOutcome> => {
+    const wantsNext = !assigning.aborted && assignments.holds(request.runId);
+    const { outcome, lease } = await deps.complete(tenantId, request, wantsNext ? claim : undefined);
+    if (wantsNext) {
+      if (lease !== undefined && assigning.aborted) await deps.assignment.release(tenantId, lease);
+      else if (lease !== undefined) await assign([lease]);
+      assignments.swap(request.runId, assigning.aborted ? undefined : lease);
+    } else if (outcome !== undefined) {
+      deps.assignment.board.finished(request.runId);
+    }
+    return outcome ?? deps.refusal(tenantId, request.runId);
+  };
 
   const reader = (async () => {
     for (;;) {
       const next = await requests.next();
       if (next.done === true) break;
       const kind = next.value.kind;
-      if (kind.case === "complete") answer(kind.value.runId, deps.complete(tenantId, kind.value));
+      if (kind.case === "complete") answer(kind.value.runId, complete(kind.value));
       else if (kind.case === "fail") answer(kind.value.runId, deps.fail(tenantId, kind.value));
       else throw invalidArgument("kind", kind.case === "open" ? "the session is already open" : "must be complete or fail");
     }

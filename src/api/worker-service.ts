@@ -12,8 +12,9 @@ import { createClaimer, type ClaimRequest } from "../workers/claim-runs.js";
 import { claimWithWait, createWorkflowResolver } from "../workers/claim-wait.js";
 import { assignments, createFinishBoard, type AssignmentDeps } from "../workers/assignment-stream.js";
 import { workSession, type WorkSessionDeps } from "./work-session.js";
+import { createReportCompleter } from "../workers/complete-and-claim.js";
 import type { LeaseRecord } from "../workers/lease-record.js";
-import { createCompleter, failRun, heartbeat, interruptRun, releaseRun } from "../workers/lease-writes.js";
+import { checkLease, createCompleter, failRun, refuseStaleLease, heartbeat, interruptRun, releaseRun } from "../workers/lease-writes.js";
 import { tenantOf } from "./caller-context.js";
 import { eventMessage, jsonFromValue, millisFrom, runMessage, timestamp, valueFromJson } from "./proto-convert.js";
 
@@ -39,6 +40,7 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
   const sql = app.database.sql;
   const claimer = createClaimer(sql);
   const completer = createCompleter(sql);
+  const reports = createReportCompleter(sql);
   const board = createFinishBoard();
   const assignmentDeps: AssignmentDeps = {
     sql, hub: app.hub, claimer, board,
@@ -74,7 +76,12 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
     assignment: assignmentDeps,
     logger: app.logger,
     leaseMessage,
-    complete: async (tenantId, request) => finished(await completer.completeBriefly(tenantId, request.runId, request.leaseId, jsonFromValue(request.output, "output"))),
+    complete: async (tenantId, request, next) => {
+      checkLease(request.runId, request.leaseId);
+      const output = jsonFromValue(request.output, "output");
+      return reports.report(tenantId, next?.workflowIds ?? [], { runId: request.runId, leaseId: request.leaseId, output, next });
+    },
+    refusal: (tenantId, runId) => refuseStaleLease(sql, tenantId, runId),
     fail: async (tenantId, request) => finished(await failRun(sql, tenantId, request.runId, request.leaseId, failError(request), request.retryable)),
   };
   return {

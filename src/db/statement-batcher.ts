@@ -26,7 +26,7 @@ export interface StatementBatcher<Item, Answer> {
 }
 
 /** `maxBatch` bounds the items of one statement (parameters, result size, lock count). */
-export function createStatementBatcher<Item, Answer>(maxBatch: number, execute: BatchExecutor<Item, Answer>, maxInFlight = 2): StatementBatcher<Item, Answer> {
+export function createStatementBatcher<Item, Answer>(maxBatch: number, execute: BatchExecutor<Item, Answer>, maxInFlight = 1): StatementBatcher<Item, Answer> {
   /** Per key: the calls waiting, and how many statements are in flight. */
   const keys = new Map<string, { waiting: Pending<Item, Answer>[]; inFlight: number }>();
 

@@ -63,52 +63,106 @@ const recountMs = 1000;
 /** How long one claim attempt waits for a queued run before looking at its room again. */
 const claimWaitMs = 1000;
 
-/** Yields batches of leases for `request.workerId` until `signal` aborts. */
-export async function* assignments(deps: AssignmentDeps, tenantId: string, request: ClaimRequest, signal: AbortSignal): AsyncGenerator<LeaseRecord[]> {
-  const held = new Set<string>();
-  let wake: (() => void) | undefined;
-  const onFinish = (runId: string) => {
-    held.delete(runId);
-    wake?.();
+/**
+ * One executor's assignments: `leases()` yields batches of leases for
+ * `request.workerId` until `signal` aborts; `swap` lets the Work session account for a
+ * run it finished and the replacement it claimed in the same statement.
+ */
+export class Assignments {
+  private readonly held = new Set<string>();
+  private wake: (() => void) | undefined;
+  /** While a recount reads the database: what changed meanwhile, applied after it. */
+  private changedDuringRecount: { added: Set<string>; removed: Set<string> } | undefined;
+  private readonly onFinish = (runId: string) => {
+    this.forget(runId);
+    this.wake?.();
   };
-  const recount = async () => {
-    const rows = await deps.sql.query<{ id: string }>(activeOfWorker, [tenantId, request.workerId]);
-    deps.board.drop(held);
-    held.clear();
-    for (const row of rows) held.add(row.id);
-    deps.board.hold([...held], onFinish);
-  };
-  const abortListener = () => wake?.();
-  signal.addEventListener("abort", abortListener, { once: true });
-  try {
-    await recount();
-    while (!signal.aborted) {
-      const room = request.maxRuns - held.size;
-      if (room <= 0) {
-        const finished = new Promise<boolean>((resolve) => {
-          const timer = setTimeout(() => resolve(false), recountMs);
-          wake = () => {
-            clearTimeout(timer);
-            resolve(true);
-          };
-        });
-        const woken = await finished;
-        wake = undefined;
-        if (!woken && !signal.aborted) await recount();
-        continue;
-      }
-      const leases = await claimWithWait(deps.claimer, deps.hub, tenantId, { ...request, maxRuns: room }, claimWaitMs, signal);
-      if (leases.length === 0) continue;
-      if (signal.aborted) {
-        await Promise.all(leases.map((lease) => deps.release(tenantId, lease)));
-        return;
-      }
-      for (const lease of leases) held.add(lease.id);
-      deps.board.hold(leases.map((lease) => lease.id), onFinish);
-      yield leases;
-    }
-  } finally {
-    signal.removeEventListener("abort", abortListener);
-    deps.board.drop(held);
+
+  constructor(private readonly deps: AssignmentDeps, private readonly tenantId: string, readonly request: ClaimRequest, private readonly signal: AbortSignal) {}
+
+  /** Whether `runId` is one of this executor's unfinished runs, as far as memory knows. */
+  holds(runId: string): boolean {
+    return this.held.has(runId);
   }
+
+  /** `finished` ended; `replacement` (if any) was claimed for its slot. Wakes the loop when the slot is free. */
+  swap(finished: string, replacement: LeaseRecord | undefined): void {
+    this.forget(finished);
+    if (replacement !== undefined) this.remember([replacement.id]);
+    else this.wake?.();
+  }
+
+  private remember(runIds: readonly string[]): void {
+    for (const runId of runIds) {
+      this.held.add(runId);
+      this.changedDuringRecount?.added.add(runId);
+    }
+    this.deps.board.hold(runIds, this.onFinish);
+  }
+
+  private forget(runId: string): void {
+    this.held.delete(runId);
+    this.changedDuringRecount?.removed.add(runId);
+    this.deps.board.drop([runId]);
+  }
+
+  private async recount(): Promise<void> {
+    const changed = { added: new Set<string>(), removed: new Set<string>() };
+    this.changedDuringRecount = changed;
+    try {
+      const rows = await this.deps.sql.query<{ id: string }>(activeOfWorker, [this.tenantId, this.request.workerId]);
+      this.deps.board.drop(this.held);
+      this.held.clear();
+      for (const row of rows) if (!changed.removed.has(row.id)) this.held.add(row.id);
+      for (const runId of changed.added) this.held.add(runId);
+      this.deps.board.hold([...this.held], this.onFinish);
+    } finally {
+      this.changedDuringRecount = undefined;
+    }
+  }
+
+  /** Waits until a held run finishes (true) or `recountMs` passes (false). */
+  private async slotFreed(): Promise<boolean> {
+    const freed = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), recountMs);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+    });
+    this.wake = undefined;
+    return freed;
+  }
+
+  async *leases(): AsyncGenerator<LeaseRecord[]> {
+    const { deps, tenantId, request, signal } = this;
+    const abortListener = () => this.wake?.();
+    signal.addEventListener("abort", abortListener, { once: true });
+    try {
+      await this.recount();
+      while (!signal.aborted) {
+        const room = request.maxRuns - this.held.size;
+        if (room <= 0) {
+          if (!(await this.slotFreed()) && !signal.aborted) await this.recount();
+          continue;
+        }
+        const leases = await claimWithWait(deps.claimer, deps.hub, tenantId, { ...request, maxRuns: room }, claimWaitMs, signal);
+        if (leases.length === 0) continue;
+        if (signal.aborted) {
+          await Promise.all(leases.map((lease) => deps.release(tenantId, lease)));
+          return;
+        }
+        this.remember(leases.map((lease) => lease.id));
+        yield leases;
+      }
+    } finally {
+      signal.removeEventListener("abort", abortListener);
+      deps.board.drop(this.held);
+    }
+  }
+}
+
+/** Yields batches of leases for `request.workerId` until `signal` aborts (StreamAssignments). */
+export function assignments(deps: AssignmentDeps, tenantId: string, request: ClaimRequest, signal: AbortSignal): AsyncGenerator<LeaseRecord[]> {
+  return new Assignments(deps, tenantId, request, signal).leases();
 }

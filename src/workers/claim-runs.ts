@@ -28,25 +28,36 @@ export interface ClaimRequest {
   readonly leaseMs: number;
 }
 
+/** Where a claim statement finds its slot and workflow parameters. */
+interface ClaimParameters {
+  /** text[]: each slot's worker id (one slot per run asked for). */
+  readonly workers: string;
+  /** bigint[]: each slot's lease length in ms. */
+  readonly leases: string;
+  /** uuid[]: the workflow ids, for the "only" and "except" filters. */
+  readonly workflows: string;
+}
+
 /**
- * The claim statement. Claims one run per slot: `$2` holds each slot's worker id and `$3`
- * its lease length, so claims of several executors (see createClaimer) are one statement.
- * Slot n gets the n-th run in queue order. It claims nothing while a limited workflow is
- * among those asked for (that guard is evaluated once): those go through claimLimited.
+ * The claim, as CTEs `slot`, `c0`, `c`, `r` (the claimed runs, with their `slot`) and `e`
+ * (their status events); `$1` is the tenant. Claims one run per slot, so claims of
+ * several executors (see createClaimer) are one statement: slot n gets the n-th run in
+ * queue order. It claims nothing while a limited workflow is among those asked for (that
+ * guard is evaluated once): those go through claimLimited.
  */
-function claimStatement(filter: "any" | "only" | "except", guarded: boolean): string {
-  const workflowCondition = { any: "", only: "and r.workflow_id = any($4::uuid[])", except: "and r.workflow_id <> all($4::uuid[])" }[filter];
-  const limitedCondition = filter === "only" ? "and w.id = any($4::uuid[])" : "";
+export function claimCtes(filter: "any" | "only" | "except", guarded: boolean, p: ClaimParameters = { workers: "$2", leases: "$3", workflows: "$4" }): string {
+  const workflowCondition = { any: "", only: `and r.workflow_id = any(${p.workflows}::uuid[])`, except: `and r.workflow_id <> all(${p.workflows}::uuid[])` }[filter];
+  const limitedCondition = filter === "only" ? `and w.id = any(${p.workflows}::uuid[])` : "";
   const guard = guarded ? `and not exists (select 1 from workflows w where w.tenant_id = $1::uuid and w.concurrency_limit > 0 ${limitedCondition})` : "";
   return `
-    with slot as (
-      select s.n, s.worker_id, s.lease_ms from unnest($2::text[], $3::bigint[]) with ordinality as s(worker_id, lease_ms, n)
+    slot as (
+      select s.n, s.worker_id, s.lease_ms from unnest(${p.workers}::text[], ${p.leases}::bigint[]) with ordinality as s(worker_id, lease_ms, n)
     ), c0 as (
       select r.tenant_id, r.id, r.priority, r.ready_time from runs r
       where r.tenant_id = $1::uuid and r.status = 'QUEUED' and r.ready_time <= now() ${workflowCondition}
         ${guard}
       order by r.priority desc, r.ready_time, r.id
-      limit cardinality($2::text[])
+      limit cardinality(${p.workers}::text[])
       for update skip locked
     ), c as (
       select c0.tenant_id, c0.id, row_number() over (order by c0.priority desc, c0.ready_time, c0.id) as n from c0
@@ -63,9 +74,14 @@ function claimStatement(filter: "any" | "only" | "except", guarded: boolean): st
     ), e as (
       insert into run_events (tenant_id, run_id, sequence, type, status, data)
       select tenant_id, id, last_sequence, 'status', 'RUNNING', jsonb_build_object('attempt', attempt, 'workerId', worker_id) from r
-    )
-    select ${runColumns}, r.lease_id, r.lease_expire_time, r.resume_input, r.slot, ${notifyExpression("r")}
-    from r`;
+    )`;
+}
+
+/** What a claim returns per run: the lease columns, its slot, and the NOTIFY. */
+export const claimedColumns = `${runColumns}, r.lease_id, r.lease_expire_time, r.resume_input, r.slot, ${notifyExpression("r")}`;
+
+function claimStatement(filter: "any" | "only" | "except", guarded: boolean): string {
+  return `with ${claimCtes(filter, guarded)} select ${claimedColumns} from r`;
 }
 
 const claimAny = claimStatement("any", true);
@@ -95,15 +111,17 @@ const countActiveRuns = `
 const hasLimitedWorkflows = `
   select exists (select 1 from workflows where tenant_id = $1::uuid and concurrency_limit > 0 and (cardinality($2::uuid[]) = 0 or id = any($2::uuid[]))) as limited`;
 
-type ClaimedRow = LeaseRecord & { slot?: unknown; pg_notify?: unknown };
+/** A row of claimedColumns. */
+export type ClaimedRow = LeaseRecord & { slot?: unknown; pg_notify?: unknown };
 
-function leaseOf(row: ClaimedRow): LeaseRecord {
+/** The lease in a row of claimedColumns. */
+export function leaseOf(row: ClaimedRow): LeaseRecord {
   const { slot: _slot, ...rest } = withoutNotifyColumn(row);
   return rest;
 }
 
-/** Slot parameters ($2, $3) for claims of `count` runs each. */
-function slots(claims: readonly { request: ClaimRequest; count: number }[]): [string[], number[]] {
+/** Slot parameters (worker ids, lease lengths) for claims of `count` runs each. */
+export function slots(claims: readonly { request: ClaimRequest; count: number }[]): [string[], number[]] {
   const workers: string[] = [];
   const leases: number[] = [];
   for (const { request, count } of claims) {

@@ -15,13 +15,14 @@ import { checkSchema } from "../workflows/json-schema.js";
 import { leaseGuard } from "./lease-record.js";
 import { createStatementBatcher } from "../db/statement-batcher.js";
 
-function checkLease(runId: string, leaseId: string): void {
+/** Refuses ids that can never name a run or a lease (before they reach a statement). */
+export function checkLease(runId: string, leaseId: string): void {
   if (!isUuid(runId)) throw notFound("run", runId);
   if (!isUuid(leaseId)) throw invalidArgument("lease_id", "must be the lease id a claim returned");
 }
 
 /** Explains why a fenced write matched nothing: unknown run, or a stale lease. */
-async function refuseStaleLease(sql: Sql, tenantId: string, runId: string): Promise<never> {
+export async function refuseStaleLease(sql: Sql, tenantId: string, runId: string): Promise<never> {
   const run = await getRun(sql, tenantId, runId);
   throw failedPrecondition(`the lease is not current (run is ${run.status}); the run may have been claimed again`, "LEASE_NOT_CURRENT");
 }
@@ -79,8 +80,7 @@ const interruptStatement = finishStatement(
  * run that completes was stopped by the cancellation: CANCELLED. When two calls name
  * the same run, the update matches it once; the other call then finds its lease gone.
  */
-function completeStatement(answer: "run" | "status"): string {
-  return `
+const completeStatement = `
   with i as (
     select * from unnest($2::uuid[], $3::uuid[], $4::jsonb[]) with ordinality as i(id, lease_id, output, n)
   ), r as (
@@ -96,12 +96,7 @@ function completeStatement(answer: "run" | "status"): string {
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, null from r
   )
-  select ${answer === "run" ? runColumns : "r.id, r.status"}, r.n, ${notifyExpression("r")} from r`;
-}
-
-const completeReturningRun = completeStatement("run");
-// For callers that need only the outcome (Work sessions): no run row to build and parse.
-const completeReturningStatus = completeStatement("status");
+  select ${runColumns}, r.n, ${notifyExpression("r")} from r`;
 
 /** One CompleteRun call. */
 interface Completion {
@@ -110,9 +105,6 @@ interface Completion {
   readonly output: unknown;
 }
 
-/** What a completion answers with: the whole run, or only its id and new status. */
-type Completed = RunRecord | RunOutcome;
-
 /** A run's id and status after a write. */
 export interface RunOutcome {
   readonly id: string;
@@ -120,11 +112,11 @@ export interface RunOutcome {
 }
 
 /** Completes each call's run; undefined where the lease was not current. */
-async function completeTogether(sql: Sql, tenantId: string, calls: readonly Completion[], statement: string): Promise<(Completed | undefined)[]> {
-  const rows = await sql.query<Completed & { n: string; pg_notify?: unknown }>(statement, [
+async function completeTogether(sql: Sql, tenantId: string, calls: readonly Completion[]): Promise<(RunRecord | undefined)[]> {
+  const rows = await sql.query<RunRecord & { n: string; pg_notify?: unknown }>(completeStatement, [
     tenantId, calls.map((call) => call.runId), calls.map((call) => call.leaseId), calls.map((call) => JSON.stringify(call.output ?? null)),
   ]);
-  const answers: (Completed | undefined)[] = calls.map(() => undefined);
+  const answers: (RunRecord | undefined)[] = calls.map(() => undefined);
   for (const row of rows) {
     const { n, ...run } = withoutNotifyColumn(row);
     answers[Number(n) - 1] = run;
@@ -135,8 +127,6 @@ async function completeTogether(sql: Sql, tenantId: string, calls: readonly Comp
 /** Finishes runs as SUCCEEDED (CANCELLED when they were cancelling); concurrent calls of a tenant share statements. */
 export interface Completer {
   complete(tenantId: string, runId: string, leaseId: string, output: unknown): Promise<RunRecord>;
-  /** The same, answering only the run's id and new status (cheaper). */
-  completeBriefly(tenantId: string, runId: string, leaseId: string, output: unknown): Promise<RunOutcome>;
 }
 
 /** Calls of one statement at most. */
@@ -144,17 +134,14 @@ const maxCompletionsPerStatement = 64;
 
 /** A Completer over `sql`; see statement-batcher.ts for how calls are grouped. */
 export function createCompleter(sql: Sql): Completer {
-  // Keyed by tenant and answer: calls wanting the run and calls wanting the status go apart.
-  const batcher = createStatementBatcher<{ tenantId: string; call: Completion; brief: boolean }, Completed | undefined>(maxCompletionsPerStatement, (_key, items) =>
-    completeTogether(sql, items[0]!.tenantId, items.map((item) => item.call), items[0]!.brief ? completeReturningStatus : completeReturningRun));
-  const complete = async (tenantId: string, runId: string, leaseId: string, output: unknown, brief: boolean) => {
-    checkLease(runId, leaseId);
-    const done = await batcher.submit(`${tenantId}/${brief ? "status" : "run"}`, { tenantId, call: { runId, leaseId, output }, brief });
-    return done ?? refuseStaleLease(sql, tenantId, runId);
-  };
+  const batcher = createStatementBatcher<{ tenantId: string; call: Completion }, RunRecord | undefined>(maxCompletionsPerStatement, (_key, items) =>
+    completeTogether(sql, items[0]!.tenantId, items.map((item) => item.call)));
   return {
-    complete: (tenantId, runId, leaseId, output) => complete(tenantId, runId, leaseId, output, false) as Promise<RunRecord>,
-    completeBriefly: (tenantId, runId, leaseId, output) => complete(tenantId, runId, leaseId, output, true),
+    async complete(tenantId, runId, leaseId, output) {
+      checkLease(runId, leaseId);
+      const run = await batcher.submit(tenantId, { tenantId, call: { runId, leaseId, output } });
+      return run ?? refuseStaleLease(sql, tenantId, runId);
+    },
   };
 }
 

@@ -1,0 +1,104 @@
+/**
+ * Work sessions finish a run and want the next one at once. This does both in one
+ * statement: it completes the reported runs (fenced by their leases, as CompleteRun)
+ * and claims one replacement per run whose session wants one (as ClaimRuns, with the
+ * same guard for limited workflows). Reports arriving together share the statement
+ * (statement-batcher.ts), so a busy tenant pays one round trip and one commit for a
+ * batch of "done, next please" instead of two per run.
+ *
+ * A replacement is claimed whether or not its completion was refused: the slot was
+ * free either way (a refused completion means the run is no longer this executor's).
+ */
+import type { Sql } from "../db/database.js";
+import { createStatementBatcher } from "../db/statement-batcher.js";
+import { notifyExpression } from "../events/notify-channel.js";
+import { claimCtes, claimedColumns, leaseOf, slots, type ClaimedRow, type ClaimRequest } from "./claim-runs.js";
+import type { LeaseRecord } from "./lease-record.js";
+import type { RunOutcome } from "./lease-writes.js";
+
+function statement(filter: "any" | "only"): string {
+  return `
+    with i as (
+      select * from unnest($2::uuid[], $3::uuid[], $4::jsonb[]) with ordinality as i(id, lease_id, output, n)
+    ), d as (
+      update runs r set
+        status = case when r.status = 'CANCELLING' then 'CANCELLED' else 'SUCCEEDED' end,
+        result = case when r.status = 'CANCELLING' then null else i.output end,
+        end_time = now(), lease_id = null, lease_expire_time = null, update_time = now(), last_sequence = r.last_sequence + 1
+      from i
+      where r.tenant_id = $1::uuid and r.id = i.id
+        and r.lease_id = i.lease_id and r.status in ('RUNNING', 'CANCELLING') and r.lease_expire_time > now()
+      returning r.tenant_id, r.id, r.status, r.last_sequence, i.n
+    ), de as (
+      insert into run_events (tenant_id, run_id, sequence, type, status, data)
+      select tenant_id, id, last_sequence, 'status', status, null from d
+    ), dn as (select ${notifyExpression("d")} from d),
+    ${claimCtes(filter, true, { workers: "$5", leases: "$6", workflows: "$7" })}
+    select done.done, done.notified, claimed.*
+    from (
+      select coalesce(jsonb_agg(jsonb_build_object('n', d.n, 'id', d.id, 'status', d.status)), '[]'::jsonb) as done,
+        (select count(*) from dn) as notified
+      from d
+    ) done
+    left join (select ${claimedColumns} from r) claimed on true`;
+}
+
+const completeAndClaimAny = statement("any");
+const completeAndClaimOnly = statement("only");
+
+/** One report: the run finished, and whether its session wants a replacement. */
+export interface Report {
+  readonly runId: string;
+  readonly leaseId: string;
+  readonly output: unknown;
+  /** Claim a replacement with these terms (maxRuns is ignored: one per report). */
+  readonly next: ClaimRequest | undefined;
+}
+
+/** What a report gets back: the run's new status (undefined: the lease was not current) and the replacement. */
+export interface Reported {
+  readonly outcome: RunOutcome | undefined;
+  readonly lease: LeaseRecord | undefined;
+}
+
+type Row = ClaimedRow & { done: { n: number; id: string; status: string }[]; notified: unknown };
+
+async function reportTogether(sql: Sql, tenantId: string, workflowIds: readonly string[], reports: readonly Report[]): Promise<Reported[]> {
+  const wanting = reports.flatMap((report, index) => (report.next === undefined ? [] : [{ request: report.next, count: 1, index }]));
+  const parameters = [
+    tenantId, reports.map((report) => report.runId), reports.map((report) => report.leaseId), reports.map((report) => JSON.stringify(report.output ?? null)),
+    ...slots(wanting),
+  ];
+  const rows = workflowIds.length === 0
+    ? await sql.query<Row>(completeAndClaimAny, parameters)
+    : await sql.query<Row>(completeAndClaimOnly, [...parameters, workflowIds]);
+  const outcomes: (RunOutcome | undefined)[] = reports.map(() => undefined);
+  const leases: (LeaseRecord | undefined)[] = reports.map(() => undefined);
+  for (const done of rows[0]?.done ?? []) outcomes[Number(done.n) - 1] = { id: done.id, status: done.status };
+  for (const row of rows) {
+    if (row.id === null) continue; // nothing claimed: the one row carries only `done`
+    const { done: _done, notified: _notified, ...claimed } = row;
+    leases[wanting[Number(claimed.slot) - 1]!.index] = leaseOf(claimed as ClaimedRow);
+  }
+  return reports.map((_, index) => ({ outcome: outcomes[index], lease: leases[index] }));
+}
+
+/** Completes runs and claims their replacements; concurrent reports of a tenant share statements. */
+export interface ReportCompleter {
+  report(tenantId: string, workflowIds: readonly string[], report: Report): Promise<Reported>;
+}
+
+/** Reports of one statement at most. */
+const maxReportsPerStatement = 64;
+
+/** A ReportCompleter over `sql`. Reports are grouped by tenant and workflow set. */
+export function createReportCompleter(sql: Sql): ReportCompleter {
+  const batcher = createStatementBatcher<{ tenantId: string; workflowIds: readonly string[]; report: Report }, Reported>(maxReportsPerStatement, (_key, items) =>
+    reportTogether(sql, items[0]!.tenantId, items[0]!.workflowIds, items.map((item) => item.report)));
+  return {
+    report: (tenantId, workflowIds, report) => {
+      const sorted = [...workflowIds].sort();
+      return batcher.submit(`${tenantId}/${sorted.join(",")}`, { tenantId, workflowIds: sorted, report });
+    },
+  };
+}
