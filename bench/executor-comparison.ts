@@ -4,12 +4,16 @@
  * starts with `jobCount` jobs queued (outside the clock, then a CHECKPOINT) and ends
  * when the last is completed in the database; jobs/s = jobCount / that time.
  *
- * Two pairings, each with 8 jobs in progress at most and a no-op job:
- * - one job per fetch: 8 Runline SDK workers (concurrency 1, so ClaimRuns with
- *   maxRuns 1) against a graphile-worker runner with concurrency 8 (get_job fetches one);
+ * Three pairings, each with 8 jobs in progress at most and a no-op job:
+ * - one job per fetch: 8 Runline SDK workers (concurrency 1, each on its own Work
+ *   session and connection, as 8 executor processes) against a graphile-worker runner
+ *   with concurrency 8 (get_job fetches one);
+ * - one executor, 8 at once: 1 SDK worker with concurrency 8 (one session) against the
+ *   same graphile-worker runner, drained again;
  * - ten jobs per fetch: 8 loops of ClaimRuns(maxRuns 10) completing their leases one by
  *   one against graphile-worker's local queue of 10 (one fetch per 10 jobs for the pool).
- * They run graphile, Runline, Runline, graphile, so drift over the run hits both sides.
+ * They run graphile, Runline, Runline, graphile, Runline, graphile, so drift over the
+ * run hits both sides.
  */
 import pg from "pg";
 import { say, type BenchContext, type ScenarioGroup } from "./bench-context.js";
@@ -20,12 +24,11 @@ import { format, table } from "./report.js";
 import { drainWithClaimLoops, drainWithSdk, queueRuns } from "./runline-executors.js";
 import { createBenchTenant } from "./runline-side.js";
 
-/** Jobs per drain. */
 /**
- * Jobs per drain. 2,000 rather than 5,000 keeps `npm run bench` within about 4 minutes
- * on the shared 2-core machine, where the slowest drain runs at about 50 jobs/s.
+ * Jobs per drain: 5,000, as in the exclusivity test. Drains of a few seconds are mostly
+ * noise on the shared 2-core machine; the slowest drain now takes about 12 s.
  */
-const jobCount = 2_000;
+const jobCount = 5_000;
 const workers = 8;
 const claimBatch = 10;
 const tenantSlug = "bench-executors";
@@ -50,10 +53,14 @@ interface Measured {
 function executorsFor(context: BenchContext, runlineKey: string, graphileUrl: string): readonly Executor[] {
   const url = context.server.url;
   const oneByOne = "1 job per fetch";
+  const oneExecutor = "1 executor, 8 at once";
   const batched = `${claimBatch} jobs per fetch`;
+  const graphile = (pairing: string): Executor => ({ pairing, side: "graphile-worker", shape: `run({ concurrency: ${workers} })`, queue: () => queueJobs(graphileUrl, jobCount), drain: () => drainWithGraphile(graphileUrl, workers, jobCount) });
   return [
-    { pairing: oneByOne, side: "graphile-worker", shape: `run({ concurrency: ${workers} })`, queue: () => queueJobs(graphileUrl, jobCount), drain: () => drainWithGraphile(graphileUrl, workers, jobCount) },
-    { pairing: oneByOne, side: "Runline", shape: `${workers} × createWorker({ concurrency: 1 })`, queue: () => queueRuns(url, runlineKey, jobCount), drain: () => drainWithSdk(url, runlineKey, workers, jobCount) },
+    graphile(oneByOne),
+    { pairing: oneByOne, side: "Runline", shape: `${workers} × createWorker({ concurrency: 1 })`, queue: () => queueRuns(url, runlineKey, jobCount), drain: () => drainWithSdk(url, runlineKey, workers, 1, jobCount) },
+    { pairing: oneExecutor, side: "Runline", shape: `1 × createWorker({ concurrency: ${workers} })`, queue: () => queueRuns(url, runlineKey, jobCount), drain: () => drainWithSdk(url, runlineKey, 1, workers, jobCount) },
+    graphile(oneExecutor),
     { pairing: batched, side: "Runline", shape: `${workers} × ClaimRuns(maxRuns ${claimBatch}) loops`, queue: () => queueRuns(url, runlineKey, jobCount), drain: () => drainWithClaimLoops(url, runlineKey, workers, claimBatch, jobCount) },
     { pairing: batched, side: "graphile-worker", shape: `run({ concurrency: ${workers}, localQueue: { size: ${claimBatch} } })`, queue: () => queueJobs(graphileUrl, jobCount), drain: () => drainWithGraphile(graphileUrl, workers, jobCount, claimBatch) },
   ];

@@ -53,15 +53,15 @@ function countCompletions(tally: Tally): Interceptor {
   };
 }
 
-/** `workers` SDK workers of concurrency 1 with a no-op handler drain `count` queued runs. */
-export async function drainWithSdk(baseUrl: string, key: string, workers: number, count: number): Promise<Drained> {
+/** `workers` SDK workers of concurrency `concurrency` with a no-op handler drain `count` queued runs. */
+export async function drainWithSdk(baseUrl: string, key: string, workers: number, concurrency: number, count: number): Promise<Drained> {
   const tally = createTally(count);
   const running = Array.from({ length: workers }, (_, index) => createWorker({
     server: baseUrl,
     apiKey: key,
     workflows: [benchWorkflow],
     handler: async () => null,
-    concurrency: 1,
+    concurrency,
     workerId: `bench-sdk-${index}`,
     transport: createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true, interceptors: [bearer(key), countCompletions(tally)] }),
     onError: (error) => tally.fail(error),

@@ -82,7 +82,9 @@ export async function* workSession(deps: WorkSessionDeps, tenantId: string, clai
   const complete = async (request: Extract<WorkRequest["kind"], { case: "complete" }>["value"]): Promise<RunOutcome> => {
     const wantsNext = !assigning.aborted && assignments.holds(request.runId);
     const { outcome, lease } = await deps.complete(tenantId, request, wantsNext ? claim : undefined);
-    if (wantsNext) {
+    // A refused completion changed nothing: the run stays counted (a recount corrects
+    // the count when the run is in fact no longer this session's).
+    if (outcome !== undefined && wantsNext) {
       if (lease !== undefined && assigning.aborted) await deps.assignment.release(tenantId, lease);
       else if (lease !== undefined) await assign([lease]);
       assignments.swap(request.runId, assigning.aborted ? undefined : lease);

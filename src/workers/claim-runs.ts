@@ -28,15 +28,17 @@ export interface ClaimRequest {
   readonly leaseMs: number;
 }
 
-/** Where a claim statement finds its slot and workflow parameters. */
+/** Where a claim statement finds its slots and workflow parameters. */
 interface ClaimParameters {
-  /** text[]: each slot's worker id (one slot per run asked for). */
-  readonly workers: string;
-  /** bigint[]: each slot's lease length in ms. */
-  readonly leases: string;
+  /** The `slot` CTE's body: rows (n = 1, 2 …, worker_id, lease_ms), one per run asked for. */
+  readonly slots: string;
   /** uuid[]: the workflow ids, for the "only" and "except" filters. */
   readonly workflows: string;
 }
+
+/** Slots from two parameters: text[] of worker ids and bigint[] of lease lengths. */
+export const slotsFrom = (workers: string, leases: string) =>
+  `select s.n, s.worker_id, s.lease_ms from unnest(${workers}::text[], ${leases}::bigint[]) with ordinality as s(worker_id, lease_ms, n)`;
 
 /**
  * The claim, as CTEs `slot`, `c0`, `c`, `r` (the claimed runs, with their `slot`) and `e`
@@ -45,19 +47,17 @@ interface ClaimParameters {
  * queue order. It claims nothing while a limited workflow is among those asked for (that
  * guard is evaluated once): those go through claimLimited.
  */
-export function claimCtes(filter: "any" | "only" | "except", guarded: boolean, p: ClaimParameters = { workers: "$2", leases: "$3", workflows: "$4" }): string {
+export function claimCtes(filter: "any" | "only" | "except", guarded: boolean, p: ClaimParameters = { slots: slotsFrom("$2", "$3"), workflows: "$4" }): string {
   const workflowCondition = { any: "", only: `and r.workflow_id = any(${p.workflows}::uuid[])`, except: `and r.workflow_id <> all(${p.workflows}::uuid[])` }[filter];
   const limitedCondition = filter === "only" ? `and w.id = any(${p.workflows}::uuid[])` : "";
   const guard = guarded ? `and not exists (select 1 from workflows w where w.tenant_id = $1::uuid and w.concurrency_limit > 0 ${limitedCondition})` : "";
   return `
-    slot as (
-      select s.n, s.worker_id, s.lease_ms from unnest(${p.workers}::text[], ${p.leases}::bigint[]) with ordinality as s(worker_id, lease_ms, n)
-    ), c0 as (
+    slot as (${p.slots}), c0 as (
       select r.tenant_id, r.id, r.priority, r.ready_time from runs r
       where r.tenant_id = $1::uuid and r.status = 'QUEUED' and r.ready_time <= now() ${workflowCondition}
         ${guard}
       order by r.priority desc, r.ready_time, r.id
-      limit cardinality(${p.workers}::text[])
+      limit (select count(*) from slot)
       for update skip locked
     ), c as (
       select c0.tenant_id, c0.id, row_number() over (order by c0.priority desc, c0.ready_time, c0.id) as n from c0

@@ -6,15 +6,23 @@
  * (statement-batcher.ts), so a busy tenant pays one round trip and one commit for a
  * batch of "done, next please" instead of two per run.
  *
- * A replacement is claimed whether or not its completion was refused: the slot was
- * free either way (a refused completion means the run is no longer this executor's).
+ * A replacement is claimed only for a completion that took effect: a refused one (a
+ * wrong lease, or the same completion sent twice) frees no slot, so the session never
+ * holds more than it asked for.
  */
 import type { Sql } from "../db/database.js";
 import { createStatementBatcher } from "../db/statement-batcher.js";
 import { notifyExpression } from "../events/notify-channel.js";
-import { claimCtes, claimedColumns, leaseOf, slots, type ClaimedRow, type ClaimRequest } from "./claim-runs.js";
+import { claimCtes, claimedColumns, leaseOf, type ClaimedRow, type ClaimRequest } from "./claim-runs.js";
 import type { LeaseRecord } from "./lease-record.js";
 import type { RunOutcome } from "./lease-writes.js";
+
+// One slot per completed run whose report wants a replacement ($5, $6: the reports'
+// worker ids and lease lengths, null where none is wanted), numbered in report order.
+const replacementSlots = `
+  select row_number() over (order by d.n) as n, s.worker_id, s.lease_ms
+  from d join unnest($5::text[], $6::bigint[]) with ordinality as s(worker_id, lease_ms, k) on s.k = d.n
+  where s.worker_id is not null`;
 
 function statement(filter: "any" | "only"): string {
   return `
@@ -33,7 +41,7 @@ function statement(filter: "any" | "only"): string {
       insert into run_events (tenant_id, run_id, sequence, type, status, data)
       select tenant_id, id, last_sequence, 'status', status, null from d
     ), dn as (select ${notifyExpression("d")} from d),
-    ${claimCtes(filter, true, { workers: "$5", leases: "$6", workflows: "$7" })}
+    ${claimCtes(filter, true, { slots: replacementSlots, workflows: "$7" })}
     select done.done, done.notified, claimed.*
     from (
       select coalesce(jsonb_agg(jsonb_build_object('n', d.n, 'id', d.id, 'status', d.status)), '[]'::jsonb) as done,
@@ -64,10 +72,9 @@ export interface Reported {
 type Row = ClaimedRow & { done: { n: number; id: string; status: string }[]; notified: unknown };
 
 async function reportTogether(sql: Sql, tenantId: string, workflowIds: readonly string[], reports: readonly Report[]): Promise<Reported[]> {
-  const wanting = reports.flatMap((report, index) => (report.next === undefined ? [] : [{ request: report.next, count: 1, index }]));
   const parameters = [
     tenantId, reports.map((report) => report.runId), reports.map((report) => report.leaseId), reports.map((report) => JSON.stringify(report.output ?? null)),
-    ...slots(wanting),
+    reports.map((report) => report.next?.workerId ?? null), reports.map((report) => report.next?.leaseMs ?? null),
   ];
   const rows = workflowIds.length === 0
     ? await sql.query<Row>(completeAndClaimAny, parameters)
@@ -75,10 +82,12 @@ async function reportTogether(sql: Sql, tenantId: string, workflowIds: readonly 
   const outcomes: (RunOutcome | undefined)[] = reports.map(() => undefined);
   const leases: (LeaseRecord | undefined)[] = reports.map(() => undefined);
   for (const done of rows[0]?.done ?? []) outcomes[Number(done.n) - 1] = { id: done.id, status: done.status };
+  // Slot n is the n-th report, in report order, that completed and wanted a replacement.
+  const slotOwners = reports.flatMap((report, index) => (outcomes[index] !== undefined && report.next !== undefined ? [index] : []));
   for (const row of rows) {
     if (row.id === null) continue; // nothing claimed: the one row carries only `done`
     const { done: _done, notified: _notified, ...claimed } = row;
-    leases[wanting[Number(claimed.slot) - 1]!.index] = leaseOf(claimed as ClaimedRow);
+    leases[slotOwners[Number(claimed.slot) - 1]!] = leaseOf(claimed as ClaimedRow);
   }
   return reports.map((_, index) => ({ outcome: outcomes[index], lease: leases[index] }));
 }

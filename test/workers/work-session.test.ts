@@ -113,26 +113,15 @@ function startSession(transport: Transport, first: WorkRequestInit[], onResponse
   const leases: Lease[] = [];
   const outcomes: WorkOutcome[] = [];
   const client = createClient(WorkerService, transport);
-  const session: Session = {
-    responses,
-    leases,
-    outcomes,
-    send: (message) => requests.push(message),
-    complete: (lease, output = null) => requests.push({ kind: { case: "complete", value: { runId: lease.run!.id, leaseId: lease.leaseId, output: json(output) } } }),
-    end: () => requests.end(),
-    abort: () => cancel.abort(),
-    closed: undefined as unknown as Promise<ConnectError | undefined>,
-    leasesAtLeast: (count, ms = 5000) => eventually(ms, `${count} leases pushed (have ${leases.length})`, async () => (leases.length >= count ? [...leases] : undefined), 10),
-    outcomeFor: (runId, nth = 1, ms = 5000) =>
-      eventually(ms, `outcome #${nth} for run ${runId}`, async () => outcomes.filter((outcome) => outcome.runId === runId)[nth - 1], 10),
-  };
+  // Responses are read in the background; onResponse runs only after `session` is set.
+  const self: { session?: Session } = {};
   const closed = (async () => {
     try {
       for await (const response of client.work(requests, { signal: AbortSignal.any([cancel.signal, AbortSignal.timeout(25_000)]) })) {
         responses.push(response);
         if (response.kind.case === "assigned") leases.push(...response.kind.value.leases);
         else if (response.kind.case === "outcome") outcomes.push(response.kind.value);
-        onResponse?.(response, session);
+        onResponse?.(response, self.session!);
       }
       return undefined;
     } catch (error) {
@@ -141,7 +130,20 @@ function startSession(transport: Transport, first: WorkRequestInit[], onResponse
       requests.end();
     }
   })();
-  (session as { closed: Promise<ConnectError | undefined> }).closed = closed;
+  const session: Session = {
+    responses,
+    leases,
+    outcomes,
+    closed,
+    send: (message) => requests.push(message),
+    complete: (lease, output = null) => requests.push({ kind: { case: "complete", value: { runId: lease.run!.id, leaseId: lease.leaseId, output: json(output) } } }),
+    end: () => requests.end(),
+    abort: () => cancel.abort(),
+    leasesAtLeast: (count, ms = 5000) => eventually(ms, `${count} leases pushed (have ${leases.length})`, async () => (leases.length >= count ? [...leases] : undefined), 10),
+    outcomeFor: (runId, nth = 1, ms = 5000) =>
+      eventually(ms, `outcome #${nth} for run ${runId}`, async () => outcomes.filter((outcome) => outcome.runId === runId)[nth - 1], 10),
+  };
+  self.session = session;
   sessions.push(session);
   return session;
 }
@@ -223,11 +225,6 @@ describe("Work session", () => {
     expect(first.map((lease) => lease.run!.id)).not.toContain(third.run!.id);
     expect(created).toContain(third.run!.id);
     expect(third.run!.status).toBe(RunStatus.RUNNING);
-    // The outcome came before the lease its completion made room for.
-    const outcomeIndex = session.responses.findIndex((response) => response.kind.case === "outcome");
-    const thirdIndex = session.responses.findIndex((response) => response.kind.case === "assigned" && response.kind.value.leases.some((lease) => lease.run!.id === third.run!.id));
-    expect(outcomeIndex).toBeGreaterThanOrEqual(0);
-    expect(outcomeIndex).toBeLessThan(thirdIndex);
 
     const { run } = await tenant.runs().getRun({ runId: done.run!.id });
     expect(run!.status).toBe(RunStatus.SUCCEEDED);
@@ -262,7 +259,6 @@ describe("Work session", () => {
     const forgedFail = await session.outcomeFor(runId, 2);
     expect([forgedFail.error?.code, forgedFail.error?.reason]).toEqual(["failed_precondition", "LEASE_NOT_CURRENT"]);
     expect(await statusOf(tenant, runId)).toBe(RunStatus.RUNNING);
-    expect(session.leases).toHaveLength(1);
 
     // The real lease still works.
     session.complete(lease!, { ok: 1 });
@@ -283,6 +279,40 @@ describe("Work session", () => {
 
     session.end();
     expect(await within(5000, "session end", session.closed)).toBeUndefined();
+  });
+
+  it("keeps max_runs when a completion of a held run is refused (wrong lease): no replacement is pushed", { timeout: 15_000 }, async () => {
+    const tenant = await tenantWith("refused-slot");
+    const created = await queueRuns(tenant, "refused-slot", 3);
+    const session = openSession(h2Transport(tenant), { workerId: "refused-slot", workflows: ["refused-slot"], maxRuns: 1 });
+    const [lease] = await session.leasesAtLeast(1);
+    session.send({ kind: { case: "complete", value: { runId: lease!.run!.id, leaseId: crypto.randomUUID(), output: json("forged") } } });
+    expect((await session.outcomeFor(lease!.run!.id)).error?.reason).toBe("LEASE_NOT_CURRENT");
+    // The run is still RUNNING under this session's lease: its slot is not free.
+    expect(await statusOf(tenant, lease!.run!.id)).toBe(RunStatus.RUNNING);
+    await sleep(500);
+    const running = [...(await statusesOf(tenant, created)).entries()].filter(([, status]) => status === RunStatus.RUNNING).map(([runId]) => runId);
+    expect(running, "runs RUNNING for a max_runs 1 session").toEqual([lease!.run!.id]);
+    expect(session.leases.map((pushed) => pushed.run!.id)).toEqual([lease!.run!.id]);
+  });
+
+  it("keeps max_runs when the same completion is sent twice: one outcome SUCCEEDED, one refused, exactly one replacement", { timeout: 15_000 }, async () => {
+    const tenant = await tenantWith("twice-done");
+    const created = await queueRuns(tenant, "twice-done", 3);
+    const session = openSession(h2Transport(tenant), { workerId: "twice-done", workflows: ["twice-done"], maxRuns: 1 });
+    const [lease] = await session.leasesAtLeast(1);
+    session.complete(lease!, "once");
+    session.complete(lease!, "twice");
+    const outcomes = [await session.outcomeFor(lease!.run!.id, 1), await session.outcomeFor(lease!.run!.id, 2)];
+    expect(outcomes.filter((outcome) => outcome.status === RunStatus.SUCCEEDED)).toHaveLength(1);
+    expect(outcomes.filter((outcome) => outcome.error?.reason === "LEASE_NOT_CURRENT")).toHaveLength(1);
+    await session.leasesAtLeast(2);
+    await sleep(500);
+    const running = [...(await statusesOf(tenant, created)).values()].filter((status) => status === RunStatus.RUNNING);
+    expect(running, "runs RUNNING for a max_runs 1 session").toHaveLength(1);
+    expect(session.leases).toHaveLength(2);
+    const statuses = await statusesOf(tenant, session.leases.map((pushed) => pushed.run!.id));
+    expect([...statuses.values()]).toEqual([RunStatus.SUCCEEDED, RunStatus.RUNNING]);
   });
 
   it("answers `fail`: QUEUED for a retryable failure with attempts left, FAILED otherwise, invalid_argument without a message", { timeout: 15_000 }, async () => {
@@ -441,11 +471,22 @@ describe("Work session", () => {
     const tenant = await tenantWith("shared");
     const created = await queueRuns(tenant, "shared", 30);
     const violations: string[] = [];
-    const autoComplete = (maxRuns: number) => (response: WorkResponse, session: Session) => {
-      if (response.kind.case !== "assigned") return;
-      const unfinished = session.leases.length - session.outcomes.filter((outcome) => outcome.status === RunStatus.SUCCEEDED).length;
-      if (unfinished > maxRuns) violations.push(`${unfinished} unfinished with max_runs ${maxRuns}`);
-      for (const lease of response.kind.value.leases) setTimeout(() => session.complete(lease, inputN(lease) * 10), Math.random() * 20);
+    // The server may free a slot only once its run's completion was sent: leases pushed
+    // minus completions sent never exceeds max_runs. (Whether a replacement lease comes
+    // before or after the outcome that made room for it is not specified.)
+    const autoComplete = (maxRuns: number) => {
+      let sent = 0;
+      return (response: WorkResponse, session: Session) => {
+        if (response.kind.case !== "assigned") return;
+        const unfinished = session.leases.length - sent;
+        if (unfinished > maxRuns) violations.push(`${unfinished} leased and not completed with max_runs ${maxRuns}`);
+        for (const lease of response.kind.value.leases) {
+          setTimeout(() => {
+            sent++;
+            session.complete(lease, inputN(lease) * 10);
+          }, Math.random() * 20);
+        }
+      };
     };
     const transport = h2Transport(tenant);
     const a = openSession(transport, { workerId: "a", workflows: ["shared"], maxRuns: 3 }, autoComplete(3));
