@@ -99,7 +99,9 @@ function createCleartextServer(handler: RequestHandler): ServerAndConnections {
   const http2Server = http2.createServer({}, handler);
   http2Server.on("session", connections.adoptSession);
   // allowHalfOpen like http.Server: a client that half-closes after its request still gets the response.
-  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+  // noDelay like http.Server: small frames (a stream message, an ack) go out at once
+  // instead of waiting, under Nagle's algorithm, for the peer to acknowledge earlier ones.
+  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
     connections.adoptSocket(socket);
     sniffPreface(socket, (isHttp2) => (isHttp2 ? http2Server : http1Server).emit("connection", socket));
   });
