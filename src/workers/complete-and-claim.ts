@@ -15,7 +15,7 @@ import { createStatementBatcher } from "../db/statement-batcher.js";
 import { notifyExpression } from "../events/notify-channel.js";
 import { claimCtes, claimedColumns, leaseOf, type ClaimedRow, type ClaimRequest } from "./claim-runs.js";
 import type { LeaseRecord } from "./lease-record.js";
-import type { RunOutcome } from "./lease-writes.js";
+import { completionCtes, type RunOutcome } from "./lease-writes.js";
 
 // One slot per completed run whose report wants a replacement ($5, $6: the reports'
 // worker ids and lease lengths, null where none is wanted), numbered in report order.
@@ -26,21 +26,7 @@ const replacementSlots = `
 
 function statement(filter: "any" | "only"): string {
   return `
-    with i as (
-      select * from unnest($2::uuid[], $3::uuid[], $4::jsonb[]) with ordinality as i(id, lease_id, output, n)
-    ), d as (
-      update runs r set
-        status = case when r.status = 'CANCELLING' then 'CANCELLED' else 'SUCCEEDED' end,
-        result = case when r.status = 'CANCELLING' then null else i.output end,
-        end_time = now(), lease_id = null, lease_expire_time = null, update_time = now(), last_sequence = r.last_sequence + 1
-      from i
-      where r.tenant_id = $1::uuid and r.id = i.id
-        and r.lease_id = i.lease_id and r.status in ('RUNNING', 'CANCELLING') and r.lease_expire_time > now()
-      returning r.tenant_id, r.id, r.status, r.last_sequence, i.n
-    ), de as (
-      insert into run_events (tenant_id, run_id, sequence, type, status, data)
-      select tenant_id, id, last_sequence, 'status', status, null from d
-    ), dn as (select ${notifyExpression("d")} from d),
+    with ${completionCtes("r.tenant_id, r.id, r.status, r.last_sequence")}, dn as (select ${notifyExpression("d")} from d),
     ${claimCtes(filter, true, { slots: replacementSlots, workflows: "$7" })}
     select done.done, done.notified, claimed.*
     from (

@@ -75,28 +75,43 @@ const interruptStatement = finishStatement(
 );
 
 /**
- * CompleteRun for many runs of one tenant in one statement: row i of the unnest is call
- * i, fenced by its own lease exactly as leaseGuard fences a single write. A CANCELLING
- * run that completes was stopped by the cancellation: CANCELLED. When two calls name
- * the same run, the update matches it once; the other call then finds its lease gone.
+ * CompleteRun for many runs of one tenant in one statement, as CTEs: `i` the calls ($2
+ * run ids, $3 lease ids, $4 outputs), `t` each call's run if its lease is current,
+ * locked, and `d` the completed runs, returning `returning` and the call's number `n`.
+ * A CANCELLING run that completes was stopped by the cancellation: CANCELLED. When two
+ * calls name the same run, the update changes it once; the other call then finds its
+ * lease gone. The LATERAL lookup keeps each call on the primary key: planned as a join,
+ * a generic plan once scanned runs_lease_expiry (every lease ever taken, dead entries
+ * included) for all calls at once, and got slower with every run completed.
  */
+export function completionCtes(returning: string): string {
+  return `
+    i as (
+      select * from unnest($2::uuid[], $3::uuid[], $4::jsonb[]) with ordinality as i(id, lease_id, output, n)
+    ), t as (
+      select l.id, i.output, i.n from i cross join lateral (
+        select r.id from runs r
+        where r.tenant_id = $1::uuid and r.id = i.id
+          and r.lease_id = i.lease_id and r.status in ('RUNNING', 'CANCELLING') and r.lease_expire_time > now()
+        for update
+      ) l
+    ), d as (
+      update runs r set
+        status = case when r.status = 'CANCELLING' then 'CANCELLED' else 'SUCCEEDED' end,
+        result = case when r.status = 'CANCELLING' then null else t.output end,
+        end_time = now(), lease_id = null, lease_expire_time = null, update_time = now(), last_sequence = r.last_sequence + 1
+      from t
+      where r.tenant_id = $1::uuid and r.id = t.id
+      returning ${returning}, t.n
+    ), de as (
+      insert into run_events (tenant_id, run_id, sequence, type, status, data)
+      select tenant_id, id, last_sequence, 'status', status, null from d
+    )`;
+}
+
 const completeStatement = `
-  with i as (
-    select * from unnest($2::uuid[], $3::uuid[], $4::jsonb[]) with ordinality as i(id, lease_id, output, n)
-  ), r as (
-    update runs r set
-      status = case when r.status = 'CANCELLING' then 'CANCELLED' else 'SUCCEEDED' end,
-      result = case when r.status = 'CANCELLING' then null else i.output end,
-      end_time = now(), lease_id = null, lease_expire_time = null, update_time = now(), last_sequence = r.last_sequence + 1
-    from i
-    where r.tenant_id = $1::uuid and r.id = i.id
-      and r.lease_id = i.lease_id and r.status in ('RUNNING', 'CANCELLING') and r.lease_expire_time > now()
-    returning r.*, i.n
-  ), e as (
-    insert into run_events (tenant_id, run_id, sequence, type, status, data)
-    select tenant_id, id, last_sequence, 'status', status, null from r
-  )
-  select ${runColumns}, r.n, ${notifyExpression("r")} from r`;
+  with ${completionCtes("r.*")}
+  select ${runColumns}, r.n, ${notifyExpression("r")} from d as r`;
 
 /** One CompleteRun call. */
 interface Completion {
