@@ -23,12 +23,17 @@ describe("migrations", () => {
     const url = await emptyDatabase();
     const database = await openDatabase({ url, poolSize: 2 });
     try {
-      expect(await migrateDatabase(database, url)).toEqual(["0001-initial-schema", "0002-executors"]);
+      expect(await migrateDatabase(database, url)).toEqual(["0001-initial-schema", "0002-executors", "0003-tenant-estimates"]);
       expect(await migrateDatabase(database, url)).toEqual([]);
       const tables = await database.sql.query<{ table_name: string }>(`select table_name from information_schema.tables where table_schema = 'public' order by 1`);
       expect(tables.map((row) => row.table_name)).toEqual(
         expect.arrayContaining(["api_keys", "idempotency_keys", "run_events", "runs", "server_secrets", "tenants", "workflow_versions", "workflows"]),
       );
+      // 0003: no statistics on the big tables' tenant columns (estimates for new tenants).
+      const targets = await database.sql.query<{ table: string; target: number }>(
+        `select c.relname as table, a.attstattarget::int as target from pg_attribute a join pg_class c on c.oid = a.attrelid
+         where c.relname in ('runs', 'run_events') and a.attname = 'tenant_id' order by 1`);
+      expect(targets).toEqual([{ table: "run_events", target: 0 }, { table: "runs", target: 0 }]);
     } finally {
       await database.close();
     }
@@ -39,7 +44,7 @@ describe("migrations", () => {
     const databases = await Promise.all(Array.from({ length: 4 }, () => openDatabase({ url, poolSize: 2 })));
     try {
       const applied = await Promise.all(databases.map((database) => migrateDatabase(database, url)));
-      expect(applied.flat()).toEqual(["0001-initial-schema", "0002-executors"]);
+      expect(applied.flat()).toEqual(["0001-initial-schema", "0002-executors", "0003-tenant-estimates"]);
       const secrets = await databases[0]!.sql.query<{ count: string }>(`select count(*) from server_secrets`);
       expect(Number(secrets[0]!.count)).toBe(1);
     } finally {
