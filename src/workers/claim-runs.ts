@@ -51,30 +51,14 @@ export function claimCtes(filter: "any" | "only" | "except", guarded: boolean, p
   const workflowCondition = { any: "", only: `and r.workflow_id = any(${p.workflows}::uuid[])`, except: `and r.workflow_id <> all(${p.workflows}::uuid[])` }[filter];
   const limitedCondition = filter === "only" ? `and w.id = any(${p.workflows}::uuid[])` : "";
   const guard = guarded ? `and not exists (select 1 from workflows w where w.tenant_id = $1::uuid and w.concurrency_limit > 0 ${limitedCondition})` : "";
-  // Named workflows: the queue of each, in order, then the best of them. With the
-  // workflow id as a literal, Postgres estimates a workflow created since the last
-  // ANALYZE at one row and reads all of its runs through runs_by_workflow to sort them
-  // (5,000 rows for 8, measured); taken from unnest it cannot, and walks the queue index.
-  const perWorkflow = `
-      select q.tenant_id, q.id, q.priority, q.ready_time
-      from unnest(${p.workflows}::uuid[]) as wf(id) cross join lateral (
-        select r.tenant_id, r.id, r.priority, r.ready_time from runs r
-        where r.tenant_id = $1::uuid and r.workflow_id = wf.id and r.status = 'QUEUED' and r.ready_time <= now()
-          ${guard}
-        order by r.priority desc, r.ready_time, r.id
-        limit (select count(*) from slot)
-        for update skip locked
-      ) q
-      order by q.priority desc, q.ready_time, q.id
-      limit (select count(*) from slot)`;
   return `
-    slot as (${p.slots}), c0 as (${filter === "only" ? perWorkflow : `
+    slot as (${p.slots}), c0 as (
       select r.tenant_id, r.id, r.priority, r.ready_time from runs r
       where r.tenant_id = $1::uuid and r.status = 'QUEUED' and r.ready_time <= now() ${workflowCondition}
         ${guard}
       order by r.priority desc, r.ready_time, r.id
       limit (select count(*) from slot)
-      for update skip locked`}
+      for update skip locked
     ), c as (
       select c0.tenant_id, c0.id, row_number() over (order by c0.priority desc, c0.ready_time, c0.id) as n from c0
     ), r as (
