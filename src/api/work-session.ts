@@ -42,7 +42,7 @@ export interface WorkSessionDeps {
 
 const codeName = (code: Code) => Code[code].replace(/[A-Z]/g, (letter, offset: number) => (offset === 0 ? "" : "_") + letter.toLowerCase());
 
-function refusal(runId: string, error: unknown): WorkOutcome["error"] {
+function refusal(error: unknown): WorkOutcome["error"] {
   const connectError = toConnectError(error);
   return { $typeName: "runline.v1.WorkOutcomeError", code: codeName(connectError.code), message: connectError.rawMessage, reason: error instanceof RunlineError ? error.reason : "" };
 }
@@ -60,7 +60,7 @@ export async function* workSession(deps: WorkSessionDeps, tenantId: string, clai
     const answered = work.then(
       (run) => outbox.push(create(WorkResponseSchema, { kind: { case: "outcome", value: { runId, status: statusOf(run) } } })),
       (error: unknown) => {
-        const refused = refusal(runId, error);
+        const refused = refusal(error);
         if (refused?.code === "internal" || refused?.code === "unknown") deps.logger.error({ err: error, runId }, "work session outcome failed");
         outbox.push(create(WorkResponseSchema, { kind: { case: "outcome", value: { runId, error: refused } } }));
       },
