@@ -38,9 +38,9 @@ function checkMaxRuns(maxRuns: number): number {
 /** The WorkerService implementation. */
 export function workerService(app: AppContext): ServiceImpl<typeof WorkerService> {
   const sql = app.database.sql;
-  const claimer = createClaimer(sql);
-  const completer = createCompleter(sql);
-  const reports = createReportCompleter(sql);
+  const claimer = createClaimer(app.database.workerSql);
+  const completer = createCompleter(app.database.workerSql);
+  const reports = createReportCompleter(app.database.workerSql);
   const board = createFinishBoard();
   const assignmentDeps: AssignmentDeps = {
     sql, hub: app.hub, claimer, board,

@@ -22,6 +22,14 @@ export interface Sql {
 export interface Database {
   readonly orm: MikroORM;
   readonly sql: Sql;
+  /**
+   * For the executors' hot statements only (claims, completions): connections that
+   * always use a statement's generic plan. Custom plans, built from the parameters'
+   * statistics, estimated a tenant or workflow newer than the last ANALYZE at one row
+   * and read all of its runs per statement; these statements' generic plans walk the
+   * queue index and the primary key whatever the statistics say (bench/RESULTS.md).
+   */
+  readonly workerSql: Sql;
   /** A fresh EntityManager for one unit of work on the cold paths. */
   entityManager(): EntityManager;
   /** Pool usage for metrics: statements and transactions in flight, and the pool size. */
@@ -123,12 +131,21 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   // The pool MikroORM opened (with its type parsers): hot paths talk to pg directly.
   const pool = (await orm.em.getConnection().getNativeClient()) as pg.Pool;
   const counter: PoolCounter = { inUse: 0 };
+  // Same options (and type parsers) as MikroORM's pool; a few connections suffice, as
+  // the statements on it are batched (statement-batcher.ts).
+  const poolOptions = (pool as unknown as { options: pg.PoolConfig }).options;
+  const workerPool = new pg.Pool({ connectionString: options.url, types: poolOptions.types, min: 0, max: Math.max(2, Math.ceil(options.poolSize / 4)) });
+  workerPool.on("connect", (client) => void client.query("set plan_cache_mode = force_generic_plan").catch(() => undefined));
+  workerPool.on("error", () => undefined); // an idle connection dropped by the server: the pool discards it
   return {
     orm,
     sql: sqlOverPool(pool, counter),
+    workerSql: sqlOverPool(workerPool, counter),
     poolUsage: () => ({ inUse: Math.min(counter.inUse, options.poolSize), size: options.poolSize }),
     entityManager: () => orm.em.fork() as EntityManager,
-    close: () => orm.close(true),
+    close: async () => {
+      await Promise.all([orm.close(true), workerPool.end()]);
+    },
   };
 }
 
