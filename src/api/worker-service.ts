@@ -3,7 +3,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { LeaseSchema, type Lease, type WorkerService } from "../../gen/runline/v1/worker_service_pb.js";
+import { LeaseSchema, type FailRunRequest, type Lease, type WorkerService } from "../../gen/runline/v1/worker_service_pb.js";
 import type { Duration } from "@bufbuild/protobuf/wkt";
 import type { AppContext } from "../app-context.js";
 import { invalidArgument } from "../errors.js";
@@ -54,7 +54,11 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
     board.finished(run.id);
     return run;
   };
-  const failError = (request: { error?: { message: string; code: string } | undefined }) => ({ message: request.error?.message ?? "", code: request.error?.code ?? "" });
+  // FailRun, unary or on a Work session. A retry waits out its backoff; the sweeper wakes claimers when it is due.
+  const fail = async (tenantId: string, request: FailRunRequest) => {
+    const error = { message: request.error?.message ?? "", code: request.error?.code ?? "" };
+    return finished(await failRun(sql, tenantId, request.runId, request.leaseId, error, request.retryable));
+  };
   const resolveWorkflowIds = createWorkflowResolver(sql);
   const leaseMessage = async (tenantId: string, lease: LeaseRecord): Promise<Lease> => {
     const resumed = lease.resume_input !== null && lease.resume_input !== undefined;
@@ -82,7 +86,7 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
       return reports.report(tenantId, next?.workflowIds ?? [], { runId: request.runId, leaseId: request.leaseId, output, next });
     },
     refusal: (tenantId, runId) => refuseStaleLease(sql, tenantId, runId),
-    fail: async (tenantId, request) => finished(await failRun(sql, tenantId, request.runId, request.leaseId, failError(request), request.retryable)),
+    fail,
   };
   return {
     async claimRuns(request, context) {
@@ -116,10 +120,7 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
       return { run: runMessage(finished(await completer.complete(tenantOf(context), request.runId, request.leaseId, jsonFromValue(request.output, "output")))) };
     },
     async failRun(request, context) {
-      const tenantId = tenantOf(context);
-      // A retry waits out its backoff; the sweeper wakes claimers when it is due.
-      const run = finished(await failRun(sql, tenantId, request.runId, request.leaseId, failError(request), request.retryable));
-      return { run: runMessage(run) };
+      return { run: runMessage(await fail(tenantOf(context), request)) };
     },
     async releaseRun(request, context) {
       const tenantId = tenantOf(context);

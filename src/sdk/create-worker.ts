@@ -7,6 +7,7 @@
  *   const worker = createWorker({ server, apiKey, workflows: ["echo"], handler: async (job) => job.input });
  *   await worker.stop();
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { fromJson, toJson, type JsonValue, type MessageInitShape } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
@@ -96,13 +97,7 @@ function authTransport(options: WorkerOptions): Transport {
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts. */
-const delay = (ms: number, signal: AbortSignal) => new Promise<void>((resolve) => {
-  const timer = setTimeout(resolve, ms);
-  signal.addEventListener("abort", () => {
-    clearTimeout(timer);
-    resolve();
-  }, { once: true });
-});
+const delay = (ms: number, signal: AbortSignal) => sleep(ms, undefined, { signal }).catch(() => undefined);
 
 const json = (value: unknown) => fromJson(ValueSchema, (value ?? null) as JsonValue);
 

@@ -15,7 +15,7 @@ import { createStatementBatcher } from "../db/statement-batcher.js";
 import { notifyExpression } from "../events/notify-channel.js";
 import { claimCtes, claimedColumns, leaseOf, type ClaimedRow, type ClaimRequest } from "./claim-runs.js";
 import type { LeaseRecord } from "./lease-record.js";
-import { completionCtes, type RunOutcome } from "./lease-writes.js";
+import { completionCtes, completionParameters, type Completion, type RunOutcome } from "./lease-writes.js";
 
 // One slot per completed run whose report wants a replacement ($5, $6: the reports'
 // worker ids and lease lengths, null where none is wanted), numbered in report order.
@@ -41,10 +41,7 @@ const completeAndClaimAny = statement("any");
 const completeAndClaimOnly = statement("only");
 
 /** One report: the run finished, and whether its session wants a replacement. */
-export interface Report {
-  readonly runId: string;
-  readonly leaseId: string;
-  readonly output: unknown;
+export interface Report extends Completion {
   /** Claim a replacement with these terms (maxRuns is ignored: one per report). */
   readonly next: ClaimRequest | undefined;
 }
@@ -59,7 +56,7 @@ type Row = ClaimedRow & { done: { n: number; id: string; status: string }[]; not
 
 async function reportTogether(sql: Sql, tenantId: string, workflowIds: readonly string[], reports: readonly Report[]): Promise<Reported[]> {
   const parameters = [
-    tenantId, reports.map((report) => report.runId), reports.map((report) => report.leaseId), reports.map((report) => JSON.stringify(report.output ?? null)),
+    ...completionParameters(tenantId, reports),
     reports.map((report) => report.next?.workerId ?? null), reports.map((report) => report.next?.leaseMs ?? null),
   ];
   const rows = workflowIds.length === 0

@@ -121,7 +121,7 @@ const completeStatement = `
   select ${runColumns}, r.n, ${notifyExpression("r")} from d as r`;
 
 /** One CompleteRun call. */
-interface Completion {
+export interface Completion {
   readonly runId: string;
   readonly leaseId: string;
   readonly output: unknown;
@@ -133,11 +133,14 @@ export interface RunOutcome {
   readonly status: string;
 }
 
+/** $1–$4 of completionCtes: the tenant, then the calls' run ids, lease ids and outputs. */
+export function completionParameters(tenantId: string, calls: readonly Completion[]): unknown[] {
+  return [tenantId, calls.map((call) => call.runId), calls.map((call) => call.leaseId), calls.map((call) => JSON.stringify(call.output ?? null))];
+}
+
 /** Completes each call's run; undefined where the lease was not current. */
 async function completeTogether(sql: Sql, tenantId: string, calls: readonly Completion[]): Promise<(RunRecord | undefined)[]> {
-  const rows = await sql.query<RunRecord & { n: string; pg_notify?: unknown }>(completeStatement, [
-    tenantId, calls.map((call) => call.runId), calls.map((call) => call.leaseId), calls.map((call) => JSON.stringify(call.output ?? null)),
-  ]);
+  const rows = await sql.query<RunRecord & { n: string; pg_notify?: unknown }>(completeStatement, completionParameters(tenantId, calls));
   const answers: (RunRecord | undefined)[] = calls.map(() => undefined);
   for (const row of rows) {
     const { n, ...run } = withoutNotifyColumn(row);
