@@ -13,7 +13,9 @@
  * - ten jobs per fetch: 8 loops of ClaimRuns(maxRuns 10) completing their leases one by
  *   one against graphile-worker's local queue of 10 (one fetch per 10 jobs for the pool).
  * They run graphile, Runline, Runline, graphile, Runline, graphile, so drift over the
- * run hits both sides.
+ * run hits both sides. Throughput on this shared 2-core machine varies by a quarter from
+ * one drain to the next for both sides alike, so the sequence runs `BENCH_ROUNDS` times
+ * (default 3) and the summary gives each pairing's median ratio over the rounds.
  */
 import pg from "pg";
 import { say, type BenchContext, type ScenarioGroup } from "./bench-context.js";
@@ -45,6 +47,7 @@ interface Executor {
 }
 
 interface Measured {
+  readonly round: number;
   readonly executor: Executor;
   readonly drain: Drain;
   readonly cpu: CpuUse;
@@ -66,8 +69,8 @@ function executorsFor(context: BenchContext, runlineKey: string, graphileUrl: st
   ];
 }
 
-async function measure(context: BenchContext, executor: Executor): Promise<Measured> {
-  say(`${executor.side} (${executor.shape}): queueing ${jobCount} jobs, then draining them …`);
+async function measure(context: BenchContext, executor: Executor, round: number): Promise<Measured> {
+  say(`round ${round}, ${executor.side} (${executor.shape}): queueing ${jobCount} jobs, then draining them …`);
   await executor.queue();
   await context.admin.query("checkpoint");
   const before = await sampleCpu(context.watch);
@@ -75,7 +78,7 @@ async function measure(context: BenchContext, executor: Executor): Promise<Measu
   const cpu = cpuBetween(before, await sampleCpu(context.watch));
   await stop();
   if (drain.errors > 0) say(`  ${drain.errors} failures; the first: ${String(drain.firstError)}`);
-  return { executor, drain, cpu };
+  return { round, executor, drain, cpu };
 }
 
 /** Every run of the executors' tenant is SUCCEEDED: none lost, none left running. */
@@ -94,10 +97,33 @@ async function checkRunline(context: BenchContext, expected: number): Promise<st
 
 const jobsPerSecond = (measured: Measured) => (1000 * measured.drain.completed) / measured.drain.elapsedMs;
 
+/** Runline's throughput over graphile-worker's in the same pairing and round. */
+function ratioOf(measured: Measured, all: readonly Measured[]): number | undefined {
+  if (measured.executor.side !== "Runline") return undefined;
+  const baseline = all.find((other) => other.round === measured.round && other.executor.pairing === measured.executor.pairing && other.executor.side === "graphile-worker");
+  return baseline === undefined ? undefined : jobsPerSecond(measured) / jobsPerSecond(baseline);
+}
+
 function ratio(measured: Measured, all: readonly Measured[]): string {
-  if (measured.executor.side !== "Runline") return "";
-  const baseline = all.find((other) => other.executor.pairing === measured.executor.pairing && other.executor.side === "graphile-worker");
-  return baseline === undefined ? "" : format(jobsPerSecond(measured) / jobsPerSecond(baseline), 2);
+  const value = ratioOf(measured, all);
+  return value === undefined ? "" : format(value, 2);
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** Per pairing: both sides' median throughput and the median, lowest and highest ratio over the rounds. */
+function summary(all: readonly Measured[]): string[][] {
+  const pairings = [...new Set(all.map((entry) => entry.executor.pairing))];
+  return pairings.map((pairing) => {
+    const of = (side: Side) => all.filter((entry) => entry.executor.pairing === pairing && entry.executor.side === side);
+    const ratios = of("Runline").map((entry) => ratioOf(entry, all)).filter((value): value is number => value !== undefined);
+    const throughput = (side: Side) => `${format(median(of(side).map(jobsPerSecond)), 0)} jobs/s`;
+    return [pairing, throughput("Runline"), throughput("graphile-worker"), format(median(ratios), 2), `${format(Math.min(...ratios), 2)}–${format(Math.max(...ratios), 2)}`, String(ratios.length)];
+  });
 }
 
 function row(measured: Measured, all: readonly Measured[]): string[] {
@@ -106,7 +132,7 @@ function row(measured: Measured, all: readonly Measured[]): string[] {
   const perJob = (seconds: number) => format((1000 * seconds) / drain.completed, 2);
   const serverSeconds = executor.side === "Runline" ? server : 0;
   return [
-    executor.pairing, executor.side, executor.shape, `${format(jobsPerSecond(measured), 0)} jobs/s`, format(drain.elapsedMs / 1000, 1), format(drain.firstMs, 0), ratio(measured, all),
+    String(measured.round), executor.pairing, executor.side, executor.shape, `${format(jobsPerSecond(measured), 0)} jobs/s`, format(drain.elapsedMs / 1000, 1), format(drain.firstMs, 0), ratio(measured, all),
     format(cpu.machinePercent, 0), perJob(bench), executor.side === "Runline" ? perJob(server) : "–", perJob(cpu.clusterSeconds), perJob(bench + serverSeconds + cpu.clusterSeconds),
     String(drain.errors),
   ];
@@ -118,13 +144,18 @@ async function run(context: BenchContext): Promise<boolean> {
   await installGraphile(graphileUrl);
   const runlineKey = await createBenchTenant(context.server.url, context.rootKey, tenantSlug);
   const measured: Measured[] = [];
-  for (const executor of executorsFor(context, runlineKey, graphileUrl)) measured.push(await measure(context, executor));
+  const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3) || 3);
+  for (let round = 1; round <= rounds; round++) {
+    for (const executor of executorsFor(context, runlineKey, graphileUrl)) measured.push(await measure(context, executor, round));
+  }
   const problem = await checkRunline(context, jobCount * measured.filter((entry) => entry.executor.side === "Runline").length);
   say(`\n${jobCount} jobs per drain, ${workers} executors, no-op jobs; CPU ms per job over the drain (bench process = load generator and, for graphile-worker, the worker itself):\n`);
   say(`${table(
-    ["pairing", "side", "executors", "throughput", "seconds", "first job ms", "Runline/graphile", "machine busy %", "bench process", "server", "Postgres", "all", "errors"],
+    ["round", "pairing", "side", "executors", "throughput", "seconds", "first job ms", "Runline/graphile", "machine busy %", "bench process", "server", "Postgres", "all", "errors"],
     measured.map((entry) => row(entry, measured)),
   )}\n`);
+  say(`Over ${rounds} round(s), medians; the ratio is taken within each round:\n`);
+  say(`${table(["pairing", "Runline", "graphile-worker", "Runline/graphile", "lowest–highest", "rounds"], summary(measured))}\n`);
   if (problem !== undefined) say(problem);
   if (graphileProblems.length > 0) say(`graphile-worker logged:\n${graphileProblems.join("\n")}`);
   return problem === undefined && measured.every((entry) => entry.drain.errors === 0);

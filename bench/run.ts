@@ -8,7 +8,9 @@
  * - `executors`: draining queued runs with 8 workers against graphile-worker.
  *
  * Each prints Markdown tables; bench/RESULTS.md records runs and what they mean. Set
- * BENCH_CPU_PROFILE_DIR to write a CPU profile of the server process there.
+ * BENCH_CPU_PROFILE_DIR to write a CPU profile of the server process there,
+ * BENCH_ROUNDS for the number of rounds of the executors group (default 3), and
+ * BENCH_POSTGRES_FLAGS for extra Postgres flags (diagnosis; its log is then printed).
  */
 import { rmSync } from "node:fs";
 import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
@@ -78,8 +80,11 @@ async function main(): Promise<void> {
   process.once("exit", removeFolder);
   try {
     const directory = path.join(folder, "pg");
-    // Default flags: fsync and synchronous_commit on, as in production.
-    const cluster = await startEmbeddedPostgres({ directory, logger: createLogger("warn") });
+    // Default flags: fsync and synchronous_commit on, as in production. For diagnosis,
+    // BENCH_POSTGRES_FLAGS adds some (e.g. "-c shared_preload_libraries=auto_explain
+    // -c auto_explain.log_min_duration=5"); Postgres' log is then printed.
+    const diagnosis = process.env.BENCH_POSTGRES_FLAGS?.split(" ").filter(Boolean) ?? [];
+    const cluster = await startEmbeddedPostgres({ directory, logger: createLogger(diagnosis.length > 0 ? "debug" : "warn"), postgresFlags: diagnosis });
     const admin = new pg.Client({ connectionString: cluster.adminUrl });
     try {
       await admin.connect();

@@ -16,7 +16,7 @@ import { createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { RunsService } from "../gen/runline/v1/runs_service_pb.js";
 import { WorkerService, type WorkResponse } from "../gen/runline/v1/worker_service_pb.js";
-import { createWorker } from "../src/sdk/create-worker.js";
+import { createWorker, workerSessionOptions } from "../src/sdk/create-worker.js";
 import { createTally, finish, type Drained, type Tally } from "./drain-tally.js";
 import { bearer, benchWorkflow, clientOf, jsonValue } from "./runline-side.js";
 
@@ -63,7 +63,7 @@ export async function drainWithSdk(baseUrl: string, key: string, workers: number
     handler: async () => null,
     concurrency,
     workerId: `bench-sdk-${index}`,
-    transport: createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true, interceptors: [bearer(key), countCompletions(tally)] }),
+    transport: createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true, nodeOptions: workerSessionOptions(baseUrl), interceptors: [bearer(key), countCompletions(tally)] }),
     onError: (error) => tally.fail(error),
   }));
   const drain = await finish(tally, count);
@@ -75,7 +75,7 @@ export async function drainWithClaimLoops(baseUrl: string, key: string, workers:
   const tally = createTally(count);
   const stop = new AbortController();
   const loop = async (index: number) => {
-    const client = createClient(WorkerService, createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true, interceptors: [bearer(key)] }));
+    const client = createClient(WorkerService, createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true, nodeOptions: workerSessionOptions(baseUrl), interceptors: [bearer(key)] }));
     const workerId = `bench-loop-${index}`;
     while (tally.completed < count && !stop.signal.aborted) {
       const { leases } = await client.claimRuns({ workerId, workflows: [benchWorkflow], maxRuns, waitTimeout: { seconds: 1n, nanos: 0 } }, { signal: stop.signal });

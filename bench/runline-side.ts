@@ -12,6 +12,7 @@ import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
+import { workerSessionOptions } from "../src/sdk/create-worker.js";
 import { AdminService, Scope } from "../gen/runline/v1/admin_service_pb.js";
 import { RunsService } from "../gen/runline/v1/runs_service_pb.js";
 import { WorkflowsService } from "../gen/runline/v1/workflows_service_pb.js";
@@ -140,7 +141,7 @@ export function bearer(key: string): Interceptor {
 
 /** Connect binary over h2c: one HTTP/2 connection that every caller's calls share. */
 export function clientOf<S extends Parameters<typeof createClient>[0]>(service: S, baseUrl: string, key: string): Client<S> {
-  return createClient(service, createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true, interceptors: [bearer(key)] })) as Client<S>;
+  return createClient(service, createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true, nodeOptions: workerSessionOptions(baseUrl), interceptors: [bearer(key)] })) as Client<S>;
 }
 
 /** A google.protobuf.Value from plain JSON. */

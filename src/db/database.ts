@@ -109,6 +109,17 @@ function sqlOverPool(pool: pg.Pool, counter: PoolCounter): Sql {
   };
 }
 
+/**
+ * `url` with `plan_cache_mode=force_generic_plan` added to its startup options (kept
+ * beside any the URL already has): in force from the connection's first statement.
+ */
+export function withGenericPlans(url: string): string {
+  const parsed = new URL(url);
+  const given = parsed.searchParams.get("options");
+  parsed.searchParams.set("options", [given, "-c plan_cache_mode=force_generic_plan"].filter(Boolean).join(" "));
+  return parsed.toString();
+}
+
 /** Options for openDatabase. */
 export interface DatabaseOptions {
   readonly url: string;
@@ -134,8 +145,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   // Same options (and type parsers) as MikroORM's pool; a few connections suffice, as
   // the statements on it are batched (statement-batcher.ts).
   const poolOptions = (pool as unknown as { options: pg.PoolConfig }).options;
-  const workerPool = new pg.Pool({ connectionString: options.url, types: poolOptions.types, min: 0, max: Math.max(2, Math.ceil(options.poolSize / 4)) });
-  workerPool.on("connect", (client) => void client.query("set plan_cache_mode = force_generic_plan").catch(() => undefined));
+  const workerPool = new pg.Pool({ connectionString: withGenericPlans(options.url), types: poolOptions.types, min: 0, max: Math.max(2, Math.ceil(options.poolSize / 4)) });
   workerPool.on("error", () => undefined); // an idle connection dropped by the server: the pool discards it
   return {
     orm,

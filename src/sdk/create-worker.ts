@@ -7,6 +7,7 @@
  *   const worker = createWorker({ server, apiKey, workflows: ["echo"], handler: async (job) => job.input });
  *   await worker.stop();
  */
+import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fromJson, toJson, type JsonValue, type MessageInitShape } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
@@ -84,11 +85,25 @@ export interface Worker {
   stop(options?: { graceMs?: number }): Promise<void>;
 }
 
+/**
+ * HTTP/2 session options for `server`: over plain TCP (h2c), a socket with Nagle's
+ * algorithm off, so a worker's small frames (an outcome, a heartbeat) leave at once
+ * instead of waiting for the acknowledgement of the previous ones. Node's HTTP/2 client
+ * leaves it on.
+ */
+export function workerSessionOptions(server: string): { createConnection?: () => net.Socket } {
+  const url = new URL(server);
+  if (url.protocol !== "http:") return {};
+  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  return { createConnection: () => net.connect({ host, port: Number(url.port || 80), noDelay: true }) };
+}
+
 function authTransport(options: WorkerOptions): Transport {
   return options.transport ?? createConnectTransport({
     baseUrl: options.server,
     httpVersion: "2",
     useBinaryFormat: true,
+    nodeOptions: workerSessionOptions(options.server),
     interceptors: [(next) => (request) => {
       request.header.set("authorization", `Bearer ${options.apiKey}`);
       return next(request);

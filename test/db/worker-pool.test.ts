@@ -1,0 +1,35 @@
+/**
+ * The executors' pool (Database.workerSql) plans every statement generically from its
+ * connections' first statement on, keeping startup options the URL already carries; the
+ * main pool keeps Postgres' default.
+ */
+import { describe, expect, inject, it } from "vitest";
+import { openDatabase, withGenericPlans } from "../../src/db/database.js";
+
+describe("the executors' pool", () => {
+  it("uses generic plans on every connection; the main pool does not", async () => {
+    const database = await openDatabase({ url: inject("pgAdminUrl"), poolSize: 8 });
+    try {
+      // Several at once, so more than one connection of each pool answers.
+      const modes = async (sql: typeof database.sql) =>
+        new Set((await Promise.all(Array.from({ length: 4 }, () => sql.query<{ mode: string }>("select current_setting('plan_cache_mode') as mode, pg_sleep(0.05)")))).map((rows) => rows[0]!.mode));
+      expect(await modes(database.workerSql)).toEqual(new Set(["force_generic_plan"]));
+      expect(await modes(database.sql)).toEqual(new Set(["auto"]));
+    } finally {
+      await database.close();
+    }
+  });
+
+  it("keeps the startup options a URL already has", async () => {
+    const url = new URL(inject("pgAdminUrl"));
+    url.searchParams.set("options", "-c statement_timeout=4321");
+    const database = await openDatabase({ url: url.toString(), poolSize: 2 });
+    try {
+      const [row] = await database.workerSql.query<{ timeout: string; mode: string }>("select current_setting('statement_timeout') as timeout, current_setting('plan_cache_mode') as mode");
+      expect(row).toEqual({ timeout: "4321ms", mode: "force_generic_plan" });
+      expect(new URL(withGenericPlans(url.toString())).searchParams.get("options")).toBe("-c statement_timeout=4321 -c plan_cache_mode=force_generic_plan");
+    } finally {
+      await database.close();
+    }
+  });
+});
