@@ -112,12 +112,14 @@ function sqlOverPool(pool: pg.Pool, counter: PoolCounter): Sql {
 /**
  * `url` with `plan_cache_mode=force_generic_plan` added to its startup options (kept
  * beside any the URL already has): in force from the connection's first statement.
+ * Only the query string is rewritten: pg accepts URLs the WHATWG parser refuses (an
+ * empty host with `?host=/socket/dir`).
  */
 export function withGenericPlans(url: string): string {
-  const parsed = new URL(url);
-  const given = parsed.searchParams.get("options");
-  parsed.searchParams.set("options", [given, "-c plan_cache_mode=force_generic_plan"].filter(Boolean).join(" "));
-  return parsed.toString();
+  const queryAt = url.indexOf("?");
+  const query = new URLSearchParams(queryAt === -1 ? "" : url.slice(queryAt + 1));
+  query.set("options", [query.get("options"), "-c plan_cache_mode=force_generic_plan"].filter(Boolean).join(" "));
+  return `${queryAt === -1 ? url : url.slice(0, queryAt)}?${query.toString()}`;
 }
 
 /** Options for openDatabase. */

@@ -28,6 +28,9 @@ describe("the executors' pool", () => {
       const [row] = await database.workerSql.query<{ timeout: string; mode: string }>("select current_setting('statement_timeout') as timeout, current_setting('plan_cache_mode') as mode");
       expect(row).toEqual({ timeout: "4321ms", mode: "force_generic_plan" });
       expect(new URL(withGenericPlans(url.toString())).searchParams.get("options")).toBe("-c statement_timeout=4321 -c plan_cache_mode=force_generic_plan");
+      // A Unix-socket URL with an empty host (which the WHATWG parser refuses) keeps its form.
+      expect(withGenericPlans("postgresql://runline@/runline?host=/var/run/postgresql")).toBe(
+        "postgresql://runline@/runline?host=%2Fvar%2Frun%2Fpostgresql&options=-c+plan_cache_mode%3Dforce_generic_plan");
     } finally {
       await database.close();
     }
