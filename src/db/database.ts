@@ -24,10 +24,11 @@ export interface Database {
   readonly sql: Sql;
   /**
    * For the executors' hot statements only (claims, completions): connections that
-   * always use a statement's generic plan. Custom plans, built from the parameters'
-   * statistics, estimated a tenant or workflow newer than the last ANALYZE at one row
-   * and read all of its runs per statement; these statements' generic plans walk the
-   * queue index and the primary key whatever the statistics say (bench/RESULTS.md).
+   * always use a statement's generic plan, and no sorts (executorSettings). Custom
+   * plans, built from the parameters' statistics, estimated a tenant or workflow newer
+   * than the last ANALYZE at one row and read all of its runs per statement; these
+   * statements' plans walk the queue index and the primary key whatever the statistics
+   * say (bench/RESULTS.md).
    */
   readonly workerSql: Sql;
   /** A fresh EntityManager for one unit of work on the cold paths. */
@@ -110,15 +111,28 @@ function sqlOverPool(pool: pg.Pool, counter: PoolCounter): Sql {
 }
 
 /**
- * `url` with `plan_cache_mode=force_generic_plan` added to its startup options (kept
- * beside any the URL already has): in force from the connection's first statement.
- * Only the query string is rewritten: pg accepts URLs the WHATWG parser refuses (an
- * empty host with `?host=/socket/dir`).
+ * The executors' pool's session settings, as startup options (in force from a
+ * connection's first statement):
+ * - `plan_cache_mode=force_generic_plan`: custom plans were built on one-row estimates
+ *   for a tenant or workflow newer than the last ANALYZE;
+ * - `enable_sort=off`: queued runs are transient, so an ANALYZE between two bursts sees
+ *   none and estimates a queue of one row, and the claim's cheapest plan was then to
+ *   read every queued run through runs_ready_due and sort them (38 ms a claim in the
+ *   bench, test/workers/claim-plans.test.ts). Without sorts it walks runs_queue in
+ *   queue order. The pool runs only claims and completions, whose other plans need no
+ *   sort.
  */
-export function withGenericPlans(url: string): string {
+export const executorSettings = "-c plan_cache_mode=force_generic_plan -c enable_sort=off";
+
+/**
+ * `url` with executorSettings added to its startup options (kept beside any the URL
+ * already has). Only the query string is rewritten: pg accepts URLs the WHATWG parser
+ * refuses (an empty host with `?host=/socket/dir`).
+ */
+export function withExecutorSettings(url: string): string {
   const queryAt = url.indexOf("?");
   const query = new URLSearchParams(queryAt === -1 ? "" : url.slice(queryAt + 1));
-  query.set("options", [query.get("options"), "-c plan_cache_mode=force_generic_plan"].filter(Boolean).join(" "));
+  query.set("options", [query.get("options"), executorSettings].filter(Boolean).join(" "));
   return `${queryAt === -1 ? url : url.slice(0, queryAt)}?${query.toString()}`;
 }
 
@@ -151,7 +165,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   // job after a 15 s pause took 90–270 ms instead of 15–30).
   const poolOptions = (pool as unknown as { options: pg.PoolConfig }).options;
   const workerPool = new pg.Pool({
-    connectionString: withGenericPlans(options.url), types: poolOptions.types,
+    connectionString: withExecutorSettings(options.url), types: poolOptions.types,
     min: 0, max: Math.max(2, Math.ceil(options.poolSize / 4)), idleTimeoutMillis: 5 * 60_000,
   });
   workerPool.on("error", () => undefined); // an idle connection dropped by the server: the pool discards it

@@ -1,20 +1,20 @@
 /**
- * The executors' pool (Database.workerSql) plans every statement generically from its
- * connections' first statement on, keeping startup options the URL already carries; the
+ * The executors' pool (Database.workerSql) plans every statement generically and without
+ * sorts from its connections' first statement on, keeping startup options the URL already carries; the
  * main pool keeps Postgres' default.
  */
 import { describe, expect, inject, it } from "vitest";
-import { openDatabase, withGenericPlans } from "../../src/db/database.js";
+import { openDatabase, withExecutorSettings } from "../../src/db/database.js";
 
 describe("the executors' pool", () => {
-  it("uses generic plans on every connection; the main pool does not", async () => {
+  it("uses generic plans and no sorts on every connection; the main pool does not", async () => {
     const database = await openDatabase({ url: inject("pgAdminUrl"), poolSize: 8 });
     try {
       // Several at once, so more than one connection of each pool answers.
       const modes = async (sql: typeof database.sql) =>
-        new Set((await Promise.all(Array.from({ length: 4 }, () => sql.query<{ mode: string }>("select current_setting('plan_cache_mode') as mode, pg_sleep(0.05)")))).map((rows) => rows[0]!.mode));
-      expect(await modes(database.workerSql)).toEqual(new Set(["force_generic_plan"]));
-      expect(await modes(database.sql)).toEqual(new Set(["auto"]));
+        new Set((await Promise.all(Array.from({ length: 4 }, () => sql.query<{ mode: string }>("select current_setting('plan_cache_mode') || ' ' || current_setting('enable_sort') as mode, pg_sleep(0.05)")))).map((rows) => rows[0]!.mode));
+      expect(await modes(database.workerSql)).toEqual(new Set(["force_generic_plan off"]));
+      expect(await modes(database.sql)).toEqual(new Set(["auto on"]));
     } finally {
       await database.close();
     }
@@ -27,10 +27,10 @@ describe("the executors' pool", () => {
     try {
       const [row] = await database.workerSql.query<{ timeout: string; mode: string }>("select current_setting('statement_timeout') as timeout, current_setting('plan_cache_mode') as mode");
       expect(row).toEqual({ timeout: "4321ms", mode: "force_generic_plan" });
-      expect(new URL(withGenericPlans(url.toString())).searchParams.get("options")).toBe("-c statement_timeout=4321 -c plan_cache_mode=force_generic_plan");
+      expect(new URL(withExecutorSettings(url.toString())).searchParams.get("options")).toBe("-c statement_timeout=4321 -c plan_cache_mode=force_generic_plan -c enable_sort=off");
       // A Unix-socket URL with an empty host (which the WHATWG parser refuses) keeps its form.
-      expect(withGenericPlans("postgresql://runline@/runline?host=/var/run/postgresql")).toBe(
-        "postgresql://runline@/runline?host=%2Fvar%2Frun%2Fpostgresql&options=-c+plan_cache_mode%3Dforce_generic_plan");
+      expect(withExecutorSettings("postgresql://runline@/runline?host=/var/run/postgresql")).toBe(
+        "postgresql://runline@/runline?host=%2Fvar%2Frun%2Fpostgresql&options=-c+plan_cache_mode%3Dforce_generic_plan+-c+enable_sort%3Doff");
     } finally {
       await database.close();
     }
