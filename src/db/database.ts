@@ -23,8 +23,9 @@ export interface Database {
   readonly orm: MikroORM;
   readonly sql: Sql;
   /**
-   * For the executors' hot statements only (claims, completions): connections that
-   * always use a statement's generic plan, and no sorts (executorSettings). Custom
+   * For the executors' hot statements (claims, completions) and the lease sweeper:
+   * connections that always use a statement's generic plan, and no sorts
+   * (executorSettings). Custom
    * plans, built from the parameters' statistics, estimated a tenant or workflow newer
    * than the last ANALYZE at one row and read all of its runs per statement; these
    * statements' plans walk the queue index and the primary key whatever the statistics
@@ -119,8 +120,9 @@ function sqlOverPool(pool: pg.Pool, counter: PoolCounter): Sql {
  *   none and estimates a queue of one row, and the claim's cheapest plan was then to
  *   read every queued run through runs_ready_due and sort them (38 ms a claim in the
  *   bench, test/workers/claim-plans.test.ts). Without sorts it walks runs_queue in
- *   queue order. The pool runs only claims and completions, whose other plans need no
- *   sort.
+ *   queue order. The pool runs only claims, completions and the lease sweeper, whose
+ *   other plans need no sort (the sweeper's ordered scans of its partial indexes are
+ *   what it should use anyway).
  */
 export const executorSettings = "-c plan_cache_mode=force_generic_plan -c enable_sort=off";
 
