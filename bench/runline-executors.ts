@@ -12,13 +12,12 @@
  *
  * Both name the workflow they serve, as real executors do.
  */
-import { createClient, type Interceptor } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
+import type { Interceptor } from "@connectrpc/connect";
 import { RunsService } from "../gen/runline/v1/runs_service_pb.js";
 import { WorkerService, type WorkResponse } from "../gen/runline/v1/worker_service_pb.js";
-import { createWorker, workerSessionOptions } from "../src/sdk/create-worker.js";
+import { createWorker } from "../src/sdk/create-worker.js";
 import { createTally, finish, type Drained, type Tally } from "./drain-tally.js";
-import { bearer, benchWorkflow, clientOf, jsonValue } from "./runline-side.js";
+import { bearer, benchWorkflow, clientOf, h2Transport, jsonValue } from "./runline-side.js";
 
 /** Runs per BatchCreateRuns call. */
 const batchSize = 500;
@@ -63,7 +62,7 @@ export async function drainWithSdk(baseUrl: string, key: string, workers: number
     handler: async () => null,
     concurrency,
     workerId: `bench-sdk-${index}`,
-    transport: createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true, nodeOptions: workerSessionOptions(baseUrl), interceptors: [bearer(key), countCompletions(tally)] }),
+    transport: h2Transport(baseUrl, [bearer(key), countCompletions(tally)]),
     onError: (error) => tally.fail(error),
   }));
   const drain = await finish(tally, count);
@@ -75,7 +74,7 @@ export async function drainWithClaimLoops(baseUrl: string, key: string, workers:
   const tally = createTally(count);
   const stop = new AbortController();
   const loop = async (index: number) => {
-    const client = createClient(WorkerService, createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true, nodeOptions: workerSessionOptions(baseUrl), interceptors: [bearer(key)] }));
+    const client = clientOf(WorkerService, baseUrl, key);
     const workerId = `bench-loop-${index}`;
     while (tally.completed < count && !stop.signal.aborted) {
       const { leases } = await client.claimRuns({ workerId, workflows: [benchWorkflow], maxRuns, waitTimeout: { seconds: 1n, nanos: 0 } }, { signal: stop.signal });

@@ -10,7 +10,7 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
-import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
+import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { workerSessionOptions } from "../src/sdk/create-worker.js";
 import { AdminService, Scope } from "../gen/runline/v1/admin_service_pb.js";
@@ -139,9 +139,14 @@ export function bearer(key: string): Interceptor {
   };
 }
 
-/** Connect binary over h2c: one HTTP/2 connection that every caller's calls share. */
+/** Connect binary over h2c with the SDK's socket options (Nagle's algorithm off): one HTTP/2 connection. */
+export function h2Transport(baseUrl: string, interceptors: Interceptor[]): Transport {
+  return createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true, nodeOptions: workerSessionOptions(baseUrl), interceptors });
+}
+
+/** A client over h2Transport: every caller's calls share its connection. */
 export function clientOf<S extends Parameters<typeof createClient>[0]>(service: S, baseUrl: string, key: string): Client<S> {
-  return createClient(service, createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true, nodeOptions: workerSessionOptions(baseUrl), interceptors: [bearer(key)] })) as Client<S>;
+  return createClient(service, h2Transport(baseUrl, [bearer(key)])) as Client<S>;
 }
 
 /** A google.protobuf.Value from plain JSON. */

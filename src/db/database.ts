@@ -25,11 +25,10 @@ export interface Database {
   /**
    * For the executors' hot statements (claims, completions) and the lease sweeper:
    * connections that always use a statement's generic plan, and no sorts
-   * (executorSettings). Custom
-   * plans, built from the parameters' statistics, estimated a tenant or workflow newer
-   * than the last ANALYZE at one row and read all of its runs per statement; these
-   * statements' plans walk the queue index and the primary key whatever the statistics
-   * say (bench/RESULTS.md).
+   * (executorSettings). Custom plans, built from the parameters' statistics, estimated
+   * a tenant or workflow newer than the last ANALYZE at one row and read all of its runs
+   * per statement; these statements' plans walk the queue index and the primary key
+   * whatever the statistics say (bench/RESULTS.md).
    */
   readonly workerSql: Sql;
   /** A fresh EntityManager for one unit of work on the cold paths. */
@@ -164,7 +163,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   // the statements on it are batched (statement-batcher.ts). Idle connections are kept
   // for 5 minutes rather than pg's 10 s: executors come in bursts, and a new connection
   // costs its start-up and the planning of every prepared statement again (the first
-  // job after a 15 s pause took 90–270 ms instead of 15–30).
+  // job after a 15 s pause took 88–165 ms instead of 15–33).
   const poolOptions = (pool as unknown as { options: pg.PoolConfig }).options;
   const workerPool = new pg.Pool({
     connectionString: withExecutorSettings(options.url), types: poolOptions.types,

@@ -1,7 +1,7 @@
 /**
  * The executors' pool (Database.workerSql) plans every statement generically and without
- * sorts from its connections' first statement on, keeping startup options the URL already carries; the
- * main pool keeps Postgres' default.
+ * sorts from its connections' first statement on, keeping startup options the URL
+ * already carries; the main pool keeps Postgres' defaults.
  */
 import { describe, expect, inject, it } from "vitest";
 import { openDatabase, withExecutorSettings } from "../../src/db/database.js";
