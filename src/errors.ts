@@ -34,9 +34,30 @@ export class RunlineError extends Error {
   }
 }
 
-/** A request field with a bad value. */
+// Echoed values are cut to this many characters: a 1 MB id copied into a message made the
+// gRPC trailer larger than clients accept, and they saw a stream reset instead of the error.
+const maxEchoedLength = 64;
+const maxDescriptionLength = 512;
+
+/**
+ * A caller's value as it may appear in an error message or field path: at most 64
+ * characters (then "…" and how many more), control characters escaped.
+ */
+export function echoed(value: string): string {
+  const visible = (text: string) => Array.from(text, (char) => (char < " " || char === "\u007f" ? `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}` : char)).join("");
+  if (value.length <= maxEchoedLength) return visible(value);
+  return `${visible(value.slice(0, maxEchoedLength))}…(${value.length - maxEchoedLength} more characters)`;
+}
+
+function bounded(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}…`;
+}
+
+/** A request field with a bad value (field path and description are bounded in length). */
 export function invalidArgument(field: string, description: string): RunlineError {
-  return new RunlineError("invalid_argument", `${field}: ${description}`, "INVALID_ARGUMENT", [{ field, description }]);
+  const name = bounded(field, maxDescriptionLength);
+  const why = bounded(description, maxDescriptionLength);
+  return new RunlineError("invalid_argument", `${name}: ${why}`, "INVALID_ARGUMENT", [{ field: name, description: why }]);
 }
 
 /** Several bad fields at once (e.g. JSON Schema violations). */
@@ -46,7 +67,7 @@ export function invalidFields(message: string, violations: readonly FieldViolati
 
 /** Unknown or another tenant's resource: both look the same to the caller. */
 export function notFound(what: string, id: string): RunlineError {
-  return new RunlineError("not_found", `${what} "${id}" not found`, `${what.toUpperCase().replace(/ /g, "_")}_NOT_FOUND`);
+  return new RunlineError("not_found", `${what} "${echoed(id)}" not found`, `${what.toUpperCase().replace(/ /g, "_")}_NOT_FOUND`);
 }
 
 /** The resource is not in a state that allows the request. */

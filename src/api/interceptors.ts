@@ -2,14 +2,17 @@
  * Interceptors that run on every protocol: observation (request id, error mapping,
  * logs, metrics) outermost, then authentication and scope checks.
  */
+import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor, type StreamResponse } from "@connectrpc/connect";
 import type { KeyResolver } from "../auth/api-keys.js";
 import { callerKey } from "../auth/caller.js";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics/metrics.js";
-import { toConnectError } from "./error-mapping.js";
+import { logLevelFor, toConnectError } from "./error-mapping.js";
 import { accessFor } from "./method-scopes.js";
+import { markInvoked } from "./request-gate.js";
+import { requestRefusal } from "./request-validation.js";
 
 function bearerSecret(header: string | null): string | undefined {
   if (header === null) return undefined;
@@ -46,12 +49,12 @@ function protocolOf(contentType: string | null): string {
 const requestIdPattern = /^[\x21-\x7e]{1,200}$/;
 
 /** Wraps a stream's messages: maps a failure, and reports the end either way. */
-async function* observeStream<T>(messages: AsyncIterable<T>, end: (error: ConnectError | undefined) => void): AsyncIterable<T> {
+async function* observeStream<T>(messages: AsyncIterable<T>, signal: AbortSignal, end: (error: ConnectError | undefined) => void): AsyncIterable<T> {
   let failure: ConnectError | undefined;
   try {
     yield* messages;
   } catch (error) {
-    failure = toConnectError(error);
+    failure = toConnectError(error, signal);
     throw failure;
   } finally {
     end(failure);
@@ -79,9 +82,11 @@ export function observeInterceptor(logger: Logger, metrics: Metrics): Intercepto
         requestId, procedure, protocol: protocolOf(request.header.get("content-type")),
         tenant: request.contextValues.get(callerKey)?.tenantId, code, durationMs: Math.round(seconds * 1000),
       };
-      if (error?.code === Code.Internal || error?.code === Code.Unknown) logger.error({ ...fields, err: error.cause ?? error }, "call failed");
+      const level = logLevelFor(error?.code);
+      if (level === "error") logger.error({ ...fields, err: error?.cause ?? error }, "call failed");
+      else if (level === "warn") logger.warn({ ...fields, err: describeCause(error) }, "call failed");
       // Health checks arrive every few seconds from orchestrators: debug, not info.
-      else if (request.service.typeName === "grpc.health.v1.Health") logger.debug(fields, "call");
+      else if (level === "debug" || request.service.typeName === "grpc.health.v1.Health") logger.debug(fields, "call");
       else logger.info(fields, "call");
     };
     try {
@@ -94,17 +99,59 @@ export function observeInterceptor(logger: Logger, metrics: Metrics): Intercepto
       metrics.trackStream(procedure, 1);
       const streamed: StreamResponse = {
         ...response,
-        message: observeStream(response.message, (error) => {
+        message: observeStream(response.message, request.signal, (error) => {
           metrics.trackStream(procedure, -1);
           report(error);
         }),
       };
       return streamed as typeof response;
     } catch (error) {
-      const mapped = toConnectError(error);
+      const mapped = toConnectError(error, request.signal);
       mapped.metadata.set("x-request-id", requestId);
       report(mapped);
       throw mapped;
     }
   };
+}
+
+/** The message of what lies behind an expected failure (no stack: these are not bugs). */
+function describeCause(error: ConnectError | undefined): string | undefined {
+  const cause: unknown = error?.cause;
+  return cause instanceof Error ? cause.message : error?.message;
+}
+
+/**
+ * Refuses request messages no field of ours may hold (request-validation.ts): unary
+ * requests before the handler runs, streamed ones as each message arrives, so a bad
+ * message in the middle of a Work session ends it with INVALID_ARGUMENT. A message the
+ * transport could not decode (INTERNAL in connect-es) is the client's fault too.
+ * Innermost, so only authenticated callers learn what was wrong with their request.
+ */
+export function validationInterceptor(): Interceptor {
+  return (next) => async (request) => {
+    markInvoked(request.contextValues);
+    if (!request.stream) {
+      const refusal = requestRefusal(request.method.input, request.message);
+      if (refusal !== undefined) throw refusal;
+      return next(request);
+    }
+    return next({ ...request, message: validatedStream(request.method.input, request.message) });
+  };
+}
+
+async function* validatedStream<Desc extends DescMessage>(schema: Desc, messages: AsyncIterable<MessageShape<Desc>>): AsyncIterable<MessageShape<Desc>> {
+  let index = 0;
+  try {
+    for await (const message of messages) {
+      const refusal = requestRefusal(schema, message, "");
+      if (refusal !== undefined) throw refusal;
+      index++;
+      yield message;
+    }
+  } catch (error) {
+    if (error instanceof ConnectError && error.code === Code.Internal) {
+      throw new ConnectError(`request message ${index + 1} could not be read: ${error.rawMessage}`, Code.InvalidArgument, undefined, undefined, error);
+    }
+    throw error;
+  }
 }

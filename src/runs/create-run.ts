@@ -7,7 +7,7 @@
  * inserts and the others wait on the unique index, then find the winner's run.
  */
 import type { Sql } from "../db/database.js";
-import { invalidArgument, notFound, RunlineError } from "../errors.js";
+import { echoed, invalidArgument, notFound, RunlineError } from "../errors.js";
 import { isUuid, newId } from "../ids.js";
 import { contentHash } from "../workflows/content-hash.js";
 import { validateAgainstSchema } from "../workflows/json-schema.js";
@@ -39,6 +39,12 @@ export const idempotencyKeyLifetimeHours = 24;
 
 const labelKeyPattern = /^[a-z0-9]([a-z0-9_./-]{0,61}[a-z0-9])?$/i;
 
+const dayMs = 24 * 60 * 60 * 1000;
+/** The longest run `timeout` accepted: a year (runs_service.proto, CreateRunRequest.timeout). */
+export const maxRunTimeoutMs = 366 * dayMs;
+/** How far ahead `schedule_time` may be: a year (runs_service.proto, CreateRunRequest.schedule_time). */
+export const maxScheduleAheadMs = 366 * dayMs;
+
 function checkCreateInput(request: CreateRunInput, field: string): void {
   if (request.workflow === "") throw invalidArgument(`${field}workflow`, "is required");
   if (request.workflowVersion < 0) throw invalidArgument(`${field}workflow_version`, "must not be negative");
@@ -46,6 +52,12 @@ function checkCreateInput(request: CreateRunInput, field: string): void {
   if (request.priority < -1000 || request.priority > 1000) throw invalidArgument(`${field}priority`, "must be between -1000 and 1000");
   if (request.idempotencyKey.length > 255) throw invalidArgument(`${field}idempotency_key`, "must be at most 255 characters");
   if (request.timeoutMs !== undefined && request.timeoutMs <= 0) throw invalidArgument(`${field}timeout`, "must be positive");
+  if (request.timeoutMs !== undefined && request.timeoutMs > maxRunTimeoutMs) throw invalidArgument(`${field}timeout`, "must be at most 366 days (31622400s)");
+  // A past schedule_time just means "now"; one further ahead than a year is a mistake
+  // (seconds sent as milliseconds, a year typo), not a plan.
+  if (request.scheduleTime !== undefined && request.scheduleTime.getTime() - Date.now() > maxScheduleAheadMs) {
+    throw invalidArgument(`${field}schedule_time`, "must be at most 366 days ahead");
+  }
   const labels = Object.entries(request.labels);
   if (labels.length > 64) throw invalidArgument(`${field}labels`, "at most 64 labels");
   for (const [key, value] of labels) {
@@ -239,7 +251,7 @@ export async function createRun(sql: Sql, tenantId: string, createdBy: string, r
     throw new RunlineError("aborted", "the run of this idempotency key changed concurrently; retry", "IDEMPOTENCY_KEY_RACE");
   }
   if (existing.request_hash !== hash) {
-    throw new RunlineError("already_exists", `idempotency key "${request.idempotencyKey}" was used with a different request`, "IDEMPOTENCY_KEY_REUSED");
+    throw new RunlineError("already_exists", `idempotency key "${echoed(request.idempotencyKey)}" was used with a different request`, "IDEMPOTENCY_KEY_REUSED");
   }
   const { request_hash: _hash, ...run } = existing;
   return { run, replayed: true };

@@ -5,7 +5,7 @@
  * interrupt is recognised and changes nothing.
  */
 import type { Sql } from "../db/database.js";
-import { failedPrecondition } from "../errors.js";
+import { echoed, failedPrecondition } from "../errors.js";
 import { notifyExpression, withoutNotifyColumn } from "../events/notify-channel.js";
 import { validateAgainstSchema } from "../workflows/json-schema.js";
 import { runColumns, type RunRecord } from "./run-record.js";
@@ -40,7 +40,7 @@ export async function resumeRun(sql: Sql, tenantId: string, runId: string, input
     throw failedPrecondition(`run is ${run.status}; only INTERRUPTED runs can be resumed`, "RUN_NOT_INTERRUPTED");
   }
   if (interruptId !== "" && interruptId !== run.interrupt.id) {
-    throw failedPrecondition(`interrupt "${interruptId}" is not the run's current interrupt`, "INTERRUPT_NOT_CURRENT");
+    throw failedPrecondition(`interrupt "${echoed(interruptId)}" is not the run's current interrupt`, "INTERRUPT_NOT_CURRENT");
   }
   validateAgainstSchema(input ?? null, run.interrupt.resumeSchema, "input");
   const [resumed] = await sql.query<RunRecord & { pg_notify?: unknown }>(resumeStatement, [tenantId, run.id, JSON.stringify(input ?? null), run.interrupt.id]);

@@ -47,7 +47,7 @@ export interface VersionContent {
 const slugPattern = /^[a-z][a-z0-9-]{0,62}$/;
 
 function checkContent(content: VersionContent): void {
-  if (content.definition === undefined) throw invalidArgument("definition", "is required");
+  if (content.definition === undefined || content.definition === null) throw invalidArgument("definition", "is required and must not be null");
   checkSchema(content.inputSchema, "input_schema");
   const { maxAttempts, concurrencyLimit, timeoutMs, backoffMs } = content.defaults;
   if (maxAttempts !== undefined && (maxAttempts < 0 || maxAttempts > 100)) throw invalidArgument("defaults.max_attempts", "must be between 0 and 100");

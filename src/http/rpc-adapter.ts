@@ -1,0 +1,87 @@
+/**
+ * The Node request handler for RPCs (gRPC, gRPC-web, Connect): connect-node's adapter,
+ * rebuilt on its public pieces (createConnectRouter, universalRequestFromNodeRequest,
+ * universalResponseToNodeResponse) for three things it does not do:
+ * - A call whose response cannot be written (the client left) is reported to `onFailure`,
+ *   never printed with console.error, so nothing reaches stderr outside the log.
+ * - Deadlines longer than a Node timer can hold (2³¹−1 ms, 24.8 days) are capped there.
+ *   The gRPC spec allows up to 8 digits of hours ("99999999H"); connect-es would set a
+ *   timer Node cannot (TimeoutOverflowWarning, then a 1 ms deadline) or, with
+ *   `maxTimeoutMs`, refuse a deadline the spec calls valid. A cap keeps the client's
+ *   meaning: no practical limit.
+ * - A request answered before its body was read (over `readMaxBytes`, refused by the
+ *   request gate) has the rest of its body discarded before the answer and the
+ *   connection closed after it, so an HTTP/1.1 client reads the error instead of a reset
+ *   (request-discard.ts). The body is read with `requestChunks`, which does not destroy
+ *   the request when connect-es stops early.
+ * Paths outside the router go to `fallback`, as in connect-node.
+ */
+import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ConnectRouterOptions } from "@connectrpc/connect";
+import type { UniversalHandler } from "@connectrpc/connect/protocol";
+import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { HttpRequest, HttpResponse } from "./handler-chain.js";
+import { discardRequestBody, requestChunks } from "./request-discard.js";
+
+/** Options: connect's router options plus the adapter's own. */
+export interface RpcAdapterOptions extends ConnectRouterOptions {
+  /** Registers the services. */
+  readonly routes: (router: ConnectRouter) => void;
+  /** Answers every path that is not an RPC. */
+  readonly fallback: (request: HttpRequest, response: HttpResponse) => void;
+  /**
+   * Told when a response could not be written; `clientGone` is true when the client
+   * reset or left (expected, log quietly). Default: ignored.
+   */
+  readonly onFailure?: ((failure: { procedure: string; clientGone: boolean; error: unknown }) => void) | undefined;
+}
+
+/** The longest deadline a Node timer holds, in ms. */
+export const maxDeadlineMs = 2 ** 31 - 1;
+
+/** Builds the handler; connect's compression defaults (gzip, br) apply when `acceptCompression` is unset. */
+export function createRpcAdapter(options: RpcAdapterOptions): (request: HttpRequest, response: HttpResponse) => void {
+  const router = createConnectRouter({ ...options, maxTimeoutMs: maxDeadlineMs });
+  options.routes(router);
+  const handlers = new Map<string, UniversalHandler>(router.handlers.map((handler) => [handler.requestPath, handler]));
+  const onFailure = options.onFailure ?? (() => {});
+  return (request, response) => {
+    const handler = handlers.get((request.url ?? "").split("?", 1)[0] ?? "");
+    if (handler === undefined) return options.fallback(request, response);
+    capDeadlines(request);
+    const universal = { ...universalRequestFromNodeRequest(request, response, undefined, undefined), body: requestChunks(request) };
+    const procedure = handler.requestPath;
+    void handler(universal)
+      .then(async (answer) => {
+        await lingerIfUnread(request, response);
+        await universalResponseToNodeResponse(answer, response);
+      })
+      .catch((error: unknown) => {
+        const clientGone = ConnectError.from(error).code === Code.Aborted || request.destroyed || universal.signal.aborted;
+        onFailure({ procedure, clientGone, error });
+      });
+  };
+}
+
+/** Rewrites `grpc-timeout` and `connect-timeout-ms` above the cap to the cap. */
+function capDeadlines(request: HttpRequest): void {
+  const grpc = request.headers["grpc-timeout"];
+  if (typeof grpc === "string") {
+    const match = /^(\d{1,8})([HMSmun])$/.exec(grpc);
+    const unitMs: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
+    if (match !== null && Number(match[1]) * unitMs[match[2]!]! > maxDeadlineMs) request.headers["grpc-timeout"] = `${Math.floor(maxDeadlineMs / 1000)}S`;
+  }
+  const connect = request.headers["connect-timeout-ms"];
+  if (typeof connect === "string" && /^\d{1,10}$/.test(connect) && Number(connect) > maxDeadlineMs) request.headers["connect-timeout-ms"] = String(maxDeadlineMs);
+}
+
+/**
+ * HTTP/1.1 only: when the answer comes before the body was read, read and drop the rest
+ * first; if it is too long to wait for, close the connection after the answer.
+ */
+async function lingerIfUnread(request: HttpRequest, response: HttpResponse): Promise<void> {
+  if (request.httpVersionMajor !== 1 || request.complete) return;
+  const plain = response as unknown as ServerResponse;
+  const drained = await discardRequestBody(request as IncomingMessage);
+  if (!drained && !plain.headersSent) plain.setHeader("connection", "close");
+}
