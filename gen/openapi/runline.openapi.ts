@@ -291,7 +291,10 @@ export interface paths {
          * Appends events to a run's log.
          * @description Appends events to a run's log. The server gives each event the next sequence of the
          *     run, with no gaps. An event whose `event_id` is already in the log is not appended
-         *     again (a retried append is a no-op). Terminal runs: FAILED_PRECONDITION.
+         *     again (a retried append is a no-op). Terminal runs: FAILED_PRECONDITION. Not fenced by
+         *     any lease: it is for callers outside one and needs the `write` scope; executors
+         *     report through WorkerService.ReportRunEvents, and a key with only the `worker`
+         *     scope is PERMISSION_DENIED here.
          */
         post: operations["RunsService_IngestRunEvents"];
         delete?: never;
@@ -426,6 +429,31 @@ export interface paths {
          *     keeping at most `max_runs` runs leased through this stream at once.
          */
         post: operations["WorkerService_StreamAssignments"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workers/runs/{run_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Appends events to the log of a run the executor holds, as RunsService.IngestRunEvents does (gapless sequences; an `event_id` already in the log is not appended again), fenced by the lease: when `lease_id` is not the run's current lease (expired, given back, or the run claimed again since), the call is FAILED_PRECONDITION with reason LEASE_NOT_CURRENT and appends nothing, so an executor that lost its run can never write into the next attempt's log.
+         * @description Appends events to the log of a run the executor holds, as RunsService.IngestRunEvents
+         *     does (gapless sequences; an `event_id` already in the log is not appended again),
+         *     fenced by the lease: when `lease_id` is not the run's current lease (expired, given
+         *     back, or the run claimed again since), the call is FAILED_PRECONDITION with reason
+         *     LEASE_NOT_CURRENT and appends nothing, so an executor that lost its run can never
+         *     write into the next attempt's log.
+         */
+        post: operations["WorkerService_ReportRunEvents"];
         delete?: never;
         options?: never;
         head?: never;
@@ -934,6 +962,11 @@ export interface components {
         "runline.v1.ReleaseRunResponse": {
             /** @description The run after the request: QUEUED (or CANCELLED). */
             run?: components["schemas"]["runline.v1.Run"];
+        };
+        /** @description Response for ReportRunEvents. */
+        "runline.v1.ReportRunEventsResponse": {
+            /** @description The events as stored, with their sequences (those already stored included). */
+            events?: components["schemas"]["runline.v1.RunEvent"][];
         };
         /** @description Response for ResumeRun. */
         "runline.v1.ResumeRunResponse": {
@@ -2065,6 +2098,40 @@ export interface operations {
                     "application/x-ndjson": components["schemas"]["runline.v1.StreamAssignmentsResponse"] | {
                         error: components["schemas"]["google.rpc.Status"];
                     };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    WorkerService_ReportRunEvents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id. */
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        /** @description Request for ReportRunEvents. */
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description The lease of the executor reporting; it must be the run's current lease. */
+                    leaseId?: string;
+                    /** @description The events to append, in order (1 to 1000), as in IngestRunEventsRequest. */
+                    events?: components["schemas"]["runline.v1.IngestEvent"][];
+                };
+            };
+        };
+        responses: {
+            /** @description Response for ReportRunEvents. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["runline.v1.ReportRunEventsResponse"];
                 };
             };
             default: components["responses"]["Error"];

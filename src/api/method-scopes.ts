@@ -17,8 +17,10 @@ const rules: Record<string, Access | Record<string, Access>> = {
     CreateRun: write, BatchCreateRuns: write, GetRun: read, ListRuns: read, SearchRuns: read,
     CancelRun: write, DeleteRun: write, ResumeRun: write, GetRunDefinition: read, GetRunOutput: read,
     ListRunEvents: read, StreamRunEvents: read, RunAndWait: write, RunAndStream: write,
-    // Executors report progress with the worker scope; callers may add events with write.
-    IngestRunEvents: { kind: "scopes", anyOf: ["write", "worker", "admin"] },
+    // Unfenced appends, for callers outside any lease. Executors (the worker scope) report
+    // through WorkerService.ReportRunEvents, fenced by their lease: a worker key here
+    // could write into a run it lost (API.md, "Events written by executors are fenced").
+    IngestRunEvents: write,
   },
   "runline.v1.WorkflowsService": {
     CreateWorkflow: write, GetWorkflow: read, ListWorkflows: read,

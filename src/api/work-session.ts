@@ -1,9 +1,12 @@
 /**
  * WorkerService.Work: one executor's two-way session. Two tasks feed one outgoing queue:
  * the assigner pushes leases (assignment-stream.ts, as StreamAssignments does) and the
- * reader answers each `complete` / `fail` with an `outcome` as soon as its statement
- * returns (completions of many sessions share statements, see lease-writes.ts). The
- * reader does not wait for one outcome before reading the next.
+ * reader answers each `complete` / `fail` with an `outcome` and each `report` with a
+ * `reported` as soon as its statement returns (completions of many sessions share
+ * statements, see lease-writes.ts). The reader does not wait for one answer before
+ * reading the next, except to keep at most `maxPendingAnswers` in flight; but the
+ * messages about one run are applied in the order sent (`afterEarlier`), so its events
+ * keep their order and land before its outcome closes the log.
  *
  * Ending: when the executor closes its side, assigning stops, pending outcomes are
  * answered, and the stream ends. When the call is cancelled (or the server shuts
@@ -11,8 +14,8 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
-import { RunStatus } from "../../gen/runline/v1/run_pb.js";
-import { WorkResponseSchema, type Lease, type WorkRequest, type WorkResponse, type WorkOutcome } from "../../gen/runline/v1/worker_service_pb.js";
+import { RunStatus, type RunEvent } from "../../gen/runline/v1/run_pb.js";
+import { WorkResponseSchema, type Lease, type ReportRunEventsRequest, type WorkRequest, type WorkResponse, type WorkOutcome } from "../../gen/runline/v1/worker_service_pb.js";
 import { invalidArgument, RunlineError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { RunOutcome } from "../workers/lease-writes.js";
@@ -38,7 +41,16 @@ export interface WorkSessionDeps {
   readonly refusal: (tenantId: string, runId: string) => Promise<never>;
   /** FailRun as the unary call does it. */
   readonly fail: (tenantId: string, request: Extract<WorkRequest["kind"], { case: "fail" }>["value"]) => Promise<RunOutcome>;
+  /** ReportRunEvents as the unary call does it (fenced by the lease): the events as stored. */
+  readonly report: (tenantId: string, request: ReportRunEventsRequest) => Promise<RunEvent[]>;
 }
+
+/**
+ * Answers not yet sent on one session at most. Beyond it the reader stops reading, so
+ * HTTP/2 flow control holds back an executor that sends faster than its statements
+ * finish instead of the server queueing its messages without bound.
+ */
+const maxPendingAnswers = 256;
 
 const codeName = (code: Code) => Code[code].replace(/[A-Z]/g, (letter, offset: number) => (offset === 0 ? "" : "_") + letter.toLowerCase());
 
@@ -56,16 +68,35 @@ export async function* workSession(deps: WorkSessionDeps, tenantId: string, clai
   const assigning = AbortSignal.any([signal, stopAssigning.signal]);
   const pending = new Set<Promise<void>>();
 
-  const answer = (runId: string, work: Promise<RunOutcome>) => {
-    const answered = work.then(
-      (run) => outbox.push(create(WorkResponseSchema, { kind: { case: "outcome", value: { runId, status: statusOf(run) } } })),
-      (error: unknown) => {
-        const refused = refusal(error);
-        if (refused?.code === "internal" || refused?.code === "unknown") deps.logger.error({ err: error, runId }, "work session outcome failed");
-        outbox.push(create(WorkResponseSchema, { kind: { case: "outcome", value: { runId, error: refused } } }));
-      },
-    ).finally(() => pending.delete(answered));
+  const track = (answering: Promise<void>) => {
+    const answered = answering.finally(() => pending.delete(answered));
     pending.add(answered);
+  };
+  const refused = (runId: string, error: unknown) => {
+    const explained = refusal(error);
+    if (explained?.code === "internal" || explained?.code === "unknown") deps.logger.error({ err: error, runId }, "work session message failed");
+    return explained;
+  };
+  const answer = (runId: string, work: Promise<RunOutcome>) => track(work.then(
+    (run) => outbox.push(create(WorkResponseSchema, { kind: { case: "outcome", value: { runId, status: statusOf(run) } } })),
+    (error: unknown) => outbox.push(create(WorkResponseSchema, { kind: { case: "outcome", value: { runId, error: refused(runId, error) } } })),
+  ));
+  const answerReport = (runId: string, work: Promise<RunEvent[]>) => track(work.then(
+    (events) => outbox.push(create(WorkResponseSchema, { kind: { case: "reported", value: { runId, events } } })),
+    (error: unknown) => outbox.push(create(WorkResponseSchema, { kind: { case: "reported", value: { runId, error: refused(runId, error) } } })),
+  ));
+
+  // Per run, the last message still being applied: the next one about the run starts
+  // when it has settled (whether or not it succeeded). A run with nothing pending starts
+  // at once, so completions still share statements with other sessions'.
+  const tails = new Map<string, Promise<void>>();
+  const afterEarlier = <T>(runId: string, work: () => Promise<T>): Promise<T> => {
+    const previous = tails.get(runId);
+    const result = previous === undefined ? work() : previous.then(work);
+    const tail = result.then(() => undefined, () => undefined);
+    tails.set(runId, tail);
+    void tail.then(() => tails.get(runId) === tail && tails.delete(runId));
+    return result;
   };
 
   const assign = async (leases: readonly LeaseRecord[]) => {
@@ -96,12 +127,14 @@ export async function* workSession(deps: WorkSessionDeps, tenantId: string, clai
 
   const reader = (async () => {
     for (;;) {
+      while (pending.size >= maxPendingAnswers) await Promise.race(pending);
       const next = await requests.next();
       if (next.done === true) break;
       const kind = next.value.kind;
-      if (kind.case === "complete") answer(kind.value.runId, complete(kind.value));
-      else if (kind.case === "fail") answer(kind.value.runId, deps.fail(tenantId, kind.value));
-      else throw invalidArgument("kind", kind.case === "open" ? "the session is already open" : "must be complete or fail");
+      if (kind.case === "complete") answer(kind.value.runId, afterEarlier(kind.value.runId, () => complete(kind.value)));
+      else if (kind.case === "fail") answer(kind.value.runId, afterEarlier(kind.value.runId, () => deps.fail(tenantId, kind.value)));
+      else if (kind.case === "report") answerReport(kind.value.runId, afterEarlier(kind.value.runId, () => deps.report(tenantId, kind.value)));
+      else throw invalidArgument("kind", kind.case === "open" ? "the session is already open" : "must be complete, fail or report");
     }
   })();
 

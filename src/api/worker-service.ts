@@ -3,7 +3,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { LeaseSchema, type FailRunRequest, type Lease, type WorkerService } from "../../gen/runline/v1/worker_service_pb.js";
+import { LeaseSchema, type FailRunRequest, type Lease, type ReportRunEventsRequest, type WorkerService } from "../../gen/runline/v1/worker_service_pb.js";
 import type { Duration } from "@bufbuild/protobuf/wkt";
 import type { AppContext } from "../app-context.js";
 import { invalidArgument } from "../errors.js";
@@ -15,6 +15,7 @@ import { workSession, type WorkSessionDeps } from "./work-session.js";
 import { createReportCompleter } from "../workers/complete-and-claim.js";
 import type { LeaseRecord } from "../workers/lease-record.js";
 import { checkLease, createCompleter, failRun, refuseStaleLease, heartbeat, interruptRun, releaseRun } from "../workers/lease-writes.js";
+import { reportRunEvents } from "../workers/report-events.js";
 import { tenantOf } from "./caller-context.js";
 import { eventMessage, jsonFromValue, millisFrom, runMessage, timestamp, valueFromJson } from "./proto-convert.js";
 
@@ -59,6 +60,11 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
     const error = { message: request.error?.message ?? "", code: request.error?.code ?? "" };
     return finished(await failRun(sql, tenantId, request.runId, request.leaseId, error, request.retryable));
   };
+  // ReportRunEvents, unary or on a Work session.
+  const report = async (tenantId: string, request: ReportRunEventsRequest) => {
+    const events = request.events.map((event, index) => ({ type: event.type, data: jsonFromValue(event.data, `events[${index}].data`), eventId: event.eventId }));
+    return (await reportRunEvents(sql, tenantId, request.runId, request.leaseId, events)).map(eventMessage);
+  };
   const resolveWorkflowIds = createWorkflowResolver(sql);
   const leaseMessage = async (tenantId: string, lease: LeaseRecord): Promise<Lease> => {
     const resumed = lease.resume_input !== null && lease.resume_input !== undefined;
@@ -87,6 +93,7 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
     },
     refusal: (tenantId, runId) => refuseStaleLease(sql, tenantId, runId),
     fail,
+    report,
   };
   return {
     async claimRuns(request, context) {
@@ -115,6 +122,9 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
     async heartbeat(request, context) {
       const beat = await heartbeat(sql, tenantOf(context), request.runId, request.leaseId);
       return { leaseExpireTime: timestamp(beat.leaseExpireTime), cancelRequested: beat.cancelRequested };
+    },
+    async reportRunEvents(request, context) {
+      return { events: await report(tenantOf(context), request) };
     },
     async completeRun(request, context) {
       return { run: runMessage(finished(await completer.complete(tenantOf(context), request.runId, request.leaseId, jsonFromValue(request.output, "output")))) };

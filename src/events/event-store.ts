@@ -1,5 +1,6 @@
 /**
- * The run event log: appending (IngestRunEvents) and reading by cursor. Sequences are
+ * The run event log: appending (IngestRunEvents; ReportRunEvents adds a lease check to
+ * the lock, see workers/report-events.ts) and reading by cursor. Sequences are
  * gapless per run: an append locks the run row, reads `last_sequence`, inserts the new
  * events after it and moves it, all in one transaction, so concurrent writers queue on
  * the row lock and never leave a hole or a duplicate.
@@ -54,7 +55,8 @@ const appendStatement = `
   ), n as (select ${notifyExpression("r")} from r)
   select e.*, (select count(*) from n) as notified from e order by e.sequence`;
 
-function checkEvents(events: readonly NewEvent[]): void {
+/** Refuses batches no log accepts (before any statement runs). */
+export function checkEvents(events: readonly NewEvent[]): void {
   if (events.length === 0) throw invalidArgument("events", "at least one event is required");
   if (events.length > 1000) throw invalidArgument("events", "at most 1000 events per call");
   events.forEach((event, index) => {
@@ -75,29 +77,38 @@ export async function appendEvents(sql: Sql, tenantId: string, runId: string, ev
     const [run] = await transaction.query<{ status: RunStatus; last_sequence: string }>(lockRun, [tenantId, runId]);
     if (run === undefined) throw notFound("run", runId);
     if (isTerminal(run.status)) throw failedPrecondition(`run is ${run.status}; its log is closed`, "RUN_ALREADY_FINISHED");
-    const ids = [...new Set(events.map((event) => event.eventId).filter((id) => id !== ""))];
-    const existing = ids.length === 0 ? [] : await transaction.query<EventRecord>(findByEventIds, [tenantId, runId, ids]);
-    const known = new Map(existing.map((event) => [event.event_id!, event]));
-    const fresh: NewEvent[] = [];
-    const seen = new Set<string>();
-    for (const event of events) {
-      if (event.eventId !== "" && (known.has(event.eventId) || seen.has(event.eventId))) continue;
-      if (event.eventId !== "") seen.add(event.eventId);
-      fresh.push(event);
-    }
-    const inserted = fresh.length === 0 ? [] : await transaction.query<EventRecord & { notified?: unknown }>(appendStatement, [
-      tenantId, runId, run.last_sequence,
-      fresh.map((event) => event.type),
-      fresh.map((event) => JSON.stringify(event.data ?? null)),
-      fresh.map((event) => (event.eventId === "" ? null : event.eventId)),
-    ]);
-    const byId = new Map(known);
-    for (const event of inserted) if (event.event_id !== null) byId.set(event.event_id, event);
-    const anonymous = inserted.filter((event) => event.event_id === null);
-    let next = 0;
-    // Answer in request order: each event as stored, new or found again.
-    return events.map((event) => (event.eventId !== "" ? byId.get(event.eventId)! : anonymous[next++]!)).map(stripNotified);
+    return appendToLockedRun(transaction, tenantId, runId, run.last_sequence, events);
   });
+}
+
+/**
+ * The append itself, inside the caller's transaction, which already holds the run's row
+ * lock and read its `last_sequence` (appendEvents, or the lease-fenced append in
+ * workers/report-events.ts): the lock is what keeps sequences gapless.
+ */
+export async function appendToLockedRun(transaction: Sql, tenantId: string, runId: string, lastSequence: string, events: readonly NewEvent[]): Promise<EventRecord[]> {
+  const ids = [...new Set(events.map((event) => event.eventId).filter((id) => id !== ""))];
+  const existing = ids.length === 0 ? [] : await transaction.query<EventRecord>(findByEventIds, [tenantId, runId, ids]);
+  const known = new Map(existing.map((event) => [event.event_id!, event]));
+  const fresh: NewEvent[] = [];
+  const seen = new Set<string>();
+  for (const event of events) {
+    if (event.eventId !== "" && (known.has(event.eventId) || seen.has(event.eventId))) continue;
+    if (event.eventId !== "") seen.add(event.eventId);
+    fresh.push(event);
+  }
+  const inserted = fresh.length === 0 ? [] : await transaction.query<EventRecord & { notified?: unknown }>(appendStatement, [
+    tenantId, runId, lastSequence,
+    fresh.map((event) => event.type),
+    fresh.map((event) => JSON.stringify(event.data ?? null)),
+    fresh.map((event) => (event.eventId === "" ? null : event.eventId)),
+  ]);
+  const byId = new Map(known);
+  for (const event of inserted) if (event.event_id !== null) byId.set(event.event_id, event);
+  const anonymous = inserted.filter((event) => event.event_id === null);
+  let next = 0;
+  // Answer in request order: each event as stored, new or found again.
+  return events.map((event) => (event.eventId !== "" ? byId.get(event.eventId)! : anonymous[next++]!)).map(stripNotified);
 }
 
 function stripNotified(event: EventRecord & { notified?: unknown }): EventRecord {

@@ -1,8 +1,9 @@
 /**
  * The worker SDK: a small typed loop around WorkerService for executors written in
  * TypeScript. It takes runs from a Work session (HTTP/2), calls the handler with an AbortSignal,
- * heartbeats automatically (cancellation arrives as an abort), reports the outcome,
- * and on stop() lets running handlers finish or gives their leases back.
+ * heartbeats automatically (cancellation arrives as an abort), reports the handler's
+ * events and outcome under the run's lease (so a worker that lost a run can no longer
+ * write to it), and on stop() lets running handlers finish or gives their leases back.
  *
  *   const worker = createWorker({ server, apiKey, workflows: ["echo"], handler: async (job) => job.input });
  *   await worker.stop();
@@ -11,11 +12,10 @@ import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fromJson, toJson, type JsonValue, type MessageInitShape } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import type { Run, RunEvent } from "../../gen/runline/v1/run_pb.js";
-import { RunsService } from "../../gen/runline/v1/runs_service_pb.js";
-import { WorkerService, type Lease, type WorkRequestSchema } from "../../gen/runline/v1/worker_service_pb.js";
+import { WorkerService, type Lease, type ReportRunEventsRequestSchema, type WorkRequestSchema } from "../../gen/runline/v1/worker_service_pb.js";
 import { Outbox } from "../outbox.js";
 
 /** What a handler gets for one run. */
@@ -31,7 +31,12 @@ export interface Job {
   readonly history: readonly RunEvent[];
   /** Aborted when the run is cancelled, the lease is lost, or the worker stops. */
   readonly signal: AbortSignal;
-  /** Appends an event to the run's log. */
+  /**
+   * Appends an event to the run's log, under the run's lease (ReportRunEvents, on the
+   * Work session when one is open). Rejects with FAILED_PRECONDITION when the lease is
+   * lost (the run expired or was claimed again), and aborts `signal`. Each event carries
+   * the id `<lease id>:<n>`, so one resent after a broken session is stored once.
+   */
   emit(type: string, data?: unknown): Promise<void>;
   /** Appends a `progress` event: `fraction` from 0 to 1, with an optional message. */
   progress(fraction: number, message?: string): Promise<void>;
@@ -120,7 +125,6 @@ const json = (value: unknown) => fromJson(ValueSchema, (value ?? null) as JsonVa
 export function createWorker(options: WorkerOptions): Worker {
   const transport = authTransport(options);
   const workers = createClient(WorkerService, transport);
-  const runs = createClient(RunsService, transport);
   const concurrency = Math.max(1, options.concurrency ?? 1);
   const leaseMs = options.leaseMs ?? 30_000;
   const workerId = options.workerId ?? `worker-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
@@ -133,19 +137,29 @@ export function createWorker(options: WorkerOptions): Worker {
     const runId = lease.run!.id;
     const abort = new AbortController();
     let lost = false;
+    // A lost lease means someone else owns the run now: stop, report nothing more.
+    const isLeaseLost = (error: unknown) => {
+      const code = ConnectError.from(error).code;
+      if (code !== Code.FailedPrecondition && code !== Code.NotFound) return false;
+      lost = true;
+      abort.abort(new Error("lease lost"));
+      return true;
+    };
     const beat = setInterval(() => {
       workers.heartbeat({ runId, leaseId: lease.leaseId }).then(
         (answer) => answer.cancelRequested && abort.abort(new Error("run cancelled")),
-        (error: unknown) => {
-          // A lost lease means someone else owns the run now: stop, report nothing.
-          if (ConnectError.from(error).code === Code.FailedPrecondition || ConnectError.from(error).code === Code.NotFound) {
-            lost = true;
-            abort.abort(new Error("lease lost"));
-          } else report(error);
-        },
+        (error: unknown) => isLeaseLost(error) || report(error),
       );
     }, Math.max(100, Math.floor(leaseMs / 3)));
-    const job = jobFor(lease, abort.signal, runs);
+    let emitted = 0;
+    const emit = async (type: string, data?: unknown) => {
+      const request = { runId, leaseId: lease.leaseId, events: [{ type, data: json(data), eventId: `${lease.leaseId}:${++emitted}` }] };
+      await sendReport(request).catch((error: unknown) => {
+        isLeaseLost(error);
+        throw error;
+      });
+    };
+    const job = jobFor(lease, abort.signal, emit);
     // The outcome is reported after the slot is freed, so the next claim does not wait
     // for this run's CompleteRun round trip; stop() still waits for every report.
     const reportOutcome = async (outcome: { result: unknown } | { error: unknown }) => {
@@ -190,6 +204,22 @@ export function createWorker(options: WorkerOptions): Worker {
   let closeSession: (() => void) | undefined;
   const cancelSession = new AbortController();
 
+  /**
+   * Sends events on the session, or as ReportRunEvents when there is none (or it broke
+   * before answering: the events' ids make a resend of what did land a no-op).
+   */
+  const sendReport = async (request: ReportInit): Promise<void> => {
+    const current = session;
+    if (current !== undefined) {
+      try {
+        return await current.report(request);
+      } catch (error) {
+        if (!(error instanceof SessionEnded)) throw error;
+      }
+    }
+    await workers.reportRunEvents(request);
+  };
+
   /** Sends an outcome on the session, or as `unary` when there is none (or it broke first). */
   const sendOutcome = async (runId: string, kind: OutcomeKind, unary: () => Promise<unknown>): Promise<void> => {
     const current = session;
@@ -215,11 +245,18 @@ export function createWorker(options: WorkerOptions): Worker {
 
   const runSession = async () => {
     const outgoing = new Outbox<MessageInitShape<typeof WorkRequestSchema>>();
-    const answers = new Map<string, { resolve: () => void; reject: (error: unknown) => void }>();
+    const answers = new Map<string, Answer>();
+    // A run's reports are answered in the order sent: one queue per run.
+    const reportAnswers = new Map<string, Answer[]>();
     const current: Session = {
       send: (runId, kind) => new Promise<void>((resolve, reject) => {
         answers.set(runId, { resolve, reject });
         outgoing.push({ kind });
+      }),
+      report: (request) => new Promise<void>((resolve, reject) => {
+        const queue = reportAnswers.get(request.runId) ?? [];
+        reportAnswers.set(request.runId, [...queue, { resolve, reject }]);
+        outgoing.push({ kind: { case: "report", value: request } });
       }),
     };
     outgoing.push({ kind: { case: "open", value: { workerId, workflows: [...options.workflows], maxRuns: concurrency, leaseDuration } } });
@@ -235,15 +272,18 @@ export function createWorker(options: WorkerOptions): Worker {
         } else if (kind.case === "outcome") {
           const answer = answers.get(kind.value.runId);
           answers.delete(kind.value.runId);
-          const refused = kind.value.error;
-          if (refused === undefined) answer?.resolve();
-          else answer?.reject(new ConnectError(refused.message, codeNamed(refused.code)));
+          settle(answer, kind.value.error);
+        } else if (kind.case === "reported") {
+          const [answer, ...rest] = reportAnswers.get(kind.value.runId) ?? [];
+          if (rest.length === 0) reportAnswers.delete(kind.value.runId);
+          else reportAnswers.set(kind.value.runId, rest);
+          settle(answer, kind.value.error);
         }
       }
     } finally {
       if (session === current) session = undefined;
       outgoing.end();
-      for (const answer of answers.values()) answer.reject(new SessionEnded());
+      for (const answer of [...answers.values(), ...[...reportAnswers.values()].flat()]) answer.reject(new SessionEnded());
     }
   };
 
@@ -281,11 +321,26 @@ export function createWorker(options: WorkerOptions): Worker {
 }
 
 type OutcomeKind = Extract<MessageInitShape<typeof WorkRequestSchema>["kind"], { case: "complete" | "fail" }>;
+type ReportInit = MessageInitShape<typeof ReportRunEventsRequestSchema> & { runId: string };
 
 /** The open Work session's sending half. */
 interface Session {
   /** Sends an outcome; resolves on the server's answer, rejects with its refusal or SessionEnded. */
   send(runId: string, kind: OutcomeKind): Promise<void>;
+  /** Sends events (a `report`); resolves on the server's answer, rejects with its refusal or SessionEnded. */
+  report(request: ReportInit): Promise<void>;
+}
+
+/** Where the server's answer to one message on the session goes. */
+interface Answer {
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+/** Resolves `answer`, or rejects it with the refusal the server sent. */
+function settle(answer: Answer | undefined, refused: { code: string; message: string } | undefined): void {
+  if (refused === undefined) answer?.resolve();
+  else answer?.reject(new ConnectError(refused.message, codeNamed(refused.code)));
 }
 
 /** The session ended before the server answered an outcome. */
@@ -298,11 +353,8 @@ function codeNamed(name: string): Code {
   return typeof code === "number" ? code : Code.Unknown;
 }
 
-function jobFor(lease: Lease, signal: AbortSignal, runs: Client<typeof RunsService>): Job {
+function jobFor(lease: Lease, signal: AbortSignal, emit: Job["emit"]): Job {
   const run = lease.run!;
-  const emit = async (type: string, data?: unknown) => {
-    await runs.ingestRunEvents({ runId: run.id, events: [{ type, data: json(data) }] });
-  };
   return {
     run,
     input: run.input === undefined ? null : toJson(ValueSchema, run.input),

@@ -74,11 +74,11 @@ describe("scopes", () => {
     expect(await codeOf(clientFor(WorkerService, "grpc", baseUrl, secret).claimRuns({ workerId: "w" }))).toBe(Code.PermissionDenied);
   });
 
-  it("lets a worker key ingest events but not read runs", async () => {
+  it("keeps a worker key off IngestRunEvents (executors report under their lease, with ReportRunEvents) and off reading runs", async () => {
     const admin = clientFor(AdminService, "connect-json", baseUrl, testRootKey);
     const { secret } = await admin.createApiKey({ tenant: owner.tenantId, scopes: [Scope.WORKER] });
     const runs = clientFor(RunsService, "connect-json", baseUrl, secret);
-    expect((await runs.ingestRunEvents({ runId, events: [{ type: "progress", data: json({ pct: 10 }) }] })).events).toHaveLength(1);
+    expect(await codeOf(runs.ingestRunEvents({ runId, events: [{ type: "progress", data: json({ pct: 10 }) }] }))).toBe(Code.PermissionDenied);
     expect(await codeOf(runs.getRun({ runId }))).toBe(Code.PermissionDenied);
   });
 

@@ -1,8 +1,9 @@
 /**
  * WorkerService over REST (API.md "WorkerService"; paths in worker_service.proto), with
  * a worker-scoped key as an executor would hold: `POST /api/v1/workers/{worker_id}:claim`
- * (long-poll with waitTimeout), `…/{worker_id}:stream` (assignments as SSE), and
- * `POST /api/v1/workers/runs/{run_id}:heartbeat|:complete|:fail|:release|:interrupt`.
+ * (long-poll with waitTimeout), `…/{worker_id}:stream` (assignments as SSE),
+ * `POST /api/v1/workers/runs/{run_id}:heartbeat|:complete|:fail|:release|:interrupt`, and
+ * `POST /api/v1/workers/runs/{run_id}/events` (ReportRunEvents, fenced by the lease).
  * Every test claims only its own workflow, so tests never take each other's runs.
  */
 import { beforeAll, describe, expect, it, onTestFinished } from "vitest";
@@ -35,8 +36,8 @@ async function queuedRun(create: Record<string, unknown> = {}): Promise<{ slug: 
 }
 
 /** Claims the one run of `slug` with the worker key. */
-async function claimOne(slug: string): Promise<LeaseJson> {
-  const claimed = await worker.post<{ leases: LeaseJson[] }>("/api/v1/workers/rest-worker:claim", { workflows: [slug], waitTimeout: "5s", leaseDuration: "30s" });
+async function claimOne(slug: string, leaseDuration = "30s"): Promise<LeaseJson> {
+  const claimed = await worker.post<{ leases: LeaseJson[] }>("/api/v1/workers/rest-worker:claim", { workflows: [slug], waitTimeout: "10s", leaseDuration });
   expect(claimed.status, claimed.text).toBe(200);
   expect(claimed.body.leases).toHaveLength(1);
   return claimed.body.leases[0]!;
@@ -79,8 +80,9 @@ describe("a run's life with a worker key", () => {
     expect(Date.parse(beat.body.leaseExpireTime)).toBeGreaterThanOrEqual(Date.parse(lease.leaseExpireTime));
     expect(beat.body.cancelRequested ?? false).toBe(false);
 
-    const ingested = await worker.post<{ events: RunEventJson[] }>(`/api/v1/runs/${run.id}/events`, { events: [{ type: "progress", data: { fraction: 0.5 } }] });
-    expect(ingested.status).toBe(200);
+    const reported = await worker.post<{ events: RunEventJson[] }>(`${path}/events`, { leaseId: lease.leaseId, events: [{ type: "progress", data: { fraction: 0.5 } }] });
+    expect(reported.status, reported.text).toBe(200);
+    expect(reported.body.events.map((event) => [event.sequence, event.type])).toEqual([["3", "progress"]]);
 
     const completed = await worker.post<{ run: RunJson }>(`${path}:complete`, { leaseId: lease.leaseId, output: { total: 3 } });
     expect(completed.status).toBe(200);
@@ -93,6 +95,22 @@ describe("a run's life with a worker key", () => {
     // The lease is spent: further writes with it are FAILED_PRECONDITION and change nothing.
     expectStatus(await worker.post(`${path}:heartbeat`, { leaseId: lease.leaseId }), 400, 9);
     expectStatus(await worker.post(`${path}:complete`, { leaseId: lease.leaseId, output: { total: 4 } }), 400, 9);
+    expectStatus(await worker.post(`${path}/events`, { leaseId: lease.leaseId, events: [{ type: "late" }] }), 400, 9);
+  });
+
+  it("refuses events at /events under a lease that expired and whose run was claimed again (400 FAILED_PRECONDITION), appending nothing", { timeout: 20_000 }, async () => {
+    const { slug, run } = await queuedRun({ maxAttempts: 2 });
+    const old = await claimOne(slug, "0.5s");
+    // No heartbeat: the sweeper (every second) queues the run again; after the backoff it is claimed again.
+    const current = await claimOne(slug);
+    expect(current.run).toMatchObject({ id: run.id, attempt: 2 });
+    const path = `/api/v1/workers/runs/${run.id}/events`;
+    const refused = expectStatus(await worker.post(path, { leaseId: old.leaseId, events: [{ type: "zombie" }] }), 400, 9);
+    expect(JSON.stringify(refused.details)).toContain("LEASE_NOT_CURRENT");
+    const accepted = await worker.post<{ events: RunEventJson[] }>(path, { leaseId: current.leaseId, events: [{ type: "progress", eventId: "p-1" }] });
+    expect(accepted.status, accepted.text).toBe(200);
+    const events = await tenant.rest.get<{ events: RunEventJson[] }>(`/api/v1/runs/${run.id}/events`);
+    expect(events.body.events.map((event) => event.status ?? event.type)).toEqual(["RUN_STATUS_QUEUED", "RUN_STATUS_RUNNING", "RUN_STATUS_QUEUED", "RUN_STATUS_RUNNING", "progress"]);
   });
 
   it("fails a run for good at :fail when not retryable; its output is the error", async () => {
@@ -158,6 +176,15 @@ describe("a run's life with a worker key", () => {
     const reader = await createRestKey(baseUrl, tenant.slug, ["SCOPE_READ"]);
     expectStatus(await reader.rest.post("/api/v1/workers/reader:claim", { waitTimeout: "0s" }), 403, 7);
     expectStatus(await worker.post("/api/v1/runs", { workflow: "anything", input: {} }), 403, 7);
+  });
+
+  it("refuses the unfenced POST /api/v1/runs/{run_id}/events to a worker key (403); a write key still appends", async () => {
+    const { run } = await queuedRun();
+    expectStatus(await worker.post(`/api/v1/runs/${run.id}/events`, { events: [{ type: "progress" }] }), 403, 7);
+    const writer = await createRestKey(baseUrl, tenant.slug, ["SCOPE_WRITE"]);
+    const ingested = await writer.rest.post<{ events: RunEventJson[] }>(`/api/v1/runs/${run.id}/events`, { events: [{ type: "progress" }] });
+    expect(ingested.status, ingested.text).toBe(200);
+    expect(ingested.body.events.map((event) => event.sequence)).toEqual(["2"]);
   });
 });
 

@@ -1195,7 +1195,10 @@ export const RunsService: GenService<{
   /**
    * Appends events to a run's log. The server gives each event the next sequence of the
    * run, with no gaps. An event whose `event_id` is already in the log is not appended
-   * again (a retried append is a no-op). Terminal runs: FAILED_PRECONDITION.
+   * again (a retried append is a no-op). Terminal runs: FAILED_PRECONDITION. Not fenced by
+   * any lease: it is for callers outside one and needs the `write` scope; executors
+   * report through WorkerService.ReportRunEvents, and a key with only the `worker`
+   * scope is PERMISSION_DENIED here.
    *
    * @generated from rpc runline.v1.RunsService.IngestRunEvents
    */

@@ -9,13 +9,15 @@ import type { Duration, Timestamp, Value } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Interrupt, Run, RunError, RunEvent, RunStatus } from "./run_pb.js";
 import { file_runline_v1_run } from "./run_pb.js";
+import type { IngestEvent } from "./runs_service_pb.js";
+import { file_runline_v1_runs_service } from "./runs_service_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file runline/v1/worker_service.proto.
  */
 export const file_runline_v1_worker_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch9ydW5saW5lL3YxL3dvcmtlcl9zZXJ2aWNlLnByb3RvEgpydW5saW5lLnYxIsMBCgVMZWFzZRIcCgNydW4YASABKAsyDy5ydW5saW5lLnYxLlJ1bhIQCghsZWFzZV9pZBgCIAEoCRI1ChFsZWFzZV9leHBpcmVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoMcmVzdW1lX2lucHV0GAQgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEiUKB2hpc3RvcnkYBSADKAsyFC5ydW5saW5lLnYxLlJ1bkV2ZW50Iq4BChBDbGFpbVJ1bnNSZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCRIRCgl3b3JrZmxvd3MYAiADKAkSEAoIbWF4X3J1bnMYAyABKAUSLwoMd2FpdF90aW1lb3V0GAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjEKDmxlYXNlX2R1cmF0aW9uGAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIjYKEUNsYWltUnVuc1Jlc3BvbnNlEiEKBmxlYXNlcxgBIAMoCzIRLnJ1bmxpbmUudjEuTGVhc2UihQEKGFN0cmVhbUFzc2lnbm1lbnRzUmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkSEQoJd29ya2Zsb3dzGAIgAygJEhAKCG1heF9ydW5zGAMgASgFEjEKDmxlYXNlX2R1cmF0aW9uGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIj4KGVN0cmVhbUFzc2lnbm1lbnRzUmVzcG9uc2USIQoGbGVhc2VzGAEgAygLMhEucnVubGluZS52MS5MZWFzZSKrAQoLV29ya1JlcXVlc3QSNAoEb3BlbhgBIAEoCzIkLnJ1bmxpbmUudjEuU3RyZWFtQXNzaWdubWVudHNSZXF1ZXN0SAASMgoIY29tcGxldGUYAiABKAsyHi5ydW5saW5lLnYxLkNvbXBsZXRlUnVuUmVxdWVzdEgAEioKBGZhaWwYAyABKAsyGi5ydW5saW5lLnYxLkZhaWxSdW5SZXF1ZXN0SABCBgoEa2luZCJ9CgxXb3JrUmVzcG9uc2USOQoIYXNzaWduZWQYASABKAsyJS5ydW5saW5lLnYxLlN0cmVhbUFzc2lnbm1lbnRzUmVzcG9uc2VIABIqCgdvdXRjb21lGAIgASgLMhcucnVubGluZS52MS5Xb3JrT3V0Y29tZUgAQgYKBGtpbmQicQoLV29ya091dGNvbWUSDgoGcnVuX2lkGAEgASgJEiUKBnN0YXR1cxgCIAEoDjIVLnJ1bmxpbmUudjEuUnVuU3RhdHVzEisKBWVycm9yGAMgASgLMhwucnVubGluZS52MS5Xb3JrT3V0Y29tZUVycm9yIkEKEFdvcmtPdXRjb21lRXJyb3ISDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEg4KBnJlYXNvbhgDIAEoCSI0ChBIZWFydGJlYXRSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIQCghsZWFzZV9pZBgCIAEoCSJkChFIZWFydGJlYXRSZXNwb25zZRI1ChFsZWFzZV9leHBpcmVfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQY2FuY2VsX3JlcXVlc3RlZBgCIAEoCCJeChJDb21wbGV0ZVJ1blJlcXVlc3QSDgoGcnVuX2lkGAEgASgJEhAKCGxlYXNlX2lkGAIgASgJEiYKBm91dHB1dBgDIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZSIzChNDb21wbGV0ZVJ1blJlc3BvbnNlEhwKA3J1bhgBIAEoCzIPLnJ1bmxpbmUudjEuUnVuImoKDkZhaWxSdW5SZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIQCghsZWFzZV9pZBgCIAEoCRIjCgVlcnJvchgDIAEoCzIULnJ1bmxpbmUudjEuUnVuRXJyb3ISEQoJcmV0cnlhYmxlGAQgASgIIi8KD0ZhaWxSdW5SZXNwb25zZRIcCgNydW4YASABKAsyDy5ydW5saW5lLnYxLlJ1biI1ChFSZWxlYXNlUnVuUmVxdWVzdBIOCgZydW5faWQYASABKAkSEAoIbGVhc2VfaWQYAiABKAkiMgoSUmVsZWFzZVJ1blJlc3BvbnNlEhwKA3J1bhgBIAEoCzIPLnJ1bmxpbmUudjEuUnVuIp8BChNJbnRlcnJ1cHRSdW5SZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIQCghsZWFzZV9pZBgCIAEoCRIOCgZyZWFzb24YAyABKAkSJwoHcGF5bG9hZBgEIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRItCg1yZXN1bWVfc2NoZW1hGAUgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlIl4KFEludGVycnVwdFJ1blJlc3BvbnNlEhwKA3J1bhgBIAEoCzIPLnJ1bmxpbmUudjEuUnVuEigKCWludGVycnVwdBgCIAEoCzIVLnJ1bmxpbmUudjEuSW50ZXJydXB0MtYHCg1Xb3JrZXJTZXJ2aWNlEnYKCUNsYWltUnVucxIcLnJ1bmxpbmUudjEuQ2xhaW1SdW5zUmVxdWVzdBodLnJ1bmxpbmUudjEuQ2xhaW1SdW5zUmVzcG9uc2UiLILT5JMCJjoBKiIhL2FwaS92MS93b3JrZXJzL3t3b3JrZXJfaWR9OmNsYWltEpEBChFTdHJlYW1Bc3NpZ25tZW50cxIkLnJ1bmxpbmUudjEuU3RyZWFtQXNzaWdubWVudHNSZXF1ZXN0GiUucnVubGluZS52MS5TdHJlYW1Bc3NpZ25tZW50c1Jlc3BvbnNlIi2C0+STAic6ASoiIi9hcGkvdjEvd29ya2Vycy97d29ya2VyX2lkfTpzdHJlYW0wARI9CgRXb3JrEhcucnVubGluZS52MS5Xb3JrUmVxdWVzdBoYLnJ1bmxpbmUudjEuV29ya1Jlc3BvbnNlKAEwARJ8CglIZWFydGJlYXQSHC5ydW5saW5lLnYxLkhlYXJ0YmVhdFJlcXVlc3QaHS5ydW5saW5lLnYxLkhlYXJ0YmVhdFJlc3BvbnNlIjKC0+STAiw6ASoiJy9hcGkvdjEvd29ya2Vycy9ydW5zL3tydW5faWR9OmhlYXJ0YmVhdBKBAQoLQ29tcGxldGVSdW4SHi5ydW5saW5lLnYxLkNvbXBsZXRlUnVuUmVxdWVzdBofLnJ1bmxpbmUudjEuQ29tcGxldGVSdW5SZXNwb25zZSIxgtPkkwIrOgEqIiYvYXBpL3YxL3dvcmtlcnMvcnVucy97cnVuX2lkfTpjb21wbGV0ZRJxCgdGYWlsUnVuEhoucnVubGluZS52MS5GYWlsUnVuUmVxdWVzdBobLnJ1bmxpbmUudjEuRmFpbFJ1blJlc3BvbnNlIi2C0+STAic6ASoiIi9hcGkvdjEvd29ya2Vycy9ydW5zL3tydW5faWR9OmZhaWwSfQoKUmVsZWFzZVJ1bhIdLnJ1bmxpbmUudjEuUmVsZWFzZVJ1blJlcXVlc3QaHi5ydW5saW5lLnYxLlJlbGVhc2VSdW5SZXNwb25zZSIwgtPkkwIqOgEqIiUvYXBpL3YxL3dvcmtlcnMvcnVucy97cnVuX2lkfTpyZWxlYXNlEoUBCgxJbnRlcnJ1cHRSdW4SHy5ydW5saW5lLnYxLkludGVycnVwdFJ1blJlcXVlc3QaIC5ydW5saW5lLnYxLkludGVycnVwdFJ1blJlc3BvbnNlIjKC0+STAiw6ASoiJy9hcGkvdjEvd29ya2Vycy9ydW5zL3tydW5faWR9OmludGVycnVwdGIGcHJvdG8z", [file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_runline_v1_run]);
+  fileDesc("Ch9ydW5saW5lL3YxL3dvcmtlcl9zZXJ2aWNlLnByb3RvEgpydW5saW5lLnYxIsMBCgVMZWFzZRIcCgNydW4YASABKAsyDy5ydW5saW5lLnYxLlJ1bhIQCghsZWFzZV9pZBgCIAEoCRI1ChFsZWFzZV9leHBpcmVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoMcmVzdW1lX2lucHV0GAQgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEiUKB2hpc3RvcnkYBSADKAsyFC5ydW5saW5lLnYxLlJ1bkV2ZW50Iq4BChBDbGFpbVJ1bnNSZXF1ZXN0EhEKCXdvcmtlcl9pZBgBIAEoCRIRCgl3b3JrZmxvd3MYAiADKAkSEAoIbWF4X3J1bnMYAyABKAUSLwoMd2FpdF90aW1lb3V0GAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjEKDmxlYXNlX2R1cmF0aW9uGAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIjYKEUNsYWltUnVuc1Jlc3BvbnNlEiEKBmxlYXNlcxgBIAMoCzIRLnJ1bmxpbmUudjEuTGVhc2UihQEKGFN0cmVhbUFzc2lnbm1lbnRzUmVxdWVzdBIRCgl3b3JrZXJfaWQYASABKAkSEQoJd29ya2Zsb3dzGAIgAygJEhAKCG1heF9ydW5zGAMgASgFEjEKDmxlYXNlX2R1cmF0aW9uGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIj4KGVN0cmVhbUFzc2lnbm1lbnRzUmVzcG9uc2USIQoGbGVhc2VzGAEgAygLMhEucnVubGluZS52MS5MZWFzZSLhAQoLV29ya1JlcXVlc3QSNAoEb3BlbhgBIAEoCzIkLnJ1bmxpbmUudjEuU3RyZWFtQXNzaWdubWVudHNSZXF1ZXN0SAASMgoIY29tcGxldGUYAiABKAsyHi5ydW5saW5lLnYxLkNvbXBsZXRlUnVuUmVxdWVzdEgAEioKBGZhaWwYAyABKAsyGi5ydW5saW5lLnYxLkZhaWxSdW5SZXF1ZXN0SAASNAoGcmVwb3J0GAQgASgLMiIucnVubGluZS52MS5SZXBvcnRSdW5FdmVudHNSZXF1ZXN0SABCBgoEa2luZCKrAQoMV29ya1Jlc3BvbnNlEjkKCGFzc2lnbmVkGAEgASgLMiUucnVubGluZS52MS5TdHJlYW1Bc3NpZ25tZW50c1Jlc3BvbnNlSAASKgoHb3V0Y29tZRgCIAEoCzIXLnJ1bmxpbmUudjEuV29ya091dGNvbWVIABIsCghyZXBvcnRlZBgDIAEoCzIYLnJ1bmxpbmUudjEuV29ya1JlcG9ydGVkSABCBgoEa2luZCJxCgxXb3JrUmVwb3J0ZWQSDgoGcnVuX2lkGAEgASgJEiQKBmV2ZW50cxgCIAMoCzIULnJ1bmxpbmUudjEuUnVuRXZlbnQSKwoFZXJyb3IYAyABKAsyHC5ydW5saW5lLnYxLldvcmtPdXRjb21lRXJyb3IicQoLV29ya091dGNvbWUSDgoGcnVuX2lkGAEgASgJEiUKBnN0YXR1cxgCIAEoDjIVLnJ1bmxpbmUudjEuUnVuU3RhdHVzEisKBWVycm9yGAMgASgLMhwucnVubGluZS52MS5Xb3JrT3V0Y29tZUVycm9yIkEKEFdvcmtPdXRjb21lRXJyb3ISDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEg4KBnJlYXNvbhgDIAEoCSJjChZSZXBvcnRSdW5FdmVudHNSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIQCghsZWFzZV9pZBgCIAEoCRInCgZldmVudHMYAyADKAsyFy5ydW5saW5lLnYxLkluZ2VzdEV2ZW50Ij8KF1JlcG9ydFJ1bkV2ZW50c1Jlc3BvbnNlEiQKBmV2ZW50cxgBIAMoCzIULnJ1bmxpbmUudjEuUnVuRXZlbnQiNAoQSGVhcnRiZWF0UmVxdWVzdBIOCgZydW5faWQYASABKAkSEAoIbGVhc2VfaWQYAiABKAkiZAoRSGVhcnRiZWF0UmVzcG9uc2USNQoRbGVhc2VfZXhwaXJlX3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhgKEGNhbmNlbF9yZXF1ZXN0ZWQYAiABKAgiXgoSQ29tcGxldGVSdW5SZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIQCghsZWFzZV9pZBgCIAEoCRImCgZvdXRwdXQYAyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUiMwoTQ29tcGxldGVSdW5SZXNwb25zZRIcCgNydW4YASABKAsyDy5ydW5saW5lLnYxLlJ1biJqCg5GYWlsUnVuUmVxdWVzdBIOCgZydW5faWQYASABKAkSEAoIbGVhc2VfaWQYAiABKAkSIwoFZXJyb3IYAyABKAsyFC5ydW5saW5lLnYxLlJ1bkVycm9yEhEKCXJldHJ5YWJsZRgEIAEoCCIvCg9GYWlsUnVuUmVzcG9uc2USHAoDcnVuGAEgASgLMg8ucnVubGluZS52MS5SdW4iNQoRUmVsZWFzZVJ1blJlcXVlc3QSDgoGcnVuX2lkGAEgASgJEhAKCGxlYXNlX2lkGAIgASgJIjIKElJlbGVhc2VSdW5SZXNwb25zZRIcCgNydW4YASABKAsyDy5ydW5saW5lLnYxLlJ1biKfAQoTSW50ZXJydXB0UnVuUmVxdWVzdBIOCgZydW5faWQYASABKAkSEAoIbGVhc2VfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJEicKB3BheWxvYWQYBCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSLQoNcmVzdW1lX3NjaGVtYRgFIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZSJeChRJbnRlcnJ1cHRSdW5SZXNwb25zZRIcCgNydW4YASABKAsyDy5ydW5saW5lLnYxLlJ1bhIoCglpbnRlcnJ1cHQYAiABKAsyFS5ydW5saW5lLnYxLkludGVycnVwdDLkCAoNV29ya2VyU2VydmljZRJ2CglDbGFpbVJ1bnMSHC5ydW5saW5lLnYxLkNsYWltUnVuc1JlcXVlc3QaHS5ydW5saW5lLnYxLkNsYWltUnVuc1Jlc3BvbnNlIiyC0+STAiY6ASoiIS9hcGkvdjEvd29ya2Vycy97d29ya2VyX2lkfTpjbGFpbRKRAQoRU3RyZWFtQXNzaWdubWVudHMSJC5ydW5saW5lLnYxLlN0cmVhbUFzc2lnbm1lbnRzUmVxdWVzdBolLnJ1bmxpbmUudjEuU3RyZWFtQXNzaWdubWVudHNSZXNwb25zZSItgtPkkwInOgEqIiIvYXBpL3YxL3dvcmtlcnMve3dvcmtlcl9pZH06c3RyZWFtMAESPQoEV29yaxIXLnJ1bmxpbmUudjEuV29ya1JlcXVlc3QaGC5ydW5saW5lLnYxLldvcmtSZXNwb25zZSgBMAESiwEKD1JlcG9ydFJ1bkV2ZW50cxIiLnJ1bmxpbmUudjEuUmVwb3J0UnVuRXZlbnRzUmVxdWVzdBojLnJ1bmxpbmUudjEuUmVwb3J0UnVuRXZlbnRzUmVzcG9uc2UiL4LT5JMCKToBKiIkL2FwaS92MS93b3JrZXJzL3J1bnMve3J1bl9pZH0vZXZlbnRzEnwKCUhlYXJ0YmVhdBIcLnJ1bmxpbmUudjEuSGVhcnRiZWF0UmVxdWVzdBodLnJ1bmxpbmUudjEuSGVhcnRiZWF0UmVzcG9uc2UiMoLT5JMCLDoBKiInL2FwaS92MS93b3JrZXJzL3J1bnMve3J1bl9pZH06aGVhcnRiZWF0EoEBCgtDb21wbGV0ZVJ1bhIeLnJ1bmxpbmUudjEuQ29tcGxldGVSdW5SZXF1ZXN0Gh8ucnVubGluZS52MS5Db21wbGV0ZVJ1blJlc3BvbnNlIjGC0+STAis6ASoiJi9hcGkvdjEvd29ya2Vycy9ydW5zL3tydW5faWR9OmNvbXBsZXRlEnEKB0ZhaWxSdW4SGi5ydW5saW5lLnYxLkZhaWxSdW5SZXF1ZXN0GhsucnVubGluZS52MS5GYWlsUnVuUmVzcG9uc2UiLYLT5JMCJzoBKiIiL2FwaS92MS93b3JrZXJzL3J1bnMve3J1bl9pZH06ZmFpbBJ9CgpSZWxlYXNlUnVuEh0ucnVubGluZS52MS5SZWxlYXNlUnVuUmVxdWVzdBoeLnJ1bmxpbmUudjEuUmVsZWFzZVJ1blJlc3BvbnNlIjCC0+STAio6ASoiJS9hcGkvdjEvd29ya2Vycy9ydW5zL3tydW5faWR9OnJlbGVhc2UShQEKDEludGVycnVwdFJ1bhIfLnJ1bmxpbmUudjEuSW50ZXJydXB0UnVuUmVxdWVzdBogLnJ1bmxpbmUudjEuSW50ZXJydXB0UnVuUmVzcG9uc2UiMoLT5JMCLDoBKiInL2FwaS92MS93b3JrZXJzL3J1bnMve3J1bl9pZH06aW50ZXJydXB0YgZwcm90bzM", [file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_runline_v1_run, file_runline_v1_runs_service]);
 
 /**
  * A run leased to an executor.
@@ -235,6 +237,14 @@ export type WorkRequest = Message<"runline.v1.WorkRequest"> & {
      */
     value: FailRunRequest;
     case: "fail";
+  } | {
+    /**
+     * Appends events to a run's log, as ReportRunEvents (fenced by `lease_id`).
+     *
+     * @generated from field: runline.v1.ReportRunEventsRequest report = 4;
+     */
+    value: ReportRunEventsRequest;
+    case: "report";
   } | { case: undefined; value?: undefined };
 };
 
@@ -272,6 +282,14 @@ export type WorkResponse = Message<"runline.v1.WorkResponse"> & {
      */
     value: WorkOutcome;
     case: "outcome";
+  } | {
+    /**
+     * The answer to one `report`; a run's reports are answered in the order sent.
+     *
+     * @generated from field: runline.v1.WorkReported reported = 3;
+     */
+    value: WorkReported;
+    case: "reported";
   } | { case: undefined; value?: undefined };
 };
 
@@ -281,6 +299,43 @@ export type WorkResponse = Message<"runline.v1.WorkResponse"> & {
  */
 export const WorkResponseSchema: GenMessage<WorkResponse> = /*@__PURE__*/
   messageDesc(file_runline_v1_worker_service, 6);
+
+/**
+ * The answer to a `report` on a Work session.
+ *
+ * @generated from message runline.v1.WorkReported
+ */
+export type WorkReported = Message<"runline.v1.WorkReported"> & {
+  /**
+   * The run the events were for.
+   *
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * The events as stored, with their sequences, as ReportRunEventsResponse has them;
+   * empty when the report was refused.
+   *
+   * @generated from field: repeated runline.v1.RunEvent events = 2;
+   */
+  events: RunEvent[];
+
+  /**
+   * Set when the report was refused (e.g. "failed_precondition" with reason
+   * "LEASE_NOT_CURRENT" for a stale lease); nothing was appended then.
+   *
+   * @generated from field: runline.v1.WorkOutcomeError error = 3;
+   */
+  error?: WorkOutcomeError | undefined;
+};
+
+/**
+ * Describes the message runline.v1.WorkReported.
+ * Use `create(WorkReportedSchema)` to create a new message.
+ */
+export const WorkReportedSchema: GenMessage<WorkReported> = /*@__PURE__*/
+  messageDesc(file_runline_v1_worker_service, 7);
 
 /**
  * The answer to an outcome reported on a Work session.
@@ -316,10 +371,11 @@ export type WorkOutcome = Message<"runline.v1.WorkOutcome"> & {
  * Use `create(WorkOutcomeSchema)` to create a new message.
  */
 export const WorkOutcomeSchema: GenMessage<WorkOutcome> = /*@__PURE__*/
-  messageDesc(file_runline_v1_worker_service, 7);
+  messageDesc(file_runline_v1_worker_service, 8);
 
 /**
- * Why an outcome on a Work session was refused: what the unary call would have returned.
+ * Why an outcome or a report on a Work session was refused: what the unary call would
+ * have returned.
  *
  * @generated from message runline.v1.WorkOutcomeError
  */
@@ -351,7 +407,63 @@ export type WorkOutcomeError = Message<"runline.v1.WorkOutcomeError"> & {
  * Use `create(WorkOutcomeErrorSchema)` to create a new message.
  */
 export const WorkOutcomeErrorSchema: GenMessage<WorkOutcomeError> = /*@__PURE__*/
-  messageDesc(file_runline_v1_worker_service, 8);
+  messageDesc(file_runline_v1_worker_service, 9);
+
+/**
+ * Request for ReportRunEvents.
+ *
+ * @generated from message runline.v1.ReportRunEventsRequest
+ */
+export type ReportRunEventsRequest = Message<"runline.v1.ReportRunEventsRequest"> & {
+  /**
+   * The run's id.
+   *
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * The lease of the executor reporting; it must be the run's current lease.
+   *
+   * @generated from field: string lease_id = 2;
+   */
+  leaseId: string;
+
+  /**
+   * The events to append, in order (1 to 1000), as in IngestRunEventsRequest.
+   *
+   * @generated from field: repeated runline.v1.IngestEvent events = 3;
+   */
+  events: IngestEvent[];
+};
+
+/**
+ * Describes the message runline.v1.ReportRunEventsRequest.
+ * Use `create(ReportRunEventsRequestSchema)` to create a new message.
+ */
+export const ReportRunEventsRequestSchema: GenMessage<ReportRunEventsRequest> = /*@__PURE__*/
+  messageDesc(file_runline_v1_worker_service, 10);
+
+/**
+ * Response for ReportRunEvents.
+ *
+ * @generated from message runline.v1.ReportRunEventsResponse
+ */
+export type ReportRunEventsResponse = Message<"runline.v1.ReportRunEventsResponse"> & {
+  /**
+   * The events as stored, with their sequences (those already stored included).
+   *
+   * @generated from field: repeated runline.v1.RunEvent events = 1;
+   */
+  events: RunEvent[];
+};
+
+/**
+ * Describes the message runline.v1.ReportRunEventsResponse.
+ * Use `create(ReportRunEventsResponseSchema)` to create a new message.
+ */
+export const ReportRunEventsResponseSchema: GenMessage<ReportRunEventsResponse> = /*@__PURE__*/
+  messageDesc(file_runline_v1_worker_service, 11);
 
 /**
  * Request for Heartbeat.
@@ -379,7 +491,7 @@ export type HeartbeatRequest = Message<"runline.v1.HeartbeatRequest"> & {
  * Use `create(HeartbeatRequestSchema)` to create a new message.
  */
 export const HeartbeatRequestSchema: GenMessage<HeartbeatRequest> = /*@__PURE__*/
-  messageDesc(file_runline_v1_worker_service, 9);
+  messageDesc(file_runline_v1_worker_service, 12);
 
 /**
  * Response for Heartbeat.
@@ -408,7 +520,7 @@ export type HeartbeatResponse = Message<"runline.v1.HeartbeatResponse"> & {
  * Use `create(HeartbeatResponseSchema)` to create a new message.
  */
 export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE__*/
-  messageDesc(file_runline_v1_worker_service, 10);
+  messageDesc(file_runline_v1_worker_service, 13);
 
 /**
  * Request for CompleteRun.
@@ -443,7 +555,7 @@ export type CompleteRunRequest = Message<"runline.v1.CompleteRunRequest"> & {
  * Use `create(CompleteRunRequestSchema)` to create a new message.
  */
 export const CompleteRunRequestSchema: GenMessage<CompleteRunRequest> = /*@__PURE__*/
-  messageDesc(file_runline_v1_worker_service, 11);
+  messageDesc(file_runline_v1_worker_service, 14);
 
 /**
  * Response for CompleteRun.
@@ -464,7 +576,7 @@ export type CompleteRunResponse = Message<"runline.v1.CompleteRunResponse"> & {
  * Use `create(CompleteRunResponseSchema)` to create a new message.
  */
 export const CompleteRunResponseSchema: GenMessage<CompleteRunResponse> = /*@__PURE__*/
-  messageDesc(file_runline_v1_worker_service, 12);
+  messageDesc(file_runline_v1_worker_service, 15);
 
 /**
  * Request for FailRun.
@@ -506,7 +618,7 @@ export type FailRunRequest = Message<"runline.v1.FailRunRequest"> & {
  * Use `create(FailRunRequestSchema)` to create a new message.
  */
 export const FailRunRequestSchema: GenMessage<FailRunRequest> = /*@__PURE__*/
-  messageDesc(file_runline_v1_worker_service, 13);
+  messageDesc(file_runline_v1_worker_service, 16);
 
 /**
  * Response for FailRun.
@@ -527,7 +639,7 @@ export type FailRunResponse = Message<"runline.v1.FailRunResponse"> & {
  * Use `create(FailRunResponseSchema)` to create a new message.
  */
 export const FailRunResponseSchema: GenMessage<FailRunResponse> = /*@__PURE__*/
-  messageDesc(file_runline_v1_worker_service, 14);
+  messageDesc(file_runline_v1_worker_service, 17);
 
 /**
  * Request for ReleaseRun.
@@ -555,7 +667,7 @@ export type ReleaseRunRequest = Message<"runline.v1.ReleaseRunRequest"> & {
  * Use `create(ReleaseRunRequestSchema)` to create a new message.
  */
 export const ReleaseRunRequestSchema: GenMessage<ReleaseRunRequest> = /*@__PURE__*/
-  messageDesc(file_runline_v1_worker_service, 15);
+  messageDesc(file_runline_v1_worker_service, 18);
 
 /**
  * Response for ReleaseRun.
@@ -576,7 +688,7 @@ export type ReleaseRunResponse = Message<"runline.v1.ReleaseRunResponse"> & {
  * Use `create(ReleaseRunResponseSchema)` to create a new message.
  */
 export const ReleaseRunResponseSchema: GenMessage<ReleaseRunResponse> = /*@__PURE__*/
-  messageDesc(file_runline_v1_worker_service, 16);
+  messageDesc(file_runline_v1_worker_service, 19);
 
 /**
  * Request for InterruptRun.
@@ -625,7 +737,7 @@ export type InterruptRunRequest = Message<"runline.v1.InterruptRunRequest"> & {
  * Use `create(InterruptRunRequestSchema)` to create a new message.
  */
 export const InterruptRunRequestSchema: GenMessage<InterruptRunRequest> = /*@__PURE__*/
-  messageDesc(file_runline_v1_worker_service, 17);
+  messageDesc(file_runline_v1_worker_service, 20);
 
 /**
  * Response for InterruptRun.
@@ -653,12 +765,12 @@ export type InterruptRunResponse = Message<"runline.v1.InterruptRunResponse"> & 
  * Use `create(InterruptRunResponseSchema)` to create a new message.
  */
 export const InterruptRunResponseSchema: GenMessage<InterruptRunResponse> = /*@__PURE__*/
-  messageDesc(file_runline_v1_worker_service, 18);
+  messageDesc(file_runline_v1_worker_service, 21);
 
 /**
  * WorkerService is for executors: they claim queued runs under a lease, keep the lease
- * alive with heartbeats, report events with RunsService.IngestRunEvents, and finish the
- * run. Every write carries the lease id; a write with a stale lease (expired, or the run
+ * alive with heartbeats, report events with ReportRunEvents, and finish the run. Every
+ * write carries the lease id; a write with a stale lease (expired, or the run
  * claimed again since) is FAILED_PRECONDITION and changes nothing. A run is never leased
  * to two executors at once. Needs an API key with the `worker` scope.
  *
@@ -695,9 +807,13 @@ export const WorkerService: GenService<{
    * the same stream (`complete`, `fail`), each answered by one `outcome` naming the run:
    * its new status, or the error CompleteRun / FailRun would have returned (a stale lease
    * is FAILED_PRECONDITION and changes nothing). A run costs two stream messages instead
-   * of two calls. When the executor closes its side, the server answers the outcomes
-   * still pending and ends the stream. Leases pushed stay valid if the session breaks:
-   * heartbeat them and finish them with the unary calls, or let them expire.
+   * of two calls. Events go on the stream too (`report`, fenced by its lease as
+   * ReportRunEvents), each answered by one `reported`. Per run, `report`s are applied and
+   * answered in the order sent, and a `complete` or `fail` waits for the run's earlier
+   * `report`s, so events sent before the outcome are in the log before it closes. When
+   * the executor closes its side, the server answers what is still pending and ends the
+   * stream. Leases pushed stay valid if the session breaks: heartbeat them and finish
+   * them with the unary calls, or let them expire.
    *
    * @generated from rpc runline.v1.WorkerService.Work
    */
@@ -705,6 +821,21 @@ export const WorkerService: GenService<{
     methodKind: "bidi_streaming";
     input: typeof WorkRequestSchema;
     output: typeof WorkResponseSchema;
+  },
+  /**
+   * Appends events to the log of a run the executor holds, as RunsService.IngestRunEvents
+   * does (gapless sequences; an `event_id` already in the log is not appended again),
+   * fenced by the lease: when `lease_id` is not the run's current lease (expired, given
+   * back, or the run claimed again since), the call is FAILED_PRECONDITION with reason
+   * LEASE_NOT_CURRENT and appends nothing, so an executor that lost its run can never
+   * write into the next attempt's log.
+   *
+   * @generated from rpc runline.v1.WorkerService.ReportRunEvents
+   */
+  reportRunEvents: {
+    methodKind: "unary";
+    input: typeof ReportRunEventsRequestSchema;
+    output: typeof ReportRunEventsResponseSchema;
   },
   /**
    * Extends a lease and tells the executor whether cancellation was requested.
