@@ -12,13 +12,20 @@ import type { RunRecord } from "../runs/run-record.js";
 import { getRun } from "../runs/run-queries.js";
 import { isTerminal, type RunStatus } from "../runs/run-status.js";
 import type { EventHub } from "./event-hub.js";
-import { listEventsAfter, type EventRecord } from "./event-store.js";
+import { readEventBatch, type BatchLimits } from "./event-batch.js";
+import type { EventRecord } from "./event-store.js";
 
 /** One message of the stream: the run (first message only) or a batch of events. */
 export type StreamItem = { readonly run: RunRecord; readonly events: readonly EventRecord[] } | { readonly run: undefined; readonly events: readonly EventRecord[] };
 
-/** Largest batch per message. */
-const batchLimit = 500;
+/**
+ * Most per message: 500 events, and 256 KiB of event JSON unless one event alone is
+ * larger. The transport holds about one message per stream while its client is slow
+ * (the handler is not pulled until the last one drained), so this is what a stalled
+ * reader costs: 40 of them on 100 KiB events grew the server by 5.9 GB with 500-event
+ * messages (bench/RESULTS.md, slow-readers).
+ */
+const batchLimits: BatchLimits = { maxEvents: 500, maxBytes: 256 * 1024 };
 
 function endsStream(event: EventRecord): boolean {
   return event.type === "status" && event.status !== null && isTerminal(event.status as RunStatus);
@@ -38,12 +45,12 @@ export async function* streamRunEvents(sql: Sql, hub: EventHub, tenantId: string
     let cursor = afterSequence;
     if (isTerminal(current.status) && cursor >= Number(current.last_sequence)) return;
     while (!signal.aborted) {
-      const events = await listEventsAfter(sql, tenantId, run.id, cursor, batchLimit);
+      const { events, cut } = await readEventBatch(sql, tenantId, run.id, cursor, batchLimits);
       if (events.length > 0) {
         yield { run: undefined, events };
         cursor = Number(events[events.length - 1]!.sequence);
         if (events.some(endsStream)) return;
-        if (events.length === batchLimit) continue;
+        if (cut) continue;
       }
       await subscription.wait(signal);
       if (events.length === 0 && !signal.aborted) await ensureRunExists(sql, tenantId, run.id);
