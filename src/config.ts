@@ -4,6 +4,7 @@
  * named, rather than surfacing later as an odd failure.
  */
 import path from "node:path";
+import { defaultConnectionLimits, type ConnectionLimits } from "./http/listener.js";
 
 /** Everything the server reads from its environment. */
 export interface Config {
@@ -33,6 +34,13 @@ export interface Config {
   readonly demoWorker: boolean;
   /** Browser origins allowed by CORS (`RUNLINE_CORS_ORIGINS`: comma-separated, or `*`); unset: no CORS headers. */
   readonly corsOrigins: readonly string[] | "*" | undefined;
+  /**
+   * Per-connection liveness checks and limits: `RUNLINE_KEEPALIVE_INTERVAL_MS` (default
+   * 20000, 0 turns PINGs and TCP keepalive off), `RUNLINE_KEEPALIVE_TIMEOUT_MS` (10000),
+   * `RUNLINE_HTTP2_MAX_STREAMS` (100), `RUNLINE_MAX_HEADER_BYTES` (16384),
+   * `RUNLINE_HTTP2_SESSION_MEMORY_MB` (10).
+   */
+  readonly connectionLimits: ConnectionLimits;
 }
 
 const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
@@ -78,6 +86,17 @@ function readOptional(env: NodeJS.ProcessEnv, name: string): string | undefined 
   return raw === undefined || raw.trim() === "" ? undefined : raw.trim();
 }
 
+function readConnectionLimits(env: NodeJS.ProcessEnv): ConnectionLimits {
+  const defaults = defaultConnectionLimits;
+  return {
+    keepaliveIntervalMs: readInteger(env, "RUNLINE_KEEPALIVE_INTERVAL_MS", defaults.keepaliveIntervalMs, 0, 3_600_000),
+    keepaliveTimeoutMs: readInteger(env, "RUNLINE_KEEPALIVE_TIMEOUT_MS", defaults.keepaliveTimeoutMs, 50, 600_000),
+    maxConcurrentStreams: readInteger(env, "RUNLINE_HTTP2_MAX_STREAMS", defaults.maxConcurrentStreams, 1, 100_000),
+    maxHeaderBytes: readInteger(env, "RUNLINE_MAX_HEADER_BYTES", defaults.maxHeaderBytes, 1024, 1_048_576),
+    maxSessionMemoryMb: readInteger(env, "RUNLINE_HTTP2_SESSION_MEMORY_MB", defaults.maxSessionMemoryMb, 1, 1024),
+  };
+}
+
 /** Reads and checks the configuration; throws ConfigError naming the first bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const logLevel = readOptional(env, "LOG_LEVEL") ?? "info";
@@ -107,5 +126,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     cancelGraceMs: readInteger(env, "RUNLINE_CANCEL_GRACE_MS", 30000, 0, 86400000),
     demoWorker: readFlag(env, "RUNLINE_DEMO_WORKER", true),
     corsOrigins: readOrigins(env, "RUNLINE_CORS_ORIGINS"),
+    connectionLimits: readConnectionLimits(env),
   };
 }

@@ -124,7 +124,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     sql: database.workerSql, hub, logger, intervalMs: config.sweepIntervalMs, cancelGraceMs: config.cancelGraceMs,
     onSweep: (result) => metrics.recordLeaseExpiries(result.leasesExpired),
   });
-  const listener = await startListener({ host: config.host, port: config.port, tls, handler });
+  const listener = await startListener({
+    host: config.host, port: config.port, tls, handler, limits: config.connectionLimits,
+    onPeerLost: (reason, remoteAddress) => logger.info({ reason, remoteAddress }, "HTTP/2 peer stopped answering PINGs; session ended"),
+  });
   logger.info({ url: listener.url }, "Runline is serving gRPC, gRPC-web, Connect and REST");
   // The demo executor dials the server's own port, like any executor would.
   const loopbackUrl = `${listener.url.startsWith("https") ? "https" : "http"}://127.0.0.1:${listener.port}`;

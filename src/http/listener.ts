@@ -16,12 +16,45 @@ import * as http2 from "node:http2";
 import * as net from "node:net";
 import type { AddressInfo } from "node:net";
 import type { TLSSocket } from "node:tls";
+import { createConnectionTracker, type ConnectionTracker } from "./connection-tracker.js";
+import type { PeerLostListener } from "./session-liveness.js";
 
 /** The handler shape `connectNodeAdapter()` returns, so it can be passed in unchanged. */
 export type RequestHandler = (
   request: http.IncomingMessage | http2.Http2ServerRequest,
   response: http.ServerResponse | http2.Http2ServerResponse,
 ) => void;
+
+/** Per-connection limits and liveness checks; the defaults are `defaultConnectionLimits`. */
+export interface ConnectionLimits {
+  /**
+   * Each HTTP/2 session is PINGed this long after it started and after each answer, and
+   * an idle TCP socket gets kernel keepalive probes after this long. 0 turns both off.
+   */
+  readonly keepaliveIntervalMs: number;
+  /** An HTTP/2 PING unanswered for this long ends the session and its streams. */
+  readonly keepaliveTimeoutMs: number;
+  /** Streams one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS). */
+  readonly maxConcurrentStreams: number;
+  /** Largest request header block, in bytes, on HTTP/1.1 (431) and HTTP/2 (stream reset). */
+  readonly maxHeaderBytes: number;
+  /** What one HTTP/2 session may hold in nghttp2 (header tables, queued frames), in MB. */
+  readonly maxSessionMemoryMb: number;
+}
+
+/**
+ * 20 s between PINGs finds a dead peer within half a minute and costs a session 17 bytes
+ * each way; 100 streams per connection is the least RFC 9113 advises (nginx allows 128,
+ * Go's net/http 250); 16 KiB of headers is Node's HTTP/1.1 default; 10 MB is Node's
+ * default session memory.
+ */
+export const defaultConnectionLimits: ConnectionLimits = {
+  keepaliveIntervalMs: 20_000,
+  keepaliveTimeoutMs: 10_000,
+  maxConcurrentStreams: 100,
+  maxHeaderBytes: 16_384,
+  maxSessionMemoryMb: 10,
+};
 
 /** Everything needed to open the port; the server's own tuning stays inside this module. */
 export interface ListenerOptions {
@@ -33,6 +66,10 @@ export interface ListenerOptions {
   tls?: { cert: string | Buffer; key: string | Buffer } | undefined;
   /** Called for every request, whichever protocol carried it. */
   handler: RequestHandler;
+  /** Default: `defaultConnectionLimits`. */
+  limits?: ConnectionLimits | undefined;
+  /** Told of each HTTP/2 session ended because its peer stopped answering PINGs (default: nobody). */
+  onPeerLost?: PeerLostListener | undefined;
 }
 
 /** A port that already accepts connections, so `port` and `url` are usable at once. */
@@ -44,8 +81,9 @@ export interface Listener {
   /**
    * Graceful shutdown, so deploys don't cut requests short: refuses new connections,
    * lets in-flight requests and streams finish, destroys what is left after `graceMs`
-   * (default 10000). Resolves once every connection is closed; calling it again returns
-   * the same promise.
+   * (default 10000). HTTP/2 sessions that do not answer a PING within the keepalive
+   * timeout (2 s at most) are destroyed at once. Resolves once every connection is
+   * closed; calling it again returns the same promise.
    */
   close(options?: { graceMs?: number }): Promise<void>;
 }
@@ -57,20 +95,43 @@ const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 /** A cleartext client must say which protocol it speaks within this time, or is dropped. */
 const SNIFF_TIMEOUT_MS = 30_000;
 
+/** Header fields per HTTP/2 request (Node's default, stated here; HTTP/1.1 keeps its own 2000). */
+const MAX_HEADER_PAIRS = 128;
+
 /**
  * HTTP/1.1 limits. Headers must arrive within 30 s (slow-loris guard) and a request body
  * within 5 min (Node's default, stated here). Idle keep-alive sockets live 65 s, longer
  * than the 60 s idle timeout of common load balancers, so the proxy closes them first and
  * never reuses a socket we are closing. Responses have no limit: streams may last hours.
  */
-const HTTP1_OPTIONS = { headersTimeout: 30_000, requestTimeout: 300_000, keepAliveTimeout: 65_000 } satisfies http.ServerOptions;
+function http1Options(limits: ConnectionLimits): http.ServerOptions {
+  return { headersTimeout: 30_000, requestTimeout: 300_000, keepAliveTimeout: 65_000, maxHeaderSize: limits.maxHeaderBytes };
+}
+
+/**
+ * HTTP/2 limits. A stream beyond `maxConcurrentStreams` is refused (REFUSED_STREAM) while
+ * the client has not yet acknowledged our SETTINGS; after that nghttp2 treats it as the
+ * protocol error it is and ends that one connection (GOAWAY PROTOCOL_ERROR). Conforming
+ * clients (grpc-js, Node, Go, buf) queue their streams instead. No `timeout` option:
+ * Node's default of 0 never ends a session for being quiet, and a quiet session may carry
+ * a server stream that lasts hours; liveness is the keepalive PINGs' job.
+ */
+function http2Options(limits: ConnectionLimits): http2.ServerOptions {
+  return {
+    settings: { maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderBytes },
+    maxHeaderListPairs: MAX_HEADER_PAIRS,
+    maxSessionMemory: limits.maxSessionMemoryMb,
+  };
+}
 
 /** Opens the port and resolves once it accepts connections. */
 export async function startListener(options: ListenerOptions): Promise<Listener> {
+  const limits = options.limits ?? defaultConnectionLimits;
+  const tracker = { limits, onPeerLost: options.onPeerLost ?? (() => {}) };
   const { server, connections } =
     options.tls === undefined
-      ? createCleartextServer(options.handler)
-      : createTlsServer(options.tls, options.handler);
+      ? createCleartextServer(options.handler, tracker)
+      : createTlsServer(options.tls, options.handler, tracker);
   server.listen(options.port, options.host);
   await once(server, "listening"); // rejects on 'error', e.g. EADDRINUSE
   const { port } = server.address() as AddressInfo;
@@ -89,21 +150,35 @@ interface ServerAndConnections {
   connections: ConnectionTracker;
 }
 
-function createCleartextServer(handler: RequestHandler): ServerAndConnections {
-  const http1Server = http.createServer(HTTP1_OPTIONS);
+interface TrackerSettings {
+  limits: ConnectionLimits;
+  onPeerLost: PeerLostListener;
+}
+
+function keepaliveOf(limits: ConnectionLimits) {
+  return { intervalMs: limits.keepaliveIntervalMs, timeoutMs: limits.keepaliveTimeoutMs };
+}
+
+function createCleartextServer(handler: RequestHandler, { limits, onPeerLost }: TrackerSettings): ServerAndConnections {
+  const http1Server = http.createServer(http1Options(limits));
   // http1Server.close() only drops idle keep-alive sockets here: it never listened itself.
-  const connections = createConnectionTracker(() => http1Server.close());
+  const connections = createConnectionTracker({ closeIdleHttp1: () => http1Server.close(), keepalive: keepaliveOf(limits), onPeerLost });
   http1Server.on("request", connections.trackResponse).on("request", handler);
-  // No `timeout` option: Node's default of 0 never ends a session for being quiet, and a
-  // quiet session may carry a server stream that lasts hours.
-  const http2Server = http2.createServer({}, handler);
+  const http2Server = http2.createServer(http2Options(limits), handler);
   http2Server.on("session", connections.adoptSession);
   // allowHalfOpen like http.Server: a client that half-closes after its request still gets the response.
   // noDelay like http.Server: small frames (a stream message, an ack) go out at once
   // instead of waiting, under Nagle's algorithm, for the peer to acknowledge earlier ones.
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
     connections.adoptSocket(socket);
-    sniffPreface(socket, (isHttp2) => (isHttp2 ? http2Server : http1Server).emit("connection", socket));
+    sniffPreface(socket, (isHttp2) => {
+      // HTTP/2 has no use for a half-closed connection, and nothing in Node's HTTP/2 ends
+      // a session on a bare FIN: the socket would sit in CLOSE-WAIT for good with its
+      // streams open. Without allowHalfOpen the socket ends on FIN, which closes the
+      // session and aborts its streams, as a session of http2.createServer's own does.
+      if (isHttp2) socket.allowHalfOpen = false;
+      (isHttp2 ? http2Server : http1Server).emit("connection", socket);
+    });
   });
   // http.Server starts the bookkeeping behind headersTimeout, requestTimeout and
   // closeIdleConnections() on 'listening', which a server fed by hand never emits.
@@ -113,12 +188,13 @@ function createCleartextServer(handler: RequestHandler): ServerAndConnections {
 
 type TlsFiles = NonNullable<ListenerOptions["tls"]>;
 
-function createTlsServer(tls: TlsFiles, handler: RequestHandler): ServerAndConnections {
+function createTlsServer(tls: TlsFiles, handler: RequestHandler, { limits, onPeerLost }: TrackerSettings): ServerAndConnections {
   // allowHTTP1 makes Node offer ['h2', 'http/1.1'] over ALPN (it overwrites any
   // ALPNProtocols passed in) and serve http/1.1 and ALPN-less clients with HTTP/1.1.
   // Its close() also drops idle keep-alive sockets, so draining needs nothing extra.
-  const server = http2.createSecureServer({ ...tls, ...HTTP1_OPTIONS, allowHTTP1: true });
-  const connections = createConnectionTracker(() => {});
+  // tls.Server is not allowHalfOpen, so a FIN ends HTTP/2 sessions here already.
+  const server = http2.createSecureServer({ ...tls, ...http1Options(limits), ...http2Options(limits), allowHTTP1: true });
+  const connections = createConnectionTracker({ closeIdleHttp1: () => {}, keepalive: keepaliveOf(limits), onPeerLost });
   server.on("connection", connections.adoptSocket);
   // A TLS socket counts only decrypted bytes, so it shows whether a request ever started.
   server.on("secureConnection", (socket: TLSSocket) => {
@@ -170,66 +246,6 @@ function matchPreface(received: Buffer): boolean | undefined {
 
 /** A client that resets before sending a request is nobody's problem; 'close' follows. */
 function ignoreEarlyError(): void {}
-
-type ConnectionTracker = ReturnType<typeof createConnectionTracker>;
-
-/**
- * What close() drains, each protocol its own way: HTTP/2 sessions get GOAWAY; HTTP/1.1
- * responses in flight get `Connection: close` (or their socket ended after them), idle
- * keep-alive sockets go through `closeIdleHttp1`, and sockets that never sent a byte are
- * dropped. A request still arriving is served, not cut.
- */
-function createConnectionTracker(closeIdleHttp1: () => void) {
-  const sockets = new Set<net.Socket>();
-  const sessions = new Set<http2.ServerHttp2Session>();
-  const responses = new Set<http.ServerResponse>();
-  let draining = false;
-  const dropIfQuiet = (socket: net.Socket): void => {
-    if (socket.bytesRead === 0) socket.destroy();
-  };
-  const adoptSocket = (socket: net.Socket): void => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-    if (draining) dropIfQuiet(socket); // a TLS handshake that finished after close() began
-  };
-  const adoptSession = (session: http2.ServerHttp2Session): void => {
-    sessions.add(session);
-    session.once("close", () => sessions.delete(session));
-    if (draining) session.close();
-  };
-  const trackResponse = (_request: unknown, response: http.ServerResponse | http2.Http2ServerResponse): void => {
-    if (!(response instanceof http.ServerResponse)) return;
-    const socket = response.socket;
-    responses.add(response);
-    if (draining) markLastResponse(response);
-    response.once("close", () => {
-      responses.delete(response);
-      // Covers responses whose headers left before draining began, so could not say "close".
-      if (draining && socket !== null) endSocket(socket);
-    });
-  };
-  const drain = (): void => {
-    draining = true;
-    sockets.forEach(dropIfQuiet);
-    // session.close() sends GOAWAY and closes the session once its open streams end.
-    for (const session of sessions) session.close();
-    for (const response of responses) markLastResponse(response);
-    closeIdleHttp1();
-  };
-  // Destroying the TCP socket also ends the TLS socket, session or HTTP/1.1 parser above it.
-  const destroyAll = (): void => sockets.forEach((socket) => socket.destroy());
-  return { adoptSocket, adoptSession, trackResponse, drain, destroyAll };
-}
-
-/** Tells the client not to reuse the connection, where headers can still say so. */
-function markLastResponse(response: http.ServerResponse): void {
-  if (!response.headersSent) response.setHeader("connection", "close");
-}
-
-/** Ends after pending writes flush, so a just-finished response is not cut off. */
-function endSocket(socket: net.Socket): void {
-  socket.end(() => socket.destroy());
-}
 
 /** Drains, and after `graceMs` destroys the rest; resolves when the last connection closed. */
 async function shutdown(server: net.Server, connections: ConnectionTracker, graceMs: number): Promise<void> {

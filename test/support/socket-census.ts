@@ -1,0 +1,55 @@
+/**
+ * What the kernel says about an in-process server's connections: the TCP states of the
+ * sockets bound to its port (/proc/net/tcp and tcp6) and this process's open file
+ * descriptors (/proc/self/fd). A peer the server forgot shows up here as CLOSE-WAIT and
+ * an fd that never goes away, whatever the server's own bookkeeping believes.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { eventually } from "./expectations.js";
+
+/** Names of the kernel's TCP states (include/net/tcp_states.h), by their hex code. */
+const tcpStateNames: Record<string, string> = {
+  "01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1", "05": "FIN_WAIT2", "06": "TIME_WAIT",
+  "07": "CLOSE", "08": "CLOSE_WAIT", "09": "LAST_ACK", "0A": "LISTEN", "0B": "CLOSING", "0C": "NEW_SYN_RECV",
+};
+
+/** How many sockets with local port `port` are in each TCP state (listening socket included). */
+export function socketStates(port: number): Record<string, number> {
+  const portHex = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  const counts: Record<string, number> = {};
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    for (const line of readFileSync(file, "utf8").split("\n").slice(1)) {
+      // columns: sl, local_address (hexip:hexport), rem_address, st, …
+      const columns = line.trim().split(/\s+/);
+      if (columns[1]?.endsWith(portHex) !== true) continue;
+      const state = tcpStateNames[columns[3] ?? ""] ?? columns[3] ?? "?";
+      counts[state] = (counts[state] ?? 0) + 1;
+    }
+  }
+  return counts;
+}
+
+/** Sockets on the server's side of `port` that still hold an fd: all but LISTEN and the kernel-only states. */
+export function serverConnections(port: number): number {
+  const states = socketStates(port);
+  return (states.ESTABLISHED ?? 0) + (states.CLOSE_WAIT ?? 0);
+}
+
+/** This process's open file descriptors. */
+export function fdCount(): number {
+  return readdirSync("/proc/self/fd").length;
+}
+
+/**
+ * Waits until `port` has no server-side connection left and no socket in CLOSE-WAIT;
+ * returns how long that took. Fails with the states seen when `ms` passes first.
+ */
+export async function connectionsGone(port: number, ms: number): Promise<number> {
+  const started = performance.now();
+  try {
+    await eventually(ms, "server-side connections closed", async () => (serverConnections(port) === 0 ? true : undefined), 10);
+  } catch {
+    throw new Error(`connections on port ${port} still open after ${ms} ms: ${JSON.stringify(socketStates(port))}`);
+  }
+  return performance.now() - started;
+}
