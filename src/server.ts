@@ -5,10 +5,10 @@
  */
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { createRouterTransport, type ConnectRouter } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { Code, ConnectError, createRouterTransport, type ConnectRouter } from "@connectrpc/connect";
 import type { AppContext } from "./app-context.js";
-import { authInterceptor, observeInterceptor } from "./api/interceptors.js";
+import { authInterceptor, observeInterceptor, validationInterceptor } from "./api/interceptors.js";
+import { requestGate } from "./api/request-gate.js";
 import { registerRoutes } from "./api/routes.js";
 import { probeEndpoint, registerOpsRoutes } from "./api/ops-routes.js";
 import { startHealthState } from "./health/health-state.js";
@@ -25,6 +25,7 @@ import { restServices } from "./api/routes.js";
 import openApiDocument from "../gen/openapi/runline.openapi.json" with { type: "json" };
 import { openApiEndpoint } from "./openapi/openapi-endpoint.js";
 import { startListener } from "./http/listener.js";
+import { createRpcAdapter } from "./http/rpc-adapter.js";
 import { createMetrics } from "./metrics/metrics.js";
 import type { Logger } from "./logger.js";
 import { createPageTokens } from "./runs/page-token.js";
@@ -92,25 +93,31 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     registerRoutes(app)(router);
     registerOpsRoutes(router, health);
   };
-  // Observation is outermost, so refusals by auth are logged and measured too.
-  const interceptors = [observeInterceptor(logger, metrics), authInterceptor(app.keys)];
+  // Observation is outermost, so refusals by auth are logged and measured too; request
+  // messages are checked (request-validation.ts) only for callers who passed auth.
+  const interceptors = [observeInterceptor(logger, metrics), authInterceptor(app.keys), validationInterceptor()];
   const readMaxBytes = 8 * 1024 * 1024;
+  // Unknown JSON fields and enum names are refused on Connect as on REST (connect-es
+  // ignores both by default, so `status: ["RUNNING"]` silently became no filter).
+  const jsonOptions = { ignoreUnknownFields: false };
+  const routerOptions = { interceptors, shutdownSignal: shutdown.signal, requestGate, jsonOptions };
   // REST callers reach the same handlers and interceptors through an in-process transport.
   const rest = createRestHandler({
     services: restServices,
-    transport: createRouterTransport(routes, { router: { interceptors, shutdownSignal: shutdown.signal } }),
+    transport: createRouterTransport(routes, { router: routerOptions }),
     maxBodyBytes: readMaxBytes,
     hooks: runsRestHooks,
     streamEventId,
     lastEventIdField,
     onInternalError: (error) => logger.error({ err: error }, "REST layer failure"),
   });
-  const connectHandler = connectNodeAdapter({
+  const connectHandler = createRpcAdapter({
+    ...routerOptions,
     routes,
-    interceptors,
     fallback: chainEndpoints([metricsEndpoint(metrics.render, metrics.registry.contentType), probeEndpoint(health), openApiEndpoint(openApiDocument), rest]),
-    shutdownSignal: shutdown.signal,
     readMaxBytes,
+    onFailure: ({ procedure, clientGone, error }) =>
+      clientGone ? logger.debug({ procedure, err: describe(error) }, "response not delivered: the client left") : logger.error({ procedure, err: error }, "response not delivered"),
     // Compress only large responses: below this, gzip costs more CPU than it saves.
     compressMinBytes: 64 * 1024,
   });
@@ -147,7 +154,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
           logger.debug({ step: name, durationMs: Math.round(performance.now() - started) }, "shutdown step done");
         };
         await step("demo executor", async () => demo?.stop({ graceMs: Math.min(2000, config.shutdownGraceMs) }));
-        shutdown.abort();
+        // The reason is what calls ended by shutdown report: retry elsewhere.
+        shutdown.abort(new ConnectError("the server is shutting down; retry", Code.Unavailable));
         await step("listener", () => listener.close({ graceMs: config.shutdownGraceMs }));
         await step("sweeper", stopSweeper);
         await step("event hub", () => hub.close());
@@ -159,4 +167,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       return closing;
     },
   };
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
