@@ -48,6 +48,9 @@ function fromPostgres(sqlState: string, cause: unknown): ConnectError | undefine
   if (sqlState === "08P01") return undefined;
   // 57P01/57P02/57P03 admin shutdown or cannot connect now; 08xxx connection failures.
   if (sqlState.startsWith("57P") || sqlState.startsWith("08")) return unavailable(cause);
+  // 55000 is also how Postgres refuses a connection to a database that does not accept
+  // any now (ALTER DATABASE … ALLOW_CONNECTIONS false, during maintenance).
+  if (sqlState === "55000" && /not currently accepting connections/.test((cause as Error).message)) return unavailable(cause);
   // 53xxx insufficient resources (too many connections, out of memory or disk).
   if (sqlState.startsWith("53")) return new ConnectError("database overloaded; retry later", Code.ResourceExhausted, undefined, undefined, cause);
   // 23502 not-null violation: a required value the request left out (or sent as null)
@@ -77,8 +80,11 @@ function isAbort(error: unknown): boolean {
   return error instanceof Error && (error.name === "AbortError" || (error as { code?: unknown }).code === "ABORT_ERR");
 }
 
-/** What the call's abort signal says happened, when it fired: the reason, or CANCELED. */
-function fromAbortedCall(signal: AbortSignal, cause: unknown): ConnectError {
+/**
+ * Why a call ended before its handler finished, from the call's signal: its reason when
+ * that is a ConnectError (deadline, shutdown, an HTTP/2 reset code), else CANCELED.
+ */
+export function fromAbortedCall(signal: AbortSignal, cause?: unknown): ConnectError {
   const reason: unknown = signal.reason;
   if (reason instanceof ConnectError) return reason;
   return new ConnectError("the client cancelled the call or went away", Code.Canceled, undefined, undefined, cause);

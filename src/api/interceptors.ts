@@ -9,7 +9,7 @@ import { callerKey } from "../auth/caller.js";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics/metrics.js";
-import { logLevelFor, toConnectError } from "./error-mapping.js";
+import { fromAbortedCall, logLevelFor, toConnectError } from "./error-mapping.js";
 import { accessFor } from "./method-scopes.js";
 import { markInvoked } from "./request-gate.js";
 import { requestRefusal } from "./request-validation.js";
@@ -51,13 +51,18 @@ const requestIdPattern = /^[\x21-\x7e]{1,200}$/;
 /** Wraps a stream's messages: maps a failure, and reports the end either way. */
 async function* observeStream<T>(messages: AsyncIterable<T>, signal: AbortSignal, end: (error: ConnectError | undefined) => void): AsyncIterable<T> {
   let failure: ConnectError | undefined;
+  let completed = false;
   try {
     yield* messages;
+    // A handler that honours its signal returns normally when the client leaves.
+    completed = !signal.aborted;
   } catch (error) {
     failure = toConnectError(error, signal);
     throw failure;
   } finally {
-    end(failure);
+    // Stopped early, or ended because the call's signal fired, without a failure: the
+    // client left (or the deadline or shutdown came), which is not an OK call.
+    end(failure ?? (completed ? undefined : fromAbortedCall(signal)));
   }
 }
 
