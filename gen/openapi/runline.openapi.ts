@@ -751,7 +751,7 @@ export interface components {
             webhook?: components["schemas"]["runline.v1.Webhook"];
             /**
              * @description The run's overall time limit, counted from its first start; unset uses the
-             *     workflow default.
+             *     workflow default. Positive, at most 366 days; otherwise INVALID_ARGUMENT.
              *
              *     A duration in seconds with an `s` suffix, e.g. `1.5s`.
              */
@@ -768,7 +768,8 @@ export interface components {
             priority?: number;
             /**
              * Format: date-time
-             * @description When set in the future the run is SCHEDULED until then.
+             * @description When set in the future the run is SCHEDULED until then; at most 366 days ahead
+             *     (INVALID_ARGUMENT otherwise). A time in the past starts the run now.
              */
             scheduleTime?: string;
         };

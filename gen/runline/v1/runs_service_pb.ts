@@ -67,7 +67,7 @@ export type CreateRunRequest = Message<"runline.v1.CreateRunRequest"> & {
 
   /**
    * The run's overall time limit, counted from its first start; unset uses the
-   * workflow default.
+   * workflow default. Positive, at most 366 days; otherwise INVALID_ARGUMENT.
    *
    * @generated from field: google.protobuf.Duration timeout = 7;
    */
@@ -88,7 +88,8 @@ export type CreateRunRequest = Message<"runline.v1.CreateRunRequest"> & {
   priority: number;
 
   /**
-   * When set in the future the run is SCHEDULED until then.
+   * When set in the future the run is SCHEDULED until then; at most 366 days ahead
+   * (INVALID_ARGUMENT otherwise). A time in the past starts the run now.
    *
    * @generated from field: google.protobuf.Timestamp schedule_time = 10;
    */
