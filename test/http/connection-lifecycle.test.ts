@@ -6,7 +6,6 @@
  * a shutdown open. Observed from the server's side: the TCP states of its port, this
  * process's fds (the server runs in-process), and `runline_active_streams`.
  */
-import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -14,32 +13,11 @@ import { eventually, sleep } from "../support/expectations.js";
 import { connectRawH2, FrameType, grpcCall } from "../support/h2-frames.js";
 import { startPeer, type PeerProcess } from "../support/peer-processes.js";
 import { connectionsGone, fdCount, serverConnections, socketStates } from "../support/socket-census.js";
+import { activeStreams, streamsReach } from "../support/stream-gauge.js";
 import { startTestServer } from "../support/test-server.js";
 
 const watch = "/grpc.health.v1.Health/Watch";
 const reflection = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo";
-
-/** `runline_active_streams` of `procedure`, scraped on a connection of its own that closes after. */
-function activeStreams(url: string, procedure: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    http.get(`${url}/metrics`, { agent: false, headers: { connection: "close" } }, (response) => {
-      let text = "";
-      response.setEncoding("utf8").on("data", (chunk: string) => (text += chunk));
-      response.on("end", () => {
-        const line = text.split("\n").find((candidate) => candidate.startsWith(`runline_active_streams{procedure="${procedure}"}`));
-        resolve(line === undefined ? 0 : Number(line.split(" ").pop()));
-      });
-    }).on("error", reject);
-  });
-}
-
-/** Waits until `procedure` has `count` open streams on the server; returns the wait in ms. */
-async function streamsReach(url: string, procedure: string, count: number, ms: number): Promise<number> {
-  const started = performance.now();
-  let seen = -1;
-  await eventually(ms, `${procedure} streams at ${count} (last seen ${seen})`, async () => ((seen = await activeStreams(url, procedure)) === count ? true : undefined), 20);
-  return performance.now() - started;
-}
 
 /** A Node HTTP/2 client whose TCP socket the test can reach (to destroy or reset it). */
 function http2Client(port: number): { session: http2.ClientHttp2Session; socket: () => net.Socket } {
