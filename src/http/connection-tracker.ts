@@ -67,8 +67,9 @@ export function createConnectionTracker(options: TrackerOptions) {
     });
     // TCP keepalive: the kernel probes an idle socket after the keepalive interval (then
     // every second, 10 times, as libuv sets it), which catches a silent peer on either
-    // protocol while nothing is being sent.
-    if (options.keepalive.intervalMs > 0) socket.setKeepAlive(true, options.keepalive.intervalMs);
+    // protocol while nothing is being sent. The kernel counts whole seconds, and below
+    // one Node would leave its default of two hours.
+    if (options.keepalive.intervalMs > 0) socket.setKeepAlive(true, Math.max(1000, options.keepalive.intervalMs));
     if (draining) dropIfQuiet(socket); // a TLS handshake that finished after close() began
   };
   const adoptSession = (session: http2.ServerHttp2Session): void => {

@@ -166,7 +166,9 @@ function createCleartextServer(handler: RequestHandler, { limits, onPeerLost }: 
   http1Server.on("request", connections.trackResponse).on("request", handler);
   const http2Server = http2.createServer(http2Options(limits), handler);
   http2Server.on("session", connections.adoptSession);
-  // allowHalfOpen like http.Server: a client that half-closes after its request still gets the response.
+  // allowHalfOpen like http.Server's own socket, so HTTP/1.1 decides what a FIN means: Node
+  // aborts the request in flight and ends the socket (its httpAllowHalfOpen is false), so
+  // a client that half-closes gets no response and an SSE stream ends with its client.
   // noDelay like http.Server: small frames (a stream message, an ack) go out at once
   // instead of waiting, under Nagle's algorithm, for the peer to acknowledge earlier ones.
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {

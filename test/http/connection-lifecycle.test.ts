@@ -6,13 +6,15 @@
  * a shutdown open. Observed from the server's side: the TCP states of its port, this
  * process's fds (the server runs in-process), and `runline_active_streams`.
  */
+import { once } from "node:events";
+import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import { beforeAll, describe, expect, it } from "vitest";
 import { eventually, sleep } from "../support/expectations.js";
 import { connectRawH2, FrameType, grpcCall } from "../support/h2-frames.js";
 import { startPeer, type PeerProcess } from "../support/peer-processes.js";
-import { connectionsGone, fdCount, serverConnections, socketStates } from "../support/socket-census.js";
+import { connectionsGone, establishedTimers, fdCount, serverConnections, socketStates } from "../support/socket-census.js";
 import { activeStreams, streamsReach } from "../support/stream-gauge.js";
 import { startTestServer } from "../support/test-server.js";
 
@@ -119,6 +121,46 @@ describe("HTTP/2 peers that close their connection (keepalive PINGs off)", () =>
   });
 });
 
+describe("HTTP/1.1 peers that close their connection (keepalive off)", () => {
+  let url: string;
+  let port: number;
+  beforeAll(async () => {
+    const server = await startTestServer(undefined, { RUNLINE_KEEPALIVE_INTERVAL_MS: "0" });
+    ({ url, port } = server);
+  });
+
+  /** A gRPC-web Health.Watch over HTTP/1.1 on a raw socket, open once its headers arrived. */
+  async function openWatchOverHttp1(): Promise<net.Socket> {
+    const socket = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true });
+    socket.on("error", () => {});
+    await once(socket, "connect");
+    socket.write(`POST ${watch} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/grpc-web+proto\r\nContent-Length: 5\r\n\r\n`);
+    socket.write(Buffer.alloc(5));
+    await once(socket, "data");
+    return socket;
+  }
+
+  it("ends a server stream when its client closes or half-closes the connection", async () => {
+    const closing = await Promise.all(Array.from({ length: 5 }, openWatchOverHttp1));
+    const halfClosing = await Promise.all(Array.from({ length: 5 }, openWatchOverHttp1));
+    expect(await activeStreams(url, watch)).toBe(10);
+    for (const socket of closing) socket.destroy();
+    // Node's HTTP/1.1 takes a FIN as the end of the exchange: the call is aborted.
+    for (const socket of halfClosing) socket.end();
+    const endedInMs = await streamsReach(url, watch, 0, 2_000);
+    await connectionsGone(port, 2_000);
+    for (const socket of halfClosing) socket.destroy();
+    console.log(`10 gRPC-web Health.Watch calls over HTTP/1.1 (5 closed, 5 half-closed): ended on the server in ${endedInMs.toFixed(0)} ms`);
+  });
+
+  it("sets no TCP keepalive when keepalive is off", async () => {
+    const agent = new http.Agent({ keepAlive: true });
+    await new Promise<void>((resolve, reject) => http.get(`${url}/healthz`, { agent }, (response) => response.resume().on("end", resolve)).on("error", reject));
+    expect(establishedTimers(port).map(({ timer }) => timer)).toEqual([0]);
+    agent.destroy();
+  });
+});
+
 function rstStream(streamId: number, code: Buffer): Buffer {
   const header = Buffer.alloc(9);
   header.writeUIntBE(4, 0, 3);
@@ -152,6 +194,22 @@ describe("HTTP/2 peers that stop answering without a FIN (keepalive 500 ms + 500
       process.kill(peer.pid, "SIGCONT");
       await peer.kill();
     }
+  });
+
+  it("sets TCP keepalive on every connection, HTTP/1.1 and HTTP/2 (kernel probes after the interval, 1 s at least)", async () => {
+    const agent = new http.Agent({ keepAlive: true });
+    await new Promise<void>((resolve, reject) => http.get(`${url}/healthz`, { agent }, (response) => response.resume().on("end", resolve)).on("error", reject));
+    const client = http2Client(port);
+    await openWatch(client.session);
+    const timers = establishedTimers(port);
+    expect(timers).toHaveLength(2);
+    for (const { timer, seconds } of timers) {
+      expect(timer).toBe(2);
+      expect(seconds).toBeLessThanOrEqual(1);
+    }
+    agent.destroy();
+    client.session.destroy();
+    await streamsReach(url, watch, 0, 2_000);
   });
 
   it("keeps a quiet session whose peer answers PINGs", async () => {

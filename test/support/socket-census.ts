@@ -29,6 +29,26 @@ export function socketStates(port: number): Record<string, number> {
   return counts;
 }
 
+/**
+ * The kernel timer of each ESTABLISHED server-side socket on `port` (the `tr` and
+ * `tm->when` columns): timer 2 on an established socket is the keepalive timer, 0 none;
+ * `seconds` is when it fires (clock ticks of 1/100 s).
+ */
+export function establishedTimers(port: number): { timer: number; seconds: number }[] {
+  const portHex = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  const timers: { timer: number; seconds: number }[] = [];
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    for (const line of readFileSync(file, "utf8").split("\n").slice(1)) {
+      // columns: sl, local_address, rem_address, st, tx_queue:rx_queue, tr:tm->when, …
+      const columns = line.trim().split(/\s+/);
+      if (columns[1]?.endsWith(portHex) !== true || columns[3] !== "01") continue;
+      const [timer, when] = (columns[5] ?? "0:0").split(":").map((hex) => parseInt(hex, 16));
+      timers.push({ timer: timer!, seconds: when! / 100 });
+    }
+  }
+  return timers;
+}
+
 /** Sockets on the server's side of `port` that still hold an fd: all but LISTEN and the kernel-only states. */
 export function serverConnections(port: number): number {
   const states = socketStates(port);
