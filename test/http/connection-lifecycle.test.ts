@@ -78,14 +78,15 @@ describe("HTTP/2 peers that close their connection (keepalive PINGs off)", () =>
     console.log(`10 Health.Watch calls on half-closed connections ended on the server in ${endedInMs.toFixed(0)} ms`);
   });
 
-  it("gives back every socket and fd of 100 clients killed mid-call (grpc-js, raw sockets, kill -9)", async () => {
+  it("gives back every socket and fd of 100 clients killed mid-call (grpc-js, Node h2 sockets destroyed or reset, kill -9)", async () => {
     const fdsBefore = fdCount();
     const grpcJs = startPeer("stream-peer.ts", [url, "grpc-js-watch", "40"]);
-    const children = [0, 1, 2].map(() => startPeer("stream-peer.ts", [url, "h2-watch", "10"]));
+    const children = ["h2-watch", "h2-watch", "h2-reflection"].map((kind) => startPeer("stream-peer.ts", [url, kind, "10"]));
     const inProcess = Array.from({ length: 30 }, () => http2Client(port));
     await Promise.all(inProcess.map((client) => openWatch(client.session)));
     const peers: PeerProcess[] = await Promise.all([grpcJs, ...children]);
-    expect(await activeStreams(url, watch)).toBe(100);
+    expect(await activeStreams(url, watch)).toBe(90);
+    expect(await activeStreams(url, reflection)).toBe(10);
     expect(serverConnections(port)).toBe(100);
 
     const killedAt = performance.now();
@@ -93,6 +94,7 @@ describe("HTTP/2 peers that close their connection (keepalive PINGs off)", () =>
     await Promise.all(peers.map((peer) => peer.kill()));
     const closedInMs = await connectionsGone(port, 2_000);
     await streamsReach(url, watch, 0, 2_000);
+    await streamsReach(url, reflection, 0, 2_000);
     const fdsAfter = await eventually(2_000, `fds back to ${fdsBefore}`, async () => {
       const fds = fdCount();
       return fds <= fdsBefore ? fds : undefined;

@@ -1,18 +1,15 @@
-import { execFileSync } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as https from "node:https";
 import * as net from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as tls from "node:tls";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { startListener } from "../../src/http/listener.js";
 import type { Listener, ListenerOptions, RequestHandler } from "../../src/http/listener.js";
+import { createSelfSignedCertificate } from "../support/tls-certificate.js";
 
 interface Reply {
   status: number;
@@ -103,20 +100,6 @@ async function startSplittingRelay(port: number): Promise<number> {
   await once(relay, "listening");
   cleanups.push(() => relay.close());
   return (relay.address() as net.AddressInfo).port;
-}
-
-function createSelfSignedCertificate(): { cert: Buffer; key: Buffer } {
-  const directory = mkdtempSync(join(tmpdir(), "listener-tls-"));
-  try {
-    const [keyPath, certPath] = [join(directory, "key.pem"), join(directory, "cert.pem")];
-    execFileSync("/usr/bin/openssl", [
-      "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-      "-keyout", keyPath, "-out", certPath,
-    ], { stdio: "ignore" });
-    return { cert: readFileSync(certPath), key: readFileSync(keyPath) };
-  } finally {
-    rmSync(directory, { recursive: true, force: true });
-  }
 }
 
 function connectRaw(port: number): Promise<net.Socket> {

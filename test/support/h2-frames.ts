@@ -4,8 +4,9 @@
  * streams than the server allows. Header blocks use HPACK literals only (no Huffman, no
  * table), which every decoder must accept.
  */
-import * as net from "node:net";
 import { once } from "node:events";
+import * as net from "node:net";
+import * as tls from "node:tls";
 
 /** Frame types used here (RFC 9113 §6). */
 export const FrameType = { data: 0, headers: 1, rstStream: 3, settings: 4, ping: 6, goaway: 7 } as const;
@@ -64,12 +65,14 @@ export interface RawH2 {
 }
 
 /**
- * Connects to `port` and sends the preface. The socket is allowHalfOpen, so it can send
- * its FIN and still read. SETTINGS are acknowledged unless `ackSettings` is false.
+ * Connects to `port` (over TLS with ALPN h2 when `tls` is set) and sends the preface.
+ * The socket is allowHalfOpen, so it can send its FIN and still read. SETTINGS are
+ * acknowledged unless `ackSettings` is false; PINGs are never answered.
  */
-export async function connectRawH2(port: number, options: { ackSettings?: boolean } = {}): Promise<RawH2> {
-  const socket = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true, noDelay: true });
-  await once(socket, "connect");
+export async function connectRawH2(port: number, options: { ackSettings?: boolean; tls?: boolean } = {}): Promise<RawH2> {
+  const address = { port, host: "127.0.0.1", allowHalfOpen: true, noDelay: true };
+  const socket = options.tls === true ? tls.connect({ ...address, ALPNProtocols: ["h2"], rejectUnauthorized: false }) : net.connect(address);
+  await once(socket, options.tls === true ? "secureConnect" : "connect");
   socket.on("error", () => {});
   const frames: Frame[] = [];
   const waiting = new Set<() => void>();
