@@ -10,6 +10,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import * as net from "node:net";
 import path from "node:path";
 import { afterAll } from "vitest";
+import { socketStates } from "./socket-census.js";
 import { createTestDatabase } from "./test-database.js";
 import { testRootKey } from "./test-server.js";
 
@@ -54,25 +55,6 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as net.AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
-}
-
-function closeWaitSockets(port: number): number {
-  const portHex = port.toString(16).toUpperCase().padStart(4, "0");
-  let count = 0;
-  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
-    let text: string;
-    try {
-      text = readFileSync(file, "utf8");
-    } catch {
-      continue;
-    }
-    for (const line of text.split("\n").slice(1)) {
-      const columns = line.trim().split(/\s+/);
-      // columns: sl, local_address (hexip:hexport), rem_address, st, …
-      if (columns[1]?.endsWith(`:${portHex}`) === true && columns[3] === "08") count += 1;
-    }
-  }
-  return count;
 }
 
 function statusField(pid: number, field: string): number {
@@ -151,7 +133,7 @@ export async function startServerProcess(env: Record<string, string> = {}, datab
     fdCount: () => readdirSync(`/proc/${pid}/fd`).length,
     rssBytes: () => statusField(pid, "VmRSS") * 1024,
     cpuSeconds: () => cpuTime(pid),
-    closeWaitCount: () => closeWaitSockets(port),
+    closeWaitCount: () => socketStates(port).CLOSE_WAIT ?? 0,
     alive: () => running,
     async stop(graceMs = 10_000) {
       if (!running) return;
