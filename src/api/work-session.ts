@@ -30,7 +30,11 @@ import { Outbox } from "../outbox.js";
 export interface WorkSessionDeps {
   readonly assignment: AssignmentDeps;
   readonly logger: Logger;
-  readonly leaseMessage: (tenantId: string, lease: LeaseRecord) => Promise<Lease>;
+  /**
+   * The messages of a claimed batch, the deliverable leases only: the others are failed
+   * or handed back before it resolves or rejects (lease-delivery.ts).
+   */
+  readonly leaseMessages: (tenantId: string, leases: readonly LeaseRecord[]) => Promise<Lease[]>;
   /**
    * CompleteRun as the unary call does it (checks, fencing), and when `next` is given
    * a replacement claimed in the same statement. Rejects only for bad input; a stale
@@ -99,9 +103,11 @@ export async function* workSession(deps: WorkSessionDeps, tenantId: string, clai
     return result;
   };
 
+  /** Pushes the batch's deliverable leases; how many there were. */
   const assign = async (leases: readonly LeaseRecord[]) => {
-    const messages = await Promise.all(leases.map((lease) => deps.leaseMessage(tenantId, lease)));
-    outbox.push(create(WorkResponseSchema, { kind: { case: "assigned", value: { leases: messages } } }));
+    const messages = await deps.leaseMessages(tenantId, leases);
+    if (messages.length > 0) outbox.push(create(WorkResponseSchema, { kind: { case: "assigned", value: { leases: messages } } }));
+    return messages.length;
   };
   const assignments = new Assignments(deps.assignment, tenantId, claim, assigning);
   const assigner = (async () => {
@@ -116,9 +122,11 @@ export async function* workSession(deps: WorkSessionDeps, tenantId: string, clai
     // A refused completion changed nothing: the run stays counted (a recount corrects
     // the count when the run is in fact no longer this session's).
     if (outcome !== undefined && wantsNext) {
+      let delivered = 0;
       if (lease !== undefined && assigning.aborted) await deps.assignment.release(tenantId, lease);
-      else if (lease !== undefined) await assign([lease]);
-      assignments.swap(request.runId, assigning.aborted ? undefined : lease);
+      // The completion took effect whatever becomes of its replacement (failed or handed back).
+      else if (lease !== undefined) delivered = await assign([lease]).catch((error: unknown) => (deps.logger.warn({ err: error, runId: lease.id }, "replacement lease not delivered"), 0));
+      assignments.swap(request.runId, delivered === 0 ? undefined : lease);
     } else if (outcome !== undefined) {
       deps.assignment.board.finished(request.runId);
     }

@@ -2,16 +2,17 @@
  * WorkerService: translation only; claims, leases and their fencing live in workers/.
  */
 import { create } from "@bufbuild/protobuf";
-import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { LeaseSchema, type FailRunRequest, type Lease, type ReportRunEventsRequest, type WorkerService } from "../../gen/runline/v1/worker_service_pb.js";
 import type { Duration } from "@bufbuild/protobuf/wkt";
 import type { AppContext } from "../app-context.js";
 import { invalidArgument } from "../errors.js";
-import { listEventsAfter } from "../events/event-store.js";
+import { listEventsAfter, type EventRecord } from "../events/event-store.js";
 import { createClaimer, type ClaimRequest } from "../workers/claim-runs.js";
 import { claimWithWait, createWorkflowResolver } from "../workers/claim-wait.js";
 import { assignments, createFinishBoard, type AssignmentDeps } from "../workers/assignment-stream.js";
 import { workSession, type WorkSessionDeps } from "./work-session.js";
+import { createLeaseDelivery } from "./lease-delivery.js";
 import { createReportCompleter } from "../workers/complete-and-claim.js";
 import type { LeaseRecord } from "../workers/lease-record.js";
 import { checkLease, createCompleter, failRun, refuseStaleLease, heartbeat, interruptRun, releaseRun } from "../workers/lease-writes.js";
@@ -66,17 +67,25 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
     return (await reportRunEvents(sql, tenantId, request.runId, request.leaseId, events)).map(eventMessage);
   };
   const resolveWorkflowIds = createWorkflowResolver(sql);
-  const leaseMessage = async (tenantId: string, lease: LeaseRecord): Promise<Lease> => {
-    const resumed = lease.resume_input !== null && lease.resume_input !== undefined;
-    const history = resumed ? await listEventsAfter(sql, tenantId, lease.id, 0, 1000) : [];
-    return create(LeaseSchema, {
-      run: runMessage(lease),
-      leaseId: lease.lease_id,
-      leaseExpireTime: timestamp(lease.lease_expire_time),
-      resumeInput: resumed ? valueFromJson(lease.resume_input) : undefined,
-      history: history.map(eventMessage),
-    });
-  };
+  const resumed = (lease: LeaseRecord) => lease.resume_input !== null && lease.resume_input !== undefined;
+  const buildLease = (lease: LeaseRecord, history: readonly EventRecord[]): Lease => create(LeaseSchema, {
+    run: runMessage(lease),
+    leaseId: lease.lease_id,
+    leaseExpireTime: timestamp(lease.lease_expire_time),
+    resumeInput: resumed(lease) ? valueFromJson(lease.resume_input) : undefined,
+    history: history.map(eventMessage),
+  });
+  // Lease messages for a claimed batch; never leaves a lease committed that is not delivered (lease-delivery.ts).
+  const leaseMessages = createLeaseDelivery({
+    logger: app.logger,
+    history: async (tenantId, lease) => (resumed(lease) ? listEventsAfter(sql, tenantId, lease.id, 0, 1000) : []),
+    build: buildLease,
+    fail: async (tenantId, lease, error) => void finished(await failRun(sql, tenantId, lease.id, lease.lease_id, error, false)),
+    release: async (tenantId, lease) => {
+      await assignmentDeps.release(tenantId, lease);
+      board.finished(lease.id);
+    },
+  });
   const claimRequest = async (tenantId: string, request: { workerId: string; workflows: string[] }, maxRuns: number, leaseDuration: Duration | undefined): Promise<ClaimRequest> => {
     checkWorkerId(request.workerId);
     return { workerId: request.workerId, workflowIds: await resolveWorkflowIds(tenantId, request.workflows), maxRuns, leaseMs: leaseMillis(leaseDuration, "lease_duration") };
@@ -85,7 +94,7 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
   const sessionDeps: WorkSessionDeps = {
     assignment: assignmentDeps,
     logger: app.logger,
-    leaseMessage,
+    leaseMessages,
     complete: async (tenantId, request, next) => {
       checkLease(request.runId, request.leaseId);
       const output = jsonFromValue(request.output, "output");
@@ -99,15 +108,25 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
     async claimRuns(request, context) {
       const tenantId = tenantOf(context);
       const claim = await claimRequest(tenantId, request, checkMaxRuns(request.maxRuns), request.leaseDuration);
-      const waitMs = Math.min(millisFrom(request.waitTimeout, "wait_timeout") ?? 0, maxWaitMs);
-      const leases = await claimWithWait(claimer, app.hub, tenantId, claim, waitMs, signalOf(context));
-      return { leases: await Promise.all(leases.map((lease) => leaseMessage(tenantId, lease))) };
+      const deadline = Date.now() + Math.min(millisFrom(request.waitTimeout, "wait_timeout") ?? 0, maxWaitMs);
+      for (;;) {
+        const leases = await claimWithWait(claimer, app.hub, tenantId, claim, Math.max(0, deadline - Date.now()), signalOf(context));
+        const messages = await leaseMessages(tenantId, leases);
+        // The caller left while the claim ran: nobody will read these leases.
+        if (context.signal.aborted) {
+          await Promise.all(leases.map((lease) => assignmentDeps.release(tenantId, lease).catch(() => undefined)));
+          throw new ConnectError("the call was cancelled", Code.Canceled);
+        }
+        // Every run claimed was undeliverable (and is failed now): claim again within the same wait.
+        if (messages.length > 0 || leases.length === 0) return { leases: messages };
+      }
     },
     async *streamAssignments(request, context) {
       const tenantId = tenantOf(context);
       const claim = await claimRequest(tenantId, request, checkMaxRuns(request.maxRuns), request.leaseDuration);
       for await (const leases of assignments(assignmentDeps, tenantId, claim, signalOf(context))) {
-        yield { leases: await Promise.all(leases.map((lease) => leaseMessage(tenantId, lease))) };
+        const messages = await leaseMessages(tenantId, leases);
+        if (messages.length > 0) yield { leases: messages };
       }
     },
     async *work(requests, context) {

@@ -19,6 +19,15 @@ import { runColumns } from "../runs/run-record.js";
 import type { LeaseRecord } from "./lease-record.js";
 import { createStatementBatcher } from "../db/statement-batcher.js";
 
+/**
+ * Timeouts past protobuf's largest Duration (10,000 years) count as that much when the
+ * claim sets the deadline. A larger stored value (written before CreateRun bounded it)
+ * would overflow the interval and fail the whole claim statement, for every claimer of
+ * the queue, every time; clamped, the run is claimed and then failed as undeliverable
+ * (api/lease-delivery.ts).
+ */
+const maxTimeoutMs = 315_576_000_000_000;
+
 /** What a claimer asks for (already checked and defaulted). */
 export interface ClaimRequest {
   readonly workerId: string;
@@ -66,7 +75,7 @@ export function claimCtes(filter: "any" | "only" | "except", guarded: boolean, p
         status = 'RUNNING', attempt = r.attempt + 1, lease_id = gen_random_uuid(),
         lease_duration_ms = slot.lease_ms, lease_expire_time = now() + slot.lease_ms * interval '1 millisecond',
         worker_id = slot.worker_id, start_time = coalesce(r.start_time, now()),
-        deadline_time = coalesce(r.deadline_time, now() + r.timeout_ms * interval '1 millisecond'),
+        deadline_time = coalesce(r.deadline_time, now() + least(r.timeout_ms, ${maxTimeoutMs}) * interval '1 millisecond'),
         cancel_requested = false, update_time = now(), last_sequence = r.last_sequence + 1
       from c join slot on slot.n = c.n
       where r.tenant_id = c.tenant_id and r.id = c.id
