@@ -10,13 +10,13 @@
  */
 import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fromJson, toJson, type JsonValue, type MessageInitShape } from "@bufbuild/protobuf";
+import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import type { Run, RunEvent } from "../../gen/runline/v1/run_pb.js";
-import { WorkerService, type Lease, type ReportRunEventsRequestSchema, type WorkRequestSchema } from "../../gen/runline/v1/worker_service_pb.js";
-import { Outbox } from "../outbox.js";
+import { WorkerService, type Lease } from "../../gen/runline/v1/worker_service_pb.js";
+import { openWorkSession, SessionEnded, type OutcomeKind, type ReportInit, type Session } from "./work-session-client.js";
 
 /** What a handler gets for one run. */
 export interface Job {
@@ -244,46 +244,17 @@ export function createWorker(options: WorkerOptions): Worker {
   };
 
   const runSession = async () => {
-    const outgoing = new Outbox<MessageInitShape<typeof WorkRequestSchema>>();
-    const answers = new Map<string, Answer>();
-    // A run's reports are answered in the order sent: one queue per run.
-    const reportAnswers = new Map<string, Answer[]>();
-    const current: Session = {
-      send: (runId, kind) => new Promise<void>((resolve, reject) => {
-        answers.set(runId, { resolve, reject });
-        outgoing.push({ kind });
-      }),
-      report: (request) => new Promise<void>((resolve, reject) => {
-        const queue = reportAnswers.get(request.runId) ?? [];
-        reportAnswers.set(request.runId, [...queue, { resolve, reject }]);
-        outgoing.push({ kind: { case: "report", value: request } });
-      }),
-    };
-    outgoing.push({ kind: { case: "open", value: { workerId, workflows: [...options.workflows], maxRuns: concurrency, leaseDuration } } });
-    session = current;
+    const open = { workerId, workflows: [...options.workflows], maxRuns: concurrency, leaseDuration };
+    const opened = openWorkSession(workers, open, cancelSession.signal, (lease) => (stopping.signal.aborted ? giveBack : perform)(lease));
+    session = opened.session;
     closeSession = () => {
-      if (session === current) session = undefined;
-      outgoing.end();
+      if (session === opened.session) session = undefined;
+      opened.close();
     };
     try {
-      for await (const { kind } of workers.work(outgoing.drain(), { signal: cancelSession.signal })) {
-        if (kind.case === "assigned") {
-          for (const lease of kind.value.leases) (stopping.signal.aborted ? giveBack : perform)(lease);
-        } else if (kind.case === "outcome") {
-          const answer = answers.get(kind.value.runId);
-          answers.delete(kind.value.runId);
-          settle(answer, kind.value.error);
-        } else if (kind.case === "reported") {
-          const [answer, ...rest] = reportAnswers.get(kind.value.runId) ?? [];
-          if (rest.length === 0) reportAnswers.delete(kind.value.runId);
-          else reportAnswers.set(kind.value.runId, rest);
-          settle(answer, kind.value.error);
-        }
-      }
+      await opened.done;
     } finally {
-      if (session === current) session = undefined;
-      outgoing.end();
-      for (const answer of [...answers.values(), ...[...reportAnswers.values()].flat()]) answer.reject(new SessionEnded());
+      if (session === opened.session) session = undefined;
     }
   };
 
@@ -318,39 +289,6 @@ export function createWorker(options: WorkerOptions): Worker {
       await loop;
     },
   };
-}
-
-type OutcomeKind = Extract<MessageInitShape<typeof WorkRequestSchema>["kind"], { case: "complete" | "fail" }>;
-type ReportInit = MessageInitShape<typeof ReportRunEventsRequestSchema> & { runId: string };
-
-/** The open Work session's sending half. */
-interface Session {
-  /** Sends an outcome; resolves on the server's answer, rejects with its refusal or SessionEnded. */
-  send(runId: string, kind: OutcomeKind): Promise<void>;
-  /** Sends events (a `report`); resolves on the server's answer, rejects with its refusal or SessionEnded. */
-  report(request: ReportInit): Promise<void>;
-}
-
-/** Where the server's answer to one message on the session goes. */
-interface Answer {
-  resolve(): void;
-  reject(error: unknown): void;
-}
-
-/** Resolves `answer`, or rejects it with the refusal the server sent. */
-function settle(answer: Answer | undefined, refused: { code: string; message: string } | undefined): void {
-  if (refused === undefined) answer?.resolve();
-  else answer?.reject(new ConnectError(refused.message, codeNamed(refused.code)));
-}
-
-/** The session ended before the server answered an outcome. */
-class SessionEnded extends Error {}
-
-/** "failed_precondition" → Code.FailedPrecondition (Code.Unknown for a name it does not know). */
-function codeNamed(name: string): Code {
-  const key = name.replace(/(^|_)([a-z])/g, (_match, _separator: string, letter: string) => letter.toUpperCase());
-  const code = (Code as unknown as Record<string, Code | undefined>)[key];
-  return typeof code === "number" ? code : Code.Unknown;
 }
 
 function jobFor(lease: Lease, signal: AbortSignal, emit: Job["emit"]): Job {
