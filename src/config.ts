@@ -34,6 +34,8 @@ export interface Config {
   readonly demoWorker: boolean;
   /** Browser origins allowed by CORS (`RUNLINE_CORS_ORIGINS`: comma-separated, or `*`); unset: no CORS headers. */
   readonly corsOrigins: readonly string[] | "*" | undefined;
+  /** A server stream whose client took no byte for this long is reset (`RUNLINE_STREAM_STALL_TIMEOUT_MS`, default 60000; 0: never). */
+  readonly streamStallTimeoutMs: number;
   /**
    * Per-connection liveness checks and limits: `RUNLINE_KEEPALIVE_INTERVAL_MS` (default
    * 20000, 0 turns PINGs and TCP keepalive off), `RUNLINE_KEEPALIVE_TIMEOUT_MS` (10000),
@@ -126,6 +128,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     cancelGraceMs: readInteger(env, "RUNLINE_CANCEL_GRACE_MS", 30000, 0, 86400000),
     demoWorker: readFlag(env, "RUNLINE_DEMO_WORKER", true),
     corsOrigins: readOrigins(env, "RUNLINE_CORS_ORIGINS"),
+    streamStallTimeoutMs: readInteger(env, "RUNLINE_STREAM_STALL_TIMEOUT_MS", 60000, 0, 86400000),
     connectionLimits: readConnectionLimits(env),
   };
 }

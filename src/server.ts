@@ -5,7 +5,7 @@
  */
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { Code, ConnectError, createRouterTransport, type ConnectRouter } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import type { AppContext } from "./app-context.js";
 import { authInterceptor, observeInterceptor, validationInterceptor } from "./api/interceptors.js";
 import { requestGate } from "./api/request-gate.js";
@@ -25,6 +25,7 @@ import { restServices } from "./api/routes.js";
 import openApiDocument from "../gen/openapi/runline.openapi.json" with { type: "json" };
 import { openApiEndpoint } from "./openapi/openapi-endpoint.js";
 import { startListener } from "./http/listener.js";
+import { createInProcessTransport } from "./http/in-process-transport.js";
 import { createRpcAdapter } from "./http/rpc-adapter.js";
 import { createMetrics } from "./metrics/metrics.js";
 import type { Logger } from "./logger.js";
@@ -104,11 +105,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   // REST callers reach the same handlers and interceptors through an in-process transport.
   const rest = createRestHandler({
     services: restServices,
-    transport: createRouterTransport(routes, { router: routerOptions }),
+    transport: createInProcessTransport(routes, routerOptions),
     maxBodyBytes: readMaxBytes,
     hooks: runsRestHooks,
     streamEventId,
     lastEventIdField,
+    stallTimeoutMs: config.streamStallTimeoutMs,
     onInternalError: (error) => logger.error({ err: error }, "REST layer failure"),
   });
   const connectHandler = createRpcAdapter({
@@ -116,6 +118,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     routes,
     fallback: chainEndpoints([metricsEndpoint(metrics.render, metrics.registry.contentType), probeEndpoint(health), openApiEndpoint(openApiDocument), rest]),
     readMaxBytes,
+    stallTimeoutMs: config.streamStallTimeoutMs,
     onFailure: ({ procedure, clientGone, error }) =>
       clientGone ? logger.debug({ procedure, err: describe(error) }, "response not delivered: the client left") : logger.error({ procedure, err: error }, "response not delivered"),
     // Compress only large responses: below this, gzip costs more CPU than it saves.

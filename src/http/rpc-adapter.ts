@@ -1,7 +1,7 @@
 /**
  * The Node request handler for RPCs (gRPC, gRPC-web, Connect): connect-node's adapter,
  * rebuilt on its public pieces (createConnectRouter, universalRequestFromNodeRequest,
- * universalResponseToNodeResponse) for three things it does not do:
+ * and, for the response, universal-response-writer.ts) for four things it does not do:
  * - A call whose response cannot be written (the client left) is reported to `onFailure`,
  *   never printed with console.error, so nothing reaches stderr outside the log.
  * - Deadlines longer than a Node timer can hold (2³¹−1 ms, 24.8 days) are capped there.
@@ -14,14 +14,17 @@
  *   connection closed after it, so an HTTP/1.1 client reads the error instead of a reset
  *   (request-discard.ts). The body is read with `requestChunks`, which does not destroy
  *   the request when connect-es stops early.
+ * - A response waiting for a slow client ('drain') also ends when the client leaves or
+ *   stalls (universal-response-writer.ts); connect-node's waits for ever then.
  * Paths outside the router go to `fallback`, as in connect-node.
  */
 import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ConnectRouterOptions } from "@connectrpc/connect";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
-import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import { universalRequestFromNodeRequest } from "@connectrpc/connect-node";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { HttpRequest, HttpResponse } from "./handler-chain.js";
 import { discardRequestBody, requestChunks } from "./request-discard.js";
+import { writeUniversalResponse } from "./universal-response-writer.js";
 
 /** Options: connect's router options plus the adapter's own. */
 export interface RpcAdapterOptions extends ConnectRouterOptions {
@@ -34,6 +37,8 @@ export interface RpcAdapterOptions extends ConnectRouterOptions {
    * reset or left (expected, log quietly). Default: ignored.
    */
   readonly onFailure?: ((failure: { procedure: string; clientGone: boolean; error: unknown }) => void) | undefined;
+  /** A streamed response whose client took no byte for this long is reset (universal-response-writer.ts). Default: 0, never. */
+  readonly stallTimeoutMs?: number | undefined;
 }
 
 /** The longest deadline a Node timer holds, in ms. */
@@ -54,7 +59,7 @@ export function createRpcAdapter(options: RpcAdapterOptions): (request: HttpRequ
     void handler(universal)
       .then(async (answer) => {
         await lingerIfUnread(request, response);
-        await universalResponseToNodeResponse(answer, response);
+        await writeUniversalResponse(answer, response, options.stallTimeoutMs ?? 0);
       })
       .catch((error: unknown) => {
         const clientGone = ConnectError.from(error).code === Code.Aborted || request.destroyed || universal.signal.aborted;

@@ -31,6 +31,7 @@ export interface CallEnvironment {
   readonly transport: Transport;
   readonly registry: Registry;
   readonly keepAliveMs: number;
+  readonly stallTimeoutMs: number;
   readonly streamEventId: ((method: DescMethod, message: Message) => string | undefined) | undefined;
   readonly reportInternalError: (error: unknown) => void;
 }

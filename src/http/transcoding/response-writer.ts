@@ -2,10 +2,12 @@
  * Writes REST responses on Node's HTTP/1.1 and HTTP/2 response objects: JSON bodies with
  * an exact Content-Length, empty bodies for 204/304, and errors as google.rpc.Status JSON
  * with the status from the gRPC→HTTP table, the error's metadata as headers and a
- * `Retry-After` taken from a google.rpc.RetryInfo detail.
+ * `Retry-After` taken from a google.rpc.RetryInfo detail; and streamed writes that honour
+ * the client's pace (writeWithBackpressure).
  */
+import http2 from "node:http2";
 import type { JsonValue, Registry } from "@bufbuild/protobuf";
-import type { ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import { copyResponseMetadata, toNodeHeaders } from "./metadata-headers.js";
 import { httpStatusFor } from "./rest-errors.js";
@@ -63,4 +65,62 @@ export function watchClientDisconnect(response: NodeResponse): ClientDisconnect 
   };
   response.once("close", onClose);
   return { signal: controller.signal, dispose: () => void response.off("close", onClose) };
+}
+
+/** True once the response can no longer reach the client (it left, or the stream was reset). */
+export function isResponseClosed(response: NodeResponse): boolean {
+  return "stream" in response ? response.stream.destroyed : (response as unknown as { destroyed: boolean }).destroyed;
+}
+
+/**
+ * Writes `chunk` and, when the transport's buffer is over its mark, waits until the
+ * client has read enough ('drain'). The wait also ends when the response closes (a
+ * client that leaves never causes 'drain': waiting for it alone parks the writer, and
+ * whatever feeds it, for the life of the process) and when the client has taken no byte
+ * for `stallTimeoutMs` (0: never); a stalled response is then reset, so its buffers are
+ * freed, and the promise rejects with RESOURCE_EXHAUSTED. A client that reads slowly
+ * but steadily is not stalled: each interval that frees some of the buffer restarts it.
+ */
+export async function writeWithBackpressure(response: NodeResponse, chunk: Uint8Array | string, stallTimeoutMs: number): Promise<void> {
+  if (isResponseClosed(response)) throw clientGone();
+  if (response.write(chunk)) return;
+  await new Promise<void>((resolve, reject) => {
+    let buffered = response.writableLength;
+    let timer: NodeJS.Timeout | undefined;
+    const settle = (error?: ConnectError) => {
+      clearTimeout(timer);
+      response.off("drain", onDrain);
+      response.off("close", onClose);
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    const onDrain = () => settle();
+    const onClose = () => settle(clientGone());
+    const onInterval = () => {
+      if (response.writableLength < buffered) {
+        buffered = response.writableLength;
+        timer = setTimeout(onInterval, stallTimeoutMs);
+        return;
+      }
+      resetStalled(response);
+      settle(new ConnectError(`the client read nothing for ${stallTimeoutMs} ms; the stream was ended: resume from the last sequence received`, Code.ResourceExhausted));
+    };
+    response.on("drain", onDrain);
+    response.on("close", onClose);
+    if (stallTimeoutMs > 0) timer = setTimeout(onInterval, stallTimeoutMs);
+  });
+}
+
+function clientGone(): ConnectError {
+  return new ConnectError("the client closed the connection", Code.Canceled);
+}
+
+/**
+ * Frees what a stalled client holds. HTTP/2: RST_STREAM ENHANCE_YOUR_CALM (gRPC clients
+ * read it as RESOURCE_EXHAUSTED; the connection's other streams go on). HTTP/1.1: the
+ * connection is the stream's own, so it is destroyed.
+ */
+function resetStalled(response: NodeResponse): void {
+  if ("stream" in response) response.stream.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+  else (response as unknown as { destroy(): void }).destroy();
 }

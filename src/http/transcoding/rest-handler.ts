@@ -29,6 +29,7 @@ export type RestHandler = (request: NodeRequest, response: NodeResponse) => Prom
 
 const defaultMaxBodyBytes = 4 * 1024 * 1024;
 const defaultKeepAliveMs = 15_000;
+const defaultStallTimeoutMs = 60_000;
 
 /** Builds the handler; throws at once when an annotation or hook cannot be served. */
 export function createRestHandler(options: RestOptions): RestHandler {
@@ -37,6 +38,7 @@ export function createRestHandler(options: RestOptions): RestHandler {
     transport: options.transport,
     registry: registryOf(options.services, options.registry),
     keepAliveMs: options.keepAliveMs ?? defaultKeepAliveMs,
+    stallTimeoutMs: options.stallTimeoutMs ?? defaultStallTimeoutMs,
     streamEventId: options.streamEventId,
     reportInternalError: options.onInternalError ?? (() => {}),
   };

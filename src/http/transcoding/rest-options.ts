@@ -24,6 +24,11 @@ export interface RestOptions {
   readonly maxBodyBytes?: number | undefined;
   /** Idle time after which an SSE stream sends a `: keep-alive` comment. Default: 15000 ms. */
   readonly keepAliveMs?: number | undefined;
+  /**
+   * A stream whose client has taken no byte for this long while a frame waits is reset
+   * (see writeWithBackpressure); it reconnects with `Last-Event-ID`. 0: never. Default: 60000 ms.
+   */
+  readonly stallTimeoutMs?: number | undefined;
   /** Ignore query parameters that name no field instead of refusing them with 400. Default: false (vanguard-go's default). */
   readonly allowUnknownQueryParameters?: boolean | undefined;
   /** The SSE `id:` of a streamed message, e.g. its last sequence number. Default: no `id:` lines. */

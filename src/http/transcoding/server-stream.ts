@@ -14,13 +14,12 @@
  * trailers are not sent (HTTP/1.1 trailers are rarely readable by clients). A client
  * that disconnects aborts the call's signal, which the handler sees as ctx.signal at once.
  */
-import { once } from "node:events";
 import type { DescMethodStreaming, JsonValue, Message } from "@bufbuild/protobuf";
 import { copyResponseMetadata, toNodeHeaders } from "./metadata-headers.js";
 import { headerValue } from "./request-body.js";
 import { statusJson } from "./status-json.js";
 import { responseJson } from "./response-json.js";
-import { watchClientDisconnect, writeErrorResponse, type NodeResponse } from "./response-writer.js";
+import { isResponseClosed, watchClientDisconnect, writeErrorResponse, writeWithBackpressure, type NodeResponse } from "./response-writer.js";
 import { toConnectError } from "./rest-errors.js";
 import type { CallEnvironment, PreparedCall } from "./prepared-call.js";
 
@@ -40,22 +39,28 @@ export async function serveServerStream(call: PreparedCall, environment: CallEnv
   const { response, binding } = call;
   const format = streamFormatFor(headerValue(call.request, "accept"));
   const disconnect = watchClientDisconnect(response);
-  const writer = createFrameWriter(response, format, call.responseHeaders, format === "sse" ? environment.keepAliveMs : undefined, disconnect.signal);
+  // Aborted however the relay stops (the end, a failure, the client gone or reset as
+  // stalled): a call whose messages are no longer read must be told, or its handler waits
+  // for a reader for ever (see createInProcessTransport in the server's wiring).
+  const relay = new AbortController();
+  const signal = AbortSignal.any([disconnect.signal, relay.signal]);
+  const writer = createFrameWriter(response, format, call.responseHeaders, format === "sse" ? environment.keepAliveMs : undefined, environment.stallTimeoutMs);
   try {
     const method = binding.method as DescMethodStreaming;
-    const result = await environment.transport.stream(method, disconnect.signal, call.timeoutMs, call.metadata, singleMessage(call.message));
+    const result = await environment.transport.stream(method, signal, call.timeoutMs, call.metadata, singleMessage(call.message));
     if (!writer.committed) copyResponseMetadata(result.header, call.responseHeaders);
     for await (const message of result.message) {
       await writer.send(frameMessage(format, responseJson(binding, message, environment.registry), eventIdOf(environment, call, message)));
     }
     writer.end(format === "sse" ? "event: complete\ndata: {}\n\n" : "");
   } catch (error) {
-    if (disconnect.signal.aborted) return; // nobody is listening any more
+    if (disconnect.signal.aborted || isResponseClosed(response)) return; // nobody is listening any more (left, or reset as stalled)
     const connectError = toConnectError(error, environment.reportInternalError);
     if (!writer.committed) return writeErrorResponse(response, connectError, call.responseHeaders, environment.registry);
     const status = statusJson(connectError, environment.registry);
     writer.end(format === "sse" ? `event: error\ndata: ${JSON.stringify(status)}\n\n` : `${JSON.stringify({ error: status })}\n`);
   } finally {
+    relay.abort();
     writer.stop();
     disconnect.dispose();
   }
@@ -65,7 +70,11 @@ export async function serveServerStream(call: PreparedCall, environment: CallEnv
 interface FrameWriter {
   /** True once the status line and headers are out. */
   readonly committed: boolean;
-  /** Writes a frame, waits while the client is slow to read, restarts the keep-alive clock. */
+  /**
+   * Writes a frame, waits while the client is slow to read (the RPC's next message is
+   * not pulled meanwhile), restarts the keep-alive clock; rejects when the client left
+   * or stalled.
+   */
   send(frame: string): Promise<void>;
   /** Writes a last frame ("" for none) and ends the response. */
   end(frame: string): void;
@@ -74,7 +83,7 @@ interface FrameWriter {
 }
 
 /** `keepAliveMs` undefined: no keep-alive comments (NDJSON has no comment syntax). */
-function createFrameWriter(response: NodeResponse, format: StreamFormat, headers: Headers, keepAliveMs: number | undefined, signal: AbortSignal): FrameWriter {
+function createFrameWriter(response: NodeResponse, format: StreamFormat, headers: Headers, keepAliveMs: number | undefined, stallTimeoutMs: number): FrameWriter {
   let committed = false;
   let timer: NodeJS.Timeout | undefined;
   const commit = (): void => {
@@ -101,7 +110,8 @@ function createFrameWriter(response: NodeResponse, format: StreamFormat, headers
     },
     async send(frame) {
       commit();
-      if (!response.write(frame)) await once(response, "drain", { signal });
+      clearTimeout(timer); // no keep-alive comment while a frame waits for the client
+      await writeWithBackpressure(response, frame, stallTimeoutMs);
       armKeepAlive();
     },
     end(frame) {

@@ -1,0 +1,46 @@
+/**
+ * The transport REST calls take to the RPC handlers of the same process: what connect's
+ * createRouterTransport builds, with its own handler client, for server streams. Neither
+ * connect's streaming client nor its in-memory handler client ever passes a return() on
+ * to the handler's response body (the client leaves it out on purpose: over a network,
+ * the aborted request is what ends the server's side; the handler client wraps the body
+ * in a pipe that does not forward it). In process there is no request to end: a handler
+ * whose last message was not taken (a REST client that left, or was reset as stalled,
+ * while the stream waited for it to read) stayed parked at its `yield` for the life of
+ * the process, with its event-hub subscription. Here the handler's body is returned
+ * when the call's signal aborts; connect's server pipeline forwards that to the handler.
+ */
+import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ConnectRouterOptions, type Transport } from "@connectrpc/connect";
+import { createAsyncIterable, type UniversalClientFn, type UniversalHandler } from "@connectrpc/connect/protocol";
+import { createTransport } from "@connectrpc/connect/protocol-connect";
+
+/** Connect binary over the router's handlers, without encoding limits or compression (as createRouterTransport). */
+export function createInProcessTransport(routes: (router: ConnectRouter) => void, routerOptions: ConnectRouterOptions): Transport {
+  const router = createConnectRouter({ ...routerOptions, connect: true });
+  routes(router);
+  return createTransport({
+    httpClient: handlerClient(router.handlers), baseUrl: "https://in-memory", useBinaryFormat: true, interceptors: [], acceptCompression: [], sendCompression: null,
+    compressMinBytes: Number.MAX_SAFE_INTEGER, readMaxBytes: Number.MAX_SAFE_INTEGER, writeMaxBytes: Number.MAX_SAFE_INTEGER,
+  });
+}
+
+/** Calls the handler for the request's path; its body is returned (ended) when the request's signal aborts. */
+function handlerClient(handlers: readonly UniversalHandler[]): UniversalClientFn {
+  const byPath = new Map(handlers.map((handler) => [handler.requestPath, handler]));
+  return async (request) => {
+    const path = new URL(request.url).pathname;
+    const handler = byPath.get(path);
+    if (handler === undefined) throw new ConnectError(`no handler for ${path}`, Code.Unimplemented);
+    const signal = request.signal ?? new AbortController().signal;
+    const response = await handler({ body: request.body ?? createAsyncIterable([]), httpVersion: "2.0", method: request.method, url: request.url, header: request.header, signal });
+    const body = response.body ?? createAsyncIterable([]);
+    const messages = body[Symbol.asyncIterator]();
+    signal.addEventListener("abort", () => void messages.return?.().catch(() => undefined), { once: true });
+    return {
+      status: response.status,
+      header: new Headers(response.header),
+      trailer: new Headers(response.trailer),
+      body: { [Symbol.asyncIterator]: () => messages },
+    };
+  };
+}
