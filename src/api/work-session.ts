@@ -136,6 +136,8 @@ export async function* workSession(deps: WorkSessionDeps, tenantId: string, clai
   const reader = (async () => {
     for (;;) {
       while (pending.size >= maxPendingAnswers) await Promise.race(pending);
+      // Nor while answers wait for an executor that does not read them (outbox.ts).
+      await outbox.room(maxPendingAnswers);
       const next = await requests.next();
       if (next.done === true) break;
       const kind = next.value.kind;
