@@ -142,3 +142,29 @@ describe("an executor frozen with SIGSTOP while holding 5 leases (no FIN)", () =
     }
   });
 });
+
+describe("shutdown after executors died or froze holding leases", () => {
+  it("takes far less than the 10 s grace period", async () => {
+    const server = await startTestServer(undefined, { RUNLINE_SHUTDOWN_GRACE_MS: "10000", RUNLINE_KEEPALIVE_TIMEOUT_MS: "500" });
+    const own = await createTenant(server.url);
+    const workflow = "shutdown-after-ghosts";
+    await createWorkflowWith(own, workflow, { maxAttempts: 3 });
+    const ghosts = await Promise.all(["ghost-dead", "ghost-stopped"].map((workerId) => startPeer("executor-peer.ts", [server.url, own.key, workflow, workerId, "2", String(leaseMs)])));
+    const runs = own.runs();
+    await Promise.all(Array.from({ length: 4 }, () => runs.createRun({ workflow, input: { kind: { case: "structValue", value: { fields: { n: { kind: { case: "numberValue", value: 1 } } } } } } })));
+    await eventually(10_000, "4 leases held", async () => (ghosts.flatMap((ghost) => ghost.lines()).filter((line) => line.startsWith("holding ")).length === 4 ? true : undefined));
+    const [dead, stopped] = ghosts as [PeerProcess, PeerProcess];
+    await dead.kill();
+    process.kill(stopped.pid, "SIGSTOP");
+    try {
+      const started = performance.now();
+      await server.close();
+      const closeMs = performance.now() - started;
+      expect(closeMs).toBeLessThan(3_000);
+      console.log(`shutdown after one executor was killed and one frozen, each holding 2 leases: ${closeMs.toFixed(0)} ms (grace 10000 ms, keepalive timeout 500 ms)`);
+    } finally {
+      process.kill(stopped.pid, "SIGCONT");
+      await stopped.kill();
+    }
+  });
+});
