@@ -6,6 +6,7 @@
  * - `raw`: CreateRun and IngestRunEvents ×100 against the same SQL on raw `pg`.
  * - `rest`: GetRun and CreateRun over REST against the same RPCs over Connect JSON.
  * - `executors`: draining queued runs with 8 workers against graphile-worker.
+ * - `slow-readers`: 40 clients that never read a 59 MB event stream, per protocol (RSS).
  *
  * Each prints Markdown tables; bench/RESULTS.md records runs and what they mean. Set
  * BENCH_CPU_PROFILE_DIR to write a CPU profile of the server process there,
@@ -24,10 +25,11 @@ import { loadAverage, say, type BenchContext, type ScenarioGroup } from "./bench
 import { executorComparison } from "./executor-comparison.js";
 import { rawComparison } from "./raw-comparison.js";
 import { restComparison } from "./rest-comparison.js";
+import { slowReaders } from "./slow-readers.js";
 import { startRunlineProcess } from "./runline-side.js";
 
 /** In the order they run, whatever order BENCH_SCENARIOS names them in. */
-const groups: readonly ScenarioGroup[] = [rawComparison, restComparison, executorComparison];
+const groups: readonly ScenarioGroup[] = [rawComparison, restComparison, executorComparison, slowReaders];
 /** The server's default pool size (RUNLINE_DB_POOL_SIZE): what a deployment gets. */
 const runlinePoolSize = 20;
 const rootKey = "bench-root-key-0123456789";
