@@ -97,12 +97,31 @@ export async function runHostileCalls(baseUrl: string, fixtures: HostileFixtures
   return { seed: options.seed, sent: options.runs - notSent, notSent, outcomes, rpcs, failures, durationMs: Math.round(performance.now() - started) };
 }
 
+/** Failures regrouped by cause (kind, code, message), whatever the RPC and protocol: one line each. */
+function causes(report: HostileRunReport): string[] {
+  const byCause = new Map<string, { count: number; rpcs: Set<string>; protocols: Set<string> }>();
+  for (const group of report.failures) {
+    const [kind, rpc, protocol, code, message] = group.signature.split(" | ");
+    const key = `${kind} | ${code} | ${message}`;
+    const cause = byCause.get(key) ?? { count: 0, rpcs: new Set<string>(), protocols: new Set<string>() };
+    cause.count += group.count;
+    cause.rpcs.add(rpc!);
+    cause.protocols.add(protocol!);
+    byCause.set(key, cause);
+  }
+  return [...byCause.entries()].sort(([, a], [, b]) => b.count - a.count).map(([key, cause]) => {
+    const rpcs = [...cause.rpcs];
+    return `  ${cause.count}× ${key}\n      over ${[...cause.protocols].join(", ")}; ${rpcs.length} RPCs: ${rpcs.slice(0, 6).join(", ")}${rpcs.length > 6 ? ", …" : ""}`;
+  });
+}
+
 /** The report as text for a failing assertion: the seed first, so the run can be replayed. */
 export function formatReport(report: HostileRunReport): string {
   const lines = [
     `hostile inputs: ${report.sent} sent (${report.notSent} refused by the client), ${report.failures.reduce((sum, group) => sum + group.count, 0)} failed, in ${report.durationMs} ms`,
     `replay with HOSTILE_SEED=${report.seed} HOSTILE_RUNS=<same count>`,
     `accepted although they look like server errors: ${acceptedExceptions.join("; ")}`,
+    ...(report.failures.length === 0 ? [] : ["by cause:", ...causes(report), "by RPC and protocol, with the first input of each:"]),
     ...report.failures.map((group) => `  ${group.count}× ${group.signature}\n      first #${group.firstIndex}: ${group.firstInput}`),
   ];
   return lines.join("\n");

@@ -121,7 +121,8 @@ export function failureOf(call: HostileCall, outcome: Outcome): string | undefin
     if (outcome.transportError.startsWith("no answer")) return call.entry.mayWait && farDeadline ? undefined : "no answer";
     return "transport failure";
   }
-  if (outcome.code === 12 && call.framing.kind === "encoding") return undefined;
+  const compressed = call.framing.kind === "encoding" || (call.framing.kind === "get-message" && call.framing.query.includes("compression="));
+  if (outcome.code === 12 && compressed) return undefined;
   if (outcome.code === 4 || outcome.http === 504) return deadlineAccepted(call) ? undefined : "DEADLINE_EXCEEDED for a call that should not wait";
   if (outcome.code === 2 || outcome.code === 13 || outcome.code === 15) return codeNames[outcome.code].toUpperCase();
   if (outcome.code === 14) return "UNAVAILABLE (retryable) for a bad request";

@@ -114,6 +114,8 @@ export function createWireClient(baseUrl: string): WireClient {
       const timer = setTimeout(() => {
         if (!request.streaming || response.status === 0) response.transportError = `no answer within ${request.timeoutMs} ms`;
         cancel();
+        // A stream that does not close even when cancelled must not hold the suite.
+        setTimeout(() => resolve(response), 2000).unref();
       }, request.timeoutMs);
       stream.on("response", (headers) => {
         response.status = Number(headers[":status"]);
