@@ -11,7 +11,7 @@
  * when the call's signal aborts; connect's server pipeline forwards that to the handler.
  */
 import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ConnectRouterOptions, type Transport } from "@connectrpc/connect";
-import { createAsyncIterable, type UniversalClientFn, type UniversalHandler } from "@connectrpc/connect/protocol";
+import { createAsyncIterable, getAbortSignalReason, type UniversalClientFn, type UniversalHandler } from "@connectrpc/connect/protocol";
 import { createTransport } from "@connectrpc/connect/protocol-connect";
 
 /** Connect binary over the router's handlers, without encoding limits or compression (as createRouterTransport). */
@@ -32,15 +32,34 @@ function handlerClient(handlers: readonly UniversalHandler[]): UniversalClientFn
     const handler = byPath.get(path);
     if (handler === undefined) throw new ConnectError(`no handler for ${path}`, Code.Unimplemented);
     const signal = request.signal ?? new AbortController().signal;
-    const response = await handler({ body: request.body ?? createAsyncIterable([]), httpVersion: "2.0", method: request.method, url: request.url, header: request.header, signal });
+    // Raced against the signal, as connect's handler client does: a handler that returns
+    // normally after its deadline fired (a long poll answering with what it has) must
+    // still be the caller's DEADLINE_EXCEEDED, not a late success.
+    const response = await raceSignal(signal, handler({ body: request.body ?? createAsyncIterable([]), httpVersion: "2.0", method: request.method, url: request.url, header: request.header, signal }));
     const body = response.body ?? createAsyncIterable([]);
     const messages = body[Symbol.asyncIterator]();
     signal.addEventListener("abort", () => void messages.return?.().catch(() => undefined), { once: true });
+    const raced: AsyncIterator<Uint8Array> = {
+      next: () => raceSignal(signal, messages.next()),
+      throw: (error?: unknown) => messages.throw?.(error) ?? Promise.reject(error),
+      return: (value?: unknown) => messages.return?.(value) ?? Promise.resolve({ done: true, value: undefined }),
+    };
     return {
       status: response.status,
       header: new Headers(response.header),
       trailer: new Headers(response.trailer),
-      body: { [Symbol.asyncIterator]: () => messages },
+      body: { [Symbol.asyncIterator]: () => raced },
     };
   };
+}
+
+/** `promise`, or a rejection with the signal's reason if it aborts first. */
+function raceSignal<T>(signal: AbortSignal, promise: Promise<T>): Promise<T> {
+  if (signal.aborted) return Promise.reject(getAbortSignalReason(signal));
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(getAbortSignalReason(signal));
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  return Promise.race([aborted, promise]).finally(() => signal.removeEventListener("abort", onAbort!));
 }
