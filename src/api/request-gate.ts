@@ -42,6 +42,11 @@ export function requestGate(context: HandlerContext): void {
     },
     { once: true },
   );
+  // A deadline of a millisecond or less has passed before the body is read. Answered
+  // here, because once the deadline has aborted the signal, a decoding failure that
+  // follows can no longer be told apart above and would go out as INTERNAL.
+  const timeoutMs = context.timeoutMs();
+  if (timeoutMs !== undefined && timeoutMs <= 1) throw new ConnectError("the deadline passed before the request was read", Code.DeadlineExceeded);
   if (context.requestMethod === "GET") checkGetMessage(context.url);
 }
 

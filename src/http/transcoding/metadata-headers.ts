@@ -18,6 +18,7 @@ export const requestIdHeader = "x-request-id";
 
 /** vanguard-go's REST deadline header: seconds, decimals allowed. */
 const timeoutHeader = "x-server-timeout";
+const maxTimerMs = 2 ** 31 - 1;
 
 const notForwarded = new Set([
   "connection",
@@ -84,5 +85,7 @@ export function callTimeoutMs(request: NodeRequest): number | undefined {
   const value = headerValue(request, timeoutHeader);
   if (value === undefined) return undefined;
   if (!/^\d+(\.\d+)?$/.test(value)) throw invalidArgument(`X-Server-Timeout must be a number of seconds, got "${value}"`, "X-Server-Timeout");
-  return Math.max(1, Math.round(Number(value) * 1000));
+  // Capped at the longest delay a Node timer holds (2³¹−1 ms, 24.8 days): a longer one
+  // fires at once, with a TimeoutOverflowWarning on stderr.
+  return Math.min(maxTimerMs, Math.max(1, Math.round(Number(value) * 1000)));
 }
