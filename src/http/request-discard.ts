@@ -53,6 +53,17 @@ export function discardRequestBody(request: NodeRequest, limits: DiscardLimits =
 }
 
 /**
+ * HTTP/1.1 only: when the answer comes before the body was read, reads and drops the
+ * rest first; if it is too long to wait for, the connection is closed after the answer.
+ * HTTP/2 needs none of this: its streams are reset one by one, never the connection.
+ */
+export async function lingerBeforeAnswer(request: NodeRequest, response: { readonly headersSent: boolean; setHeader(name: string, value: string): unknown }): Promise<void> {
+  if (request.httpVersionMajor !== 1 || request.complete) return;
+  const drained = await discardRequestBody(request);
+  if (!drained && !response.headersSent) response.setHeader("connection", "close");
+}
+
+/**
  * The body as chunks, for a consumer that may stop early (a size limit): stopping pauses
  * the request instead of destroying it, so the answer can still be written and the rest
  * discarded. A request that fails or closes early ends the iteration with its error.

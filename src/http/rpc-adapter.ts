@@ -21,9 +21,8 @@
 import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ConnectRouterOptions } from "@connectrpc/connect";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import { universalRequestFromNodeRequest } from "@connectrpc/connect-node";
-import type { IncomingMessage, ServerResponse } from "node:http";
 import type { HttpRequest, HttpResponse } from "./handler-chain.js";
-import { discardRequestBody, requestChunks } from "./request-discard.js";
+import { lingerBeforeAnswer, requestChunks } from "./request-discard.js";
 import { writeUniversalResponse } from "./universal-response-writer.js";
 
 /** Options: connect's router options plus the adapter's own. */
@@ -58,7 +57,7 @@ export function createRpcAdapter(options: RpcAdapterOptions): (request: HttpRequ
     const procedure = handler.requestPath;
     void handler(universal)
       .then(async (answer) => {
-        await lingerIfUnread(request, response);
+        await lingerBeforeAnswer(request, response);
         await writeUniversalResponse(answer, response, options.stallTimeoutMs ?? 0);
       })
       .catch((error: unknown) => {
@@ -78,15 +77,4 @@ function capDeadlines(request: HttpRequest): void {
   }
   const connect = request.headers["connect-timeout-ms"];
   if (typeof connect === "string" && /^\d{1,10}$/.test(connect) && Number(connect) > maxDeadlineMs) request.headers["connect-timeout-ms"] = String(maxDeadlineMs);
-}
-
-/**
- * HTTP/1.1 only: when the answer comes before the body was read, read and drop the rest
- * first; if it is too long to wait for, close the connection after the answer.
- */
-async function lingerIfUnread(request: HttpRequest, response: HttpResponse): Promise<void> {
-  if (request.httpVersionMajor !== 1 || request.complete) return;
-  const plain = response as unknown as ServerResponse;
-  const drained = await discardRequestBody(request as IncomingMessage);
-  if (!drained && !plain.headersSent) plain.setHeader("connection", "close");
 }

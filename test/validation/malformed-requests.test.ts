@@ -122,17 +122,71 @@ describe("deadlines", () => {
     }
     expect(warnings).not.toContain("TimeoutOverflowWarning");
   });
+
+  it("X-Server-Timeout of 99999999999 s on REST is a long deadline, not a TimeoutOverflowWarning", async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on("warning", onWarning);
+    try {
+      const response = await fetch(`${baseUrl}/api/v1/runs?pageSize=1`, { headers: { authorization: `Bearer ${tenant.key}`, "x-server-timeout": "99999999999" } });
+      expect(response.status).toBe(200);
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off("warning", onWarning);
+    }
+    expect(warnings).not.toContain("TimeoutOverflowWarning");
+  });
+
+  // Found by the hostile-input suite: the deadline aborted the call first, and the
+  // decoding failure that followed went out as INTERNAL.
+  it.each(["0n", "1n", "1m"])("grpc-timeout %s with an undecodable message is DEADLINE_EXCEEDED, not INTERNAL", async (timeout) => {
+    const answer = await h2Request("/runline.v1.RunsService/ListRuns", { ...grpcHeaders, "grpc-timeout": timeout }, envelope(undecodable));
+    expect(grpcStatus(answer)).toBe("4");
+  });
+
+  it("connect-timeout-ms 0 with an undecodable message is 504 deadline_exceeded, not 500", async () => {
+    const answer = await h2Request("/runline.v1.RunsService/ListRuns", { "content-type": "application/proto", "connect-timeout-ms": "0" }, Buffer.from(undecodable));
+    expect(answer.status).toBe(504);
+  });
 });
 
 describe("oversized bodies get an answer the client can read", () => {
   const body = Buffer.alloc(20 * 1024 * 1024, 0x61);
   it.each([
-    ["REST", "/api/v1/runs", "application/json", 413],
-    ["Connect", "/runline.v1.RunsService/CreateRun", "application/json", 429],
-  ])("a 20 MB POST to %s over HTTP/1.1 is answered %s, five times in a row", async (_name, path, contentType, expected) => {
+    ["REST", 413, "/api/v1/runs", "application/json"],
+    ["Connect", 429, "/runline.v1.RunsService/CreateRun", "application/json"],
+  ] as const)("a 20 MB POST to %s over HTTP/1.1 is answered %i, five times in a row", async (_name, expected, path, contentType) => {
     for (let attempt = 0; attempt < 5; attempt++) {
       const response = await fetch(`${baseUrl}${path}`, { method: "POST", headers: { authorization: `Bearer ${tenant.key}`, "content-type": contentType }, body });
       expect(response.status).toBe(expected);
+      await response.arrayBuffer();
+    }
+  });
+
+  // Refusals decided before the body is read: the unread rest must not turn the answer into a reset.
+  it.each([
+    ["a 2 MB REST body of the wrong content type", 415, "/api/v1/runs", "text/plain", 2],
+    ["a 20 MB POST to an unknown REST path", 404, "/api/v1/nothing-here", "application/json", 20],
+  ] as const)("%s over HTTP/1.1 is answered %i, five times in a row", async (_name, expected, path, contentType, megabytes) => {
+    const sized = Buffer.alloc(megabytes * 1024 * 1024, 0x61);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const response = await fetch(`${baseUrl}${path}`, { method: "POST", headers: { authorization: `Bearer ${tenant.key}`, "content-type": contentType }, body: sized });
+      expect(response.status).toBe(expected);
+      await response.arrayBuffer();
+    }
+  });
+
+  it("a 20 MB chunked REST body (no Content-Length) is answered 413, five times in a row", async () => {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const chunks = new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (let megabyte = 0; megabyte < 20; megabyte++) controller.enqueue(new Uint8Array(1024 * 1024).fill(0x61));
+          controller.close();
+        },
+      });
+      const init = { method: "POST", headers: { authorization: `Bearer ${tenant.key}`, "content-type": "application/json" }, body: chunks, duplex: "half" };
+      const response = await fetch(`${baseUrl}/api/v1/runs`, init as RequestInit);
+      expect(response.status).toBe(413);
       await response.arrayBuffer();
     }
   });

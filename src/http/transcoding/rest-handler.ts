@@ -23,6 +23,7 @@ import type { RestOptions } from "./rest-options.js";
 import { buildRestRoutes, type RestRoutes, type RouteTarget } from "./rest-routes.js";
 import { serveServerStream } from "./server-stream.js";
 import { serveUnary } from "./unary-call.js";
+import { lingerBeforeAnswer } from "../request-discard.js";
 
 /** Answers a request; resolves true when it did, false when it left an unmatched path alone. Never rejects. */
 export type RestHandler = (request: NodeRequest, response: NodeResponse) => Promise<boolean>;
@@ -65,6 +66,9 @@ export function createRestHandler(options: RestOptions): RestHandler {
       if (call.binding.method.methodKind === "server_streaming") await serveServerStream(call, environment);
       else await serveUnary(call, environment);
     } catch (error) {
+      // Refusals decided before the body was read (413, 404, 415): its unread rest would
+      // turn the answer into a connection reset on the client.
+      await lingerBeforeAnswer(request, response);
       answerWithError(response, toConnectError(error, environment.reportInternalError), responseHeaders, environment);
     }
     return true;
