@@ -11,7 +11,6 @@
 import { randomBytes } from "node:crypto";
 import { createClient, type Client } from "@connectrpc/connect";
 import { connectNodeAdapter, createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
-import pg from "pg";
 import { afterEach, describe, expect, inject, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus, type HealthCheckResponse } from "../../gen/health/v1/health_pb.js";
 import { AdminService } from "../../gen/runline/v1/admin_service_pb.js";
@@ -26,6 +25,7 @@ import { startHealthState, type HealthState } from "../../src/health/health-stat
 import { chainEndpoints } from "../../src/http/handler-chain.js";
 import { startListener } from "../../src/http/listener.js";
 import { createLogger } from "../../src/logger.js";
+import { asAdmin, makeReachable, makeUnreachable } from "../support/database-outage.js";
 import { createTestDatabase } from "../support/test-database.js";
 import { testRootKey } from "../support/test-server.js";
 
@@ -83,32 +83,6 @@ async function startHealthServer(databaseUrl: string): Promise<HealthServer> {
     grpc: createClient(Health, createGrpcTransport({ baseUrl: listener.url })),
     connect: createClient(Health, createConnectTransport({ baseUrl: listener.url, httpVersion: "1.1" })),
   };
-}
-
-/** Runs `statement` as the cluster's superuser. */
-async function asAdmin(statement: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: inject("pgAdminUrl") });
-  await admin.connect();
-  try {
-    await admin.query(statement);
-  } finally {
-    await admin.end();
-  }
-}
-
-function databaseName(url: string): string {
-  return new URL(url).pathname.slice(1);
-}
-
-/** Takes the database away from every client: no new connections, open ones killed. */
-async function makeUnreachable(url: string): Promise<void> {
-  const name = databaseName(url);
-  await asAdmin(`alter database ${name} allow_connections false`);
-  await asAdmin(`select pg_terminate_backend(pid) from pg_stat_activity where datname = '${name}'`);
-}
-
-async function makeReachable(url: string): Promise<void> {
-  await asAdmin(`alter database ${databaseName(url)} allow_connections true`);
 }
 
 /** A database with no Runline tables at all (CREATE DATABASE copies the empty template1). */
