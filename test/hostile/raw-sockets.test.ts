@@ -13,8 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Scope } from "../../gen/runline/v1/admin_service_pb.js";
 import { StreamRunEventsRequestSchema } from "../../gen/runline/v1/runs_service_pb.js";
 import { createTenant, json } from "../support/clients.js";
-import { eventually, sleep } from "../support/expectations.js";
+import { eventually, sleep, within } from "../support/expectations.js";
 import { clientPreface, connectRawH2, frame, FrameFlag, FrameType, grpcCall } from "../support/h2-frames.js";
+import { socketStates } from "../support/socket-census.js";
 import { startPeer } from "../support/peer-processes.js";
 import { startServerProcess, type ServerProcess } from "../support/server-process.js";
 
@@ -139,7 +140,14 @@ describe("raw-socket peers against a server process", () => {
 
   it("survives rapid reset: HEADERS then RST_STREAM, 10,000 times on one connection", async () => {
     const raw = await connectRawH2(server.port);
-    await raw.next((received) => received.type === FrameType.settings);
+    // Seen twice on a loaded machine: no SETTINGS for 60 s on this new connection. Fail
+    // early, with what the kernel and the server say, so the cause can be found.
+    let diagnosis = "";
+    const settings = raw.next((received) => received.type === FrameType.settings);
+    const timer = setTimeout(() => (diagnosis = `sockets on the server port ${JSON.stringify(socketStates(server.port))}, server alive ${server.alive()}, frames ${raw.frames.length}, client socket destroyed ${raw.socket.destroyed}, bytes written ${raw.socket.bytesWritten}`), 14_000);
+    await within(15_000, "the server's SETTINGS on a new connection", settings).catch((error: Error) => {
+      throw new Error(`${error.message}: ${diagnosis}`);
+    }).finally(() => clearTimeout(timer));
     const cpuBefore = server.cpuSeconds();
     const started = performance.now();
     const cancel = Buffer.alloc(4);
