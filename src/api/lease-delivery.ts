@@ -75,3 +75,12 @@ export function createLeaseDelivery(deps: LeaseDeliveryDeps): (tenantId: string,
     return messages;
   };
 }
+
+/**
+ * The leases of a batch whose messages `createLeaseDelivery` built: the ones to hand back
+ * when nobody will receive them after all (the undeliverable ones are failed already).
+ */
+export function deliverableLeases(leases: readonly LeaseRecord[], messages: readonly Lease[]): LeaseRecord[] {
+  const built = new Set(messages.map((message) => message.leaseId));
+  return leases.filter((lease) => built.has(lease.lease_id));
+}

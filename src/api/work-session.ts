@@ -25,6 +25,7 @@ import type { ClaimRequest } from "../workers/claim-runs.js";
 import type { LeaseRecord } from "../workers/lease-record.js";
 import { toConnectError } from "./error-mapping.js";
 import { Outbox } from "../outbox.js";
+import { deliverableLeases } from "./lease-delivery.js";
 
 /** What a session needs from WorkerService. */
 export interface WorkSessionDeps {
@@ -106,6 +107,14 @@ export async function* workSession(deps: WorkSessionDeps, tenantId: string, clai
   /** Pushes the batch's deliverable leases; how many there were. */
   const assign = async (leases: readonly LeaseRecord[]) => {
     const messages = await deps.leaseMessages(tenantId, leases);
+    // The session stopped assigning while the messages were built (a resumed run's
+    // history is read first): its executor left or is stopping and will never see these
+    // leases, so they are handed back now instead of expiring, which would cost each run
+    // an attempt. Checked right after the await, so no abort slips in before the push.
+    if (assigning.aborted) {
+      await Promise.all(deliverableLeases(leases, messages).map((lease) => deps.assignment.release(tenantId, lease)));
+      return 0;
+    }
     if (messages.length > 0) outbox.push(create(WorkResponseSchema, { kind: { case: "assigned", value: { leases: messages } } }));
     return messages.length;
   };

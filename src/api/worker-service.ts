@@ -12,7 +12,7 @@ import { createClaimer, type ClaimRequest } from "../workers/claim-runs.js";
 import { claimWithWait, createWorkflowResolver } from "../workers/claim-wait.js";
 import { assignments, createFinishBoard, type AssignmentDeps } from "../workers/assignment-stream.js";
 import { workSession, type WorkSessionDeps } from "./work-session.js";
-import { createLeaseDelivery } from "./lease-delivery.js";
+import { createLeaseDelivery, deliverableLeases } from "./lease-delivery.js";
 import { createReportCompleter } from "../workers/complete-and-claim.js";
 import type { LeaseRecord } from "../workers/lease-record.js";
 import { checkLease, createCompleter, failRun, refuseStaleLease, heartbeat, interruptRun, releaseRun } from "../workers/lease-writes.js";
@@ -124,8 +124,14 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
     async *streamAssignments(request, context) {
       const tenantId = tenantOf(context);
       const claim = await claimRequest(tenantId, request, checkMaxRuns(request.maxRuns), request.leaseDuration);
-      for await (const leases of assignments(assignmentDeps, tenantId, claim, signalOf(context))) {
+      const signal = signalOf(context);
+      for await (const leases of assignments(assignmentDeps, tenantId, claim, signal)) {
         const messages = await leaseMessages(tenantId, leases);
+        // The caller left while the messages were built: hand the leases back (see work-session.ts).
+        if (signal.aborted) {
+          await Promise.all(deliverableLeases(leases, messages).map((lease) => assignmentDeps.release(tenantId, lease)));
+          return;
+        }
         if (messages.length > 0) yield { leases: messages };
       }
     },
