@@ -4,7 +4,8 @@
  *
  * The consumer is the transport, which pulls only as fast as the peer reads, so the
  * queue is where a peer that stops reading would pile messages up. It is bounded: a
- * producer that can wait asks `room()` first; a push past `maxItems` ends the stream
+ * producer that can wait watches `length` and `bytes` (each message's weight, as its
+ * producer pushed it) and waits for `taken()`; a push past `maxItems` ends the stream
  * with RESOURCE_EXHAUSTED (after what is queued), and later pushes are dropped.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -17,11 +18,12 @@ export interface OutboxOptions {
 
 /** A queue one consumer reads with for-await; producers push and end it. */
 export class Outbox<T> {
-  private readonly items: T[] = [];
+  private readonly items: { readonly item: T; readonly bytes: number }[] = [];
   private readonly maxItems: number;
+  private queuedBytes = 0;
   private wake: (() => void) | undefined;
-  private readonly roomWaiters: { readonly below: number; readonly resolve: () => void }[] = [];
-  private ended = false;
+  private nextTake: { readonly promise: Promise<void>; readonly resolve: () => void } | undefined;
+  private closed = false;
   private failure: unknown;
 
   constructor(options: OutboxOptions = {}) {
@@ -33,39 +35,57 @@ export class Outbox<T> {
     return this.items.length;
   }
 
-  push(item: T): void {
-    if (this.ended) return;
+  /** The weights of the messages queued (as pushed; 0 when the producer gave none). */
+  get bytes(): number {
+    return this.queuedBytes;
+  }
+
+  /** Queues `item`; `bytes` is its weight in `bytes` until the consumer takes it. */
+  push(item: T, bytes = 0): void {
+    if (this.closed) return;
     if (this.items.length >= this.maxItems) {
       this.end(new ConnectError(`more than ${this.maxItems} messages were waiting for the peer to read them; the stream was ended: reconnect and resume`, Code.ResourceExhausted));
       return;
     }
-    this.items.push(item);
+    this.items.push({ item, bytes });
+    this.queuedBytes += bytes;
     this.wake?.();
   }
 
-  /** Resolves once fewer than `below` messages are queued (at once if so now), or the outbox ended. */
-  room(below: number): Promise<void> {
-    if (this.items.length < below || this.ended) return Promise.resolve();
-    return new Promise((resolve) => this.roomWaiters.push({ below, resolve }));
+  /** Resolves when the consumer next takes a message, or once the outbox ended (at once if it has). */
+  taken(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    if (this.nextTake === undefined) {
+      let resolve: () => void = () => undefined;
+      const promise = new Promise<void>((settle) => (resolve = settle));
+      this.nextTake = { promise, resolve };
+    }
+    return this.nextTake.promise;
+  }
+
+  /** Whether `end` was called (messages may still be queued). */
+  get ended(): boolean {
+    return this.closed;
   }
 
   end(error?: unknown): void {
-    if (this.ended) return;
-    this.ended = true;
+    if (this.closed) return;
+    this.closed = true;
     this.failure = error;
     this.wake?.();
-    this.releaseRoomWaiters();
+    this.notifyTaken();
   }
 
   async *drain(): AsyncGenerator<T> {
     for (;;) {
       if (this.items.length > 0) {
-        const item = this.items.shift()!;
-        this.releaseRoomWaiters();
+        const { item, bytes } = this.items.shift()!;
+        this.queuedBytes -= bytes;
+        this.notifyTaken();
         yield item;
         continue;
       }
-      if (this.ended) {
+      if (this.closed) {
         if (this.failure !== undefined) throw this.failure;
         return;
       }
@@ -74,13 +94,9 @@ export class Outbox<T> {
     }
   }
 
-  private releaseRoomWaiters(): void {
-    for (let index = this.roomWaiters.length - 1; index >= 0; index--) {
-      const waiter = this.roomWaiters[index]!;
-      if (this.ended || this.items.length < waiter.below) {
-        this.roomWaiters.splice(index, 1);
-        waiter.resolve();
-      }
-    }
+  private notifyTaken(): void {
+    const waiting = this.nextTake;
+    this.nextTake = undefined;
+    waiting?.resolve();
   }
 }

@@ -4,9 +4,10 @@
  * reader answers each `complete` / `fail` with an `outcome` and each `report` with a
  * `reported` as soon as its statement returns (completions of many sessions share
  * statements, see lease-writes.ts). The reader does not wait for one answer before
- * reading the next, except to keep at most `maxPendingAnswers` in flight; but the
- * messages about one run are applied in the order sent (`afterEarlier`), so its events
- * keep their order and land before its outcome closes the log.
+ * reading the next, except to bound what the executor makes the server hold (answers
+ * being prepared or waiting to be sent, in messages and in bytes); but the messages
+ * about one run are applied in the order sent (`afterEarlier`), so its events keep
+ * their order and land before its outcome closes the log.
  *
  * Ending: when the executor closes its side, assigning stops, pending outcomes are
  * answered, and the stream ends. When the call is cancelled (or the server shuts
@@ -26,6 +27,7 @@ import type { LeaseRecord } from "../workers/lease-record.js";
 import { toConnectError } from "./error-mapping.js";
 import { Outbox } from "../outbox.js";
 import { deliverableLeases } from "./lease-delivery.js";
+import { workRequestWeight } from "./work-request-weight.js";
 
 /** What a session needs from WorkerService. */
 export interface WorkSessionDeps {
@@ -57,6 +59,16 @@ export interface WorkSessionDeps {
  */
 const maxPendingAnswers = 256;
 
+/**
+ * The same bound in bytes: requests read whose answers the transport has not taken yet
+ * (being applied, or queued for an executor that does not read), by their weight
+ * (work-request-weight.ts). Counting messages alone let one executor that stopped
+ * reading hold ~390 MB of the server with 265 reports of 1 MB (measured), and 512 of
+ * 8 MB were allowed. A request is read whenever less is held, so one larger than the
+ * bound still goes through.
+ */
+const maxHeldBytes = 4 * 1024 * 1024;
+
 const codeName = (code: Code) => Code[code].replace(/[A-Z]/g, (letter, offset: number) => (offset === 0 ? "" : "_") + letter.toLowerCase());
 
 function refusal(error: unknown): WorkOutcome["error"] {
@@ -82,13 +94,19 @@ export async function* workSession(deps: WorkSessionDeps, tenantId: string, clai
     if (explained?.code === "internal" || explained?.code === "unknown") deps.logger.error({ err: error, runId }, "work session message failed");
     return explained;
   };
-  const answer = (runId: string, work: Promise<RunOutcome>) => track(work.then(
-    (run) => outbox.push(create(WorkResponseSchema, { kind: { case: "outcome", value: { runId, status: statusOf(run) } } })),
-    (error: unknown) => outbox.push(create(WorkResponseSchema, { kind: { case: "outcome", value: { runId, error: refused(runId, error) } } })),
+  // Weight of the requests being applied: with its answer, a request's weight moves to the outbox.
+  let applyingBytes = 0;
+  const reply = (weight: number, response: WorkResponse) => {
+    applyingBytes -= weight;
+    outbox.push(response, weight);
+  };
+  const answer = (runId: string, weight: number, work: Promise<RunOutcome>) => track(work.then(
+    (run) => reply(weight, create(WorkResponseSchema, { kind: { case: "outcome", value: { runId, status: statusOf(run) } } })),
+    (error: unknown) => reply(weight, create(WorkResponseSchema, { kind: { case: "outcome", value: { runId, error: refused(runId, error) } } })),
   ));
-  const answerReport = (runId: string, work: Promise<RunEvent[]>) => track(work.then(
-    (events) => outbox.push(create(WorkResponseSchema, { kind: { case: "reported", value: { runId, events } } })),
-    (error: unknown) => outbox.push(create(WorkResponseSchema, { kind: { case: "reported", value: { runId, error: refused(runId, error) } } })),
+  const answerReport = (runId: string, weight: number, work: Promise<RunEvent[]>) => track(work.then(
+    (events) => reply(weight, create(WorkResponseSchema, { kind: { case: "reported", value: { runId, events } } })),
+    (error: unknown) => reply(weight, create(WorkResponseSchema, { kind: { case: "reported", value: { runId, error: refused(runId, error) } } })),
   ));
 
   // Per run, the last message still being applied: the next one about the run starts
@@ -142,17 +160,20 @@ export async function* workSession(deps: WorkSessionDeps, tenantId: string, clai
     return outcome ?? deps.refusal(tenantId, request.runId);
   };
 
+  // Whether the next request may be read: few answers in flight, few waiting for an
+  // executor that does not read them (outbox.ts), and little held by either.
+  const mayRead = () => outbox.ended || (pending.size < maxPendingAnswers && outbox.length < maxPendingAnswers && applyingBytes + outbox.bytes < maxHeldBytes);
   const reader = (async () => {
     for (;;) {
-      while (pending.size >= maxPendingAnswers) await Promise.race(pending);
-      // Nor while answers wait for an executor that does not read them (outbox.ts).
-      await outbox.room(maxPendingAnswers);
+      while (!mayRead()) await Promise.race([...pending, outbox.taken()]);
       const next = await requests.next();
       if (next.done === true) break;
       const kind = next.value.kind;
-      if (kind.case === "complete") answer(kind.value.runId, afterEarlier(kind.value.runId, () => complete(kind.value)));
-      else if (kind.case === "fail") answer(kind.value.runId, afterEarlier(kind.value.runId, () => deps.fail(tenantId, kind.value)));
-      else if (kind.case === "report") answerReport(kind.value.runId, afterEarlier(kind.value.runId, () => deps.report(tenantId, kind.value)));
+      const weight = workRequestWeight(next.value);
+      applyingBytes += weight;
+      if (kind.case === "complete") answer(kind.value.runId, weight, afterEarlier(kind.value.runId, () => complete(kind.value)));
+      else if (kind.case === "fail") answer(kind.value.runId, weight, afterEarlier(kind.value.runId, () => deps.fail(tenantId, kind.value)));
+      else if (kind.case === "report") answerReport(kind.value.runId, weight, afterEarlier(kind.value.runId, () => deps.report(tenantId, kind.value)));
       else throw invalidArgument("kind", kind.case === "open" ? "the session is already open" : "must be complete, fail or report");
     }
   })();
