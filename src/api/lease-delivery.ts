@@ -10,9 +10,10 @@
  *   as JSON once here (the strictest of our encodings; about 6.5 µs a lease measured
  *   against 8 µs to build it) and one that cannot be is failed under its own lease
  *   (FAILED, not retried, error code RUN_NOT_DELIVERABLE naming the field) and left out
- *   of the answer. Failing rather than clamping: an executor would otherwise perform a
- *   run whose terms differ from the stored ones that reads show, and the run's own
- *   error tells its creator what to fix.
+ *   of the answer. Failing rather than clamping, as reads do (OutOfRange in
+ *   proto-convert.ts): a read only shows the run, but an executor would perform it on
+ *   terms other than the stored ones, and the run's own error tells its creator what
+ *   to fix.
  * - a failure to read what the messages need (a resumed run's history): every lease of
  *   the batch is handed back (ReleaseRun's statement, the attempt not counted) and the
  *   error goes on to the caller.

@@ -18,7 +18,7 @@ import type { LeaseRecord } from "../workers/lease-record.js";
 import { checkLease, createCompleter, failRun, refuseStaleLease, heartbeat, interruptRun, releaseRun } from "../workers/lease-writes.js";
 import { reportRunEvents } from "../workers/report-events.js";
 import { tenantOf } from "./caller-context.js";
-import { eventMessage, jsonFromValue, millisFrom, runMessage, timestamp, valueFromJson } from "./proto-convert.js";
+import { eventMessage, eventMessageAsStored, jsonFromValue, millisFrom, runMessage, runMessageAsStored, timestamp, valueFromJson } from "./proto-convert.js";
 
 const maxWaitMs = 60_000;
 
@@ -68,12 +68,13 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
   };
   const resolveWorkflowIds = createWorkflowResolver(sql);
   const resumed = (lease: LeaseRecord) => lease.resume_input !== null && lease.resume_input !== undefined;
+  // Values as stored, never clamped: lease-delivery.ts fails a run the API cannot express.
   const buildLease = (lease: LeaseRecord, history: readonly EventRecord[]): Lease => create(LeaseSchema, {
-    run: runMessage(lease),
+    run: runMessageAsStored(lease),
     leaseId: lease.lease_id,
-    leaseExpireTime: timestamp(lease.lease_expire_time),
-    resumeInput: resumed(lease) ? valueFromJson(lease.resume_input) : undefined,
-    history: history.map(eventMessage),
+    leaseExpireTime: timestamp(lease.lease_expire_time, "keep"),
+    resumeInput: resumed(lease) ? valueFromJson(lease.resume_input, "keep") : undefined,
+    history: history.map(eventMessageAsStored),
   });
   // Lease messages for a claimed batch; never leaves a lease committed that is not delivered (lease-delivery.ts).
   const leaseMessages = createLeaseDelivery({
