@@ -1092,7 +1092,8 @@ export interface components {
         /** @description Defaults that runs of a workflow version take when CreateRun does not say. */
         "runline.v1.RunDefaults": {
             /**
-             * @description A run's overall time limit; unset means none.
+             * @description A run's overall time limit; unset means none. Positive, at most 366 days (as
+             *     CreateRun's `timeout`); otherwise INVALID_ARGUMENT.
              *
              *     A duration in seconds with an `s` suffix, e.g. `1.5s`.
              */

@@ -193,6 +193,15 @@ function requestHash(request: CreateRunInput): string {
   return contentHash({ ...rest, scheduleTime: rest.scheduleTime?.toISOString() });
 }
 
+/**
+ * The version's default timeout, at most maxRunTimeoutMs: versions stored before
+ * CreateWorkflowVersion bounded it keep theirs (their content hash covers it), and the
+ * database refuses a run above the bound (migration 0004).
+ */
+function inheritedTimeoutMs(defaults: RunDefaults): number | null {
+  return defaults.timeoutMs === undefined ? null : Math.min(defaults.timeoutMs, maxRunTimeoutMs);
+}
+
 type TargetCache = Map<string, Promise<TargetRow>>;
 
 /** Where a run's version came from: the shared cache (then "latest" is re-checked) or a fresh read. */
@@ -218,7 +227,7 @@ async function prepareRun(sql: Sql, tenantId: string, createdBy: string, request
     tenantId, newId(), resolved.workflow_id, resolved.version,
     JSON.stringify(request.input ?? null), JSON.stringify(request.labels),
     request.maxAttempts || defaults.maxAttempts || 1, request.priority,
-    request.timeoutMs ?? defaults.timeoutMs ?? null, defaults.backoffMs ?? 1000, createdBy,
+    request.timeoutMs ?? inheritedTimeoutMs(defaults), defaults.backoffMs ?? 1000, createdBy,
     request.idempotencyKey || null, request.webhook?.url || null, request.webhook?.intermediateStatus ?? false,
     request.scheduleTime ?? null,
   ];

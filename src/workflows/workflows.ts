@@ -7,6 +7,7 @@ import { LockMode, type EntityManager, type InferEntity } from "@mikro-orm/postg
 import { invalidArgument, notFound, RunlineError } from "../errors.js";
 import { isUuid, newId } from "../ids.js";
 import { WorkflowEntity, WorkflowVersionEntity } from "../db/entities.js";
+import { maxRunTimeoutMs } from "../runs/create-run.js";
 import { contentHash } from "./content-hash.js";
 import { checkSchema } from "./json-schema.js";
 
@@ -53,6 +54,8 @@ function checkContent(content: VersionContent): void {
   if (maxAttempts !== undefined && (maxAttempts < 0 || maxAttempts > 100)) throw invalidArgument("defaults.max_attempts", "must be between 0 and 100");
   if (concurrencyLimit !== undefined && concurrencyLimit < 0) throw invalidArgument("defaults.concurrency_limit", "must not be negative");
   if (timeoutMs !== undefined && timeoutMs <= 0) throw invalidArgument("defaults.timeout", "must be positive");
+  // The bound of CreateRun's own timeout: a default is a timeout runs take.
+  if (timeoutMs !== undefined && timeoutMs > maxRunTimeoutMs) throw invalidArgument("defaults.timeout", "must be at most 366 days (31622400s)");
   if (backoffMs !== undefined && backoffMs < 0) throw invalidArgument("defaults.backoff", "must not be negative");
 }
 

@@ -2,28 +2,18 @@
  * Migrations are the schema's history: they apply to an empty database, apply once when
  * several processes start together, and leave the tables the code expects.
  */
-import { randomBytes } from "node:crypto";
-import pg from "pg";
-import { describe, expect, inject, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { migrateDatabase, openDatabase } from "../../src/db/database.js";
+import { createEmptyDatabase } from "../support/test-database.js";
 
-async function emptyDatabase(): Promise<string> {
-  const admin = new pg.Client({ connectionString: inject("pgAdminUrl") });
-  await admin.connect();
-  const name = `empty_${randomBytes(5).toString("hex")}`;
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = new URL(inject("pgAdminUrl"));
-  url.pathname = `/${name}`;
-  return url.toString();
-}
+const allMigrations = ["0001-initial-schema", "0002-executors", "0003-tenant-estimates", "0004-time-bounds"];
 
 describe("migrations", () => {
   it("apply to an empty database, then find nothing left to do", async () => {
-    const url = await emptyDatabase();
+    const url = await createEmptyDatabase();
     const database = await openDatabase({ url, poolSize: 2 });
     try {
-      expect(await migrateDatabase(database, url)).toEqual(["0001-initial-schema", "0002-executors", "0003-tenant-estimates"]);
+      expect(await migrateDatabase(database, url)).toEqual(allMigrations);
       expect(await migrateDatabase(database, url)).toEqual([]);
       const tables = await database.sql.query<{ table_name: string }>(`select table_name from information_schema.tables where table_schema = 'public' order by 1`);
       expect(tables.map((row) => row.table_name)).toEqual(
@@ -40,11 +30,11 @@ describe("migrations", () => {
   });
 
   it("apply exactly once when four processes migrate the same database at once", async () => {
-    const url = await emptyDatabase();
+    const url = await createEmptyDatabase();
     const databases = await Promise.all(Array.from({ length: 4 }, () => openDatabase({ url, poolSize: 2 })));
     try {
       const applied = await Promise.all(databases.map((database) => migrateDatabase(database, url)));
-      expect(applied.flat()).toEqual(["0001-initial-schema", "0002-executors", "0003-tenant-estimates"]);
+      expect(applied.flat()).toEqual(allMigrations);
       const secrets = await databases[0]!.sql.query<{ count: string }>(`select count(*) from server_secrets`);
       expect(Number(secrets[0]!.count)).toBe(1);
     } finally {
@@ -53,7 +43,7 @@ describe("migrations", () => {
   });
 
   it("lead every tenant-owned primary key and index with tenant_id", async () => {
-    const url = await emptyDatabase();
+    const url = await createEmptyDatabase();
     const database = await openDatabase({ url, poolSize: 2 });
     try {
       await migrateDatabase(database, url);

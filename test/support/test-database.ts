@@ -1,5 +1,6 @@
 /**
- * A fresh database per test file, cloned from the migrated template.
+ * A fresh database per test file, cloned from the migrated template; or an empty one,
+ * for the tests of the migrations themselves.
  */
 import { randomBytes } from "node:crypto";
 import pg from "pg";
@@ -17,6 +18,21 @@ export async function createTestDatabase(): Promise<string> {
     await admin.end();
   }
   const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** Creates an empty database (no migration applied) and returns its URL. */
+export async function createEmptyDatabase(): Promise<string> {
+  const admin = new pg.Client({ connectionString: inject("pgAdminUrl") });
+  await admin.connect();
+  const name = `empty_${randomBytes(5).toString("hex")}`;
+  try {
+    await admin.query(`create database ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(inject("pgAdminUrl"));
   url.pathname = `/${name}`;
   return url.toString();
 }

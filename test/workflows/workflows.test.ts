@@ -47,6 +47,16 @@ describe.each(protocols)("WorkflowsService over %s", (protocol) => {
     expect(error?.message).toContain("input_schema");
     expect(await codeOf(workflows.getWorkflowVersion({ workflow: `wf-${protocol}`, version: 99 }))).toBe(Code.NotFound);
   });
+
+  it("bounds the default timeout as CreateRun bounds a run's: at most 366 days", async () => {
+    const workflows = tenant.workflows(protocol);
+    const slug = `bounded-${protocol}`;
+    const created = await workflows.createWorkflow({ slug, definition: json({}), defaults: { timeout: { seconds: 31_622_400n } } });
+    expect(created.version!.defaults!.timeout).toMatchObject({ seconds: 31_622_400n });
+    const error = await workflows.createWorkflowVersion({ workflow: slug, definition: json({}), defaults: { timeout: { seconds: 31_622_401n } } })
+      .then(() => undefined, (caught: unknown) => caught as ConnectError);
+    expect([error?.code, error?.message]).toEqual([Code.InvalidArgument, expect.stringContaining("defaults.timeout")]);
+  });
 });
 
 describe("run definition snapshots", () => {

@@ -22,7 +22,8 @@ export const file_runline_v1_workflows_service: GenFile = /*@__PURE__*/
  */
 export type RunDefaults = Message<"runline.v1.RunDefaults"> & {
   /**
-   * A run's overall time limit; unset means none.
+   * A run's overall time limit; unset means none. Positive, at most 366 days (as
+   * CreateRun's `timeout`); otherwise INVALID_ARGUMENT.
    *
    * @generated from field: google.protobuf.Duration timeout = 1;
    */
