@@ -1104,7 +1104,8 @@ export interface components {
              */
             maxAttempts?: number;
             /**
-             * @description The first retry delay; later ones double (exponential backoff). Unset means 1 s.
+             * @description The first retry delay; later ones double (exponential backoff), up to 24 h between
+             *     two attempts. Unset means 1 s.
              *
              *     A duration in seconds with an `s` suffix, e.g. `1.5s`.
              */

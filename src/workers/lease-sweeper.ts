@@ -15,6 +15,7 @@ import type { Sql } from "../db/database.js";
 import type { EventHub } from "../events/event-hub.js";
 import { notifyExpression } from "../events/notify-channel.js";
 import type { Logger } from "../logger.js";
+import { retryReadyTimeSql } from "./retry-delay.js";
 
 /** How many rows each statement handles per sweep. */
 const batch = 500;
@@ -34,7 +35,7 @@ function sweepStatement(pick: string, set: string, eventData: string): string {
     select r.tenant_id, r.status, ${notifyExpression("r")} from r`;
 }
 
-const backoffReady = "now() + r.backoff_ms * power(2, r.attempt - 1) * interval '1 millisecond'";
+const backoffReady = retryReadyTimeSql("r.");
 
 // runs_lease_expiry.
 const expireLeases = sweepStatement(

@@ -14,6 +14,7 @@ import { getRun } from "../runs/run-queries.js";
 import { checkSchema } from "../workflows/json-schema.js";
 import { leaseGuard } from "./lease-record.js";
 import { createStatementBatcher } from "../db/statement-batcher.js";
+import { retryReadyTimeSql } from "./retry-delay.js";
 
 /** Refuses ids that can never name a run or a lease (before they reach a statement). */
 export function checkLease(runId: string, leaseId: string): void {
@@ -57,11 +58,11 @@ function finishStatement(set: string, eventData: string, extraGuard = ""): strin
 }
 
 // Retryable with attempts left: back to the queue after exponential backoff
-// (backoff × 2^(attempt−1)); otherwise FAILED, or CANCELLED when cancelling.
+// (retry-delay.ts); otherwise FAILED, or CANCELLED when cancelling.
 const failStatement = finishStatement(
   `status = case when status = 'CANCELLING' then 'CANCELLED' when $5::boolean and attempt < max_attempts then 'QUEUED' else 'FAILED' end,
    ready_time = case when status <> 'CANCELLING' and $5::boolean and attempt < max_attempts
-     then now() + backoff_ms * power(2, attempt - 1) * interval '1 millisecond' else ready_time end,
+     then ${retryReadyTimeSql("")} else ready_time end,
    end_time = case when status <> 'CANCELLING' and $5::boolean and attempt < max_attempts then null else now() end,
    error = $4::jsonb`,
   "jsonb_build_object('error', $4::jsonb, 'attempt', attempt)",

@@ -10,14 +10,17 @@ import { beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { RunStatus } from "../../gen/runline/v1/run_pb.js";
 import { createTenant, json, type TenantFixture } from "../support/clients.js";
 import { startTestServer } from "../support/test-server.js";
-import { createWorkflowWith, millis, rejection, sleep, workerClient } from "./worker-fixtures.js";
+import type { Database } from "../../src/db/database.js";
+import { createWorkflowWith, eventually, millis, rejection, sleep, workerClient } from "./worker-fixtures.js";
 
 let baseUrl: string;
 let tenant: TenantFixture;
+let database: Database;
 
 beforeAll(async () => {
   const server = await startTestServer(undefined, { RUNLINE_SWEEP_INTERVAL_MS: "100" });
   baseUrl = server.url;
+  database = server.database;
   tenant = await createTenant(baseUrl);
   await createWorkflowWith(tenant, "retrying", { maxAttempts: 3, backoffMs: 100 });
   await createWorkflowWith(tenant, "patient", { maxAttempts: 3, backoffMs: 1000 });
@@ -145,5 +148,46 @@ describe("scheduled runs", () => {
     expect(events.map((event) => [event.sequence, event.status])).toEqual([[1n, RunStatus.SCHEDULED], [2n, RunStatus.QUEUED], [3n, RunStatus.RUNNING]]);
     expect(timestampMs(events[1]!.createTime!)).toBeGreaterThanOrEqual(scheduleTime.getTime());
     await worker().completeRun({ runId, leaseId: leases[0]!.leaseId });
+  });
+});
+
+describe("late attempts", () => {
+  /** Claims `runId` and moves it to `attempt` straight in the database, as if that many had failed. */
+  async function claimAtAttempt(runId: string, attempt: number): Promise<string> {
+    const { leases } = await worker().claimRuns({ workerId: "late", workflows: ["retrying"], waitTimeout: millis(3000) });
+    expect(leases.map((lease) => lease.run!.id)).toEqual([runId]);
+    await database.sql.query(`update runs set attempt = $2 where id = $1::uuid`, [runId, attempt]);
+    return leases[0]!.leaseId;
+  }
+
+  async function secondsUntilReady(runId: string): Promise<number> {
+    const [row] = await database.sql.query<{ seconds: number }>(`select extract(epoch from ready_time - now())::float8 as seconds from runs where id = $1::uuid`, [runId]);
+    return row!.seconds;
+  }
+
+  // Uncapped, backoff × 2^(attempt−1) left Postgres' interval range from attempt 45 on.
+  it("wait at most 24 h after a retryable FailRun, however many attempts came before", async () => {
+    const runId = await createRun({ maxAttempts: 100 });
+    const leaseId = await claimAtAttempt(runId, 60);
+    const failed = await worker().failRun({ runId, leaseId, error: { message: "again" }, retryable: true });
+    expect(failed.run!.status).toBe(RunStatus.QUEUED);
+    expect(await secondsUntilReady(runId)).toBeGreaterThan(86_400 - 60);
+    expect(await secondsUntilReady(runId)).toBeLessThanOrEqual(86_400);
+  });
+
+  it("wait at most 24 h after an expired lease, and the sweep goes on for every other run", async () => {
+    const runId = await createRun({ maxAttempts: 100 });
+    await claimAtAttempt(runId, 99);
+    const other = await createRun();
+    const { leases } = await worker().claimRuns({ workerId: "late", workflows: ["retrying"], waitTimeout: millis(3000) });
+    expect(leases.map((lease) => lease.run!.id)).toEqual([other]);
+    await database.sql.query(`update runs set lease_expire_time = now() - interval '1 second' where id = any($1::uuid[])`, [[runId, other]]);
+    await eventually(5000, "both expired leases swept", async () => {
+      const { run } = await tenant.runs().getRun({ runId: other });
+      return run!.status === RunStatus.QUEUED ? true : undefined;
+    });
+    expect((await tenant.runs().getRun({ runId })).run!.status).toBe(RunStatus.QUEUED);
+    expect(await secondsUntilReady(runId)).toBeGreaterThan(86_400 - 60);
+    expect(await secondsUntilReady(runId)).toBeLessThanOrEqual(86_400);
   });
 });

@@ -37,7 +37,8 @@ export type RunDefaults = Message<"runline.v1.RunDefaults"> & {
   maxAttempts: number;
 
   /**
-   * The first retry delay; later ones double (exponential backoff). Unset means 1 s.
+   * The first retry delay; later ones double (exponential backoff), up to 24 h between
+   * two attempts. Unset means 1 s.
    *
    * @generated from field: google.protobuf.Duration backoff = 3;
    */
