@@ -16,6 +16,7 @@ import { Code, ConnectError, createClient, type Transport } from "@connectrpc/co
 import { createConnectTransport } from "@connectrpc/connect-node";
 import type { Run, RunEvent } from "../../gen/runline/v1/run_pb.js";
 import { WorkerService, type Lease } from "../../gen/runline/v1/worker_service_pb.js";
+import { withRefusedStreamRetries } from "./refused-streams.js";
 import { openWorkSession, SessionEnded, type OutcomeKind, type ReportInit, type Session } from "./work-session-client.js";
 
 /** What a handler gets for one run. */
@@ -103,8 +104,14 @@ export function workerSessionOptions(server: string): { createConnection?: () =>
   return { createConnection: () => net.connect({ host, port: Number(url.port || 80), noDelay: true }) };
 }
 
-function authTransport(options: WorkerOptions): Transport {
-  return options.transport ?? createConnectTransport({
+/**
+ * The transport createWorker calls with: `transport` when given, else Connect binary over
+ * h2c to `server` with the key. Either way, calls a draining server refused are
+ * UNAVAILABLE, and refused unary calls (heartbeats, outcomes sent outside a session) are
+ * resent (refused-streams.ts), so a deploy of the server costs the worker no outcome.
+ */
+export function createWorkerTransport(options: Pick<WorkerOptions, "server" | "apiKey" | "transport">): Transport {
+  return withRefusedStreamRetries(options.transport ?? createConnectTransport({
     baseUrl: options.server,
     httpVersion: "2",
     useBinaryFormat: true,
@@ -113,7 +120,7 @@ function authTransport(options: WorkerOptions): Transport {
       request.header.set("authorization", `Bearer ${options.apiKey}`);
       return next(request);
     }],
-  });
+  }));
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts. */
@@ -123,7 +130,7 @@ const json = (value: unknown) => fromJson(ValueSchema, (value ?? null) as JsonVa
 
 /** Starts a worker; it runs until stop(). */
 export function createWorker(options: WorkerOptions): Worker {
-  const transport = authTransport(options);
+  const transport = createWorkerTransport(options);
   const workers = createClient(WorkerService, transport);
   const concurrency = Math.max(1, options.concurrency ?? 1);
   const leaseMs = options.leaseMs ?? 30_000;
