@@ -26,12 +26,19 @@ const errorDomain = "runline.dev";
 // grpc-message travels percent-encoded in a trailer; peers refuse trailers above 8–16 KB.
 const maxMessageLength = 1024;
 
+// The details travel base64-encoded in the grpc-status-details-bin trailer too: at most
+// this many violations, each cut short, keep it under about 6 KB. (10,000 NUL workflow
+// names once made a 6.8 MB trailer, which the client refused: FRAME_SIZE_ERROR.)
+const maxViolations = 10;
+const maxViolationField = 128;
+const maxViolationDescription = 256;
+
+const cut = (text: string, length: number) => (text.length <= length ? text : `${text.slice(0, length)}…`);
+
 function fromDomain(error: RunlineError): ConnectError {
   const details = [{ desc: ErrorInfoSchema, value: create(ErrorInfoSchema, { reason: error.reason, domain: errorDomain }) }];
-  const withViolations =
-    error.violations.length === 0
-      ? details
-      : [...details, { desc: BadRequestSchema, value: create(BadRequestSchema, { fieldViolations: error.violations.map((v) => ({ field: v.field, description: v.description })) }) }];
+  const fieldViolations = error.violations.slice(0, maxViolations).map((v) => ({ field: cut(v.field, maxViolationField), description: cut(v.description, maxViolationDescription) }));
+  const withViolations = fieldViolations.length === 0 ? details : [...details, { desc: BadRequestSchema, value: create(BadRequestSchema, { fieldViolations }) }];
   return new ConnectError(error.message, codes[error.kind], undefined, withViolations, error);
 }
 

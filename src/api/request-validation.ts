@@ -63,11 +63,15 @@ function walkMessage(message: ReflectMessage, path: string, found: FieldViolatio
         break;
       case "list": {
         let index = 0;
-        for (const item of message.get(field)) walkItem(item, `${name}[${index++}]`, found);
+        for (const item of message.get(field)) {
+          if (found.length >= maxViolations) return;
+          walkItem(item, `${name}[${index++}]`, found);
+        }
         break;
       }
       case "map":
         for (const [key, item] of message.get(field)) {
+          if (found.length >= maxViolations) return;
           const entry = `${name}[${echoed(String(key))}]`;
           checkText(key, entry, found);
           walkItem(item, entry, found);

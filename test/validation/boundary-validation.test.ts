@@ -164,6 +164,17 @@ describe("echoed values are bounded", () => {
     expect(error.code).toBe(Code.NotFound);
     expect(error.rawMessage.length).toBeLessThan(200);
   });
+
+  // Found by the hostile-input suite: every element was a violation, all of them went into
+  // grpc-status-details-bin (6.8 MB), and the client reset the stream (FRAME_SIZE_ERROR).
+  it.each(allProtocols)("10,000 map entries with NUL over %s are INVALID_ARGUMENT with at most 10 violations", async (protocol) => {
+    const labels = Object.fromEntries(Array.from({ length: 10_000 }, (_, index) => [`k${index}`, "\0"]));
+    const error = await rejection(client(RunsService, protocol).createRun({ workflow: "counter", labels }));
+    expect(error.code).toBe(Code.InvalidArgument);
+    expect(violations(error).length).toBeGreaterThan(0);
+    expect(violations(error).length).toBeLessThanOrEqual(10);
+    expect(violations(error)[0]).toMatch(/^labels\[k\d+\]$/);
+  });
 });
 
 describe("unknown enum names are refused on every JSON protocol alike", () => {
