@@ -99,7 +99,17 @@ export function createWireClient(baseUrl: string): WireClient {
     return session;
   };
 
-  function sendH2(request: WireRequest): Promise<WireResponse> {
+  // REFUSED_STREAM means the server did not process the stream (RFC 9113 §8.7): sent as a
+  // session ends (GOAWAY) or past its stream limit. Clients resend it, as gRPC libraries
+  // and the SDK do, once, on a fresh session; only a second refusal is reported.
+  async function sendH2(request: WireRequest): Promise<WireResponse> {
+    const first = await sendH2Once(request);
+    if (first.status !== 0 || first.transportError?.includes("REFUSED_STREAM") !== true) return first;
+    session = undefined;
+    return sendH2Once(request);
+  }
+
+  function sendH2Once(request: WireRequest): Promise<WireResponse> {
     return new Promise((resolve) => {
       const response = emptyResponse();
       let ended = false;
