@@ -11,6 +11,7 @@
  * with it the socket, when the loop is left early).
  */
 import type { IncomingMessage } from "node:http";
+import * as http2 from "node:http2";
 import type { Http2ServerRequest } from "node:http2";
 
 type NodeRequest = IncomingMessage | Http2ServerRequest;
@@ -61,6 +62,23 @@ export async function lingerBeforeAnswer(request: NodeRequest, response: { reado
   if (request.httpVersionMajor !== 1 || request.complete) return;
   const drained = await discardRequestBody(request);
   if (!drained && !response.headersSent) response.setHeader("connection", "close");
+}
+
+/**
+ * HTTP/2: after an answer to a request whose body was not read to its end, reads and
+ * drops the rest (within the same bounds), so the client can finish sending and sees
+ * the call end; past the bounds, asks it to stop (RST_STREAM NO_ERROR, RFC 9113 §8.1).
+ * Left alone, the stream stayed half open: the client waited for flow-control window
+ * that was never given and never saw the end of the call (seen: a gRPC call answered
+ * RESOURCE_EXHAUSTED for a 2 GB length prefix while its 1 MB body was being sent).
+ * Resetting at once instead would drop the answer's trailers still queued.
+ */
+export function releaseUnreadRequest(request: NodeRequest, response: object): void {
+  if (request.httpVersionMajor !== 2 || request.complete) return;
+  void discardRequestBody(request).then((ended) => {
+    const stream = (response as { stream?: http2.ServerHttp2Stream }).stream;
+    if (!ended && stream !== undefined && !stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+  });
 }
 
 /**

@@ -22,7 +22,7 @@ import { Code, ConnectError, createConnectRouter, type ConnectRouter, type Conne
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import { universalRequestFromNodeRequest } from "@connectrpc/connect-node";
 import type { HttpRequest, HttpResponse } from "./handler-chain.js";
-import { lingerBeforeAnswer, requestChunks } from "./request-discard.js";
+import { lingerBeforeAnswer, releaseUnreadRequest, requestChunks } from "./request-discard.js";
 import { writeUniversalResponse } from "./universal-response-writer.js";
 
 /** Options: connect's router options plus the adapter's own. */
@@ -59,6 +59,7 @@ export function createRpcAdapter(options: RpcAdapterOptions): (request: HttpRequ
       .then(async (answer) => {
         await lingerBeforeAnswer(request, response);
         await writeUniversalResponse(answer, response, options.stallTimeoutMs ?? 0);
+        releaseUnreadRequest(request, response);
       })
       .catch((error: unknown) => {
         const clientGone = ConnectError.from(error).code === Code.Aborted || request.destroyed || universal.signal.aborted;

@@ -7,6 +7,7 @@
 import http2 from "node:http2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTenant, type TenantFixture } from "../support/clients.js";
+import { within } from "../support/expectations.js";
 import { startTestServer } from "../support/test-server.js";
 
 let baseUrl: string;
@@ -151,6 +152,22 @@ describe("deadlines", () => {
 });
 
 describe("oversized bodies get an answer the client can read", () => {
+  // Found by the hostile-input suite: the answer (RESOURCE_EXHAUSTED) and its trailers came
+  // at once, but the stream never closed: the server had stopped reading, and the client
+  // waited for flow-control window to send the rest of its body.
+  it("HTTP/2: a gRPC length prefix of 2 GB with 1 MB of body sent is RESOURCE_EXHAUSTED, and the stream closes", async () => {
+    const body = Buffer.concat([Buffer.from([0, 0x80, 0x80, 0x40, 0x61]), Buffer.alloc(1024 * 1024, 0x61)]);
+    const stream = session.request({ ":method": "POST", ":path": "/runline.v1.RunsService/GetRun", ...grpcHeaders, authorization: `Bearer ${tenant.key}` });
+    let trailers: http2.IncomingHttpHeaders = {};
+    stream.on("trailers", (received) => (trailers = received));
+    stream.on("error", () => undefined);
+    stream.resume();
+    const closed = new Promise<void>((resolve) => stream.once("close", () => resolve()));
+    stream.end(body);
+    await within(5000, "the stream's close", closed);
+    expect(trailers["grpc-status"]).toBe("8");
+  });
+
   const body = Buffer.alloc(20 * 1024 * 1024, 0x61);
   it.each([
     ["REST", 413, "/api/v1/runs", "application/json"],
