@@ -74,7 +74,10 @@ describe("a call refused by a draining server", () => {
 });
 
 describe("the SDK's unary calls across a drain behind a balancer", () => {
-  it("are resent to the server that takes over: every call succeeds", { timeout: 30_000 }, async () => {
+  // A drain refuses streams only when a call opens one in the moment between GOAWAY and
+  // the switch-over; on a busy machine a run can miss it, so the drain is tried up to
+  // three times (each with two fresh servers) until it has refused some.
+  async function callAcrossDrain(): Promise<{ refused: number; outcomes: Map<string, number> }> {
     const draining = await startTestServer();
     const successor = await startTestServer(draining.databaseUrl);
     const balancer = await startTcpForwarder(draining.port);
@@ -107,7 +110,16 @@ describe("the SDK's unary calls across a drain behind a balancer", () => {
     });
     const outcomes = await callInLoops(16, call, closing.then(() => sleep(300)));
     console.info(`calls across the drain: ${JSON.stringify(Object.fromEntries(outcomes))}, ${refused} refused and resent`);
+    return { refused, outcomes };
+  }
+
+  it("are resent to the server that takes over: every call succeeds", { timeout: 90_000 }, async () => {
+    let refused = 0;
+    for (let drain = 0; drain < 3 && refused === 0; drain++) {
+      const result = await callAcrossDrain();
+      expect([...result.outcomes.keys()]).toEqual(["OK"]);
+      refused = result.refused;
+    }
     expect(refused, "refusals resent (the drain must refuse some)").toBeGreaterThan(0);
-    expect([...outcomes.keys()]).toEqual(["OK"]);
   });
 });
