@@ -81,7 +81,11 @@ function collector(response: WireResponse, request: WireRequest, cancel: () => v
 /** A client of `baseUrl` (http://host:port): one h2c session and a keep-alive HTTP/1.1 agent, reopened as needed. */
 export function createWireClient(baseUrl: string): WireClient {
   const url = new URL(baseUrl);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  // Idle sockets are dropped after 30 s, well before the server's keep-alive timeout
+  // (65 s): the agent reuses sockets last-in first-out, so a spare one could idle past it
+  // and be picked just as the server closed it, the keep-alive race every HTTP/1.1 client
+  // must avoid (seen once per 10,000 inputs as ECONNRESET on a 1–2 MB POST).
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 8, timeout: 30_000 });
   let session: http2.ClientHttp2Session | undefined;
   const h2 = () => {
     if (session === undefined || session.closed || session.destroyed) {
