@@ -143,6 +143,13 @@ export async function startServerProcess(env: Record<string, string> = {}, datab
       clearTimeout(timer);
     },
   };
-  afterAll(() => server.stop());
+  started.add(server);
+  void exited.then(() => started.delete(server));
   return server;
 }
+
+// Servers started in this file, stopped after it. Registered here, when the test file
+// imports this module: an afterAll registered from inside a beforeAll never ran, and
+// every server process was left running, orphaned, after its file (four per CI run).
+const started = new Set<ServerProcess>();
+afterAll(() => Promise.all([...started].map((server) => server.stop())));
