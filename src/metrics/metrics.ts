@@ -62,12 +62,14 @@ export function createMetrics(sources: MetricsSources): Metrics {
       for (const row of await sources.sql.query<{ status: string; count: string }>(runsByStatus)) this.set({ status: row.status }, Number(row.count));
     },
   });
-  // One query serves both queue gauges: prom-client collects metrics concurrently, so
-  // each awaits the same in-flight read rather than relying on an order.
+  // One query serves both queue gauges: prom-client starts every collector of a scrape in
+  // the same turn, so both await the same in-flight read. It is forgotten as soon as it
+  // settles: kept 50 ms longer, a scrape right after another (tests scrape before and
+  // after creating runs) got the earlier scrape's queue.
   type QueueRow = { tenant: string; workflow: string; depth: string; oldest: number };
   let queueRead: Promise<QueueRow[]> | undefined;
   const readQueue = () => {
-    queueRead ??= sources.sql.query<QueueRow>(queueByWorkflow).finally(() => setTimeout(() => (queueRead = undefined), 50).unref());
+    queueRead ??= sources.sql.query<QueueRow>(queueByWorkflow).finally(() => (queueRead = undefined));
     return queueRead;
   };
   new Gauge({
