@@ -11,6 +11,7 @@ import { RunEventSchema, RunSchema, RunStatus as ProtoRunStatus, type Run, type 
 import type { CreateRunRequest } from "../../gen/runline/v1/runs_service_pb.js";
 import { millisFromTimestamptz } from "../db/timestamptz-text.js";
 import { invalidArgument } from "../errors.js";
+import { maxDurationMs, maxTimestampMs, minTimestampMs } from "../proto-ranges.js";
 import type { EventRecord } from "../events/event-store.js";
 import type { CreateRunInput } from "../runs/create-run.js";
 import type { RunRecord } from "../runs/run-record.js";
@@ -32,10 +33,6 @@ import { runStatuses, type RunStatus } from "../runs/run-status.js";
  */
 export type OutOfRange = "clamp" | "keep";
 
-// google/protobuf/timestamp.proto and duration.proto, in milliseconds.
-const minTimestampMs = -62_135_596_800_000;
-const maxTimestampMs = 253_402_300_799_999;
-const maxDurationMs = 315_576_000_000_000;
 
 const clampTo = (value: number, limit: number) => Math.min(Math.max(value, -limit), limit);
 

@@ -11,12 +11,8 @@ import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { reflect, type ReflectMessage } from "@bufbuild/protobuf/reflect";
 import type { Duration, ListValue, Struct, Timestamp, Value } from "@bufbuild/protobuf/wkt";
 import { echoed, invalidFields, type FieldViolation, type RunlineError } from "../errors.js";
+import { maxDurationSeconds, maxTimestampSeconds, minTimestampSeconds } from "../proto-ranges.js";
 
-// google/protobuf/timestamp.proto: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
-const minTimestampSeconds = -62_135_596_800n;
-const maxTimestampSeconds = 253_402_300_799n;
-// google/protobuf/duration.proto: ±10,000 years.
-const maxDurationSeconds = 315_576_000_000n;
 const maxNanos = 999_999_999;
 // Enough to fix a request; a message with thousands of bad strings gets the first few.
 const maxViolations = 20;

@@ -18,6 +18,7 @@ import { notifyExpression, withoutNotifyColumn } from "../events/notify-channel.
 import { runColumns } from "../runs/run-record.js";
 import type { LeaseRecord } from "./lease-record.js";
 import { createStatementBatcher } from "../db/statement-batcher.js";
+import { maxDurationMs } from "../proto-ranges.js";
 
 /**
  * Timeouts past protobuf's largest Duration (10,000 years) count as that much when the
@@ -26,7 +27,7 @@ import { createStatementBatcher } from "../db/statement-batcher.js";
  * the queue, every time; clamped, the run is claimed and then failed as undeliverable
  * (api/lease-delivery.ts).
  */
-const maxTimeoutMs = 315_576_000_000_000;
+const maxTimeoutMs = maxDurationMs;
 
 /** What a claimer asks for (already checked and defaulted). */
 export interface ClaimRequest {
