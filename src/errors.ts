@@ -49,14 +49,15 @@ export function echoed(value: string): string {
   return `${visible(value.slice(0, maxEchoedLength))}…(${value.length - maxEchoedLength} more characters)`;
 }
 
-function bounded(text: string, max: number): string {
+/** `text`, or its first `max` characters and "…" when it is longer. */
+export function cutShort(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max)}…`;
 }
 
 /** A request field with a bad value (field path and description are bounded in length). */
 export function invalidArgument(field: string, description: string): RunlineError {
-  const name = bounded(field, maxDescriptionLength);
-  const why = bounded(description, maxDescriptionLength);
+  const name = cutShort(field, maxDescriptionLength);
+  const why = cutShort(description, maxDescriptionLength);
   return new RunlineError("invalid_argument", `${name}: ${why}`, "INVALID_ARGUMENT", [{ field: name, description: why }]);
 }
 

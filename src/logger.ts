@@ -34,3 +34,8 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   });
   return pino(options, stream);
 }
+
+/** A failure's message alone, for log lines about expected failures (no stack: they are not bugs). */
+export function failureMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

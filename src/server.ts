@@ -28,7 +28,7 @@ import { startListener } from "./http/listener.js";
 import { createInProcessTransport } from "./http/in-process-transport.js";
 import { createRpcAdapter } from "./http/rpc-adapter.js";
 import { createMetrics } from "./metrics/metrics.js";
-import type { Logger } from "./logger.js";
+import { failureMessage, type Logger } from "./logger.js";
 import { createPageTokens } from "./runs/page-token.js";
 import { startLeaseSweeper } from "./workers/lease-sweeper.js";
 import { startDemoExecutor } from "./demo/demo-executor.js";
@@ -120,7 +120,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     readMaxBytes,
     stallTimeoutMs: config.streamStallTimeoutMs,
     onFailure: ({ procedure, clientGone, error }) =>
-      clientGone ? logger.debug({ procedure, err: describe(error) }, "response not delivered: the client left") : logger.error({ procedure, err: error }, "response not delivered"),
+      clientGone ? logger.debug({ procedure, err: failureMessage(error) }, "response not delivered: the client left") : logger.error({ procedure, err: error }, "response not delivered"),
     // Compress only large responses: below this, gzip costs more CPU than it saves.
     compressMinBytes: 64 * 1024,
   });
@@ -170,8 +170,4 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       return closing;
     },
   };
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -9,7 +9,7 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { BadRequestSchema, ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
-import { RunlineError, type ErrorKind } from "../errors.js";
+import { cutShort, RunlineError, type ErrorKind } from "../errors.js";
 
 const codes: Record<ErrorKind, Code> = {
   invalid_argument: Code.InvalidArgument,
@@ -33,11 +33,9 @@ const maxViolations = 10;
 const maxViolationField = 128;
 const maxViolationDescription = 256;
 
-const cut = (text: string, length: number) => (text.length <= length ? text : `${text.slice(0, length)}…`);
-
 function fromDomain(error: RunlineError): ConnectError {
   const details = [{ desc: ErrorInfoSchema, value: create(ErrorInfoSchema, { reason: error.reason, domain: errorDomain }) }];
-  const fieldViolations = error.violations.slice(0, maxViolations).map((v) => ({ field: cut(v.field, maxViolationField), description: cut(v.description, maxViolationDescription) }));
+  const fieldViolations = error.violations.slice(0, maxViolations).map((v) => ({ field: cutShort(v.field, maxViolationField), description: cutShort(v.description, maxViolationDescription) }));
   const withViolations = fieldViolations.length === 0 ? details : [...details, { desc: BadRequestSchema, value: create(BadRequestSchema, { fieldViolations }) }];
   return new ConnectError(error.message, codes[error.kind], undefined, withViolations, error);
 }
@@ -112,7 +110,7 @@ function fromInfrastructure(error: unknown): ConnectError | undefined {
 
 function bounded(error: ConnectError): ConnectError {
   if (error.rawMessage.length <= maxMessageLength) return error;
-  const shorter = new ConnectError(`${error.rawMessage.slice(0, maxMessageLength)}…`, error.code, error.metadata, undefined, error.cause);
+  const shorter = new ConnectError(cutShort(error.rawMessage, maxMessageLength), error.code, error.metadata, undefined, error.cause);
   shorter.details = error.details;
   return shorter;
 }

@@ -9,7 +9,7 @@
  */
 import type { Sql } from "../db/database.js";
 import { migrations } from "../db/migrations/index.js";
-import type { Logger } from "../logger.js";
+import { failureMessage, type Logger } from "../logger.js";
 
 /** What the process's health depends on, as last observed. */
 export interface HealthConditions {
@@ -113,7 +113,7 @@ export async function startHealthState(options: HealthStateOptions): Promise<Hea
     } catch (error) {
       reachable = false;
       // Logged once per outage, not once per probe.
-      if (lastOutcome !== false) log.warn({ err: describe(error) }, "database unreachable");
+      if (lastOutcome !== false) log.warn({ err: failureMessage(error) }, "database unreachable");
     }
     if (reachable && lastOutcome === false) log.info("database reachable again");
     lastOutcome = reachable;
@@ -154,7 +154,7 @@ export async function startHealthState(options: HealthStateOptions): Promise<Hea
         return { ready: true };
       } catch (error) {
         if (sqlState(error) === UNDEFINED_TABLE) return { ready: false, reason: "migrations not applied: the database has no runline_migrations table" };
-        return { ready: false, reason: `database unreachable: ${describe(error)}` };
+        return { ready: false, reason: `database unreachable: ${failureMessage(error)}` };
       }
     },
     stop() {
@@ -225,8 +225,4 @@ async function withTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
 function sqlState(error: unknown): string | undefined {
   if (typeof error !== "object" || error === null || !("code" in error)) return undefined;
   return typeof error.code === "string" ? error.code : undefined;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -24,6 +24,7 @@ import { universalRequestFromNodeRequest } from "@connectrpc/connect-node";
 import type { HttpRequest, HttpResponse } from "./handler-chain.js";
 import { lingerBeforeAnswer, releaseUnreadRequest, requestChunks } from "./request-discard.js";
 import { writeUniversalResponse } from "./universal-response-writer.js";
+import { maxTimerMs } from "./transcoding/metadata-headers.js";
 
 /** Options: connect's router options plus the adapter's own. */
 export interface RpcAdapterOptions extends ConnectRouterOptions {
@@ -40,12 +41,9 @@ export interface RpcAdapterOptions extends ConnectRouterOptions {
   readonly stallTimeoutMs?: number | undefined;
 }
 
-/** The longest deadline a Node timer holds, in ms. */
-export const maxDeadlineMs = 2 ** 31 - 1;
-
 /** Builds the handler; connect's compression defaults (gzip, br) apply when `acceptCompression` is unset. */
 export function createRpcAdapter(options: RpcAdapterOptions): (request: HttpRequest, response: HttpResponse) => void {
-  const router = createConnectRouter({ ...options, maxTimeoutMs: maxDeadlineMs });
+  const router = createConnectRouter({ ...options, maxTimeoutMs: maxTimerMs });
   options.routes(router);
   const handlers = new Map<string, UniversalHandler>(router.handlers.map((handler) => [handler.requestPath, handler]));
   const onFailure = options.onFailure ?? (() => {});
@@ -74,8 +72,8 @@ function capDeadlines(request: HttpRequest): void {
   if (typeof grpc === "string") {
     const match = /^(\d{1,8})([HMSmun])$/.exec(grpc);
     const unitMs: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
-    if (match !== null && Number(match[1]) * unitMs[match[2]!]! > maxDeadlineMs) request.headers["grpc-timeout"] = `${Math.floor(maxDeadlineMs / 1000)}S`;
+    if (match !== null && Number(match[1]) * unitMs[match[2]!]! > maxTimerMs) request.headers["grpc-timeout"] = `${Math.floor(maxTimerMs / 1000)}S`;
   }
   const connect = request.headers["connect-timeout-ms"];
-  if (typeof connect === "string" && /^\d{1,10}$/.test(connect) && Number(connect) > maxDeadlineMs) request.headers["connect-timeout-ms"] = String(maxDeadlineMs);
+  if (typeof connect === "string" && /^\d{1,10}$/.test(connect) && Number(connect) > maxTimerMs) request.headers["connect-timeout-ms"] = String(maxTimerMs);
 }

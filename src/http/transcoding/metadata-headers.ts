@@ -18,7 +18,8 @@ export const requestIdHeader = "x-request-id";
 
 /** vanguard-go's REST deadline header: seconds, decimals allowed. */
 const timeoutHeader = "x-server-timeout";
-const maxTimerMs = 2 ** 31 - 1;
+/** The longest delay a Node timer holds (2³¹−1 ms, 24.8 days): the cap of every deadline. */
+export const maxTimerMs = 2 ** 31 - 1;
 
 const notForwarded = new Set([
   "connection",
