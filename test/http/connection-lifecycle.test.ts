@@ -14,7 +14,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { eventually, sleep } from "../support/expectations.js";
 import { connectRawH2, FrameType, grpcCall } from "../support/h2-frames.js";
 import { startPeer, type PeerProcess } from "../support/peer-processes.js";
-import { connectionsGone, establishedTimers, fdCount, serverConnections, socketStates } from "../support/socket-census.js";
+import { connectionsGone, establishedTimers, fdsBackTo, fdTargets, serverConnections, socketStates } from "../support/socket-census.js";
 import { activeStreams, streamsReach } from "../support/stream-gauge.js";
 import { startTestServer } from "../support/test-server.js";
 
@@ -52,7 +52,7 @@ describe("HTTP/2 peers that close their connection (keepalive PINGs off)", () =>
   });
 
   it("closes connections whose peer half-closes after the preface (no CLOSE-WAIT left)", async () => {
-    const fdsBefore = fdCount();
+    const fdsBefore = fdTargets();
     const peers = await Promise.all(Array.from({ length: 20 }, () => connectRawH2(port)));
     await Promise.all(peers.map((peer) => peer.next((frame) => frame.type === FrameType.settings)));
     expect(serverConnections(port)).toBe(20);
@@ -62,8 +62,8 @@ describe("HTTP/2 peers that close their connection (keepalive PINGs off)", () =>
     // The server's FIN reaches each peer, which can still read.
     await Promise.all(peers.map((peer) => eventually(2_000, "server FIN", async () => (peer.socket.readableEnded ? true : undefined))));
     for (const peer of peers) peer.socket.destroy();
-    await eventually(2_000, "fds back to baseline", async () => (fdCount() <= fdsBefore ? true : undefined));
-    console.log(`20 half-closed h2 connections: server side closed in ${closedInMs.toFixed(0)} ms; fds ${fdsBefore} → ${fdCount()}`);
+    const fdsAfter = await fdsBackTo(fdsBefore, port, 5_000);
+    console.log(`20 half-closed h2 connections: server side closed in ${closedInMs.toFixed(0)} ms; fds ${fdsBefore.size} → ${fdsAfter}`);
   });
 
   it("ends the calls of a peer that half-closes mid-call", async () => {
@@ -79,7 +79,7 @@ describe("HTTP/2 peers that close their connection (keepalive PINGs off)", () =>
   });
 
   it("gives back every socket and fd of 100 clients killed mid-call (grpc-js, Node h2 sockets destroyed or reset, kill -9)", async () => {
-    const fdsBefore = fdCount();
+    const fdsBefore = fdTargets();
     const grpcJs = startPeer("stream-peer.ts", [url, "grpc-js-watch", "40"]);
     const children = ["h2-watch", "h2-watch", "h2-reflection"].map((kind) => startPeer("stream-peer.ts", [url, kind, "10"]));
     const inProcess = Array.from({ length: 30 }, () => http2Client(port));
@@ -95,13 +95,10 @@ describe("HTTP/2 peers that close their connection (keepalive PINGs off)", () =>
     const closedInMs = await connectionsGone(port, 2_000);
     await streamsReach(url, watch, 0, 2_000);
     await streamsReach(url, reflection, 0, 2_000);
-    const fdsAfter = await eventually(2_000, `fds back to ${fdsBefore}`, async () => {
-      const fds = fdCount();
-      return fds <= fdsBefore ? fds : undefined;
-    });
+    const fdsAfter = await fdsBackTo(fdsBefore, port, 5_000);
     const allDoneMs = performance.now() - killedAt;
     expect(socketStates(port).CLOSE_WAIT ?? 0).toBe(0);
-    console.log(`100 clients killed mid-call: server sockets closed in ${closedInMs.toFixed(0)} ms, streams and fds back within ${allDoneMs.toFixed(0)} ms of the kill; fds ${fdsBefore} → ${fdsAfter}; CLOSE-WAIT 0`);
+    console.log(`100 clients killed mid-call: server sockets closed in ${closedInMs.toFixed(0)} ms, streams and fds back within ${allDoneMs.toFixed(0)} ms of the kill; fds ${fdsBefore.size} → ${fdsAfter}; CLOSE-WAIT 0`);
   });
 
   it("ends Health.Watch and reflection streams that the client resets (RST_STREAM, as Ctrl-C in buf curl)", async () => {
