@@ -8,6 +8,7 @@
  * within `cacheTtlMs`.
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { LRUCache } from "lru-cache";
 import type { Sql } from "../db/database.js";
 import type { Caller, Scope } from "./caller.js";
 
@@ -54,22 +55,28 @@ export interface KeyResolverOptions {
 
 const rootCaller: Caller = { tenantId: "", keyId: "root", scopes: new Set(), isRoot: true };
 
+/** How many resolutions are kept; past it the least recently used is dropped. */
+const maxCachedKeys = 10_000;
+
+/** A resolution as cached: an unknown secret is remembered too (lru-cache cannot hold `undefined` itself). */
+interface CachedResolution {
+  readonly caller: Caller | undefined;
+}
+
 /** Creates a resolver over the api_keys table and the root key. */
 export function createKeyResolver(options: KeyResolverOptions): KeyResolver {
-  const ttl = options.cacheTtlMs ?? 5000;
-  const cache = new Map<string, { caller: Caller | undefined; expires: number }>();
+  const cache = new LRUCache<string, CachedResolution>({ max: maxCachedKeys, ttl: options.cacheTtlMs ?? 5000 });
   return {
     async resolve(secret) {
       const hash = hashSecret(secret);
       if (options.rootKeyHash !== undefined && timingSafeEqual(hash, options.rootKeyHash)) return rootCaller;
       const cacheKey = hash.toString("base64");
       const cached = cache.get(cacheKey);
-      if (cached !== undefined && cached.expires > Date.now()) return cached.caller;
+      if (cached !== undefined) return cached.caller;
       const [row] = await options.sql.query<KeyRow>(findKeyBySecretHash, [hash]);
       const caller: Caller | undefined =
         row === undefined ? undefined : { tenantId: row.tenant_id, keyId: row.id, scopes: new Set(row.scopes), isRoot: false };
-      if (cache.size > 10_000) cache.clear();
-      cache.set(cacheKey, { caller, expires: Date.now() + ttl });
+      cache.set(cacheKey, { caller });
       return caller;
     },
     forgetAll() {

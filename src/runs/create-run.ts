@@ -6,6 +6,7 @@
  * as the run (`on conflict do nothing`), so of N concurrent duplicates exactly one
  * inserts and the others wait on the unique index, then find the winner's run.
  */
+import { LRUCache } from "lru-cache";
 import type { Sql } from "../db/database.js";
 import { echoed, invalidArgument, notFound, RunlineError } from "../errors.js";
 import { isUuid, newId } from "../ids.js";
@@ -110,20 +111,7 @@ export interface RunTargetCache {
 
 /** A bounded cache of resolved versions (entries live `ttlMs`, default 60 s). */
 export function createRunTargetCache(ttlMs = 60_000, maxEntries = 10_000): RunTargetCache {
-  const entries = new Map<string, { target: TargetRow; expires: number }>();
-  return {
-    get(key) {
-      const entry = entries.get(key);
-      return entry !== undefined && entry.expires > Date.now() ? entry.target : undefined;
-    },
-    set(key, target) {
-      if (entries.size >= maxEntries) entries.clear();
-      entries.set(key, { target, expires: Date.now() + ttlMs });
-    },
-    delete(key) {
-      entries.delete(key);
-    },
-  };
+  return new LRUCache<string, TargetRow>({ max: maxEntries, ttl: ttlMs });
 }
 
 async function resolveTarget(sql: Sql, tenantId: string, workflow: string, version: number): Promise<TargetRow> {

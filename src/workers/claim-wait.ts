@@ -5,6 +5,7 @@
  * a run queued between the attempt and the sleep still wakes the claimer. A bounded
  * re-poll (every `fallbackPollMs`) covers lost notifications.
  */
+import { LRUCache } from "lru-cache";
 import type { Sql } from "../db/database.js";
 import { invalidArgument, notFound } from "../errors.js";
 import type { EventHub } from "../events/event-hub.js";
@@ -42,8 +43,7 @@ const resolveWorkflows = `
  * of lists) and an executor's claims after its first cost no lookup.
  */
 export function createWorkflowResolver(sql: Sql): (tenantId: string, workflows: readonly string[]) => Promise<string[]> {
-  const known = new Map<string, string[]>();
-  const maxKnown = 10_000;
+  const known = new LRUCache<string, string[]>({ max: 10_000 });
   return async (tenantId, workflows) => {
     if (workflows.length === 0) return [];
     if (workflows.length > 100) throw invalidArgument("workflows", "at most 100 workflows per claim");
@@ -56,7 +56,6 @@ export function createWorkflowResolver(sql: Sql): (tenantId: string, workflows: 
       if (!rows.some((row) => row.id === name.toLowerCase() || row.slug === name)) throw notFound("workflow", name);
     }
     const resolved = [...new Set(rows.map((row) => row.id))];
-    if (known.size >= maxKnown) known.clear();
     known.set(key, resolved);
     return resolved;
   };

@@ -5,6 +5,7 @@
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import addFormatsModule from "ajv-formats";
+import { LRUCache } from "lru-cache";
 import { invalidArgument, invalidFields, type FieldViolation } from "../errors.js";
 import { contentHash } from "./content-hash.js";
 
@@ -14,7 +15,9 @@ const addFormats = ((addFormatsModule as unknown as { default?: AddFormats }).de
 
 const ajv = new Ajv({ allErrors: true, strict: false });
 addFormats(ajv);
-const validators = new Map<string, ValidateFunction>();
+// Compiling is the expensive part; a few thousand distinct schemas cover any real tenant
+// mix, and past that the least recently used validator is compiled again when next needed.
+const validators = new LRUCache<string, ValidateFunction>({ max: 5000 });
 
 /** Checks that `schema` is a usable JSON Schema; `field` names it in the error. */
 export function checkSchema(schema: unknown, field: string): void {
@@ -32,7 +35,6 @@ function compiled(schema: unknown, cacheKey?: string): ValidateFunction {
   let validate = validators.get(key);
   if (validate === undefined) {
     validate = ajv.compile(schema as object);
-    if (validators.size > 5000) validators.clear();
     validators.set(key, validate);
   }
   return validate;
