@@ -8,7 +8,7 @@ import { create } from "@bufbuild/protobuf";
 import type { DescField, Message } from "@bufbuild/protobuf";
 import { reflect, type ReflectList, type ReflectMap, type ReflectMessage } from "@bufbuild/protobuf/reflect";
 import { hasTextForm, parseTextValue, valueTypeOf, type ValueType } from "./field-value.js";
-import { invalidArgument } from "./rest-errors.js";
+import { malformedField } from "./rest-errors.js";
 
 /** Where values came from, for error messages. */
 export interface TextSource {
@@ -32,14 +32,14 @@ export function assignText(target: ReflectMessage, fields: readonly DescField[],
   const type = valueTypeOf(leaf);
   if (!hasTextForm(type)) {
     const hint = leaf.fieldKind === "message" ? "; set its fields one by one (name.field=value)" : "; send it in a request body";
-    throw invalidArgument(`${source.label}: ${type.kind === "message" ? type.desc.typeName : "this field"} cannot be set from text${hint}`, source.field);
+    throw malformedField(source.field, `${source.label}: ${type.kind === "message" ? type.desc.typeName : "this field"} cannot be set from text${hint}`);
   }
   if (leaf.fieldKind === "list") {
     const list = message.get(leaf) as ReflectList;
     for (const value of values) list.add(toReflectValue(type, parseValue(type, value, source)));
     return;
   }
-  if (values.length > 1) throw invalidArgument(`${source.label} is given ${values.length} times but its field is not repeated`, source.field);
+  if (values.length > 1) throw malformedField(source.field, `${source.label} is given ${values.length} times but its field is not repeated`);
   const value = toReflectValue(type, parseValue(type, values[0] ?? "", source));
   if (leaf.fieldKind === "map") {
     const key = parseValue({ kind: "scalar", scalar: leaf.mapKey }, source.mapKey ?? "", source);
@@ -52,7 +52,7 @@ export function assignText(target: ReflectMessage, fields: readonly DescField[],
 
 /** The message in `field`, created (and set) when absent, so deeper steps can fill it. */
 function childMessage(message: ReflectMessage, field: DescField, source: TextSource): ReflectMessage {
-  if (field.fieldKind !== "message") throw invalidArgument(`${source.label}: "${field.name}" is not a singular message field`, source.field);
+  if (field.fieldKind !== "message") throw malformedField(source.field, `${source.label}: "${field.name}" is not a singular message field`);
   if (!message.isSet(field)) {
     checkOneof(message, field, source);
     message.set(field, reflect(field.message, create(field.message)));
@@ -65,7 +65,7 @@ function checkOneof(message: ReflectMessage, field: DescField, source: TextSourc
   if (field.oneof === undefined) return;
   const current = message.oneofCase(field.oneof);
   if (current !== undefined && current !== field) {
-    throw invalidArgument(`${source.label}: "${field.name}" and "${current.name}" belong to oneof "${field.oneof.name}"; set only one`, source.field);
+    throw malformedField(source.field, `${source.label}: "${field.name}" and "${current.name}" belong to oneof "${field.oneof.name}"; set only one`);
   }
 }
 
@@ -73,7 +73,7 @@ function parseValue(type: ValueType, text: string, source: TextSource): unknown 
   try {
     return parseTextValue(type, text);
   } catch (error) {
-    throw invalidArgument(`invalid value for ${source.label}: ${(error as Error).message}`, source.field);
+    throw malformedField(source.field, `invalid value for ${source.label}: ${(error as Error).message}`);
   }
 }
 

@@ -11,7 +11,7 @@
 import { randomUUID } from "node:crypto";
 import type { OutgoingHttpHeaders } from "node:http";
 import { headerValue, type NodeRequest } from "./request-body.js";
-import { invalidArgument } from "./rest-errors.js";
+import { malformedField } from "./rest-errors.js";
 
 /** Accepted from the caller or generated, forwarded to the RPC and echoed on every response. */
 export const requestIdHeader = "x-request-id";
@@ -85,7 +85,7 @@ export function toNodeHeaders(headers: Headers): OutgoingHttpHeaders {
 export function callTimeoutMs(request: NodeRequest): number | undefined {
   const value = headerValue(request, timeoutHeader);
   if (value === undefined) return undefined;
-  if (!/^\d+(\.\d+)?$/.test(value)) throw invalidArgument(`X-Server-Timeout must be a number of seconds, got "${value}"`, "X-Server-Timeout");
+  if (!/^\d+(\.\d+)?$/.test(value)) throw malformedField("X-Server-Timeout", `X-Server-Timeout must be a number of seconds, got "${value}"`);
   // Capped at the longest delay a Node timer holds (2³¹−1 ms, 24.8 days): a longer one
   // fires at once, with a TimeoutOverflowWarning on stderr.
   return Math.min(maxTimerMs, Math.max(1, Math.round(Number(value) * 1000)));

@@ -14,7 +14,7 @@
 import type { DescField, DescMessage } from "@bufbuild/protobuf";
 import type { ReflectMessage } from "@bufbuild/protobuf/reflect";
 import { assignText } from "./field-assignment.js";
-import { invalidArgument } from "./rest-errors.js";
+import { malformedField } from "./rest-errors.js";
 
 /** How the query may fill a request message. */
 export interface QueryMapping {
@@ -37,10 +37,10 @@ export function applyQueryParameters(target: ReflectMessage, query: URLSearchPar
     const resolved = resolveParameter(target.desc, name);
     if (resolved === undefined) {
       if (mapping.allowUnknown) continue;
-      throw invalidArgument(`unknown query parameter "${name}": it names no field of ${target.desc.typeName}`, name);
+      throw malformedField(name, `unknown query parameter "${name}": it names no field of ${target.desc.typeName}`);
     }
     const reason = mapping.reservedBy(resolved.fields);
-    if (reason !== undefined) throw invalidArgument(`query parameter "${name}" sets a field that ${reason}`, name);
+    if (reason !== undefined) throw malformedField(name, `query parameter "${name}" sets a field that ${reason}`);
     assignText(target, resolved.fields, query.getAll(name), { label: `query parameter "${name}"`, field: name, mapKey: resolved.mapKey });
   }
 }
@@ -58,13 +58,13 @@ function resolveParameter(message: DescMessage, name: string): ResolvedParameter
     const isLast = index === steps.length - 1;
     if (field.fieldKind === "map") {
       const key = isLast ? bracket?.[2] : bracket === null ? steps.slice(index + 1).join(".") : undefined;
-      if (key === undefined) throw invalidArgument(`query parameter "${name}": name the map entry as ${field.jsonName}[key] or ${field.jsonName}.key`, name);
+      if (key === undefined) throw malformedField(name, `query parameter "${name}": name the map entry as ${field.jsonName}[key] or ${field.jsonName}.key`);
       return { fields, mapKey: key };
     }
     if (isLast) break;
-    if (field.fieldKind !== "message") throw invalidArgument(`query parameter "${name}": "${field.name}" is not a singular message field`, name);
+    if (field.fieldKind !== "message") throw malformedField(name, `query parameter "${name}": "${field.name}" is not a singular message field`);
     current = field.message;
   }
-  if (bracket !== null) throw invalidArgument(`query parameter "${name}": "${fields.at(-1)?.name ?? ""}" is not a map field`, name);
+  if (bracket !== null) throw malformedField(name, `query parameter "${name}": "${fields.at(-1)?.name ?? ""}" is not a map field`);
   return { fields, mapKey: undefined };
 }

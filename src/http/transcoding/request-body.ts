@@ -7,7 +7,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Http2ServerRequest } from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { httpRefusal, invalidArgument } from "./rest-errors.js";
+import { httpRefusal, malformedRequest } from "./rest-errors.js";
 
 /** The request shapes Node's HTTP/1.1 and HTTP/2 servers hand to a handler. */
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
@@ -24,7 +24,7 @@ export async function readBodyText(request: NodeRequest, maxBytes: number): Prom
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
-    throw invalidArgument("the request body is not valid UTF-8");
+    throw malformedRequest("the request body is not valid UTF-8");
   }
 }
 

@@ -16,7 +16,7 @@ import { assignText } from "./field-assignment.js";
 import { fieldPathName } from "./field-path.js";
 import type { BoundVariable, RestBinding } from "./http-bindings.js";
 import { applyQueryParameters } from "./query-parameters.js";
-import { invalidArgument } from "./rest-errors.js";
+import { malformedRequest } from "./rest-errors.js";
 
 /** The parts of an HTTP request that carry request fields. */
 export interface RequestParts {
@@ -59,7 +59,7 @@ function parseBody(binding: RestBinding, bodyText: string, registry: Registry): 
   const schema = binding.method.input;
   const isEmpty = bodyText.trim() === "";
   if (binding.body.kind === "none") {
-    if (!isEmpty) throw invalidArgument(`${binding.httpMethod} ${binding.template.source} takes no request body`);
+    if (!isEmpty) throw malformedRequest(`${binding.httpMethod} ${binding.template.source} takes no request body`);
     return create(schema);
   }
   if (isEmpty) return create(schema);
@@ -69,7 +69,7 @@ function parseBody(binding: RestBinding, bodyText: string, registry: Registry): 
   try {
     return fromJsonString(schema, json, { registry });
   } catch (error) {
-    throw invalidArgument(`invalid JSON body: ${(error as Error).message}`);
+    throw malformedRequest(`invalid JSON body: ${(error as Error).message}`);
   }
 }
 
@@ -78,7 +78,7 @@ function checkedJson(text: string): string {
     JSON.parse(text);
     return text;
   } catch (error) {
-    throw invalidArgument(`invalid JSON body: ${(error as Error).message}`);
+    throw malformedRequest(`invalid JSON body: ${(error as Error).message}`);
   }
 }
 
@@ -89,7 +89,7 @@ function captureVariable(variable: BoundVariable, segments: readonly string[], l
   try {
     return isSingleSegment ? decodeURIComponent(captured[0] ?? "") : captured.map((segment) => decodeURIComponent(segment.replace(/%2f/gi, "%252F"))).join("/");
   } catch {
-    throw invalidArgument(`${label}: invalid percent-encoding in "${captured.join("/")}"`);
+    throw malformedRequest(`${label}: invalid percent-encoding in "${captured.join("/")}"`);
   }
 }
 

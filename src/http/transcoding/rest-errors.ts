@@ -49,22 +49,30 @@ export function httpRefusal(code: Code, httpStatus: number, message: string): Co
 }
 
 /**
- * INVALID_ARGUMENT (400) for malformed input. With `field` (a query parameter, path
- * variable or field path) it also carries a google.rpc.BadRequest field violation, so
+ * INVALID_ARGUMENT (400) for a request the transcoder cannot read (a body that is not
+ * JSON or UTF-8, a body where the route takes none). The transcoder serves any service,
+ * so these carry no domain reason, only the message.
+ */
+export function malformedRequest(message: string): ConnectError {
+  return new ConnectError(message, Code.InvalidArgument);
+}
+
+/**
+ * INVALID_ARGUMENT (400) for one bad part of a request: `field` is the query parameter,
+ * header or field path at fault, carried as a google.rpc.BadRequest field violation so
  * clients can point at the culprit without parsing the message.
  */
-export function invalidArgument(message: string, field?: string): ConnectError {
-  const details =
-    field === undefined ? [] : [{ desc: BadRequestSchema, value: create(BadRequestSchema, { fieldViolations: [{ field, description: message }] }) }];
+export function malformedField(field: string, message: string): ConnectError {
+  const details = [{ desc: BadRequestSchema, value: create(BadRequestSchema, { fieldViolations: [{ field, description: message }] }) }];
   return new ConnectError(message, Code.InvalidArgument, undefined, details);
 }
 
 /**
- * Any failure as a ConnectError. Errors that are not ConnectErrors are bugs or
- * infrastructure failures: their text may hold internals, so callers see only
- * "internal error" and `report` gets the original.
+ * A failure as the ConnectError a REST caller sees. ConnectErrors pass as they are;
+ * anything else is a bug or an infrastructure failure whose text may hold internals, so
+ * the caller sees only "internal error" and `report` gets the original.
  */
-export function toConnectError(error: unknown, report: (error: unknown) => void): ConnectError {
+export function hideUnexpectedError(error: unknown, report: (error: unknown) => void): ConnectError {
   if (error instanceof ConnectError) return error;
   report(error);
   return new ConnectError("internal error", Code.Internal, undefined, undefined, error);

@@ -18,7 +18,7 @@ import type { CallEnvironment, PreparedCall } from "./prepared-call.js";
 import { checkJsonContentType, headerValue, readBodyText, type NodeRequest } from "./request-body.js";
 import { buildRequestMessage, takesBody, type RequestMappingOptions } from "./request-message.js";
 import { writeErrorResponse, type NodeResponse } from "./response-writer.js";
-import { httpRefusal, toConnectError } from "./rest-errors.js";
+import { hideUnexpectedError, httpRefusal } from "./rest-errors.js";
 import type { RestOptions } from "./rest-options.js";
 import { buildRestRoutes, type RestRoutes, type RouteTarget } from "./rest-routes.js";
 import { serveServerStream } from "./server-stream.js";
@@ -69,7 +69,7 @@ export function createRestHandler(options: RestOptions): RestHandler {
       // Refusals decided before the body was read (413, 404, 415): its unread rest would
       // turn the answer into a connection reset on the client.
       await lingerBeforeAnswer(request, response);
-      answerWithError(response, toConnectError(error, environment.reportInternalError), responseHeaders, environment);
+      answerWithError(response, hideUnexpectedError(error, environment.reportInternalError), responseHeaders, environment);
       releaseUnreadRequest(request, response);
     }
     return true;

@@ -20,7 +20,7 @@ import { headerValue } from "./request-body.js";
 import { statusJson } from "./status-json.js";
 import { responseJson } from "./response-json.js";
 import { isResponseClosed, watchClientDisconnect, writeErrorResponse, writeWithBackpressure, type NodeResponse } from "./response-writer.js";
-import { toConnectError } from "./rest-errors.js";
+import { hideUnexpectedError } from "./rest-errors.js";
 import type { CallEnvironment, PreparedCall } from "./prepared-call.js";
 
 /** The two framings a REST stream can use. */
@@ -55,7 +55,7 @@ export async function serveServerStream(call: PreparedCall, environment: CallEnv
     writer.end(format === "sse" ? "event: complete\ndata: {}\n\n" : "");
   } catch (error) {
     if (disconnect.signal.aborted || isResponseClosed(response)) return; // nobody is listening any more (left, or reset as stalled)
-    const connectError = toConnectError(error, environment.reportInternalError);
+    const connectError = hideUnexpectedError(error, environment.reportInternalError);
     if (!writer.committed) return writeErrorResponse(response, connectError, call.responseHeaders, environment.registry);
     const status = statusJson(connectError, environment.registry);
     writer.end(format === "sse" ? `event: error\ndata: ${JSON.stringify(status)}\n\n` : `${JSON.stringify({ error: status })}\n`);
