@@ -1,10 +1,12 @@
 /**
- * Reading REST streams in tests: raw SSE frames and NDJSON lines off a `fetch` response
- * (to see exactly what the server sends), and an EventSource from the `eventsource`
- * package that records what a browser-like client receives, its reconnects included.
+ * Reading REST streams in tests: raw SSE frames (split by eventsource-parser) and NDJSON
+ * lines off a `fetch` response (to see exactly what the server sends), and an
+ * EventSource from the `eventsource` package that records what a browser-like client
+ * receives, its reconnects included.
  * Every read is bounded in time and every connection is dropped when its test ends.
  */
 import { EventSource } from "eventsource";
+import { createParser } from "eventsource-parser";
 import { expect, onTestFinished } from "vitest";
 import { within, type StreamMessageJson } from "./rest-client.js";
 
@@ -13,29 +15,6 @@ export interface SseFrame {
   readonly id: string | undefined;
   readonly event: string | undefined;
   readonly data: string;
-}
-
-/** Parses complete SSE frames out of `buffer`; returns them and the unparsed rest. */
-function parseSseFrames(buffer: string): { frames: SseFrame[]; rest: string } {
-  const frames: SseFrame[] = [];
-  const blocks = buffer.split("\n\n");
-  const rest = blocks.pop() ?? "";
-  for (const block of blocks) {
-    let id: string | undefined;
-    let event: string | undefined;
-    const data: string[] = [];
-    for (const line of block.split("\n")) {
-      if (line.startsWith(":")) continue; // a comment (keep-alive)
-      const colon = line.indexOf(":");
-      const name = colon === -1 ? line : line.slice(0, colon);
-      const value = colon === -1 ? "" : line.slice(colon + 1).replace(/^ /, "");
-      if (name === "id") id = value;
-      else if (name === "event") event = value;
-      else if (name === "data") data.push(value);
-    }
-    if (data.length > 0 || event !== undefined || id !== undefined) frames.push({ id, event, data: data.join("\n") });
-  }
-  return { frames, rest };
 }
 
 /** An SSE response being read: the frames so far, and bounded ways to read more. */
@@ -55,7 +34,13 @@ export function readSse(response: Response): SseReader {
   expect(response.headers.get("content-type")).toBe("text/event-stream");
   const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
   const frames: SseFrame[] = [];
-  let buffer = "";
+  const parser = createParser({
+    onEvent: ({ id, event, data }) => {
+      frames.push({ id, event, data });
+    },
+  });
+  // The last two characters received: a stream that ends cleanly ends with a blank line.
+  let ending = "";
   let ended = false;
   const readOnce = async (): Promise<void> => {
     const { done, value } = await reader.read();
@@ -63,9 +48,8 @@ export function readSse(response: Response): SseReader {
       ended = true;
       return;
     }
-    const parsed = parseSseFrames(buffer + value);
-    buffer = parsed.rest;
-    frames.push(...parsed.frames);
+    parser.feed(value);
+    ending = (ending + value).slice(-2);
   };
   const cancel = () => reader.cancel().catch(() => {});
   onTestFinished(cancel);
@@ -83,7 +67,7 @@ export function readSse(response: Response): SseReader {
       await within(ms, "the SSE stream to end", (async () => {
         while (!ended) await readOnce();
       })());
-      expect(buffer).toBe("");
+      expect(ending, "the stream ends after a complete frame").toMatch(/^(\n\n)?$/);
       return frames;
     },
     cancel,
