@@ -5,11 +5,12 @@
  */
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { AppContext } from "./app-context.js";
 import { authInterceptor, observeInterceptor, validationInterceptor } from "./api/interceptors.js";
+import { restCallContext } from "./api/protocol-label.js";
 import { requestGate } from "./api/request-gate.js";
-import { registerRoutes } from "./api/routes.js";
+import { registerRoutes, restServices } from "./api/routes.js";
 import { probeEndpoint, registerOpsRoutes } from "./api/ops-routes.js";
 import { startHealthState } from "./health/health-state.js";
 import { createKeyResolver } from "./auth/api-keys.js";
@@ -21,12 +22,11 @@ import { startEventHub } from "./events/event-hub.js";
 import { chainEndpoints, metricsEndpoint } from "./http/handler-chain.js";
 import { createRestHandler, withCors } from "./http/transcoding/index.js";
 import { lastEventIdField, restExposedHeaders, runsRestHooks, streamEventId } from "./api/rest-bindings.js";
-import { restServices } from "./api/routes.js";
 import openApiDocument from "../gen/openapi/runline.openapi.json" with { type: "json" };
 import { openApiEndpoint } from "./openapi/openapi-endpoint.js";
 import { startListener } from "./http/listener.js";
 import { createInProcessTransport } from "./http/in-process-transport.js";
-import { createRpcAdapter } from "./http/rpc-adapter.js";
+import { createRpcAdapter, createRpcRouter } from "./http/rpc-adapter.js";
 import { createMetrics } from "./metrics/metrics.js";
 import { failureMessage, type Logger } from "./logger.js";
 import { createPageTokens } from "./runs/page-token.js";
@@ -90,10 +90,6 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     shutdownSignal: shutdown.signal,
   };
   const metrics = createMetrics({ sql: database.sql, pool: () => database.poolUsage() });
-  const routes = (router: ConnectRouter) => {
-    registerRoutes(app)(router);
-    registerOpsRoutes(router, health);
-  };
   // Observation is outermost, so refusals by auth are logged and measured too; request
   // messages are checked (request-validation.ts) only for callers who passed auth.
   const interceptors = [observeInterceptor(logger, metrics), authInterceptor(app.keys), validationInterceptor()];
@@ -101,11 +97,19 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   // Unknown JSON fields and enum names are refused on Connect as on REST (connect-es
   // ignores both by default, so `status: ["RUNNING"]` silently became no filter).
   const jsonOptions = { ignoreUnknownFields: false };
-  const routerOptions = { interceptors, shutdownSignal: shutdown.signal, requestGate, jsonOptions };
-  // REST callers reach the same handlers and interceptors through an in-process transport.
+  // One router, so every service object is built once: REST callers reach the same
+  // handlers, interceptors and in-memory state through an in-process transport, their
+  // calls marked so that logs and metrics name them `rest`.
+  const router = createRpcRouter({
+    interceptors, shutdownSignal: shutdown.signal, requestGate, jsonOptions, readMaxBytes,
+    // Compress only large responses: below this, gzip costs more CPU than it saves.
+    compressMinBytes: 64 * 1024,
+  });
+  registerRoutes(router, app);
+  registerOpsRoutes(router, health);
   const rest = createRestHandler({
     services: restServices,
-    transport: createInProcessTransport(routes, routerOptions),
+    transport: createInProcessTransport(router.handlers, { contextValues: restCallContext }),
     maxBodyBytes: readMaxBytes,
     hooks: runsRestHooks,
     streamEventId,
@@ -114,15 +118,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     onInternalError: (error) => logger.error({ err: error }, "REST layer failure"),
   });
   const connectHandler = createRpcAdapter({
-    ...routerOptions,
-    routes,
+    handlers: router.handlers,
     fallback: chainEndpoints([metricsEndpoint(metrics.render, metrics.registry.contentType), probeEndpoint(health), openApiEndpoint(openApiDocument), rest]),
-    readMaxBytes,
     stallTimeoutMs: config.streamStallTimeoutMs,
     onFailure: ({ procedure, clientGone, error }) =>
       clientGone ? logger.debug({ procedure, err: failureMessage(error) }, "response not delivered: the client left") : logger.error({ procedure, err: error }, "response not delivered"),
-    // Compress only large responses: below this, gzip costs more CPU than it saves.
-    compressMinBytes: 64 * 1024,
   });
   const handler = config.corsOrigins === undefined ? connectHandler : withCors({ allowedOrigins: config.corsOrigins, exposedHeaders: restExposedHeaders }, connectHandler);
   const tls = config.tls === undefined ? undefined : { cert: await readFile(config.tls.certFile), key: await readFile(config.tls.keyFile) };

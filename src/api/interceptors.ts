@@ -11,6 +11,7 @@ import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics/metrics.js";
 import { fromAbortedCall, logLevelFor, toConnectError } from "./error-mapping.js";
 import { accessFor } from "./method-scopes.js";
+import { protocolLabel } from "./protocol-label.js";
 import { markInvoked } from "./request-gate.js";
 import { requestRefusal } from "./request-validation.js";
 
@@ -36,13 +37,6 @@ export function authInterceptor(keys: KeyResolver): Interceptor {
     request.contextValues.set(callerKey, caller);
     return next(request);
   };
-}
-
-/** gRPC, gRPC-web or Connect, from the request's content type. */
-function protocolOf(contentType: string | null): string {
-  if (contentType?.startsWith("application/grpc-web") === true) return "grpc-web";
-  if (contentType?.startsWith("application/grpc") === true) return "grpc";
-  return "connect";
 }
 
 // The same rule as the REST layer: 1 to 200 visible ASCII characters (JSON logs escape them).
@@ -79,12 +73,13 @@ export function observeInterceptor(logger: Logger, metrics: Metrics): Intercepto
     const procedure = `/${request.service.typeName}/${request.method.name}`;
     const given = request.header.get("x-request-id");
     const requestId = given !== null && requestIdPattern.test(given) ? given : randomUUID();
+    const protocol = protocolLabel(request.contextValues, request.header.get("content-type"));
     const report = (error: ConnectError | undefined) => {
       const seconds = (performance.now() - started) / 1000;
       const code = error === undefined ? "ok" : Code[error.code];
-      metrics.recordCall(procedure, code, seconds);
+      metrics.recordCall(procedure, protocol, code, seconds);
       const fields = {
-        requestId, procedure, protocol: protocolOf(request.header.get("content-type")),
+        requestId, procedure, protocol,
         tenant: request.contextValues.get(callerKey)?.tenantId, code, durationMs: Math.round(seconds * 1000),
       };
       const level = logLevelFor(error?.code);

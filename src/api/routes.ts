@@ -1,6 +1,8 @@
 /**
  * The RPC routes: which service implementation answers which service. Kept apart from
- * the server wiring so tests and the REST layer can reuse them.
+ * the server wiring. Called once per server: every protocol, REST included, reaches
+ * the one set of service objects built here, which share in-memory state (WorkerService's
+ * finish board wakes assignment streams, whichever protocol finished the run).
  */
 import type { ConnectRouter } from "@connectrpc/connect";
 import { AdminService } from "../../gen/runline/v1/admin_service_pb.js";
@@ -13,14 +15,12 @@ import { runsService } from "./runs-service.js";
 import { workerService } from "./worker-service.js";
 import { workflowsService } from "./workflows-service.js";
 
-/** Registers every Runline service on `router`. */
-export function registerRoutes(app: AppContext): (router: ConnectRouter) => void {
-  return (router) => {
-    router.service(RunsService, runsService(app));
-    router.service(WorkflowsService, workflowsService(app));
-    router.service(AdminService, adminService(app));
-    router.service(WorkerService, workerService(app));
-  };
+/** Builds every Runline service and registers it on `router`. */
+export function registerRoutes(router: ConnectRouter, app: AppContext): void {
+  router.service(RunsService, runsService(app));
+  router.service(WorkflowsService, workflowsService(app));
+  router.service(AdminService, adminService(app));
+  router.service(WorkerService, workerService(app));
 }
 
 /** The services REST callers reach through their google.api.http annotations. */

@@ -16,7 +16,9 @@
  *   the request when connect-es stops early.
  * - A response waiting for a slow client ('drain') also ends when the client leaves or
  *   stalls (universal-response-writer.ts); connect-node's waits for ever then.
- * Paths outside the router go to `fallback`, as in connect-node.
+ * Paths outside the router go to `fallback`, as in connect-node. The router is built
+ * apart (`createRpcRouter`) so that the REST transcoder's in-process transport reaches
+ * the same handlers, and with them the same service objects.
  */
 import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ConnectRouterOptions } from "@connectrpc/connect";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
@@ -26,10 +28,10 @@ import { lingerBeforeAnswer, releaseUnreadRequest, requestChunks } from "./reque
 import { writeUniversalResponse } from "./universal-response-writer.js";
 import { maxTimerMs } from "./transcoding/metadata-headers.js";
 
-/** Options: connect's router options plus the adapter's own. */
-export interface RpcAdapterOptions extends ConnectRouterOptions {
-  /** Registers the services. */
-  readonly routes: (router: ConnectRouter) => void;
+/** The adapter's options. */
+export interface RpcAdapterOptions {
+  /** The handlers of the router `createRpcRouter` built, once every service is registered on it. */
+  readonly handlers: readonly UniversalHandler[];
   /** Answers every path that is not an RPC. */
   readonly fallback: (request: HttpRequest, response: HttpResponse) => void;
   /**
@@ -41,11 +43,17 @@ export interface RpcAdapterOptions extends ConnectRouterOptions {
   readonly stallTimeoutMs?: number | undefined;
 }
 
-/** Builds the handler; connect's compression defaults (gzip, br) apply when `acceptCompression` is unset. */
+/**
+ * The router the adapter serves, with deadlines capped as `capDeadlines` caps them;
+ * connect's compression defaults (gzip, br) apply when `acceptCompression` is unset.
+ */
+export function createRpcRouter(options: ConnectRouterOptions): ConnectRouter {
+  return createConnectRouter({ ...options, maxTimeoutMs: maxTimerMs });
+}
+
+/** Builds the Node request handler over the router's handlers. */
 export function createRpcAdapter(options: RpcAdapterOptions): (request: HttpRequest, response: HttpResponse) => void {
-  const router = createConnectRouter({ ...options, maxTimeoutMs: maxTimerMs });
-  options.routes(router);
-  const handlers = new Map<string, UniversalHandler>(router.handlers.map((handler) => [handler.requestPath, handler]));
+  const handlers = new Map<string, UniversalHandler>(options.handlers.map((handler) => [handler.requestPath, handler]));
   const onFailure = options.onFailure ?? (() => {});
   return (request, response) => {
     const handler = handlers.get((request.url ?? "").split("?", 1)[0] ?? "");

@@ -10,8 +10,8 @@ import type { Sql } from "../db/database.js";
 /** The metrics a server records. */
 export interface Metrics {
   readonly registry: Registry;
-  /** Records one finished call. */
-  recordCall(procedure: string, code: string, seconds: number): void;
+  /** Records one finished call; `protocol` as api/protocol-label.ts names it (REST calls are `rest`). */
+  recordCall(procedure: string, protocol: string, code: string, seconds: number): void;
   /** Counts a server stream open (+1) or closed (−1). */
   trackStream(procedure: string, delta: 1 | -1): void;
   /** Counts leases the sweeper expired. */
@@ -42,11 +42,16 @@ const queueByWorkflow = `
 export function createMetrics(sources: MetricsSources): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "runline_" });
-  const calls = new Counter({ name: "runline_rpc_requests_total", help: "RPCs handled, by procedure and result code.", labelNames: ["procedure", "code"], registers: [registry] });
+  const calls = new Counter({
+    name: "runline_rpc_requests_total",
+    help: "RPCs handled, by procedure, protocol (grpc, grpc-web, connect, rest) and result code.",
+    labelNames: ["procedure", "protocol", "code"],
+    registers: [registry],
+  });
   const latency = new Histogram({
     name: "runline_rpc_duration_seconds",
-    help: "RPC duration (server streams: until the stream ends), by procedure and code.",
-    labelNames: ["procedure", "code"],
+    help: "RPC duration (server streams: until the stream ends), by procedure, protocol and code.",
+    labelNames: ["procedure", "protocol", "code"],
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     registers: [registry],
   });
@@ -105,9 +110,9 @@ export function createMetrics(sources: MetricsSources): Metrics {
   });
   return {
     registry,
-    recordCall(procedure, code, seconds) {
-      calls.inc({ procedure, code });
-      latency.observe({ procedure, code }, seconds);
+    recordCall(procedure, protocol, code, seconds) {
+      calls.inc({ procedure, protocol, code });
+      latency.observe({ procedure, protocol, code }, seconds);
     },
     trackStream(procedure, delta) {
       streams.inc({ procedure }, delta);
