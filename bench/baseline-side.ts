@@ -14,7 +14,7 @@
  */
 import pg from "pg";
 import { migrateDatabase, openDatabase } from "../src/db/database.js";
-import { eventsChannel, notifyExpression } from "../src/events/notify-channel.js";
+import { eventsChannel, notifyExpression } from "../src/runs/lifecycle/notify-channel.js";
 import { newId } from "../src/ids.js";
 import { runColumns } from "../src/runs/run-record.js";
 import type { Operation } from "./load.js";

@@ -11,7 +11,7 @@
 import pg from "pg";
 import type { Sql } from "../db/database.js";
 import type { Logger } from "../logger.js";
-import { eventsChannel, parseNotification, queueChannel } from "./notify-channel.js";
+import { eventsChannel, parseNotification, queueChannel } from "../runs/lifecycle/notify-channel.js";
 
 /** A subscriber's wake-up source for one run. */
 export interface Subscription {

@@ -10,7 +10,7 @@ import { failedPrecondition, invalidArgument, notFound } from "../errors.js";
 import { isUuid } from "../ids.js";
 import type { RunStatus } from "../runs/run-status.js";
 import { isTerminal } from "../runs/run-status.js";
-import { notifyExpression } from "./notify-channel.js";
+import { notifyExpression } from "../runs/lifecycle/notify-channel.js";
 
 /** A stored event (snake_case: the row as Postgres returns it). */
 export interface EventRecord {

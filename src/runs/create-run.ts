@@ -13,6 +13,7 @@ import { isUuid, newId } from "../ids.js";
 import { contentHash } from "../workflows/content-hash.js";
 import { validateAgainstSchema } from "../workflows/json-schema.js";
 import type { RunDefaults } from "../workflows/workflows.js";
+import { insertRunsStatement, insertRunStatement, insertRunWithKeyStatement } from "./lifecycle/create-statements.js";
 import { runColumns, type RunRecord } from "./run-record.js";
 
 /** What a caller asks for when creating a run (already decoded from the request). */
@@ -34,9 +35,6 @@ export interface CreateRunResult {
   readonly run: RunRecord;
   readonly replayed: boolean;
 }
-
-/** How long an idempotency key is kept. */
-export const idempotencyKeyLifetimeHours = 24;
 
 const labelKeyPattern = /^[a-z0-9]([a-z0-9_./-]{0,61}[a-z0-9])?$/i;
 
@@ -120,56 +118,6 @@ async function resolveTarget(sql: Sql, tenantId: string, workflow: string, versi
   return row;
 }
 
-const runValues = `
-  $1::uuid, $2::uuid, $3::uuid, $4::int,
-  case when $15::timestamptz > now() then 'SCHEDULED' else 'QUEUED' end,
-  $5::jsonb, $6::jsonb, $7::int, $8::int, $9::bigint, $10::bigint, $11::text, $12::text, $13::text,
-  $14::boolean, $15::timestamptz, greatest(coalesce($15::timestamptz, now()), now()), 1`;
-
-const runInsertColumns = `
-  tenant_id, id, workflow_id, workflow_version, status, input, labels, max_attempts, priority,
-  timeout_ms, backoff_ms, created_by, idempotency_key, webhook_url, webhook_intermediate,
-  schedule_time, ready_time, last_sequence`;
-
-// The run and its first status event (sequence 1) in one statement. No NOTIFY: nobody
-// can be subscribed to a run whose id did not exist until now.
-// $16: when true, the run is inserted only if $4 is still the workflow's latest version
-// (the caller resolved "latest" from its cache).
-const latestGuard = (parameter: string) => `
-  (not ${parameter}::boolean or exists (
-    select 1 from workflows w where w.tenant_id = $1::uuid and w.id = $3::uuid and w.latest_version = $4::int))`;
-
-const insertRun = `
-  with r as (
-    insert into runs (${runInsertColumns}) select ${runValues} where ${latestGuard("$16")}
-    returning *
-  ), e as (
-    insert into run_events (tenant_id, run_id, sequence, type, status)
-    select tenant_id, id, 1, 'status', status from r
-  )
-  select ${runColumns} from r`;
-
-// As insertRun, but only when the idempotency key row could be claimed: fresh, or
-// expired (then taken over). $16 latest guard, $17 key, $18 request hash.
-const insertRunWithKey = `
-  with k as (
-    insert into idempotency_keys (tenant_id, key, request_hash, run_id, expire_time)
-    select $1::uuid, $17::text, $18::text, $2::uuid, now() + interval '${idempotencyKeyLifetimeHours} hours'
-    where ${latestGuard("$16")}
-    on conflict (tenant_id, key) do update
-      set request_hash = excluded.request_hash, run_id = excluded.run_id,
-          create_time = now(), expire_time = excluded.expire_time
-      where idempotency_keys.expire_time < now()
-    returning run_id
-  ), r as (
-    insert into runs (${runInsertColumns}) select ${runValues} where exists (select 1 from k)
-    returning *
-  ), e as (
-    insert into run_events (tenant_id, run_id, sequence, type, status)
-    select tenant_id, id, 1, 'status', status from r
-  )
-  select ${runColumns} from r`;
-
 // Primary key of idempotency_keys, then of runs.
 const findRunByKey = `
   select k.request_hash, ${runColumns}
@@ -192,9 +140,30 @@ function inheritedTimeoutMs(defaults: RunDefaults): number | null {
 
 type TargetCache = Map<string, Promise<TargetRow>>;
 
+/** A run's columns as the insert statements take them, by name. */
+interface RunValues {
+  readonly tenantId: string;
+  readonly runId: string;
+  readonly workflowId: string;
+  readonly version: number;
+  /** JSON text. */
+  readonly input: string;
+  /** JSON text. */
+  readonly labels: string;
+  readonly maxAttempts: number;
+  readonly priority: number;
+  readonly timeoutMs: number | null;
+  readonly backoffMs: number;
+  readonly createdBy: string;
+  readonly idempotencyKey: string | null;
+  readonly webhookUrl: string | null;
+  readonly webhookIntermediate: boolean;
+  readonly scheduleTime: Date | null;
+}
+
 /** Where a run's version came from: the shared cache (then "latest" is re-checked) or a fresh read. */
 interface PreparedRun {
-  readonly parameters: unknown[];
+  readonly values: RunValues;
   readonly cacheKey: string;
   /** True when "latest" came from the shared cache and must be re-checked on insert. */
   readonly checkLatest: boolean;
@@ -211,15 +180,15 @@ async function prepareRun(sql: Sql, tenantId: string, createdBy: string, request
   if (cached === undefined) shared?.set(cacheKey, resolved);
   validateAgainstSchema(request.input, resolved.input_schema, `${field}input`, resolved.content_hash);
   const defaults = resolved.defaults;
-  const parameters = [
-    tenantId, newId(), resolved.workflow_id, resolved.version,
-    JSON.stringify(request.input ?? null), JSON.stringify(request.labels),
-    request.maxAttempts || defaults.maxAttempts || 1, request.priority,
-    request.timeoutMs ?? inheritedTimeoutMs(defaults), defaults.backoffMs ?? 1000, createdBy,
-    request.idempotencyKey || null, request.webhook?.url || null, request.webhook?.intermediateStatus ?? false,
-    request.scheduleTime ?? null,
-  ];
-  return { parameters, cacheKey, checkLatest: cached !== undefined && request.workflowVersion === 0 };
+  const values: RunValues = {
+    tenantId, runId: newId(), workflowId: resolved.workflow_id, version: resolved.version,
+    input: JSON.stringify(request.input ?? null), labels: JSON.stringify(request.labels),
+    maxAttempts: request.maxAttempts || defaults.maxAttempts || 1, priority: request.priority,
+    timeoutMs: request.timeoutMs ?? inheritedTimeoutMs(defaults), backoffMs: defaults.backoffMs ?? 1000, createdBy,
+    idempotencyKey: request.idempotencyKey || null, webhookUrl: request.webhook?.url || null,
+    webhookIntermediate: request.webhook?.intermediateStatus ?? false, scheduleTime: request.scheduleTime ?? null,
+  };
+  return { values, cacheKey, checkLatest: cached !== undefined && request.workflowVersion === 0 };
 }
 
 /**
@@ -229,17 +198,17 @@ async function prepareRun(sql: Sql, tenantId: string, createdBy: string, request
  */
 export async function createRun(sql: Sql, tenantId: string, createdBy: string, request: CreateRunInput, field = "", shared?: RunTargetCache): Promise<CreateRunResult> {
   const prepared = await prepareRun(sql, tenantId, createdBy, request, field, new Map(), shared);
-  const parameters = [...prepared.parameters, prepared.checkLatest];
+  const values = { ...prepared.values, checkLatest: prepared.checkLatest };
   const stale = () => {
     shared?.delete(prepared.cacheKey);
     return createRun(sql, tenantId, createdBy, request, field, undefined);
   };
   if (request.idempotencyKey === "") {
-    const [run] = await sql.query<RunRecord>(insertRun, parameters);
+    const [run] = await sql.query<RunRecord>(insertRunStatement.text, insertRunStatement.values(values));
     return run === undefined ? stale() : { run, replayed: false };
   }
   const hash = requestHash(request);
-  const [created] = await sql.query<RunRecord>(insertRunWithKey, [...parameters, request.idempotencyKey, hash]);
+  const [created] = await sql.query<RunRecord>(insertRunWithKeyStatement.text, insertRunWithKeyStatement.values({ ...values, requestHash: hash }));
   if (created !== undefined) return { run: created, replayed: false };
   const [existing] = await sql.query<RunRecord & { request_hash: string }>(findRunByKey, [tenantId, request.idempotencyKey]);
   if (existing === undefined && prepared.checkLatest) return stale();
@@ -254,28 +223,6 @@ export async function createRun(sql: Sql, tenantId: string, createdBy: string, r
   return { run, replayed: true };
 }
 
-// Many runs (without idempotency keys) and their first events in one statement: one
-// array parameter per column, as prepareRun orders them (tenant and creator are shared).
-const insertRuns = `
-  with x as (
-    select * from unnest($2::uuid[], $3::uuid[], $4::int[], $5::jsonb[], $6::jsonb[], $7::int[], $8::int[],
-                         $9::bigint[], $10::bigint[], $12::text[], $13::boolean[], $14::timestamptz[])
-      as x(id, workflow_id, version, input, labels, max_attempts, priority, timeout_ms, backoff_ms,
-           webhook_url, webhook_intermediate, schedule_time)
-  ), r as (
-    insert into runs (${runInsertColumns})
-    select $1::uuid, x.id, x.workflow_id, x.version,
-      case when x.schedule_time > now() then 'SCHEDULED' else 'QUEUED' end,
-      x.input, x.labels, x.max_attempts, x.priority, x.timeout_ms, x.backoff_ms, $11::text, null,
-      x.webhook_url, x.webhook_intermediate, x.schedule_time, greatest(coalesce(x.schedule_time, now()), now()), 1
-    from x
-    returning *
-  ), e as (
-    insert into run_events (tenant_id, run_id, sequence, type, status)
-    select tenant_id, id, 1, 'status', status from r
-  )
-  select ${runColumns} from r`;
-
 /**
  * Creates every run or none (one transaction). Versions are resolved once per distinct
  * workflow; runs without an idempotency key go in one statement, the others one by one.
@@ -285,19 +232,22 @@ export async function createRuns(sql: Sql, tenantId: string, createdBy: string, 
   if (requests.length > 1000) throw invalidArgument("requests", "at most 1000 runs per batch");
   return sql.transaction(async (transaction) => {
     const targets: TargetCache = new Map();
-    const prepared: unknown[][] = [];
+    const prepared: RunValues[] = [];
     // Read fresh inside the transaction (no shared cache): nothing here needs re-checking.
-    for (const { request, field } of requests) prepared.push((await prepareRun(transaction, tenantId, createdBy, request, field, targets)).parameters);
+    for (const { request, field } of requests) prepared.push((await prepareRun(transaction, tenantId, createdBy, request, field, targets)).values);
     const plain = prepared.filter((_row, index) => requests[index]!.request.idempotencyKey === "");
-    const column = (index: number) => plain.map((row) => row[index]);
-    const inserted = plain.length === 0 ? [] : await transaction.query<RunRecord>(insertRuns, [
-      tenantId, column(1), column(2), column(3), column(4), column(5), column(6), column(7), column(8), column(9),
-      createdBy, column(12), column(13), column(14),
-    ]);
+    const inserted = plain.length === 0 ? [] : await transaction.query<RunRecord>(insertRunsStatement.text, insertRunsStatement.values({
+      tenantId, createdBy,
+      runIds: plain.map((run) => run.runId), workflowIds: plain.map((run) => run.workflowId), versions: plain.map((run) => run.version),
+      inputs: plain.map((run) => run.input), labels: plain.map((run) => run.labels), maxAttempts: plain.map((run) => run.maxAttempts),
+      priorities: plain.map((run) => run.priority), timeoutMs: plain.map((run) => run.timeoutMs), backoffMs: plain.map((run) => run.backoffMs),
+      webhookUrls: plain.map((run) => run.webhookUrl), webhookIntermediates: plain.map((run) => run.webhookIntermediate),
+      scheduleTimes: plain.map((run) => run.scheduleTime),
+    }));
     const byId = new Map(inserted.map((run) => [run.id, run]));
     const runs: RunRecord[] = [];
     for (const [index, { request, field }] of requests.entries()) {
-      if (request.idempotencyKey === "") runs.push(byId.get(prepared[index]![1] as string)!);
+      if (request.idempotencyKey === "") runs.push(byId.get(prepared[index]!.runId)!);
       else runs.push((await createRun(transaction, tenantId, createdBy, request, field)).run);
     }
     return runs;

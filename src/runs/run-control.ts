@@ -5,28 +5,11 @@
  */
 import type { Sql } from "../db/database.js";
 import { failedPrecondition } from "../errors.js";
-import { notifyExpression, withoutNotifyColumn } from "../events/notify-channel.js";
-import { runColumns, type RunRecord } from "./run-record.js";
-import { cancellableStatuses, isTerminal } from "./run-status.js";
+import { notifyExpression, withoutNotifyColumn } from "./lifecycle/notify-channel.js";
+import { cancelStatement } from "./lifecycle/run-statements.js";
+import type { RunRecord } from "./run-record.js";
+import { isTerminal } from "./run-status.js";
 import { getRun } from "./run-queries.js";
-
-// Primary key of runs. RUNNING → CANCELLING (the executor learns it on its next
-// heartbeat); QUEUED/SCHEDULED/INTERRUPTED → CANCELLED at once.
-const cancelStatement = `
-  with r as (
-    update runs set
-      status = case when status = 'RUNNING' then 'CANCELLING' else 'CANCELLED' end,
-      cancel_requested = true,
-      end_time = case when status = 'RUNNING' then null else now() end,
-      update_time = now(),
-      last_sequence = last_sequence + 1
-    where tenant_id = $1::uuid and id = $2::uuid and status = any($4::text[])
-    returning *
-  ), e as (
-    insert into run_events (tenant_id, run_id, sequence, type, status, data)
-    select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('reason', $3::text) from r
-  )
-  select ${runColumns}, ${notifyExpression("r")} from r`;
 
 /**
  * Cancels a run. Already CANCELLING or CANCELLED: returned unchanged (idempotent).
@@ -35,7 +18,7 @@ const cancelStatement = `
 export async function cancelRun(sql: Sql, tenantId: string, runId: string, reason: string): Promise<RunRecord> {
   const current = await getRun(sql, tenantId, runId);
   if (current.status === "CANCELLING" || current.status === "CANCELLED") return current;
-  const [run] = await sql.query<RunRecord>(cancelStatement, [tenantId, runId, reason, cancellableStatuses]);
+  const [run] = await sql.query<RunRecord>(cancelStatement.text, cancelStatement.values({ tenantId, runId, reason }));
   if (run !== undefined) return withoutNotifyColumn(run);
   // The status changed between the read and the update: decide on the new state.
   const after = await getRun(sql, tenantId, runId);

@@ -1,7 +1,7 @@
 /**
- * The one place that knows run statuses and which changes between them are allowed.
- * SQL statements that change a status guard it in their WHERE with the sets below, so
- * the database decides atomically; this table documents and checks those sets.
+ * Run statuses and what they mean to a caller (finished, settled). Which changes
+ * between them exist, and what each writes, is the transition table's to say
+ * (lifecycle/transitions.ts, with allowedTransitions derived from it).
  */
 
 /** A run status as stored (the proto enum's name without its `RUN_STATUS_` prefix). */
@@ -26,19 +26,3 @@ export function isTerminal(status: RunStatus): boolean {
 export function isSettled(status: RunStatus): boolean {
   return isTerminal(status) || status === "INTERRUPTED";
 }
-
-/** Allowed changes: from → to. */
-export const allowedTransitions: Readonly<Record<RunStatus, readonly RunStatus[]>> = {
-  SCHEDULED: ["QUEUED", "CANCELLED"],
-  QUEUED: ["RUNNING", "CANCELLED"],
-  RUNNING: ["SUCCEEDED", "FAILED", "QUEUED", "INTERRUPTED", "CANCELLING", "TIMED_OUT"],
-  INTERRUPTED: ["QUEUED", "CANCELLED", "TIMED_OUT"],
-  CANCELLING: ["CANCELLED", "TIMED_OUT"],
-  SUCCEEDED: [],
-  FAILED: [],
-  CANCELLED: [],
-  TIMED_OUT: [],
-};
-
-/** Statuses CancelRun acts on; RUNNING goes to CANCELLING, the others to CANCELLED. */
-export const cancellableStatuses: readonly RunStatus[] = ["QUEUED", "SCHEDULED", "INTERRUPTED", "RUNNING"];

@@ -1,6 +1,7 @@
 /**
  * Work sessions finish a run and want the next one at once. This does both in one
- * statement: it completes the reported runs (fenced by their leases, as CompleteRun)
+ * statement (runs/lifecycle/completion-statements.ts, the `complete` and `claim`
+ * transitions): it completes the reported runs (fenced by their leases, as CompleteRun)
  * and claims one replacement per run whose session wants one (as ClaimRuns, with the
  * same guard for limited workflows). Reports arriving together share the statement
  * (statement-batcher.ts), so a busy tenant pays one round trip and one commit for a
@@ -12,33 +13,10 @@
  */
 import type { Sql } from "../db/database.js";
 import { createStatementBatcher } from "../db/statement-batcher.js";
-import { notifyExpression } from "../events/notify-channel.js";
-import { claimCtes, claimedColumns, leaseOf, type ClaimedRow, type ClaimRequest } from "./claim-runs.js";
+import { completeAndClaimAnyStatement, completeAndClaimOnlyStatement } from "../runs/lifecycle/completion-statements.js";
+import { leaseOf, type ClaimedRow, type ClaimRequest } from "./claim-runs.js";
 import type { LeaseRecord } from "./lease-record.js";
-import { completionCtes, completionParameters, type Completion, type RunOutcome } from "./lease-writes.js";
-
-// One slot per completed run whose report wants a replacement ($5, $6: the reports'
-// worker ids and lease lengths, null where none is wanted), numbered in report order.
-const replacementSlots = `
-  select row_number() over (order by d.n) as n, s.worker_id, s.lease_ms
-  from d join unnest($5::text[], $6::bigint[]) with ordinality as s(worker_id, lease_ms, k) on s.k = d.n
-  where s.worker_id is not null`;
-
-function statement(filter: "any" | "only"): string {
-  return `
-    with ${completionCtes("r.tenant_id, r.id, r.status, r.last_sequence")}, dn as (select ${notifyExpression("d")} from d),
-    ${claimCtes(filter, true, { slots: replacementSlots, workflows: "$7" })}
-    select done.done, done.notified, claimed.*
-    from (
-      select coalesce(jsonb_agg(jsonb_build_object('n', d.n, 'id', d.id, 'status', d.status)), '[]'::jsonb) as done,
-        (select count(*) from dn) as notified
-      from d
-    ) done
-    left join (select ${claimedColumns} from r) claimed on true`;
-}
-
-const completeAndClaimAny = statement("any");
-const completeAndClaimOnly = statement("only");
+import { completionValues, type Completion, type RunOutcome } from "./lease-writes.js";
 
 /** One report: the run finished, and whether its session wants a replacement. */
 export interface Report extends Completion {
@@ -55,13 +33,13 @@ export interface Reported {
 type Row = ClaimedRow & { done: { n: number; id: string; status: string }[]; notified: unknown };
 
 async function reportTogether(sql: Sql, tenantId: string, workflowIds: readonly string[], reports: readonly Report[]): Promise<Reported[]> {
-  const parameters = [
-    ...completionParameters(tenantId, reports),
-    reports.map((report) => report.next?.workerId ?? null), reports.map((report) => report.next?.leaseMs ?? null),
-  ];
+  const parameters = {
+    ...completionValues(tenantId, reports),
+    nextWorkerIds: reports.map((report) => report.next?.workerId ?? null), nextLeaseMs: reports.map((report) => report.next?.leaseMs ?? null),
+  };
   const rows = workflowIds.length === 0
-    ? await sql.query<Row>(completeAndClaimAny, parameters)
-    : await sql.query<Row>(completeAndClaimOnly, [...parameters, workflowIds]);
+    ? await sql.query<Row>(completeAndClaimAnyStatement.text, completeAndClaimAnyStatement.values(parameters))
+    : await sql.query<Row>(completeAndClaimOnlyStatement.text, completeAndClaimOnlyStatement.values({ ...parameters, workflowIds }));
   const outcomes: (RunOutcome | undefined)[] = reports.map(() => undefined);
   const leases: (LeaseRecord | undefined)[] = reports.map(() => undefined);
   for (const done of rows[0]?.done ?? []) outcomes[Number(done.n) - 1] = { id: done.id, status: done.status };

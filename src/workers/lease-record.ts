@@ -10,6 +10,3 @@ export interface LeaseRecord extends RunRecord {
   lease_expire_time: string;
   resume_input: unknown;
 }
-
-/** Lease ids are UUIDs; anything else can never match a lease. */
-export const leaseGuard = `lease_id = $3::uuid and status in ('RUNNING', 'CANCELLING') and lease_expire_time > now()`;

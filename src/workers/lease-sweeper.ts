@@ -1,5 +1,6 @@
 /**
- * The lease sweeper: the time-driven status changes. Every replica runs one; each
+ * The lease sweeper: the time-driven status changes, whose statements are the
+ * transition table's (runs/lifecycle/sweep-statements.ts). Every replica runs one; each
  * statement takes its rows with `for update skip locked` and guards the status in its
  * WHERE, so sweepers on several replicas split the work and never apply a change twice.
  *
@@ -13,63 +14,10 @@
  */
 import type { Sql } from "../db/database.js";
 import type { EventHub } from "../events/event-hub.js";
-import { notifyExpression } from "../events/notify-channel.js";
 import type { Logger } from "../logger.js";
-import { retryReadyTimeSql } from "./retry-delay.js";
-
-/** How many rows each statement handles per sweep. */
-const batch = 500;
-
-function sweepStatement(pick: string, set: string, eventData: string): string {
-  return `
-    with x as (${pick} limit ${batch} for update skip locked),
-    r as (
-      update runs r set ${set},
-        lease_id = null, lease_expire_time = null, update_time = now(), last_sequence = r.last_sequence + 1
-      from x where r.tenant_id = x.tenant_id and r.id = x.id
-      returning r.*
-    ), e as (
-      insert into run_events (tenant_id, run_id, sequence, type, status, data)
-      select tenant_id, id, last_sequence, 'status', status, ${eventData} from r
-    )
-    select r.tenant_id, r.status, ${notifyExpression("r")} from r`;
-}
-
-const backoffReady = retryReadyTimeSql("r.");
-
-// runs_lease_expiry.
-const expireLeases = sweepStatement(
-  `select tenant_id, id from runs where status in ('RUNNING', 'CANCELLING') and lease_expire_time < now() order by lease_expire_time`,
-  `status = case when r.status = 'CANCELLING' then 'CANCELLED' when r.attempt < r.max_attempts then 'QUEUED' else 'TIMED_OUT' end,
-   ready_time = case when r.status = 'RUNNING' and r.attempt < r.max_attempts then ${backoffReady} else r.ready_time end,
-   end_time = case when r.status = 'RUNNING' and r.attempt < r.max_attempts then null else now() end,
-   error = case when r.status = 'RUNNING' and r.attempt >= r.max_attempts
-     then jsonb_build_object('message', 'the executor stopped heartbeating and no attempts are left', 'code', 'LEASE_EXPIRED') else r.error end,
-   worker_id = null`,
-  "jsonb_build_object('reason', 'lease_expired', 'attempt', attempt)",
-);
-
-// runs_deadline.
-const timeOutRuns = sweepStatement(
-  `select tenant_id, id from runs where deadline_time < now() and status in ('QUEUED', 'RUNNING', 'INTERRUPTED', 'CANCELLING') order by deadline_time`,
-  `status = 'TIMED_OUT', end_time = now(), worker_id = null,
-   error = jsonb_build_object('message', 'the run exceeded its timeout', 'code', 'RUN_TIMEOUT')`,
-  "jsonb_build_object('reason', 'timeout')",
-);
-
-// runs_cancel_grace: update_time is when the run became CANCELLING.
-const endCancelGrace = sweepStatement(
-  `select tenant_id, id from runs where status = 'CANCELLING' and update_time < now() - $1::bigint * interval '1 millisecond' order by update_time`,
-  `status = 'CANCELLED', end_time = now(), worker_id = null`,
-  "jsonb_build_object('reason', 'cancel_grace_period_ended')",
-);
-
-// runs_schedule_due.
-const startScheduled = sweepStatement(
-  `select tenant_id, id from runs where status = 'SCHEDULED' and schedule_time <= now() order by schedule_time`,
-  `status = 'QUEUED', ready_time = now()`,
-  "null",
-);
+import {
+  endCancelGraceStatement, expireLeasesStatement, startScheduledStatement, timeOutRunsStatement,
+} from "../runs/lifecycle/sweep-statements.js";
 
 // runs_ready_due: retries whose backoff ended since the last sweep.
 const readySince = `select distinct tenant_id from runs where status = 'QUEUED' and ready_time > $1::timestamptz and ready_time <= now()`;
@@ -107,10 +55,10 @@ export async function sweepOnce(options: LeaseSweeperOptions, readyAfter: Date):
   const announce = (rows: Row[]) => {
     for (const tenant of new Set(rows.filter((row) => row.status === "QUEUED").map((row) => row.tenant_id))) hub.announceQueued(tenant);
   };
-  const expired = await sql.query<Row>(expireLeases);
-  const timedOut = await sql.query<Row>(timeOutRuns);
-  const cancelled = await sql.query<Row>(endCancelGrace, [options.cancelGraceMs ?? 30_000]);
-  const scheduled = await sql.query<Row>(startScheduled);
+  const expired = await sql.query<Row>(expireLeasesStatement.text);
+  const timedOut = await sql.query<Row>(timeOutRunsStatement.text);
+  const cancelled = await sql.query<Row>(endCancelGraceStatement.text, endCancelGraceStatement.values({ cancelGraceMs: options.cancelGraceMs ?? 30_000 }));
+  const scheduled = await sql.query<Row>(startScheduledStatement.text);
   announce([...expired, ...scheduled]);
   for (const row of await sql.query<{ tenant_id: string }>(readySince, [readyAfter])) hub.announceQueued(row.tenant_id);
   await sql.query(deleteExpiredKeys);

@@ -11,12 +11,14 @@
  */
 import type { Sql } from "../db/database.js";
 import { appendToLockedRun, checkEvents, type EventRecord, type NewEvent } from "../events/event-store.js";
-import { leaseGuard } from "./lease-record.js";
+import { namedStatement } from "../runs/lifecycle/named-statement.js";
+import { currentLease } from "../runs/lifecycle/transition-sql.js";
 import { checkLease, refuseStaleLease } from "./lease-writes.js";
 
-// Primary key of runs, fenced by the lease ($3). The lease's expiry is judged by the
+// Primary key of runs, fenced by the lease. The lease's expiry is judged by the
 // transaction's now(), as the other fenced writes judge it.
-const lockLeasedRun = `select last_sequence from runs where tenant_id = $1::uuid and id = $2::uuid and ${leaseGuard} for update`;
+const lockLeasedRun = namedStatement({ tenantId: "uuid", runId: "uuid", leaseId: "uuid" },
+  `select r.last_sequence from runs r where r.tenant_id = :tenantId and r.id = :runId and ${currentLease("r", ":leaseId")} for update`);
 
 /**
  * Appends `events` to the run's log if `leaseId` is its current lease; events whose
@@ -26,7 +28,7 @@ export async function reportRunEvents(sql: Sql, tenantId: string, runId: string,
   checkLease(runId, leaseId);
   checkEvents(events);
   const stored = await sql.transaction(async (transaction) => {
-    const [run] = await transaction.query<{ last_sequence: string }>(lockLeasedRun, [tenantId, runId, leaseId]);
+    const [run] = await transaction.query<{ last_sequence: string }>(lockLeasedRun.text, lockLeasedRun.values({ tenantId, runId, leaseId }));
     return run === undefined ? undefined : appendToLockedRun(transaction, tenantId, runId, run.last_sequence, events);
   });
   return stored ?? refuseStaleLease(sql, tenantId, runId);

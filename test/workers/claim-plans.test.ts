@@ -9,7 +9,8 @@
 import { describe, expect, it } from "vitest";
 import pg from "pg";
 import { openDatabase, withExecutorSettings } from "../../src/db/database.js";
-import { claimCtes, claimedColumns, createClaimer } from "../../src/workers/claim-runs.js";
+import { claimCtes, claimedColumns } from "../../src/runs/lifecycle/claim-statements.js";
+import { createClaimer } from "../../src/workers/claim-runs.js";
 import { createTestDatabase } from "../support/test-database.js";
 
 const tenantId = "01a21000-0000-7000-8000-0000000000c1";

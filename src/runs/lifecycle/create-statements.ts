@@ -1,0 +1,97 @@
+/**
+ * CreateRun's statements: the run inserted with its first status event (sequence 1) in
+ * one statement, its status decided by the `create` transition (SCHEDULED while
+ * :scheduleTime is ahead, else QUEUED). No NOTIFY: nobody can be subscribed to a run
+ * whose id did not exist until now. runs/create-run.ts checks, resolves and runs them.
+ */
+import { runColumns } from "../run-record.js";
+import { namedStatement } from "./named-statement.js";
+import { changedRows, statusEvent, statusExpression } from "./transition-sql.js";
+import { transitions } from "./transitions.js";
+
+/** How long an idempotency key is kept. */
+export const idempotencyKeyLifetimeHours = 24;
+
+const runInsertColumns = `
+  tenant_id, id, workflow_id, workflow_version, status, input, labels, max_attempts, priority,
+  timeout_ms, backoff_ms, created_by, idempotency_key, webhook_url, webhook_intermediate,
+  schedule_time, ready_time, last_sequence`;
+
+const runValues = `
+  :tenantId, :runId, :workflowId, :version,
+  ${statusExpression(transitions.create)},
+  :input, :labels, :maxAttempts, :priority, :timeoutMs, :backoffMs, :createdBy, :idempotencyKey, :webhookUrl,
+  :webhookIntermediate, :scheduleTime, greatest(coalesce(:scheduleTime, now()), now()), 1`;
+
+// When :checkLatest, the run is inserted only if :version is still the workflow's latest
+// version (the caller resolved "latest" from its cache).
+const latestGuard = `
+  (not :checkLatest or exists (
+    select 1 from workflows w where w.tenant_id = :tenantId and w.id = :workflowId and w.latest_version = :version))`;
+
+/** The parameters of one run, by name. */
+const oneRun = {
+  tenantId: "uuid", runId: "uuid", workflowId: "uuid", version: "int", input: "jsonb", labels: "jsonb",
+  maxAttempts: "int", priority: "int", timeoutMs: "bigint", backoffMs: "bigint", createdBy: "text",
+  idempotencyKey: "text", webhookUrl: "text", webhookIntermediate: "boolean", scheduleTime: "timestamptz",
+  checkLatest: "boolean",
+} as const;
+
+/** The CTEs `r` (the run, inserted where `guard` holds) and `e`, and the select of its columns. */
+const insertedRun = (guard: string) => `r as (
+    insert into runs (${runInsertColumns}) select ${runValues} where ${guard}
+    returning *
+  ), e as (
+    ${statusEvent(transitions.create, "r")}
+  )
+  ${changedRows(transitions.create, runColumns)}`;
+
+/** One run without an idempotency key; no row when the latest guard failed. */
+export const insertRunStatement = namedStatement(oneRun, `
+  with ${insertedRun(latestGuard)}`);
+
+/**
+ * One run, only when its idempotency key row could be claimed: fresh, or expired (then
+ * taken over); no row when the key is live (or the latest guard failed).
+ */
+export const insertRunWithKeyStatement = namedStatement({ ...oneRun, requestHash: "text" }, `
+  with k as (
+    insert into idempotency_keys (tenant_id, key, request_hash, run_id, expire_time)
+    select :tenantId, :idempotencyKey, :requestHash, :runId, now() + interval '${idempotencyKeyLifetimeHours} hours'
+    where ${latestGuard}
+    on conflict (tenant_id, key) do update
+      set request_hash = excluded.request_hash, run_id = excluded.run_id,
+          create_time = now(), expire_time = excluded.expire_time
+      where idempotency_keys.expire_time < now()
+    returning run_id
+  ), ${insertedRun("exists (select 1 from k)")}`);
+
+/** The batch reads each run's schedule time from its row of x. */
+const batchStatus = statusExpression(transitions.create).replaceAll(":scheduleTime", "x.schedule_time");
+
+/**
+ * Many runs without idempotency keys, and their first events: one array parameter per
+ * column (tenant and creator are shared).
+ */
+export const insertRunsStatement = namedStatement({
+  tenantId: "uuid", runIds: "uuid[]", workflowIds: "uuid[]", versions: "int[]", inputs: "jsonb[]", labels: "jsonb[]",
+  maxAttempts: "int[]", priorities: "int[]", timeoutMs: "bigint[]", backoffMs: "bigint[]", createdBy: "text",
+  webhookUrls: "text[]", webhookIntermediates: "boolean[]", scheduleTimes: "timestamptz[]",
+}, `
+  with x as (
+    select * from unnest(:runIds, :workflowIds, :versions, :inputs, :labels, :maxAttempts, :priorities,
+                         :timeoutMs, :backoffMs, :webhookUrls, :webhookIntermediates, :scheduleTimes)
+      as x(id, workflow_id, version, input, labels, max_attempts, priority, timeout_ms, backoff_ms,
+           webhook_url, webhook_intermediate, schedule_time)
+  ), r as (
+    insert into runs (${runInsertColumns})
+    select :tenantId, x.id, x.workflow_id, x.version,
+      ${batchStatus},
+      x.input, x.labels, x.max_attempts, x.priority, x.timeout_ms, x.backoff_ms, :createdBy, null,
+      x.webhook_url, x.webhook_intermediate, x.schedule_time, greatest(coalesce(x.schedule_time, now()), now()), 1
+    from x
+    returning *
+  ), e as (
+    ${statusEvent(transitions.create, "r")}
+  )
+  ${changedRows(transitions.create, runColumns)}`);
