@@ -1,7 +1,7 @@
 /**
  * About how much memory a Work request holds until the transport has taken its answer,
  * so a session can bound what one executor makes the server keep in bytes as well as in
- * messages (work-session.ts). The answer of a `report` carries the events back as
+ * messages (workers/work-session.ts). The answer of a `report` carries the events back as
  * stored, so the request's weight stands for its answer's too.
  *
  * An estimate of memory, not the wire size: a decoded google.protobuf.Value is an object

@@ -12,6 +12,6 @@ export {
   type RestMethodHooks,
   type RestOptions,
 } from "./rest-options.js";
-export { withCors, type CorsOptions } from "../cors.js";
+export { withCors, type CorsOptions } from "./cors.js";
 export type { NodeRequest } from "./request-body.js";
 export type { NodeResponse } from "./response-writer.js";

@@ -10,9 +10,13 @@
  * Requests without Origin (servers, curl, gRPC) are not affected.
  */
 import { cors as connectCors } from "@connectrpc/connect";
-import type { RequestHandler } from "./listener.js";
-import { headerValue } from "./transcoding/request-body.js";
-import type { NodeResponse } from "./transcoding/response-writer.js";
+import type * as http from "node:http";
+import type * as http2 from "node:http2";
+import { headerValue } from "./request-body.js";
+import type { NodeResponse } from "./response-writer.js";
+
+/** A Node request handler as `connectNodeAdapter()` returns it and a listener takes it. */
+export type NodeHandler = (request: http.IncomingMessage | http2.Http2ServerRequest, response: http.ServerResponse | http2.Http2ServerResponse) => void;
 
 /** Who may call from a browser, and with what. */
 export interface CorsOptions {
@@ -47,7 +51,7 @@ const defaultAllowedHeaders = [
 const defaultExposedHeaders = [...connectCors.exposedHeaders, "ETag", "X-Request-Id", "Idempotent-Replayed", "Retry-After"];
 
 /** `handler` behind CORS: preflights answered here, allowed origins marked on every response. */
-export function withCors(options: CorsOptions, handler: RequestHandler): RequestHandler {
+export function withCors(options: CorsOptions, handler: NodeHandler): NodeHandler {
   const allowedMethods = [...defaultAllowedMethods, ...(options.allowedMethods ?? [])].join(", ");
   const allowedHeaders = [...defaultAllowedHeaders, ...(options.allowedHeaders ?? [])].join(", ");
   const exposedHeaders = [...defaultExposedHeaders, ...(options.exposedHeaders ?? [])].join(", ");
