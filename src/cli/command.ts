@@ -3,7 +3,7 @@
  * the parser and the help text read), and the function that does the work. Commands are
  * plain objects, so the command table is a list anyone can read top to bottom.
  */
-import type { Connection } from "./connection.js";
+import type { Connection, KeyKind } from "./connection.js";
 import type { Output } from "./output.js";
 
 /** One option of a command; the parser and the help are both built from these. */
@@ -41,9 +41,6 @@ export interface CommandContext {
   /** The server and key to use; throws for missing or malformed ones (only client commands call it). */
   connect(): Connection;
 }
-
-/** Which key a command sends: a tenant's (`RUNLINE_API_KEY`), the root key (`RUNLINE_ROOT_KEY` first), or none. */
-export type KeyKind = "tenant" | "root" | "none";
 
 /** A command such as `runs create`. */
 export interface Command {

@@ -8,8 +8,10 @@ import type { DescService } from "@bufbuild/protobuf";
 import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { CliError, UsageError } from "./cli-errors.js";
-import type { KeyKind } from "./command.js";
 import { exitCodes } from "./exit-codes.js";
+
+/** Which key a command sends: a tenant's (`RUNLINE_API_KEY`), the root key (`RUNLINE_ROOT_KEY` first), or none. */
+export type KeyKind = "tenant" | "root" | "none";
 
 /** The server the CLI talks to when neither --server nor RUNLINE_SERVER says. */
 export const defaultServer = "http://localhost:8080";
