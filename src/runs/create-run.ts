@@ -12,7 +12,7 @@ import { echoed, invalidArgument, notFound, RunlineError } from "../errors.js";
 import { isUuid, newId } from "../ids.js";
 import { contentHash } from "../workflows/content-hash.js";
 import { validateAgainstSchema } from "../workflows/json-schema.js";
-import type { RunDefaults } from "../workflows/workflows.js";
+import { maxRunTimeoutMs, type RunDefaults } from "../workflows/workflows.js";
 import { insertRunsStatement, insertRunStatement, insertRunWithKeyStatement } from "./lifecycle/create-statements.js";
 import { runColumns, type RunRecord } from "./run-record.js";
 
@@ -39,8 +39,6 @@ export interface CreateRunResult {
 const labelKeyPattern = /^[a-z0-9]([a-z0-9_./-]{0,61}[a-z0-9])?$/i;
 
 const dayMs = 24 * 60 * 60 * 1000;
-/** The longest run `timeout` accepted: a year (runs_service.proto, CreateRunRequest.timeout). */
-export const maxRunTimeoutMs = 366 * dayMs;
 /** How far ahead `schedule_time` may be: a year (runs_service.proto, CreateRunRequest.schedule_time). */
 export const maxScheduleAheadMs = 366 * dayMs;
 

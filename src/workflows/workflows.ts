@@ -7,9 +7,15 @@ import { LockMode, type EntityManager, type InferEntity } from "@mikro-orm/postg
 import { invalidArgument, notFound, RunlineError } from "../errors.js";
 import { isUuid, newId } from "../ids.js";
 import { WorkflowEntity, WorkflowVersionEntity } from "../db/entities.js";
-import { maxRunTimeoutMs } from "../runs/create-run.js";
 import { contentHash } from "./content-hash.js";
 import { checkSchema } from "./json-schema.js";
+
+/**
+ * The longest run `timeout` accepted, a year (runs_service.proto, CreateRunRequest.timeout),
+ * for a version's default as for CreateRun. Here, not in runs/: runs/ reads workflows/,
+ * never the reverse.
+ */
+export const maxRunTimeoutMs = 366 * 24 * 60 * 60 * 1000;
 
 /** Defaults that runs of a version take when CreateRun does not say. */
 export interface RunDefaults {
