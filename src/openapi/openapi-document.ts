@@ -13,7 +13,7 @@
  * offers), and HTTP bearer authentication required on every operation.
  */
 import type { DescField, DescService } from "@bufbuild/protobuf";
-import { describeBinding, readHttpBindings, type HttpBinding } from "./http-rules.js";
+import { describeBinding, readRestBindings, type RestBinding } from "../http/transcoding/index.js";
 import { createSchemaRegistry, type SchemaRegistry } from "./json-schemas.js";
 import type { MediaTypeObject, OpenApiDocument, OperationObject, ParameterObject, PathItemMethod, PathItemObject, RequestBodyObject, ResponseObject, SchemaObject } from "./openapi-types.js";
 import { commentOf, firstSentence, joinParagraphs } from "./proto-comments.js";
@@ -61,7 +61,7 @@ export function buildOpenApiDocument(options: OpenApiDocumentOptions): OpenApiBu
   const routes = new Map<string, string>();
   const warnings: string[] = [];
   const describedServices = new Set<DescService>();
-  for (const binding of readHttpBindings(options.services)) {
+  for (const binding of readRestBindings(options.services)) {
     const httpMethod = binding.httpMethod.toLowerCase();
     if (!pathItemMethods.has(httpMethod)) {
       warnings.push(`${describeBinding(binding)}: left out, OpenAPI 3.1 has no operations for the HTTP method ${binding.httpMethod}`);
@@ -113,7 +113,7 @@ function assembleDocument(options: OpenApiDocumentOptions, paths: Record<string,
   return document;
 }
 
-function operationOf(binding: HttpBinding, parameters: ParameterObject[], registry: SchemaRegistry): OperationObject {
+function operationOf(binding: RestBinding, parameters: ParameterObject[], registry: SchemaRegistry): OperationObject {
   const { method } = binding;
   const comment = commentOf(method);
   const body = requestBodyOf(binding, registry);
@@ -134,13 +134,13 @@ function operationOf(binding: HttpBinding, parameters: ParameterObject[], regist
  * `body: "*"`: the request message, less the fields the path sets (an inline schema
  * then). `body: "field"`: that field's schema. Never required: an empty body reads as `{}`.
  */
-function requestBodyOf(binding: HttpBinding, registry: SchemaRegistry): RequestBodyObject | undefined {
+function requestBodyOf(binding: RestBinding, registry: SchemaRegistry): RequestBodyObject | undefined {
   const input = binding.method.input;
   switch (binding.body.kind) {
     case "none":
       return undefined;
     case "all": {
-      const inPath = new Set(binding.variables.filter((fields) => fields.length === 1).map((fields) => fields[0] as DescField));
+      const inPath = new Set(binding.variables.filter(({ fields }) => fields.length === 1).map(({ fields }) => fields[0] as DescField));
       const schema: SchemaObject = inPath.size === 0 ? registry.messageSchema(input) : { type: "object", properties: registry.propertiesOf(input, inPath) };
       return withOptional({ content: json(schema) }, "description", commentOf(input));
     }
@@ -151,7 +151,7 @@ function requestBodyOf(binding: HttpBinding, registry: SchemaRegistry): RequestB
   }
 }
 
-function successResponseOf(binding: HttpBinding, registry: SchemaRegistry): ResponseObject {
+function successResponseOf(binding: RestBinding, registry: SchemaRegistry): ResponseObject {
   const output = binding.method.output;
   const schema = binding.responseBody === undefined ? registry.messageSchema(output) : registry.fieldSchema(binding.responseBody);
   const description = (binding.responseBody === undefined ? commentOf(output) : schema.description) ?? "OK";

@@ -7,6 +7,11 @@
  *
  * Only the plumbing is here: the request from stdin, the response to stdout, failures
  * to stderr with a non-zero exit, which protoc and buf report with the plugin's name.
+ *
+ * The plugin reads annotations with the transcoder's own binding reader, so it loads
+ * the committed gen/ (google.api and google.rpc) as the server does; `buf generate` with
+ * `clean: true` still finds gen/ in place while its plugins run (it replaces the output
+ * after they answer), and CI checks the result is unchanged.
  */
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { CodeGeneratorRequestSchema, CodeGeneratorResponseSchema } from "@bufbuild/protobuf/wkt";

@@ -18,10 +18,7 @@
  */
 import type { DescField, DescMessage } from "@bufbuild/protobuf";
 import { isWrapperDesc } from "@bufbuild/protobuf/wkt";
-import { resolveFieldPath } from "../http/transcoding/field-path.js";
-import { hasTextForm, valueTypeOf, type ValueType } from "../http/transcoding/field-value.js";
-import type { TemplateSegment } from "../http/transcoding/path-template.js";
-import type { HttpBinding } from "./http-rules.js";
+import { hasTextForm, resolveFieldPath, valueTypeOf, type RestBinding, type TemplateSegment, type ValueType } from "../http/transcoding/index.js";
 import { fieldDescription, scalarSchema, type SchemaRegistry } from "./json-schemas.js";
 import type { ParameterObject, SchemaObject } from "./openapi-types.js";
 import { joinParagraphs } from "./proto-comments.js";
@@ -33,7 +30,7 @@ export interface OpenApiPath {
 }
 
 /** The OpenAPI form of the binding's template. */
-export function openApiPathOf(binding: HttpBinding, registry: SchemaRegistry): OpenApiPath {
+export function openApiPathOf(binding: RestBinding, registry: SchemaRegistry): OpenApiPath {
   const { segments, variables, verb } = binding.template;
   const parts: string[] = [];
   const parameters: ParameterObject[] = [];
@@ -45,7 +42,7 @@ export function openApiPathOf(binding: HttpBinding, registry: SchemaRegistry): O
       const end = variable.end ?? segments.length;
       const name = variable.fieldPath.join(".");
       parts.push(`{${name}}`);
-      parameters.push(variableParameter(name, binding.variables[variableIndex] ?? [], segments.slice(index, end), registry));
+      parameters.push(variableParameter(name, binding.variables[variableIndex]?.fields ?? [], segments.slice(index, end), registry));
       index = end;
       continue;
     }
@@ -96,7 +93,7 @@ export interface HeaderField {
 }
 
 /** Header parameters for the binding's method, typed and described by the fields they fill. */
-export function headerParametersOf(binding: HttpBinding, headers: readonly HeaderField[], registry: SchemaRegistry): ParameterObject[] {
+export function headerParametersOf(binding: RestBinding, headers: readonly HeaderField[], registry: SchemaRegistry): ParameterObject[] {
   const { method } = binding;
   return headers
     .filter((header) => header.method === `${method.parent.typeName}.${method.name}`)
@@ -110,11 +107,11 @@ export function headerParametersOf(binding: HttpBinding, headers: readonly Heade
 }
 
 /** The query parameters of a binding: every field that neither its path nor its body sets. */
-export function queryParametersOf(binding: HttpBinding, registry: SchemaRegistry): ParameterObject[] {
+export function queryParametersOf(binding: RestBinding, registry: SchemaRegistry): ParameterObject[] {
   if (binding.body.kind === "all") return [];
   const parameters: ParameterObject[] = [];
   const isReserved = (path: readonly DescField[]): boolean =>
-    (binding.body.kind === "field" && path[0] === binding.body.field) || binding.variables.some((variable) => sameFields(variable, path));
+    (binding.body.kind === "field" && path[0] === binding.body.field) || binding.variables.some((variable) => sameFields(variable.fields, path));
   const visit = (message: DescMessage, prefix: readonly DescField[], enclosing: ReadonlySet<string>): void => {
     for (const field of message.fields) {
       const path = [...prefix, field];

@@ -3,7 +3,9 @@
  * services into bindings whose field paths are already resolved against the request and
  * response messages. Everything an annotation can get wrong is found here, at start-up,
  * with the method and binding named: an unknown field, a path variable on a repeated or
- * message field, a nested additional binding, a streaming kind REST cannot carry.
+ * message field, a nested additional binding, a streaming kind REST cannot carry. The
+ * OpenAPI generator (src/openapi/) reads annotations through this same reader, via the
+ * transcoder's entry, so the document and the server refuse the same mistakes.
  */
 import { getOption, hasOption } from "@bufbuild/protobuf";
 import type { DescField, DescMethod, DescService } from "@bufbuild/protobuf";
@@ -28,6 +30,8 @@ export type BodyMapping = { readonly kind: "none" } | { readonly kind: "all" } |
 export interface RestBinding {
   /** A unary or server-streaming method. */
   readonly method: DescMethod;
+  /** 0 for the rule itself, 1, 2 … for its additional bindings in order. */
+  readonly index: number;
   /** Upper-case HTTP method, or "*" for a custom binding that takes any. */
   readonly httpMethod: string;
   readonly template: PathTemplate;
@@ -52,12 +56,12 @@ export function readRestBindings(services: readonly DescService[]): RestBinding[
     for (const method of service.methods) {
       if (!hasOption(method, http)) continue;
       const rule = getOption(method, http);
-      bindings.push(bindRule(method, rule));
-      for (const additional of rule.additionalBindings) {
+      bindings.push(bindRule(method, rule, 0));
+      for (const [index, additional] of rule.additionalBindings.entries()) {
         if (additional.additionalBindings.length > 0) {
           throw new Error(`${method.parent.typeName}.${method.name}: additional_bindings cannot nest further additional_bindings`);
         }
-        bindings.push(bindRule(method, additional));
+        bindings.push(bindRule(method, additional, index + 1));
       }
     }
   }
@@ -67,7 +71,7 @@ export function readRestBindings(services: readonly DescService[]): RestBinding[
 /** The same HTTP method, template and body mapping, resolved against another method (a hook's alternative). */
 export function rebindToMethod(binding: RestBinding, method: DescMethod): RestBinding {
   const body = binding.body.kind === "none" ? "" : binding.body.kind === "all" ? "*" : binding.body.field.name;
-  return resolveBinding(method, { httpMethod: binding.httpMethod, path: binding.template.source, body, responseBody: binding.responseBody?.name ?? "" });
+  return resolveBinding(method, binding.index, { httpMethod: binding.httpMethod, path: binding.template.source, body, responseBody: binding.responseBody?.name ?? "" });
 }
 
 /** "GET /v1/things/{id} (pkg.Service.Method)", for messages. */
@@ -75,8 +79,8 @@ export function describeBinding(binding: RestBinding): string {
   return `${binding.httpMethod} ${binding.template.source} (${binding.method.parent.typeName}.${binding.method.name})`;
 }
 
-function bindRule(method: DescMethod, rule: HttpRule): RestBinding {
-  return resolveBinding(method, ruleSpec(method, rule));
+function bindRule(method: DescMethod, rule: HttpRule, index: number): RestBinding {
+  return resolveBinding(method, index, ruleSpec(method, rule));
 }
 
 function ruleSpec(method: DescMethod, rule: HttpRule): RuleSpec {
@@ -98,7 +102,7 @@ function ruleSpec(method: DescMethod, rule: HttpRule): RuleSpec {
 }
 
 /** Resolves a rule's template, body and response body against `method`'s messages. */
-function resolveBinding(method: DescMethod, spec: RuleSpec): RestBinding {
+function resolveBinding(method: DescMethod, index: number, spec: RuleSpec): RestBinding {
   const where = `${spec.httpMethod} ${spec.path} (${method.parent.typeName}.${method.name})`;
   try {
     if (method.methodKind !== "unary" && method.methodKind !== "server_streaming") {
@@ -112,6 +116,7 @@ function resolveBinding(method: DescMethod, spec: RuleSpec): RestBinding {
     }));
     return {
       method,
+      index,
       httpMethod: spec.httpMethod,
       template,
       variables,
@@ -119,7 +124,7 @@ function resolveBinding(method: DescMethod, spec: RuleSpec): RestBinding {
       responseBody: spec.responseBody === "" ? undefined : resolveTopLevelField(method.output.fields, spec.responseBody, "response_body"),
     };
   } catch (error) {
-    throw new Error(`REST binding ${where}: ${(error as Error).message}`, { cause: error });
+    throw new Error(`HTTP binding ${where}: ${(error as Error).message}`, { cause: error });
   }
 }
 

@@ -1,6 +1,8 @@
 /**
  * The REST transcoder's public surface: what an app imports to serve annotated services
- * to HTTP/JSON callers and browsers. Everything else in this folder is internal.
+ * to HTTP/JSON callers and browsers, and what a document generator needs to describe
+ * them exactly as they are served (the binding reader, field paths, which fields have a
+ * text form). Everything else in this folder is internal.
  */
 export { createRestHandler, type RestHandler } from "./rest-handler.js";
 export {
@@ -13,5 +15,9 @@ export {
   type RestOptions,
 } from "./rest-options.js";
 export { withCors, type CorsOptions } from "./cors.js";
+export { describeBinding, readRestBindings, type RestBinding } from "./http-bindings.js";
+export { resolveFieldPath } from "./field-path.js";
+export { hasTextForm, valueTypeOf, type ValueType } from "./field-value.js";
+export type { TemplateSegment } from "./path-template.js";
 export type { NodeRequest } from "./request-body.js";
 export type { NodeResponse } from "./response-writer.js";
