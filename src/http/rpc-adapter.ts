@@ -12,7 +12,7 @@
  * - A request answered before its body was read (over `readMaxBytes`, refused by the
  *   request gate) has the rest of its body discarded before the answer and the
  *   connection closed after it, so an HTTP/1.1 client reads the error instead of a reset
- *   (request-discard.ts). The body is read with `requestChunks`, which does not destroy
+ *   (transcoding/request-discard.ts). The body is read with `requestChunks`, which does not destroy
  *   the request when connect-es stops early.
  * - A response waiting for a slow client ('drain') also ends when the client leaves or
  *   stalls (universal-response-writer.ts); connect-node's waits for ever then.
@@ -24,9 +24,8 @@ import { Code, ConnectError, createConnectRouter, type ConnectRouter, type Conne
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import { universalRequestFromNodeRequest } from "@connectrpc/connect-node";
 import type { HttpRequest, HttpResponse } from "./handler-chain.js";
-import { lingerBeforeAnswer, releaseUnreadRequest, requestChunks } from "./request-discard.js";
 import { writeUniversalResponse } from "./universal-response-writer.js";
-import { maxTimerMs } from "./transcoding/metadata-headers.js";
+import { lingerBeforeAnswer, maxTimerMs, releaseUnreadRequest, requestChunks } from "./transcoding/index.js";
 
 /** The adapter's options. */
 export interface RpcAdapterOptions {

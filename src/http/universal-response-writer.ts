@@ -13,8 +13,7 @@
  */
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 import type { HttpResponse } from "./handler-chain.js";
-import { toNodeHeaders } from "./transcoding/metadata-headers.js";
-import { isResponseClosed, writeWithBackpressure } from "./transcoding/response-writer.js";
+import { isResponseClosed, toNodeHeaders, writeWithBackpressure } from "./transcoding/index.js";
 
 /** Writes `answer`; rejects when the client left or stalled, after telling the handler (its iterator's throw). */
 export async function writeUniversalResponse(answer: UniversalServerResponse, response: HttpResponse, stallTimeoutMs: number): Promise<void> {

@@ -2,7 +2,9 @@
  * The REST transcoder's public surface: what an app imports to serve annotated services
  * to HTTP/JSON callers and browsers, and what a document generator needs to describe
  * them exactly as they are served (the binding reader, field paths, which fields have a
- * text form). Everything else in this folder is internal.
+ * text form), and the Node request/response plumbing the listener's RPC adapter shares
+ * with it (draining unread bodies, writing with backpressure, header conversion).
+ * Everything else in this folder is internal.
  */
 export { createRestHandler, type RestHandler } from "./rest-handler.js";
 export {
@@ -20,4 +22,6 @@ export { resolveFieldPath } from "./field-path.js";
 export { hasTextForm, valueTypeOf, type ValueType } from "./field-value.js";
 export type { TemplateSegment } from "./path-template.js";
 export type { NodeRequest } from "./request-body.js";
-export type { NodeResponse } from "./response-writer.js";
+export { isResponseClosed, writeWithBackpressure, type NodeResponse } from "./response-writer.js";
+export { maxTimerMs, toNodeHeaders } from "./metadata-headers.js";
+export { lingerBeforeAnswer, releaseUnreadRequest, requestChunks } from "./request-discard.js";

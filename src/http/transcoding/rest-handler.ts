@@ -23,7 +23,7 @@ import type { RestOptions } from "./rest-options.js";
 import { buildRestRoutes, type RestRoutes, type RouteTarget } from "./rest-routes.js";
 import { serveServerStream } from "./server-stream.js";
 import { serveUnary } from "./unary-call.js";
-import { lingerBeforeAnswer, releaseUnreadRequest } from "../request-discard.js";
+import { lingerBeforeAnswer, releaseUnreadRequest } from "./request-discard.js";
 
 /** Answers a request; resolves true when it did, false when it left an unmatched path alone. Never rejects. */
 export type RestHandler = (request: NodeRequest, response: NodeResponse) => Promise<boolean>;
