@@ -94,7 +94,11 @@ async function seedWorkflow(pool: pg.Pool): Promise<string> {
   const tenantId = newId();
   const workflowId = newId();
   await pool.query(`insert into tenants (id, slug) values ($1::uuid, 'baseline')`, [tenantId]);
-  await pool.query(`insert into workflows (tenant_id, id, slug, latest_version) values ($1::uuid, $2::uuid, $3::text, 1)`, [tenantId, workflowId, workflowSlug]);
+  await pool.query(`insert into workflows (tenant_id, id, slug, latest_version) values ($1::uuid, $2::uuid, $3::text, 1)`, [
+    tenantId,
+    workflowId,
+    workflowSlug,
+  ]);
   const schema = { type: "object", properties: { n: { type: "integer" } }, required: ["n"] };
   await pool.query(
     `insert into workflow_versions (tenant_id, workflow_id, version, definition, input_schema, content_hash) values ($1::uuid, $2::uuid, 1, $3::jsonb, $4::jsonb, 'bench')`,
@@ -117,8 +121,22 @@ async function resolveTarget(pool: pg.Pool, tenantId: string): Promise<TargetRow
 /** The parameters create-run.ts binds for a run with no options set and a cached target. */
 async function insertOneRun(pool: pg.Pool, tenantId: string, target: TargetRow, n: number): Promise<string> {
   const parameters = [
-    tenantId, newId(), target.workflow_id, target.version, JSON.stringify({ n }), JSON.stringify({}),
-    1, 0, null, 1000, createdBy, null, null, false, null, true,
+    tenantId,
+    newId(),
+    target.workflow_id,
+    target.version,
+    JSON.stringify({ n }),
+    JSON.stringify({}),
+    1,
+    0,
+    null,
+    1000,
+    createdBy,
+    null,
+    null,
+    false,
+    null,
+    true,
   ];
   const inserted = await pool.query<{ id: string }>(insertRun, parameters);
   if (inserted.rows.length === 0) throw new Error("the cached workflow version is no longer the latest");
@@ -126,13 +144,20 @@ async function insertOneRun(pool: pg.Pool, tenantId: string, target: TargetRow, 
 }
 
 /** One transaction as appendEvents runs it (no event ids, so no de-duplication read). */
-async function appendBatch(pool: pg.Pool, tenantId: string, runId: string, events: readonly { type: string; data: unknown }[]): Promise<number> {
+async function appendBatch(
+  pool: pg.Pool,
+  tenantId: string,
+  runId: string,
+  events: readonly { type: string; data: unknown }[],
+): Promise<number> {
   const client = await pool.connect();
   try {
     await client.query("begin");
     const locked = await client.query<{ last_sequence: string }>(lockRun, [tenantId, runId]);
     const inserted = await client.query(appendStatement, [
-      tenantId, runId, locked.rows[0]!.last_sequence,
+      tenantId,
+      runId,
+      locked.rows[0]!.last_sequence,
       events.map((event) => event.type),
       events.map((event) => JSON.stringify(event.data)),
       events.map(() => null),

@@ -70,5 +70,11 @@ export async function finish(tally: Tally, target: number, settle: () => Promise
   if (reached) await settle();
   else tally.fail(new Error(`only ${tally.completed} of ${target} jobs completed`));
   const elapsedMs = reached ? performance.now() - tally.startedAt : Number.NaN;
-  return { elapsedMs, firstMs: tally.firstAt - tally.startedAt, completed: tally.completed, errors: tally.errors, firstError: tally.firstError };
+  return {
+    elapsedMs,
+    firstMs: tally.firstAt - tally.startedAt,
+    completed: tally.completed,
+    errors: tally.errors,
+    firstError: tally.firstError,
+  };
 }

@@ -58,14 +58,44 @@ function executorsFor(context: BenchContext, runlineKey: string, graphileUrl: st
   const oneByOne = "1 job per fetch";
   const oneExecutor = "1 executor, 8 at once";
   const batched = `${claimBatch} jobs per fetch`;
-  const graphile = (pairing: string): Executor => ({ pairing, side: "graphile-worker", shape: `run({ concurrency: ${workers} })`, queue: () => queueJobs(graphileUrl, jobCount), drain: () => drainWithGraphile(graphileUrl, workers, jobCount) });
+  const graphile = (pairing: string): Executor => ({
+    pairing,
+    side: "graphile-worker",
+    shape: `run({ concurrency: ${workers} })`,
+    queue: () => queueJobs(graphileUrl, jobCount),
+    drain: () => drainWithGraphile(graphileUrl, workers, jobCount),
+  });
   return [
     graphile(oneByOne),
-    { pairing: oneByOne, side: "Runline", shape: `${workers} × createWorker({ concurrency: 1 })`, queue: () => queueRuns(url, runlineKey, jobCount), drain: () => drainWithSdk(url, runlineKey, workers, 1, jobCount) },
-    { pairing: oneExecutor, side: "Runline", shape: `1 × createWorker({ concurrency: ${workers} })`, queue: () => queueRuns(url, runlineKey, jobCount), drain: () => drainWithSdk(url, runlineKey, 1, workers, jobCount) },
+    {
+      pairing: oneByOne,
+      side: "Runline",
+      shape: `${workers} × createWorker({ concurrency: 1 })`,
+      queue: () => queueRuns(url, runlineKey, jobCount),
+      drain: () => drainWithSdk(url, runlineKey, workers, 1, jobCount),
+    },
+    {
+      pairing: oneExecutor,
+      side: "Runline",
+      shape: `1 × createWorker({ concurrency: ${workers} })`,
+      queue: () => queueRuns(url, runlineKey, jobCount),
+      drain: () => drainWithSdk(url, runlineKey, 1, workers, jobCount),
+    },
     graphile(oneExecutor),
-    { pairing: batched, side: "Runline", shape: `${workers} × ClaimRuns(maxRuns ${claimBatch}) loops`, queue: () => queueRuns(url, runlineKey, jobCount), drain: () => drainWithClaimLoops(url, runlineKey, workers, claimBatch, jobCount) },
-    { pairing: batched, side: "graphile-worker", shape: `run({ concurrency: ${workers}, localQueue: { size: ${claimBatch} } })`, queue: () => queueJobs(graphileUrl, jobCount), drain: () => drainWithGraphile(graphileUrl, workers, jobCount, claimBatch) },
+    {
+      pairing: batched,
+      side: "Runline",
+      shape: `${workers} × ClaimRuns(maxRuns ${claimBatch}) loops`,
+      queue: () => queueRuns(url, runlineKey, jobCount),
+      drain: () => drainWithClaimLoops(url, runlineKey, workers, claimBatch, jobCount),
+    },
+    {
+      pairing: batched,
+      side: "graphile-worker",
+      shape: `run({ concurrency: ${workers}, localQueue: { size: ${claimBatch} } })`,
+      queue: () => queueJobs(graphileUrl, jobCount),
+      drain: () => drainWithGraphile(graphileUrl, workers, jobCount, claimBatch),
+    },
   ];
 }
 
@@ -87,9 +117,13 @@ async function checkRunline(context: BenchContext, expected: number): Promise<st
   await client.connect();
   try {
     const { rows } = await client.query<{ status: string; count: number }>(
-      `select r.status, count(*)::int as count from runs r join tenants t on t.id = r.tenant_id where t.slug = $1::text group by r.status`, [tenantSlug]);
+      `select r.status, count(*)::int as count from runs r join tenants t on t.id = r.tenant_id where t.slug = $1::text group by r.status`,
+      [tenantSlug],
+    );
     const succeeded = rows.find((row) => row.status === "SUCCEEDED")?.count ?? 0;
-    return succeeded === expected && rows.length === 1 ? undefined : `Runline runs by status: ${JSON.stringify(rows)}, expected ${expected} SUCCEEDED`;
+    return succeeded === expected && rows.length === 1
+      ? undefined
+      : `Runline runs by status: ${JSON.stringify(rows)}, expected ${expected} SUCCEEDED`;
   } finally {
     await client.end();
   }
@@ -100,7 +134,10 @@ const jobsPerSecond = (measured: Measured) => (1000 * measured.drain.completed) 
 /** Runline's throughput over graphile-worker's in the same pairing and round. */
 function ratioOf(measured: Measured, all: readonly Measured[]): number | undefined {
   if (measured.executor.side !== "Runline") return undefined;
-  const baseline = all.find((other) => other.round === measured.round && other.executor.pairing === measured.executor.pairing && other.executor.side === "graphile-worker");
+  const baseline = all.find(
+    (other) =>
+      other.round === measured.round && other.executor.pairing === measured.executor.pairing && other.executor.side === "graphile-worker",
+  );
   return baseline === undefined ? undefined : jobsPerSecond(measured) / jobsPerSecond(baseline);
 }
 
@@ -120,9 +157,18 @@ function summary(all: readonly Measured[]): string[][] {
   const pairings = [...new Set(all.map((entry) => entry.executor.pairing))];
   return pairings.map((pairing) => {
     const of = (side: Side) => all.filter((entry) => entry.executor.pairing === pairing && entry.executor.side === side);
-    const ratios = of("Runline").map((entry) => ratioOf(entry, all)).filter((value): value is number => value !== undefined);
+    const ratios = of("Runline")
+      .map((entry) => ratioOf(entry, all))
+      .filter((value): value is number => value !== undefined);
     const throughput = (side: Side) => `${format(median(of(side).map(jobsPerSecond)), 0)} jobs/s`;
-    return [pairing, throughput("Runline"), throughput("graphile-worker"), format(median(ratios), 2), `${format(Math.min(...ratios), 2)}–${format(Math.max(...ratios), 2)}`, String(ratios.length)];
+    return [
+      pairing,
+      throughput("Runline"),
+      throughput("graphile-worker"),
+      format(median(ratios), 2),
+      `${format(Math.min(...ratios), 2)}–${format(Math.max(...ratios), 2)}`,
+      String(ratios.length),
+    ];
   });
 }
 
@@ -132,8 +178,19 @@ function row(measured: Measured, all: readonly Measured[]): string[] {
   const perJob = (seconds: number) => format((1000 * seconds) / drain.completed, 2);
   const serverSeconds = executor.side === "Runline" ? server : 0;
   return [
-    String(measured.round), executor.pairing, executor.side, executor.shape, `${format(jobsPerSecond(measured), 0)} jobs/s`, format(drain.elapsedMs / 1000, 1), format(drain.firstMs, 0), ratio(measured, all),
-    format(cpu.machinePercent, 0), perJob(bench), executor.side === "Runline" ? perJob(server) : "–", perJob(cpu.clusterSeconds), perJob(bench + serverSeconds + cpu.clusterSeconds),
+    String(measured.round),
+    executor.pairing,
+    executor.side,
+    executor.shape,
+    `${format(jobsPerSecond(measured), 0)} jobs/s`,
+    format(drain.elapsedMs / 1000, 1),
+    format(drain.firstMs, 0),
+    ratio(measured, all),
+    format(cpu.machinePercent, 0),
+    perJob(bench),
+    executor.side === "Runline" ? perJob(server) : "–",
+    perJob(cpu.clusterSeconds),
+    perJob(bench + serverSeconds + cpu.clusterSeconds),
     String(drain.errors),
   ];
 }
@@ -149,11 +206,30 @@ async function run(context: BenchContext): Promise<boolean> {
     for (const executor of executorsFor(context, runlineKey, graphileUrl)) measured.push(await measure(context, executor, round));
   }
   const problem = await checkRunline(context, jobCount * measured.filter((entry) => entry.executor.side === "Runline").length);
-  say(`\n${jobCount} jobs per drain, ${workers} executors, no-op jobs; CPU ms per job over the drain (bench process = load generator and, for graphile-worker, the worker itself):\n`);
-  say(`${table(
-    ["round", "pairing", "side", "executors", "throughput", "seconds", "first job ms", "Runline/graphile", "machine busy %", "bench process", "server", "Postgres", "all", "errors"],
-    measured.map((entry) => row(entry, measured)),
-  )}\n`);
+  say(
+    `\n${jobCount} jobs per drain, ${workers} executors, no-op jobs; CPU ms per job over the drain (bench process = load generator and, for graphile-worker, the worker itself):\n`,
+  );
+  say(
+    `${table(
+      [
+        "round",
+        "pairing",
+        "side",
+        "executors",
+        "throughput",
+        "seconds",
+        "first job ms",
+        "Runline/graphile",
+        "machine busy %",
+        "bench process",
+        "server",
+        "Postgres",
+        "all",
+        "errors",
+      ],
+      measured.map((entry) => row(entry, measured)),
+    )}\n`,
+  );
   say(`Over ${rounds} round(s), medians; the ratio is taken within each round:\n`);
   say(`${table(["pairing", "Runline", "graphile-worker", "Runline/graphile", "lowest–highest", "rounds"], summary(measured))}\n`);
   if (problem !== undefined) say(problem);

@@ -40,7 +40,10 @@ export async function queueJobs(url: string, count: number): Promise<void> {
   const utils = await makeWorkerUtils({ connectionString: url, logger });
   try {
     for (let offset = 0; offset < count; offset += batchSize) {
-      const specs = Array.from({ length: Math.min(batchSize, count - offset) }, (_, index) => ({ identifier: task, payload: { n: offset + index } }));
+      const specs = Array.from({ length: Math.min(batchSize, count - offset) }, (_, index) => ({
+        identifier: task,
+        payload: { n: offset + index },
+      }));
       await utils.addJobs(specs);
     }
   } finally {
@@ -63,7 +66,13 @@ export async function drainWithGraphile(url: string, concurrency: number, count:
   await watcher.connect();
   const events = new EventEmitter() as WorkerEvents;
   const options: RunnerOptions = {
-    connectionString: url, concurrency, maxPoolSize: poolSize, pollInterval: 1000, noHandleSignals: true, logger, events,
+    connectionString: url,
+    concurrency,
+    maxPoolSize: poolSize,
+    pollInterval: 1000,
+    noHandleSignals: true,
+    logger,
+    events,
     taskList: { [task]: async () => {} },
     ...(localQueueSize === undefined ? {} : { preset: { worker: { localQueue: { size: localQueueSize } } } }),
   };

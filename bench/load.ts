@@ -50,7 +50,14 @@ function percentile(sorted: readonly number[], fraction: number): number {
   return sorted[rank - 1]!;
 }
 
-async function runCaller(caller: number, operation: Operation, options: LoadOptions, windowStart: number, windowEnd: number, tally: Tally): Promise<void> {
+async function runCaller(
+  caller: number,
+  operation: Operation,
+  options: LoadOptions,
+  windowStart: number,
+  windowEnd: number,
+  tally: Tally,
+): Promise<void> {
   for (let count = 0; count < options.maxOperationsPerCaller; count++) {
     const started = performance.now();
     if (started >= windowEnd || tally.errors >= options.maxErrors) return;
@@ -75,7 +82,9 @@ export async function runLoad(operation: Operation, options: LoadOptions): Promi
   const windowStart = performance.now() + options.warmupMs;
   const windowEnd = windowStart + options.durationMs;
   const tally: Tally = { units: 0, errors: 0, firstError: undefined, lastEnd: windowStart, latencies: [] };
-  const callers = Array.from({ length: options.callers }, (_, caller) => runCaller(caller, operation, options, windowStart, windowEnd, tally));
+  const callers = Array.from({ length: options.callers }, (_, caller) =>
+    runCaller(caller, operation, options, windowStart, windowEnd, tally),
+  );
   await Promise.all(callers);
   const sorted = tally.latencies.sort((a, b) => a - b);
   const seconds = (tally.lastEnd - windowStart) / 1000;

@@ -44,7 +44,9 @@ async function run(context: BenchContext): Promise<boolean> {
       measurements.push(await measure(context, scenario, "raw pg", scenario.baseline(baseline)));
       measurements.push(await measure(context, scenario, "Runline", scenario.runline(runline)));
     }
-    say(`\n${throughputTable(measurements)}\n\nCPU ms per call (one run, or one batch of ${batchSize} events); bench cores = CPU of the load generator, server and Postgres over the window:\n\n${cpuTable(measurements)}\n`);
+    say(
+      `\n${throughputTable(measurements)}\n\nCPU ms per call (one run, or one batch of ${batchSize} events); bench cores = CPU of the load generator, server and Postgres over the window:\n\n${cpuTable(measurements)}\n`,
+    );
     return measurements.every((measurement) => measurement.result.errors === 0);
   } finally {
     await baseline.close();

@@ -41,8 +41,14 @@ export function throughputTable(measurements: readonly Measurement[]): string {
   return table(
     ["scenario", "side", "throughput", "p50 ms", "p99 ms", "calls", "errors", "Runline/raw"],
     measurements.map((m) => [
-      m.scenario, m.side, `${format(m.result.unitsPerSecond, 0)} ${m.unit}`, format(m.result.p50Ms, 1), format(m.result.p99Ms, 1),
-      String(m.result.operations), String(m.result.errors), ratio(m, measurements),
+      m.scenario,
+      m.side,
+      `${format(m.result.unitsPerSecond, 0)} ${m.unit}`,
+      format(m.result.p50Ms, 1),
+      format(m.result.p99Ms, 1),
+      String(m.result.operations),
+      String(m.result.errors),
+      ratio(m, measurements),
     ]),
   );
 }
@@ -62,7 +68,9 @@ function perCall(measurement: Measurement, seconds: number): number {
 function costRatio(measurement: Measurement, all: readonly Measurement[]): string {
   if (measurement.side !== "Runline") return "";
   const baseline = all.find((other) => other.scenario === measurement.scenario && other.side === "raw pg");
-  return baseline === undefined ? "" : format(perCall(baseline, benchSeconds(baseline)) / perCall(measurement, benchSeconds(measurement)), 2);
+  return baseline === undefined
+    ? ""
+    : format(perCall(baseline, benchSeconds(baseline)) / perCall(measurement, benchSeconds(measurement)), 2);
 }
 
 /**
@@ -76,8 +84,14 @@ export function cpuTable(measurements: readonly Measurement[]): string {
       const [loadGenerator = 0, server = 0] = m.cpu.processSeconds;
       const milliseconds = (seconds: number) => format(perCall(m, seconds), 2);
       return [
-        m.scenario, m.side, format(m.cpu.machinePercent, 0), format(benchSeconds(m) / m.cpu.seconds, 2),
-        milliseconds(loadGenerator), m.side === "Runline" ? milliseconds(server) : "–", milliseconds(m.cpu.clusterSeconds), milliseconds(benchSeconds(m)),
+        m.scenario,
+        m.side,
+        format(m.cpu.machinePercent, 0),
+        format(benchSeconds(m) / m.cpu.seconds, 2),
+        milliseconds(loadGenerator),
+        m.side === "Runline" ? milliseconds(server) : "–",
+        milliseconds(m.cpu.clusterSeconds),
+        milliseconds(benchSeconds(m)),
         costRatio(m, measurements),
       ];
     }),

@@ -56,16 +56,23 @@ function msPerCall(window: Window, whose: 0 | 1 | "postgres"): number {
 const serverMsPerCall = (window: Window) => msPerCall(window, 1);
 
 const throughputOf = (window: Window) => window.result.unitsPerSecond;
-const listed = (values: readonly number[], digits: number) => `${values.map((value) => format(value, digits)).join(" / ")} → **${format(median(values), digits)}**`;
+const listed = (values: readonly number[], digits: number) =>
+  `${values.map((value) => format(value, digits)).join(" / ")} → **${format(median(values), digits)}**`;
 
 /** Per side: throughput by round and its median, median latencies and CPU per call by process. */
 function sideRows(result: RpcResult): string[][] {
-  const sides: readonly [Side, (round: Round) => Window][] = [["REST", (round) => round.rest], ["Connect JSON", (round) => round.connect]];
+  const sides: readonly [Side, (round: Round) => Window][] = [
+    ["REST", (round) => round.rest],
+    ["Connect JSON", (round) => round.connect],
+  ];
   return sides.map(([side, pick]) => {
     const windows = result.rounds.map(pick);
     return [
-      result.rpc, side, `${listed(windows.map(throughputOf), 0)} calls/s`,
-      format(median(windows.map((window) => window.result.p50Ms)), 1), format(median(windows.map((window) => window.result.p99Ms)), 1),
+      result.rpc,
+      side,
+      `${listed(windows.map(throughputOf), 0)} calls/s`,
+      format(median(windows.map((window) => window.result.p50Ms)), 1),
+      format(median(windows.map((window) => window.result.p99Ms)), 1),
       ...([0, 1, "postgres"] as const).map((whose) => format(median(windows.map((window) => msPerCall(window, whose))), 2)),
       String(windows.reduce((sum, window) => sum + window.result.errors, 0)),
     ];
@@ -81,17 +88,31 @@ function ratioRow(result: RpcResult): string[] {
   const ratios = result.rounds.map((round) => throughputOf(round.rest) / throughputOf(round.connect));
   const cpuRatios = result.rounds.map((round) => serverMsPerCall(round.rest) / serverMsPerCall(round.connect));
   const cpuOverhead = 1 - 1 / median(cpuRatios);
-  return [result.rpc, listed(ratios, 2), `${format(100 * (1 - median(ratios)), 0)} %`, listed(cpuRatios, 2), `${format(100 * cpuOverhead, 0)} %`];
+  return [
+    result.rpc,
+    listed(ratios, 2),
+    `${format(100 * (1 - median(ratios)), 0)} %`,
+    listed(cpuRatios, 2),
+    `${format(100 * cpuOverhead, 0)} %`,
+  ];
 }
 
 async function run(context: BenchContext): Promise<boolean> {
   const sides = await connectRestSides(context.server.url, context.rootKey, callers);
   try {
     const results = [await measureRpc(context, "GetRun", sides.getRun), await measureRpc(context, "CreateRun", sides.createRun)];
-    say(`\n${rounds} rounds per RPC, ${load.warmupMs / 1000} s warm-up + ${load.durationMs / 1000} s each, sides alternating (REST first in rounds 1 and 3); cells list the rounds, then the median. p50, p99 and CPU ms per call are medians over rounds:\n`);
-    say(table(["RPC", "side", "throughput", "p50 ms", "p99 ms", "load generator", "server", "Postgres", "errors"], results.flatMap(sideRows)));
-    say(`\nThroughput REST/Connect JSON by round, overhead = 1 − median; server CPU per call REST/Connect JSON by round, overhead = 1 − 1/median:\n`);
-    say(`${table(["RPC", "throughput REST/Connect", "overhead", "server CPU REST/Connect", "server-bound overhead"], results.map(ratioRow))}\n`);
+    say(
+      `\n${rounds} rounds per RPC, ${load.warmupMs / 1000} s warm-up + ${load.durationMs / 1000} s each, sides alternating (REST first in rounds 1 and 3); cells list the rounds, then the median. p50, p99 and CPU ms per call are medians over rounds:\n`,
+    );
+    say(
+      table(["RPC", "side", "throughput", "p50 ms", "p99 ms", "load generator", "server", "Postgres", "errors"], results.flatMap(sideRows)),
+    );
+    say(
+      `\nThroughput REST/Connect JSON by round, overhead = 1 − median; server CPU per call REST/Connect JSON by round, overhead = 1 − 1/median:\n`,
+    );
+    say(
+      `${table(["RPC", "throughput REST/Connect", "overhead", "server CPU REST/Connect", "server-bound overhead"], results.map(ratioRow))}\n`,
+    );
     return results.every((result) => result.rounds.every((round) => round.rest.result.errors === 0 && round.connect.result.errors === 0));
   } finally {
     sides.close();

@@ -43,25 +43,26 @@ type RestRequest = (method: "GET" | "POST", path: string, body?: string) => Prom
 /** A JSON call over `agent`; anything but 200 is an error carrying the body. */
 function restRequester(baseUrl: string, key: string, agent: http.Agent): RestRequest {
   const { hostname, port } = new URL(baseUrl);
-  return (method, path, body) => new Promise((resolve, reject) => {
-    const headers: http.OutgoingHttpHeaders = { authorization: `Bearer ${key}`, accept: "application/json" };
-    if (body !== undefined) {
-      headers["content-type"] = "application/json";
-      headers["content-length"] = Buffer.byteLength(body);
-    }
-    const request = http.request({ agent, host: hostname, port, method, path, headers }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on("data", (chunk: Buffer) => chunks.push(chunk));
-      response.on("error", reject);
-      response.on("end", () => {
-        const text = Buffer.concat(chunks).toString("utf8");
-        if (response.statusCode === 200) resolve(JSON.parse(text));
-        else reject(new Error(`${method} ${path}: HTTP ${response.statusCode}: ${text.slice(0, 300)}`));
+  return (method, path, body) =>
+    new Promise((resolve, reject) => {
+      const headers: http.OutgoingHttpHeaders = { authorization: `Bearer ${key}`, accept: "application/json" };
+      if (body !== undefined) {
+        headers["content-type"] = "application/json";
+        headers["content-length"] = Buffer.byteLength(body);
+      }
+      const request = http.request({ agent, host: hostname, port, method, path, headers }, (response) => {
+        const chunks: Buffer[] = [];
+        response.on("data", (chunk: Buffer) => chunks.push(chunk));
+        response.on("error", reject);
+        response.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          if (response.statusCode === 200) resolve(JSON.parse(text));
+          else reject(new Error(`${method} ${path}: HTTP ${response.statusCode}: ${text.slice(0, 300)}`));
+        });
       });
+      request.on("error", reject);
+      request.end(body);
     });
-    request.on("error", reject);
-    request.end(body);
-  });
 }
 
 /**
@@ -72,13 +73,22 @@ export async function connectRestSides(baseUrl: string, rootKey: string, callers
   const key = await createBenchTenant(baseUrl, rootKey, "bench-rest");
   const setup = clientOf(RunsService, baseUrl, key);
   const runIds: string[] = [];
-  for (let caller = 0; caller < callers; caller++) runIds.push((await setup.createRun({ workflow: benchWorkflow, input: jsonValue({ n: caller }) })).run!.id);
+  for (let caller = 0; caller < callers; caller++)
+    runIds.push((await setup.createRun({ workflow: benchWorkflow, input: jsonValue({ n: caller }) })).run!.id);
   const restAgent = agentFor(callers);
   const connectAgent = agentFor(callers);
   const rest = restRequester(baseUrl, key, restAgent);
-  const connect = createClient(RunsService, createConnectTransport({
-    baseUrl, httpVersion: "1.1", useBinaryFormat: false, acceptCompression: [], nodeOptions: { agent: connectAgent }, interceptors: [bearer(key)],
-  }));
+  const connect = createClient(
+    RunsService,
+    createConnectTransport({
+      baseUrl,
+      httpVersion: "1.1",
+      useBinaryFormat: false,
+      acceptCompression: [],
+      nodeOptions: { agent: connectAgent },
+      interceptors: [bearer(key)],
+    }),
+  );
   let created = 0;
   return {
     getRun: {

@@ -37,7 +37,10 @@ const repositoryRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url))
 
 /** The groups BENCH_SCENARIOS names, or all of them; an unknown name is an error. */
 function selectGroups(setting: string | undefined): readonly ScenarioGroup[] {
-  const names = (setting ?? "").split(",").map((name) => name.trim()).filter((name) => name !== "");
+  const names = (setting ?? "")
+    .split(",")
+    .map((name) => name.trim())
+    .filter((name) => name !== "");
   if (names.length === 0) return groups;
   const unknown = names.filter((name) => !groups.some((group) => group.name === name));
   if (unknown.length > 0) {
@@ -48,10 +51,19 @@ function selectGroups(setting: string | undefined): readonly ScenarioGroup[] {
 }
 
 /** Starts the server on `bench_runline` and runs each selected group in turn. */
-async function runGroups(selected: readonly ScenarioGroup[], admin: pg.Client, urlFor: (database: string) => string, postmasterPid: number): Promise<void> {
+async function runGroups(
+  selected: readonly ScenarioGroup[],
+  admin: pg.Client,
+  urlFor: (database: string) => string,
+  postmasterPid: number,
+): Promise<void> {
   await admin.query("create database bench_runline");
   const server = await startRunlineProcess({
-    repositoryRoot, databaseUrl: urlFor("bench_runline"), rootKey, poolSize: runlinePoolSize, cpuProfileDirectory: process.env.BENCH_CPU_PROFILE_DIR,
+    repositoryRoot,
+    databaseUrl: urlFor("bench_runline"),
+    rootKey,
+    poolSize: runlinePoolSize,
+    cpuProfileDirectory: process.env.BENCH_CPU_PROFILE_DIR,
   });
   try {
     const context: BenchContext = { admin, urlFor, server, rootKey, watch: { pids: [process.pid, server.pid], postmasterPid } };
@@ -86,13 +98,19 @@ async function main(): Promise<void> {
     // BENCH_POSTGRES_FLAGS adds some (e.g. "-c shared_preload_libraries=auto_explain
     // -c auto_explain.log_min_duration=5"); Postgres' log is then printed.
     const diagnosis = process.env.BENCH_POSTGRES_FLAGS?.split(" ").filter(Boolean) ?? [];
-    const cluster = await startEmbeddedPostgres({ directory, logger: createLogger(diagnosis.length > 0 ? "debug" : "warn"), postgresFlags: diagnosis });
+    const cluster = await startEmbeddedPostgres({
+      directory,
+      logger: createLogger(diagnosis.length > 0 ? "debug" : "warn"),
+      postgresFlags: diagnosis,
+    });
     const admin = new pg.Client({ connectionString: cluster.adminUrl });
     try {
       await admin.connect();
       const postmasterPid = Number((await readFile(path.join(directory, "postmaster.pid"), "utf8")).split("\n")[0]);
       const { rows } = await admin.query<{ version: string }>("select version()");
-      say(`${rows[0]!.version}; ${os.cpus().length} CPUs; Node ${process.version}; scenario groups: ${selected.map((group) => group.name).join(", ")}; load average before: ${loadAverage()}`);
+      say(
+        `${rows[0]!.version}; ${os.cpus().length} CPUs; Node ${process.version}; scenario groups: ${selected.map((group) => group.name).join(", ")}; load average before: ${loadAverage()}`,
+      );
       await runGroups(selected, admin, cluster.urlFor, postmasterPid);
       say(`load average after: ${loadAverage()}`);
     } finally {

@@ -55,16 +55,18 @@ function countCompletions(tally: Tally): Interceptor {
 /** `workers` SDK workers of concurrency `concurrency` with a no-op handler drain `count` queued runs. */
 export async function drainWithSdk(baseUrl: string, key: string, workers: number, concurrency: number, count: number): Promise<Drained> {
   const tally = createTally(count);
-  const running = Array.from({ length: workers }, (_, index) => createWorker({
-    server: baseUrl,
-    apiKey: key,
-    workflows: [benchWorkflow],
-    handler: async () => null,
-    concurrency,
-    workerId: `bench-sdk-${index}`,
-    transport: h2Transport(baseUrl, [bearer(key), countCompletions(tally)]),
-    onError: (error) => tally.fail(error),
-  }));
+  const running = Array.from({ length: workers }, (_, index) =>
+    createWorker({
+      server: baseUrl,
+      apiKey: key,
+      workflows: [benchWorkflow],
+      handler: async () => null,
+      concurrency,
+      workerId: `bench-sdk-${index}`,
+      transport: h2Transport(baseUrl, [bearer(key), countCompletions(tally)]),
+      onError: (error) => tally.fail(error),
+    }),
+  );
   const drain = await finish(tally, count);
   return { drain, stop: async () => void (await Promise.all(running.map((worker) => worker.stop({ graceMs: 1000 })))) };
 }
@@ -77,7 +79,10 @@ export async function drainWithClaimLoops(baseUrl: string, key: string, workers:
     const client = clientOf(WorkerService, baseUrl, key);
     const workerId = `bench-loop-${index}`;
     while (tally.completed < count && !stop.signal.aborted) {
-      const { leases } = await client.claimRuns({ workerId, workflows: [benchWorkflow], maxRuns, waitTimeout: { seconds: 1n, nanos: 0 } }, { signal: stop.signal });
+      const { leases } = await client.claimRuns(
+        { workerId, workflows: [benchWorkflow], maxRuns, waitTimeout: { seconds: 1n, nanos: 0 } },
+        { signal: stop.signal },
+      );
       for (const lease of leases) {
         await client.completeRun({ runId: lease.run!.id, leaseId: lease.leaseId, output: jsonValue(null) });
         tally.complete();
@@ -85,7 +90,9 @@ export async function drainWithClaimLoops(baseUrl: string, key: string, workers:
     }
   };
   // A loop that fails ends; once every loop has ended short of the target, so does the wait.
-  const loops = Array.from({ length: workers }, (_, index) => loop(index).catch((error: unknown) => stop.signal.aborted || tally.fail(error)));
+  const loops = Array.from({ length: workers }, (_, index) =>
+    loop(index).catch((error: unknown) => stop.signal.aborted || tally.fail(error)),
+  );
   void Promise.all(loops).then(() => tally.abandon());
   const drain = await finish(tally, count);
   return {

@@ -141,7 +141,13 @@ export function bearer(key: string): Interceptor {
 
 /** Connect binary over h2c with the SDK's socket options (Nagle's algorithm off): one HTTP/2 connection. */
 export function h2Transport(baseUrl: string, interceptors: Interceptor[]): Transport {
-  return createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true, nodeOptions: workerSessionOptions(baseUrl), interceptors });
+  return createConnectTransport({
+    baseUrl,
+    httpVersion: "2",
+    useBinaryFormat: true,
+    nodeOptions: workerSessionOptions(baseUrl),
+    interceptors,
+  });
 }
 
 /** A client over h2Transport: every caller's calls share its connection. */
@@ -179,11 +185,17 @@ export interface RunlineClient {
 }
 
 /** Makes the `bench` tenant and one run per caller, and returns the scenarios' operations. */
-export async function connectRunline(baseUrl: string, rootKey: string, callers: number, events: readonly { type: string; data: JsonValue }[]): Promise<RunlineClient> {
+export async function connectRunline(
+  baseUrl: string,
+  rootKey: string,
+  callers: number,
+  events: readonly { type: string; data: JsonValue }[],
+): Promise<RunlineClient> {
   const secret = await createBenchTenant(baseUrl, rootKey, "bench");
   const runs = clientOf(RunsService, baseUrl, secret);
   const runIds: string[] = [];
-  for (let caller = 0; caller < callers; caller++) runIds.push((await runs.createRun({ workflow: benchWorkflow, input: jsonValue({ n: caller }) })).run!.id);
+  for (let caller = 0; caller < callers; caller++)
+    runIds.push((await runs.createRun({ workflow: benchWorkflow, input: jsonValue({ n: caller }) })).run!.id);
   const batch = events.map((event) => ({ type: event.type, data: jsonValue(event.data) }));
   let created = 0;
   return {

@@ -9,7 +9,14 @@
 import { readFile } from "node:fs/promises";
 import { setTimeout as delay } from "node:timers/promises";
 import { RunsService } from "../gen/runline/v1/runs_service_pb.js";
-import { openServerStreams, openStalledReader, seedRunEvents, stalledProtocols, type StalledProtocol, type StalledReader } from "../test/support/stalled-readers.js";
+import {
+  openServerStreams,
+  openStalledReader,
+  seedRunEvents,
+  stalledProtocols,
+  type StalledProtocol,
+  type StalledReader,
+} from "../test/support/stalled-readers.js";
 import { say, type BenchContext, type ScenarioGroup } from "./bench-context.js";
 import { format, table } from "./report.js";
 import { benchWorkflow, clientOf, createBenchTenant, jsonValue } from "./runline-side.js";
@@ -46,7 +53,12 @@ interface Outcome {
 }
 
 /** 40 stalled readers over one protocol: RSS before, highest while they stall, after they go. */
-async function measureProtocol(context: BenchContext, target: { baseUrl: string; key: string; runId: string }, shape: string, protocol: StalledProtocol): Promise<Outcome> {
+async function measureProtocol(
+  context: BenchContext,
+  target: { baseUrl: string; key: string; runId: string },
+  shape: string,
+  protocol: StalledProtocol,
+): Promise<Outcome> {
   const pid = context.server.pid;
   const baselineMb = await residentMb(pid);
   const opened: StalledReader[] = [];
@@ -61,8 +73,18 @@ async function measureProtocol(context: BenchContext, target: { baseUrl: string;
   for (const reader of opened) reader.close();
   await delay(settleMs);
   const afterMb = await residentMb(pid);
-  const outcome = { shape, protocol, baselineMb, peakMb, afterMb, opened: opened.length, leftOpen: await openServerStreams(target.baseUrl) };
-  say(`  ${shape}, ${protocol}: ${opened.length} readers; RSS ${format(baselineMb, 0)} → peak ${format(peakMb, 0)} → ${format(afterMb, 0)} MB; ${outcome.leftOpen} streams left open`);
+  const outcome = {
+    shape,
+    protocol,
+    baselineMb,
+    peakMb,
+    afterMb,
+    opened: opened.length,
+    leftOpen: await openServerStreams(target.baseUrl),
+  };
+  say(
+    `  ${shape}, ${protocol}: ${opened.length} readers; RSS ${format(baselineMb, 0)} → peak ${format(peakMb, 0)} → ${format(afterMb, 0)} MB; ${outcome.leftOpen} streams left open`,
+  );
   return outcome;
 }
 
@@ -84,15 +106,35 @@ export const slowReaders: ScenarioGroup = {
       const { run } = await runs.createRun({ workflow: benchWorkflow, input: jsonValue({ n: 0 }) });
       await seedRunEvents(context.urlFor("bench_runline"), run!.id, shape.count, shape.bytesEach);
       say(`${shape.name}: ${shape.count} events of ${shape.bytesEach} bytes seeded`);
-      for (const protocol of stalledProtocols) outcomes.push(await measureProtocol(context, { baseUrl: context.server.url, key, runId: run!.id }, shape.name, protocol));
+      for (const protocol of stalledProtocols)
+        outcomes.push(await measureProtocol(context, { baseUrl: context.server.url, key, runId: run!.id }, shape.name, protocol));
     }
     say(
       "\n" +
         table(
-          ["events", "protocol", "readers", "RSS before (MB)", "peak (MB)", "growth (MB)", "after (MB)", "after − before (MB)", "streams left", "goal"],
+          [
+            "events",
+            "protocol",
+            "readers",
+            "RSS before (MB)",
+            "peak (MB)",
+            "growth (MB)",
+            "after (MB)",
+            "after − before (MB)",
+            "streams left",
+            "goal",
+          ],
           outcomes.map((outcome) => [
-            outcome.shape, outcome.protocol, String(outcome.opened), format(outcome.baselineMb, 0), format(outcome.peakMb, 0),
-            format(outcome.peakMb - outcome.baselineMb, 0), format(outcome.afterMb, 0), format(outcome.afterMb - outcome.baselineMb, 0), String(outcome.leftOpen), verdict(outcome),
+            outcome.shape,
+            outcome.protocol,
+            String(outcome.opened),
+            format(outcome.baselineMb, 0),
+            format(outcome.peakMb, 0),
+            format(outcome.peakMb - outcome.baselineMb, 0),
+            format(outcome.afterMb, 0),
+            format(outcome.afterMb - outcome.baselineMb, 0),
+            String(outcome.leftOpen),
+            verdict(outcome),
           ]),
         ),
     );

@@ -76,7 +76,10 @@ function readOrigins(env: NodeJS.ProcessEnv, name: string): readonly string[] | 
   const raw = readOptional(env, name);
   if (raw === undefined) return undefined;
   if (raw === "*") return "*";
-  const origins = raw.split(",").map((origin) => origin.trim()).filter((origin) => origin !== "");
+  const origins = raw
+    .split(",")
+    .map((origin) => origin.trim())
+    .filter((origin) => origin !== "");
   for (const origin of origins) {
     if (!/^https?:\/\/[^/\s]+$/.test(origin)) throw new ConfigError(name, `"${origin}" is not an origin like https://app.example.com`);
   }

@@ -44,7 +44,10 @@ const maxDescriptionLength = 512;
  * characters (then "…" and how many more), control characters escaped.
  */
 export function echoed(value: string): string {
-  const visible = (text: string) => Array.from(text, (char) => (char < " " || char === "\u007f" ? `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}` : char)).join("");
+  const visible = (text: string) =>
+    Array.from(text, (char) => (char < " " || char === "\u007f" ? `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}` : char)).join(
+      "",
+    );
   if (value.length <= maxEchoedLength) return visible(value);
   return `${visible(value.slice(0, maxEchoedLength))}…(${value.length - maxEchoedLength} more characters)`;
 }

@@ -15,11 +15,17 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
     level,
     base: { service: "runline" },
     // Defence in depth: nothing logs headers or secrets, and these paths are masked anyway.
-    redact: { paths: ["authorization", "*.authorization", "headers.authorization", "secret", "*.secret", "apiKey", "*.apiKey"], censor: "[redacted]" },
+    redact: {
+      paths: ["authorization", "*.authorization", "headers.authorization", "secret", "*.secret", "apiKey", "*.apiKey"],
+      censor: "[redacted]",
+    },
   };
   if (destination !== undefined) return pino(options, destination);
   if (process.stdout.isTTY === true && level !== "silent") {
-    return pino({ ...options, transport: { target: "pino-pretty", options: { colorize: true, translateTime: "SYS:HH:MM:ss.l", ignore: "service" } } });
+    return pino({
+      ...options,
+      transport: { target: "pino-pretty", options: { colorize: true, translateTime: "SYS:HH:MM:ss.l", ignore: "service" } },
+    });
   }
   // Lines are written off the main thread, several per write when they come fast: a
   // synchronous write per call cost ≈ 8 % of a busy server's CPU (bench/RESULTS.md).

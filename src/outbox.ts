@@ -44,7 +44,12 @@ export class Outbox<T> {
   push(item: T, bytes = 0): void {
     if (this.closed) return;
     if (this.items.length >= this.maxItems) {
-      this.end(new ConnectError(`more than ${this.maxItems} messages were waiting for the peer to read them; the stream was ended: reconnect and resume`, Code.ResourceExhausted));
+      this.end(
+        new ConnectError(
+          `more than ${this.maxItems} messages were waiting for the peer to read them; the stream was ended: reconnect and resume`,
+          Code.ResourceExhausted,
+        ),
+      );
       return;
     }
     this.items.push({ item, bytes });

@@ -78,7 +78,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const applied = await migrateDatabase(database, url);
   if (applied.length > 0) logger.info({ migrations: applied }, "migrations applied");
   const hub = await startEventHub({ url, sql: database.sql, logger });
-  const rootKeyHash = await loadRootKeyHash({ rootKey: config.rootKey, embeddedDataDir: embedded === undefined ? undefined : config.dataDir }, logger);
+  const rootKeyHash = await loadRootKeyHash(
+    { rootKey: config.rootKey, embeddedDataDir: embedded === undefined ? undefined : config.dataDir },
+    logger,
+  );
   const shutdown = new AbortController();
   const health = await startHealthState({ sql: database.sql, shutdownSignal: shutdown.signal, logger });
   const app: AppContext = {
@@ -101,7 +104,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   // handlers, interceptors and in-memory state through an in-process transport, their
   // calls marked so that logs and metrics name them `rest`.
   const router = createRpcRouter({
-    interceptors, shutdownSignal: shutdown.signal, requestGate, jsonOptions, readMaxBytes,
+    interceptors,
+    shutdownSignal: shutdown.signal,
+    requestGate,
+    jsonOptions,
+    readMaxBytes,
     // Compress only large responses: below this, gzip costs more CPU than it saves.
     compressMinBytes: 64 * 1024,
   });
@@ -119,23 +126,41 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   });
   const connectHandler = createRpcAdapter({
     handlers: router.handlers,
-    fallback: chainEndpoints([metricsEndpoint(metrics.render, metrics.registry.contentType), probeEndpoint(health), openApiEndpoint(openApiDocument), rest]),
+    fallback: chainEndpoints([
+      metricsEndpoint(metrics.render, metrics.registry.contentType),
+      probeEndpoint(health),
+      openApiEndpoint(openApiDocument),
+      rest,
+    ]),
     stallTimeoutMs: config.streamStallTimeoutMs,
     onFailure: ({ procedure, clientGone, error }) =>
-      clientGone ? logger.debug({ procedure, err: failureMessage(error) }, "response not delivered: the client left") : logger.error({ procedure, err: error }, "response not delivered"),
+      clientGone
+        ? logger.debug({ procedure, err: failureMessage(error) }, "response not delivered: the client left")
+        : logger.error({ procedure, err: error }, "response not delivered"),
   });
-  const handler = config.corsOrigins === undefined ? connectHandler : withCors({ allowedOrigins: config.corsOrigins, exposedHeaders: restExposedHeaders }, connectHandler);
+  const handler =
+    config.corsOrigins === undefined
+      ? connectHandler
+      : withCors({ allowedOrigins: config.corsOrigins, exposedHeaders: restExposedHeaders }, connectHandler);
   const tls = config.tls === undefined ? undefined : { cert: await readFile(config.tls.certFile), key: await readFile(config.tls.keyFile) };
   // On the executors' pool: without sorts, each sweep walks its partial index in order,
   // and an index scan marks the entries of finished runs dead as it passes them, where a
   // bitmap scan read every one of them again each second until VACUUM (30,000 entries,
   // 6–31 ms a sweep, in the bench).
   const stopSweeper = startLeaseSweeper({
-    sql: database.workerSql, hub, logger, intervalMs: config.sweepIntervalMs, cancelGraceMs: config.cancelGraceMs,
+    sql: database.workerSql,
+    hub,
+    logger,
+    intervalMs: config.sweepIntervalMs,
+    cancelGraceMs: config.cancelGraceMs,
     onSweep: (result) => metrics.recordLeaseExpiries(result.leasesExpired),
   });
   const listener = await startListener({
-    host: config.host, port: config.port, tls, handler, limits: config.connectionLimits,
+    host: config.host,
+    port: config.port,
+    tls,
+    handler,
+    limits: config.connectionLimits,
     onPeerLost: (reason, remoteAddress) => logger.info({ reason, remoteAddress }, "HTTP/2 peer stopped answering PINGs; session ended"),
   });
   logger.info({ url: listener.url }, "Runline is serving gRPC, gRPC-web, Connect and REST");
@@ -164,7 +189,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         await step("event hub", () => hub.close());
         // Bounded: a statement still in flight here (seen rarely under heavy load, cause not
         // yet found) must not hold the process open; the pool is abandoned after 5 s.
-        await step("database", () => closeWithin(database.close(), 5000, () => logger.warn({ inUse: database.poolUsage().inUse }, "database pool did not close in 5 s; abandoning it")));
+        await step("database", () =>
+          closeWithin(database.close(), 5000, () =>
+            logger.warn({ inUse: database.poolUsage().inUse }, "database pool did not close in 5 s; abandoning it"),
+          ),
+        );
         await step("embedded postgres", async () => embedded?.stop());
       })();
       return closing;

@@ -35,8 +35,11 @@ const maxViolationDescription = 256;
 
 function fromDomain(error: RunlineError): ConnectError {
   const details = [{ desc: ErrorInfoSchema, value: create(ErrorInfoSchema, { reason: error.reason, domain: errorDomain }) }];
-  const fieldViolations = error.violations.slice(0, maxViolations).map((v) => ({ field: cutShort(v.field, maxViolationField), description: cutShort(v.description, maxViolationDescription) }));
-  const withViolations = fieldViolations.length === 0 ? details : [...details, { desc: BadRequestSchema, value: create(BadRequestSchema, { fieldViolations }) }];
+  const fieldViolations = error.violations
+    .slice(0, maxViolations)
+    .map((v) => ({ field: cutShort(v.field, maxViolationField), description: cutShort(v.description, maxViolationDescription) }));
+  const withViolations =
+    fieldViolations.length === 0 ? details : [...details, { desc: BadRequestSchema, value: create(BadRequestSchema, { fieldViolations }) }];
   return new ConnectError(error.message, codes[error.kind], undefined, withViolations, error);
 }
 
@@ -47,7 +50,8 @@ function unavailable(cause: unknown): ConnectError {
 /** Postgres SQLSTATE → code, for failures that reach here unhandled. */
 function fromPostgres(sqlState: string, cause: unknown): ConnectError | undefined {
   // 40001 serialization failure, 40P01 deadlock: the caller may retry as is.
-  if (sqlState === "40001" || sqlState === "40P01") return new ConnectError("concurrent update; retry", Code.Aborted, undefined, undefined, cause);
+  if (sqlState === "40001" || sqlState === "40P01")
+    return new ConnectError("concurrent update; retry", Code.Aborted, undefined, undefined, cause);
   // 08P01 protocol violation: we sent something malformed (a NUL in a parameter did this
   // before requests were checked for it). Not a connection failure: retrying cannot help.
   if (sqlState === "08P01") return undefined;
@@ -57,25 +61,36 @@ function fromPostgres(sqlState: string, cause: unknown): ConnectError | undefine
   // any now (ALTER DATABASE … ALLOW_CONNECTIONS false, during maintenance).
   if (sqlState === "55000" && /not currently accepting connections/.test((cause as Error).message)) return unavailable(cause);
   // 53xxx insufficient resources (too many connections, out of memory or disk).
-  if (sqlState.startsWith("53")) return new ConnectError("database overloaded; retry later", Code.ResourceExhausted, undefined, undefined, cause);
+  if (sqlState.startsWith("53"))
+    return new ConnectError("database overloaded; retry later", Code.ResourceExhausted, undefined, undefined, cause);
   // 23502 not-null violation: a required value the request left out (or sent as null)
   // that no check caught first. The error's detail holds the row: it must not reach the
   // error log, which an INVALID_ARGUMENT (logged at info, without its cause) does not.
   if (sqlState === "23502") return new ConnectError("a required value is missing", Code.InvalidArgument, undefined, undefined, cause);
   // 22xxx data exceptions (e.g. a value out of range for its column): the input was bad.
-  if (sqlState.startsWith("22")) return new ConnectError("a value is out of range or malformed", Code.InvalidArgument, undefined, undefined, cause);
+  if (sqlState.startsWith("22"))
+    return new ConnectError("a value is out of range or malformed", Code.InvalidArgument, undefined, undefined, cause);
   return undefined;
 }
 
 // Socket errors of a pooled connection: the database or the path to it went away.
 const socketCodes = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN"]);
 // node-postgres reports a lost or unobtainable connection with these messages and no code.
-const poolFailures = [/^Connection terminated/, /^timeout exceeded when trying to connect/, /^Client has encountered a connection error/, /^Connection closed/];
+const poolFailures = [
+  /^Connection terminated/,
+  /^timeout exceeded when trying to connect/,
+  /^Client has encountered a connection error/,
+  /^Connection closed/,
+];
 
 /** The error and its causes, outermost first (bounded: causes can form a loop). */
 function causeChain(error: unknown): unknown[] {
   const chain: unknown[] = [];
-  for (let current = error; current !== undefined && current !== null && chain.length < 8 && !chain.includes(current); current = (current as { cause?: unknown }).cause) {
+  for (
+    let current = error;
+    current !== undefined && current !== null && chain.length < 8 && !chain.includes(current);
+    current = (current as { cause?: unknown }).cause
+  ) {
     chain.push(current);
   }
   return chain;

@@ -43,7 +43,11 @@ export function authInterceptor(keys: KeyResolver): Interceptor {
 const requestIdPattern = /^[\x21-\x7e]{1,200}$/;
 
 /** Wraps a stream's messages: maps a failure, and reports the end either way. */
-async function* observeStream<T>(messages: AsyncIterable<T>, signal: AbortSignal, end: (error: ConnectError | undefined) => void): AsyncIterable<T> {
+async function* observeStream<T>(
+  messages: AsyncIterable<T>,
+  signal: AbortSignal,
+  end: (error: ConnectError | undefined) => void,
+): AsyncIterable<T> {
   let failure: ConnectError | undefined;
   let completed = false;
   try {
@@ -79,8 +83,12 @@ export function observeInterceptor(logger: Logger, metrics: Metrics): Intercepto
       const code = error === undefined ? "ok" : Code[error.code];
       metrics.recordCall(procedure, protocol, code, seconds);
       const fields = {
-        requestId, procedure, protocol,
-        tenant: request.contextValues.get(callerKey)?.tenantId, code, durationMs: Math.round(seconds * 1000),
+        requestId,
+        procedure,
+        protocol,
+        tenant: request.contextValues.get(callerKey)?.tenantId,
+        code,
+        durationMs: Math.round(seconds * 1000),
       };
       const level = logLevelFor(error?.code);
       if (level === "error") logger.error({ ...fields, err: error?.cause ?? error }, "call failed");
@@ -139,7 +147,10 @@ export function validationInterceptor(): Interceptor {
   };
 }
 
-async function* validatedStream<Desc extends DescMessage>(schema: Desc, messages: AsyncIterable<MessageShape<Desc>>): AsyncIterable<MessageShape<Desc>> {
+async function* validatedStream<Desc extends DescMessage>(
+  schema: Desc,
+  messages: AsyncIterable<MessageShape<Desc>>,
+): AsyncIterable<MessageShape<Desc>> {
   let index = 0;
   try {
     for await (const message of messages) {
@@ -150,7 +161,13 @@ async function* validatedStream<Desc extends DescMessage>(schema: Desc, messages
     }
   } catch (error) {
     if (error instanceof ConnectError && error.code === Code.Internal) {
-      throw new ConnectError(`request message ${index + 1} could not be read: ${error.rawMessage}`, Code.InvalidArgument, undefined, undefined, error);
+      throw new ConnectError(
+        `request message ${index + 1} could not be read: ${error.rawMessage}`,
+        Code.InvalidArgument,
+        undefined,
+        undefined,
+        error,
+      );
     }
     throw error;
   }

@@ -5,7 +5,8 @@
 import type { Scope } from "../auth/caller.js";
 
 /** The access rule of one RPC. */
-export type Access = { readonly kind: "public" } | { readonly kind: "root" } | { readonly kind: "scopes"; readonly anyOf: readonly Scope[] };
+export type Access =
+  { readonly kind: "public" } | { readonly kind: "root" } | { readonly kind: "scopes"; readonly anyOf: readonly Scope[] };
 
 const read: Access = { kind: "scopes", anyOf: ["read", "admin"] };
 const write: Access = { kind: "scopes", anyOf: ["write", "admin"] };
@@ -14,17 +15,32 @@ const root: Access = { kind: "root" };
 
 const rules: Record<string, Access | Record<string, Access>> = {
   "runline.v1.RunsService": {
-    CreateRun: write, BatchCreateRuns: write, GetRun: read, ListRuns: read, SearchRuns: read,
-    CancelRun: write, DeleteRun: write, ResumeRun: write, GetRunDefinition: read, GetRunOutput: read,
-    ListRunEvents: read, StreamRunEvents: read, RunAndWait: write, RunAndStream: write,
+    CreateRun: write,
+    BatchCreateRuns: write,
+    GetRun: read,
+    ListRuns: read,
+    SearchRuns: read,
+    CancelRun: write,
+    DeleteRun: write,
+    ResumeRun: write,
+    GetRunDefinition: read,
+    GetRunOutput: read,
+    ListRunEvents: read,
+    StreamRunEvents: read,
+    RunAndWait: write,
+    RunAndStream: write,
     // Unfenced appends, for callers outside any lease. Executors (the worker scope) report
     // through WorkerService.ReportRunEvents, fenced by their lease: a worker key here
     // could write into a run it lost (API.md, "Events written by executors are fenced").
     IngestRunEvents: write,
   },
   "runline.v1.WorkflowsService": {
-    CreateWorkflow: write, GetWorkflow: read, ListWorkflows: read,
-    CreateWorkflowVersion: write, GetWorkflowVersion: read, ListWorkflowVersions: read,
+    CreateWorkflow: write,
+    GetWorkflow: read,
+    ListWorkflows: read,
+    CreateWorkflowVersion: write,
+    GetWorkflowVersion: read,
+    ListWorkflowVersions: read,
   },
   "runline.v1.WorkerService": worker,
   "runline.v1.AdminService": root,

@@ -37,8 +37,12 @@ function once<T>(make: () => T): () => T {
  * order of registration does not matter and nothing is listed twice by hand.
  */
 export function registerOpsRoutes(router: ConnectRouter, health: HealthState): void {
-  const served = once((): DescService[] => [...new Map(router.handlers.map((handler) => [handler.service.typeName, handler.service])).values()]);
-  const servedHealth = once(() => served().map((service) => ({ name: service.typeName, needsDatabase: !answeredFromMemory.has(service.typeName) })));
+  const served = once((): DescService[] => [
+    ...new Map(router.handlers.map((handler) => [handler.service.typeName, handler.service])).values(),
+  ]);
+  const servedHealth = once(() =>
+    served().map((service) => ({ name: service.typeName, needsDatabase: !answeredFromMemory.has(service.typeName) })),
+  );
   const catalog = once(() => createReflectionCatalog(served(), errorDetailFiles));
   router.service(Health, healthService(health, servedHealth));
   router.service(ServerReflectionV1, reflectionServiceV1(catalog));

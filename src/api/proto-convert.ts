@@ -6,7 +6,16 @@
  * caller's (OutOfRange).
  */
 import { create, fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
-import { durationFromMs, durationMs, timestampDate, timestampFromMs, ValueSchema, type Duration, type Timestamp, type Value } from "@bufbuild/protobuf/wkt";
+import {
+  durationFromMs,
+  durationMs,
+  timestampDate,
+  timestampFromMs,
+  ValueSchema,
+  type Duration,
+  type Timestamp,
+  type Value,
+} from "@bufbuild/protobuf/wkt";
 import { RunEventSchema, RunSchema, RunStatus as ProtoRunStatus, type Run, type RunEvent } from "../../gen/runline/v1/run_pb.js";
 import type { CreateRunRequest } from "../../gen/runline/v1/runs_service_pb.js";
 import { millisFromTimestamptz } from "../db/timestamptz-text.js";
@@ -32,7 +41,6 @@ import { runStatuses, type RunStatus } from "../runs/run-status.js";
  *   the stored ones (lease-delivery.ts).
  */
 export type OutOfRange = "clamp" | "keep";
-
 
 const clampTo = (value: number, limit: number) => Math.min(Math.max(value, -limit), limit);
 
@@ -180,7 +188,8 @@ export function createRunInput(request: CreateRunRequest, field = ""): CreateRun
     input: jsonFromValue(request.input, `${field}input`),
     labels: request.labels,
     idempotencyKey: request.idempotencyKey,
-    webhook: request.webhook === undefined ? undefined : { url: request.webhook.url, intermediateStatus: request.webhook.intermediateStatus },
+    webhook:
+      request.webhook === undefined ? undefined : { url: request.webhook.url, intermediateStatus: request.webhook.intermediateStatus },
     timeoutMs: millisFrom(request.timeout, `${field}timeout`),
     maxAttempts: request.maxAttempts,
     priority: request.priority,

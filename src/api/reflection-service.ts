@@ -176,7 +176,10 @@ function answer(catalog: ReflectionCatalog, request: ReflectionRequest["messageR
       return filesOrNotFound(catalog.fileContainingSymbol(request.value), `symbol not found: ${request.value}`);
     case "fileContainingExtension": {
       const { containingType, extensionNumber } = request.value;
-      return filesOrNotFound(catalog.fileContainingExtension(containingType, extensionNumber), `extension ${extensionNumber} of ${containingType} not found`);
+      return filesOrNotFound(
+        catalog.fileContainingExtension(containingType, extensionNumber),
+        `extension ${extensionNumber} of ${containingType} not found`,
+      );
     }
     case "allExtensionNumbersOfType": {
       const numbers = catalog.extensionNumbers(request.value);
@@ -195,7 +198,11 @@ function answer(catalog: ReflectionCatalog, request: ReflectionRequest["messageR
  * call's signal fires (client gone, shutdown): a tool may hold its stream open between
  * lookups, and a pending read would otherwise outlive shutdown's grace period.
  */
-async function* answerEach<Request, Response>(requests: AsyncIterable<Request>, signal: AbortSignal, respond: (request: Request) => Response): AsyncIterable<Response> {
+async function* answerEach<Request, Response>(
+  requests: AsyncIterable<Request>,
+  signal: AbortSignal,
+  respond: (request: Request) => Response,
+): AsyncIterable<Response> {
   const iterator = requests[Symbol.asyncIterator]();
   let onAbort: () => void = () => {};
   const aborted = new Promise<IteratorResult<Request>>((resolve) => (onAbort = () => resolve({ done: true, value: undefined })));
@@ -216,7 +223,11 @@ export function reflectionServiceV1(catalog: () => ReflectionCatalog): ServiceIm
   return {
     serverReflectionInfo: (requests, context) =>
       answerEach(requests, context.signal, (request) =>
-        create(v1.ServerReflectionResponseSchema, { validHost: request.host, originalRequest: request, messageResponse: answer(catalog(), request.messageRequest) }),
+        create(v1.ServerReflectionResponseSchema, {
+          validHost: request.host,
+          originalRequest: request,
+          messageResponse: answer(catalog(), request.messageRequest),
+        }),
       ),
   };
 }
@@ -226,7 +237,11 @@ export function reflectionServiceV1alpha(catalog: () => ReflectionCatalog): Serv
   return {
     serverReflectionInfo: (requests, context) =>
       answerEach(requests, context.signal, (request) =>
-        create(v1alpha.ServerReflectionResponseSchema, { validHost: request.host, originalRequest: request, messageResponse: answer(catalog(), request.messageRequest) }),
+        create(v1alpha.ServerReflectionResponseSchema, {
+          validHost: request.host,
+          originalRequest: request,
+          messageResponse: answer(catalog(), request.messageRequest),
+        }),
       ),
   };
 }

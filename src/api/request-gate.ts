@@ -38,7 +38,8 @@ export function requestGate(context: HandlerContext): void {
       const reason: unknown = context.signal.reason;
       // ConnectError's code is readonly in its type only; the instance is the one
       // connect-es is about to serialize, so changing it is the only way to change the answer.
-      if (!state.invoked && reason instanceof ConnectError && reason.code === Code.Internal) (reason as { code: Code }).code = Code.InvalidArgument;
+      if (!state.invoked && reason instanceof ConnectError && reason.code === Code.Internal)
+        (reason as { code: Code }).code = Code.InvalidArgument;
     },
     { once: true },
   );
@@ -46,7 +47,8 @@ export function requestGate(context: HandlerContext): void {
   // here, because once the deadline has aborted the signal, a decoding failure that
   // follows can no longer be told apart above and would go out as INTERNAL.
   const timeoutMs = context.timeoutMs();
-  if (timeoutMs !== undefined && timeoutMs <= 1) throw new ConnectError("the deadline passed before the request was read", Code.DeadlineExceeded);
+  if (timeoutMs !== undefined && timeoutMs <= 1)
+    throw new ConnectError("the deadline passed before the request was read", Code.DeadlineExceeded);
   if (context.requestMethod === "GET") checkGetMessage(context.url);
 }
 
@@ -57,6 +59,6 @@ function checkGetMessage(url: string): void {
   try {
     base64Decode(query.get("message") ?? "");
   } catch {
-    throw new ConnectError("query parameter \"message\" is not valid base64", Code.InvalidArgument);
+    throw new ConnectError('query parameter "message" is not valid base64', Code.InvalidArgument);
   }
 }

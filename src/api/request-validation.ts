@@ -104,7 +104,12 @@ function checkTimestamp(value: Timestamp, path: string, found: FieldViolation[])
 function checkDuration(value: Duration, path: string, found: FieldViolation[]): void {
   if (value.seconds < -maxDurationSeconds || value.seconds > maxDurationSeconds) {
     found.push({ field: path, description: "must be within ±315576000000 seconds (10,000 years)" });
-  } else if (value.nanos < -maxNanos || value.nanos > maxNanos || (value.seconds > 0n && value.nanos < 0) || (value.seconds < 0n && value.nanos > 0)) {
+  } else if (
+    value.nanos < -maxNanos ||
+    value.nanos > maxNanos ||
+    (value.seconds > 0n && value.nanos < 0) ||
+    (value.seconds < 0n && value.nanos > 0)
+  ) {
     found.push({ field: path, description: "nanos must be within ±999999999 and have the sign of seconds" });
   }
 }

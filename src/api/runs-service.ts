@@ -20,7 +20,16 @@ import { isSettled } from "../runs/run-status.js";
 import { pageSize } from "../runs/page-token.js";
 import { getRunDefinition } from "../workflows/run-definition.js";
 import { tenantOf, callerOf } from "./caller-context.js";
-import { createRunInput, dateFrom, domainStatus, eventMessage, jsonFromValue, millisFrom, runMessage, valueFromJson } from "./proto-convert.js";
+import {
+  createRunInput,
+  dateFrom,
+  domainStatus,
+  eventMessage,
+  jsonFromValue,
+  millisFrom,
+  runMessage,
+  valueFromJson,
+} from "./proto-convert.js";
 
 /** Response header that marks an idempotent replay (API.md). */
 export const replayedHeader = "Idempotent-Replayed";
@@ -31,10 +40,19 @@ function outputMessage(run: RunRecord): RunOutput {
   else if (run.status === "INTERRUPTED" && run.interrupt !== null) {
     output.outcome = {
       case: "interrupt",
-      value: { $typeName: "runline.v1.Interrupt", id: run.interrupt.id, reason: run.interrupt.reason ?? "", payload: valueFromJson(run.interrupt.payload), resumeSchema: valueFromJson(run.interrupt.resumeSchema) },
+      value: {
+        $typeName: "runline.v1.Interrupt",
+        id: run.interrupt.id,
+        reason: run.interrupt.reason ?? "",
+        payload: valueFromJson(run.interrupt.payload),
+        resumeSchema: valueFromJson(run.interrupt.resumeSchema),
+      },
     };
   } else if ((run.status === "FAILED" || run.status === "TIMED_OUT") && run.error !== null) {
-    output.outcome = { case: "error", value: { $typeName: "runline.v1.RunError", message: run.error.message ?? "", code: run.error.code ?? "" } };
+    output.outcome = {
+      case: "error",
+      value: { $typeName: "runline.v1.RunError", message: run.error.message ?? "", code: run.error.code ?? "" },
+    };
   }
   return output;
 }
@@ -79,7 +97,8 @@ export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsSer
     }
     // Ended by shutdown rather than by the run's end: UNAVAILABLE tells clients to
     // reconnect (to another replica) and resume from the last sequence they saw.
-    if (app.shutdownSignal.aborted) throw new ConnectError("server is shutting down; resume from the last sequence received", Code.Unavailable);
+    if (app.shutdownSignal.aborted)
+      throw new ConnectError("server is shutting down; resume from the last sequence received", Code.Unavailable);
   };
   return {
     async createRun(request, context) {
@@ -97,7 +116,11 @@ export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsSer
       const requests = [
         ...request.requests.map((one, index) => ({ request: createRunInput(one, `requests[${index}].`), field: `requests[${index}].` })),
         ...request.inputs.map((input, index) => ({
-          request: { ...createRunInput(template!, "template."), input: jsonFromValue(input, `inputs[${index}]`), idempotencyKey: template!.idempotencyKey === "" ? "" : `${template!.idempotencyKey}/${index}` },
+          request: {
+            ...createRunInput(template!, "template."),
+            input: jsonFromValue(input, `inputs[${index}]`),
+            idempotencyKey: template!.idempotencyKey === "" ? "" : `${template!.idempotencyKey}/${index}`,
+          },
           field: `inputs[${index}].`,
         })),
       ];
@@ -162,7 +185,11 @@ export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsSer
       yield* stream(tenantOf(context), request.runId, Number(request.afterSequence), context);
     },
     async ingestRunEvents(request, context) {
-      const events = request.events.map((event, index) => ({ type: event.type, data: jsonFromValue(event.data, `events[${index}].data`), eventId: event.eventId }));
+      const events = request.events.map((event, index) => ({
+        type: event.type,
+        data: jsonFromValue(event.data, `events[${index}].data`),
+        eventId: event.eventId,
+      }));
       const stored = await appendEvents(sql, tenantOf(context), request.runId, events);
       return { events: stored.map(eventMessage) };
     },

@@ -44,7 +44,13 @@ export function workRequestWeight(request: WorkRequest): number {
     case "complete":
       return nodeBytes + kind.value.runId.length + kind.value.leaseId.length + valueWeight(kind.value.output);
     case "fail":
-      return nodeBytes + kind.value.runId.length + kind.value.leaseId.length + (kind.value.error?.message.length ?? 0) + (kind.value.error?.code.length ?? 0);
+      return (
+        nodeBytes +
+        kind.value.runId.length +
+        kind.value.leaseId.length +
+        (kind.value.error?.message.length ?? 0) +
+        (kind.value.error?.code.length ?? 0)
+      );
     case "report": {
       let bytes = nodeBytes + kind.value.runId.length + kind.value.leaseId.length;
       for (const event of kind.value.events) bytes += nodeBytes + event.type.length + event.eventId.length + valueWeight(event.data);

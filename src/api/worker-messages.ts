@@ -6,7 +6,14 @@
 import { create, toJson } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import { RunStatus } from "../../gen/runline/v1/run_pb.js";
-import { LeaseSchema, WorkResponseSchema, type Lease, type WorkOutcome, type WorkRequest, type WorkResponse } from "../../gen/runline/v1/worker_service_pb.js";
+import {
+  LeaseSchema,
+  WorkResponseSchema,
+  type Lease,
+  type WorkOutcome,
+  type WorkRequest,
+  type WorkResponse,
+} from "../../gen/runline/v1/worker_service_pb.js";
 import { invalidArgument, RunlineError } from "../errors.js";
 import type { EventRecord } from "../events/event-store.js";
 import type { Logger } from "../logger.js";
@@ -47,7 +54,11 @@ type ReportRequest = Extract<WorkRequest["kind"], { case: "report" }>["value"];
 
 /** Reported events in the domain's terms (ReportRunEvents, unary or on a session). */
 export function newEvents(events: ReportRequest["events"]): { type: string; data: unknown; eventId: string }[] {
-  return events.map((event, index) => ({ type: event.type, data: jsonFromValue(event.data, `events[${index}].data`), eventId: event.eventId }));
+  return events.map((event, index) => ({
+    type: event.type,
+    data: jsonFromValue(event.data, `events[${index}].data`),
+    eventId: event.eventId,
+  }));
 }
 
 /** A Work request after `open` as the session reads it; a second `open` or no kind ends the session. */
@@ -56,11 +67,21 @@ function sessionMessage(request: WorkRequest): SessionMessage {
   const weight = workRequestWeight(request);
   switch (kind.case) {
     case "complete":
-      return { kind: "complete", runId: kind.value.runId, leaseId: kind.value.leaseId, weight, output: () => jsonFromValue(kind.value.output, "output") };
+      return {
+        kind: "complete",
+        runId: kind.value.runId,
+        leaseId: kind.value.leaseId,
+        weight,
+        output: () => jsonFromValue(kind.value.output, "output"),
+      };
     case "fail":
       return {
-        kind: "fail", runId: kind.value.runId, leaseId: kind.value.leaseId, weight,
-        error: { message: kind.value.error?.message ?? "", code: kind.value.error?.code ?? "" }, retryable: kind.value.retryable,
+        kind: "fail",
+        runId: kind.value.runId,
+        leaseId: kind.value.leaseId,
+        weight,
+        error: { message: kind.value.error?.message ?? "", code: kind.value.error?.code ?? "" },
+        retryable: kind.value.retryable,
       };
     case "report":
       return { kind: "report", runId: kind.value.runId, leaseId: kind.value.leaseId, weight, events: () => newEvents(kind.value.events) };
@@ -81,7 +102,12 @@ function refusal(logger: Logger, runId: string, error: unknown): WorkOutcome["er
   const connectError = toConnectError(error);
   const code = codeName(connectError.code);
   if (code === "internal" || code === "unknown") logger.error({ err: error, runId }, "work session message failed");
-  return { $typeName: "runline.v1.WorkOutcomeError", code, message: connectError.rawMessage, reason: error instanceof RunlineError ? error.reason : "" };
+  return {
+    $typeName: "runline.v1.WorkOutcomeError",
+    code,
+    message: connectError.rawMessage,
+    reason: error instanceof RunlineError ? error.reason : "",
+  };
 }
 
 /** A session's answer as a Work response. */
@@ -91,12 +117,16 @@ export function workResponse(logger: Logger, answer: SessionAnswer<Lease>): Work
       return create(WorkResponseSchema, { kind: { case: "assigned", value: { leases: answer.leases } } });
     case "outcome": {
       const { runId, outcome } = answer;
-      const value = "status" in outcome ? { runId, status: RunStatus[outcome.status as keyof typeof RunStatus] } : { runId, error: refusal(logger, runId, outcome.error) };
+      const value =
+        "status" in outcome
+          ? { runId, status: RunStatus[outcome.status as keyof typeof RunStatus] }
+          : { runId, error: refusal(logger, runId, outcome.error) };
       return create(WorkResponseSchema, { kind: { case: "outcome", value } });
     }
     case "reported": {
       const { runId, outcome } = answer;
-      const value = "events" in outcome ? { runId, events: outcome.events.map(eventMessage) } : { runId, error: refusal(logger, runId, outcome.error) };
+      const value =
+        "events" in outcome ? { runId, events: outcome.events.map(eventMessage) } : { runId, error: refusal(logger, runId, outcome.error) };
       return create(WorkResponseSchema, { kind: { case: "reported", value } });
     }
   }

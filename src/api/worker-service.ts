@@ -39,9 +39,19 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
   // Lease messages for a claimed batch; never leaves a lease committed that is not delivered.
   const deliver = createLeaseDelivery(executors, app.logger, leaseMessage);
   const session = { executors, deliver, logger: app.logger };
-  const claimRequest = async (tenantId: string, request: { workerId: string; workflows: string[] }, maxRuns: number, leaseDuration: Duration | undefined): Promise<ClaimRequest> => {
+  const claimRequest = async (
+    tenantId: string,
+    request: { workerId: string; workflows: string[] },
+    maxRuns: number,
+    leaseDuration: Duration | undefined,
+  ): Promise<ClaimRequest> => {
     checkWorkerId(request.workerId);
-    return { workerId: request.workerId, workflowIds: await executors.resolveWorkflows(tenantId, request.workflows), maxRuns, leaseMs: leaseMillis(leaseDuration, "lease_duration") };
+    return {
+      workerId: request.workerId,
+      workflowIds: await executors.resolveWorkflows(tenantId, request.workflows),
+      maxRuns,
+      leaseMs: leaseMillis(leaseDuration, "lease_duration"),
+    };
   };
   const signalOf = (context: HandlerContext) => AbortSignal.any([context.signal, app.shutdownSignal]);
   return {
@@ -62,10 +72,12 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
       const tenantId = tenantOf(context);
       const iterator = requests[Symbol.asyncIterator]();
       const first = await iterator.next();
-      if (first.done === true || first.value.kind.case !== "open") throw invalidArgument("open", "the first message of a session must be `open`");
+      if (first.done === true || first.value.kind.case !== "open")
+        throw invalidArgument("open", "the first message of a session must be `open`");
       const open = first.value.kind.value;
       const claim = await claimRequest(tenantId, open, checkMaxRuns(open.maxRuns), open.leaseDuration);
-      for await (const answer of workSession(session, tenantId, claim, sessionMessages(iterator), signalOf(context))) yield workResponse(app.logger, answer);
+      for await (const answer of workSession(session, tenantId, claim, sessionMessages(iterator), signalOf(context)))
+        yield workResponse(app.logger, answer);
     },
     async heartbeat(request, context) {
       const beat = await executors.heartbeat(tenantOf(context), request.runId, request.leaseId);
@@ -76,7 +88,11 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
       return { events: (await executors.report(tenantOf(context), request.runId, request.leaseId, events)).map(eventMessage) };
     },
     async completeRun(request, context) {
-      return { run: runMessage(await executors.complete(tenantOf(context), request.runId, request.leaseId, jsonFromValue(request.output, "output"))) };
+      return {
+        run: runMessage(
+          await executors.complete(tenantOf(context), request.runId, request.leaseId, jsonFromValue(request.output, "output")),
+        ),
+      };
     },
     async failRun(request, context) {
       const error = { message: request.error?.message ?? "", code: request.error?.code ?? "" };
@@ -86,10 +102,22 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
       return { run: runMessage(await executors.release(tenantOf(context), request.runId, request.leaseId)) };
     },
     async interruptRun(request, context) {
-      const result = await executors.interrupt(tenantOf(context), request.runId, request.leaseId, request.reason, jsonFromValue(request.payload, "payload"), jsonFromValue(request.resumeSchema, "resume_schema"));
+      const result = await executors.interrupt(
+        tenantOf(context),
+        request.runId,
+        request.leaseId,
+        request.reason,
+        jsonFromValue(request.payload, "payload"),
+        jsonFromValue(request.resumeSchema, "resume_schema"),
+      );
       return {
         run: runMessage(result.run),
-        interrupt: { id: result.interrupt.id, reason: result.interrupt.reason, payload: valueFromJson(result.interrupt.payload), resumeSchema: valueFromJson(result.interrupt.resumeSchema) },
+        interrupt: {
+          id: result.interrupt.id,
+          reason: result.interrupt.reason,
+          payload: valueFromJson(result.interrupt.payload),
+          resumeSchema: valueFromJson(result.interrupt.resumeSchema),
+        },
       };
     },
   };

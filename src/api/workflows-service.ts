@@ -8,8 +8,16 @@ import type { AppContext } from "../app-context.js";
 import { invalidArgument } from "../errors.js";
 import { pageSize } from "../runs/page-token.js";
 import {
-  createWorkflow, createWorkflowVersion, getWorkflow, getWorkflowVersion, listWorkflows, listWorkflowVersions,
-  type RunDefaults, type VersionContent, type Workflow, type WorkflowVersion,
+  createWorkflow,
+  createWorkflowVersion,
+  getWorkflow,
+  getWorkflowVersion,
+  listWorkflows,
+  listWorkflowVersions,
+  type RunDefaults,
+  type VersionContent,
+  type Workflow,
+  type WorkflowVersion,
 } from "../workflows/workflows.js";
 import { tenantOf } from "./caller-context.js";
 import { durationFrom, jsonFromValue, millisFrom, timestamp, valueFromJson } from "./proto-convert.js";
@@ -26,8 +34,16 @@ function defaultsFrom(defaults: ProtoRunDefaults | undefined): RunDefaults {
   };
 }
 
-function contentFrom(request: { definition?: Value | undefined; inputSchema?: Value | undefined; defaults?: ProtoRunDefaults | undefined }): VersionContent {
-  return { definition: jsonFromValue(request.definition, "definition"), inputSchema: jsonFromValue(request.inputSchema, "input_schema"), defaults: defaultsFrom(request.defaults) };
+function contentFrom(request: {
+  definition?: Value | undefined;
+  inputSchema?: Value | undefined;
+  defaults?: ProtoRunDefaults | undefined;
+}): VersionContent {
+  return {
+    definition: jsonFromValue(request.definition, "definition"),
+    inputSchema: jsonFromValue(request.inputSchema, "input_schema"),
+    defaults: defaultsFrom(request.defaults),
+  };
 }
 
 function workflowMessage(workflow: Workflow) {
@@ -76,7 +92,8 @@ export function workflowsService(app: AppContext): ServiceImpl<typeof WorkflowsS
       const rows = await listWorkflows(em(), tenantOf(context), limit + 1, workflowCursor(request.pageToken));
       const page = rows.slice(0, limit);
       const last = page[page.length - 1];
-      const nextPageToken = rows.length > limit && last !== undefined ? Buffer.from(`${last.createTime.toISOString()}|${last.id}`).toString("base64url") : "";
+      const nextPageToken =
+        rows.length > limit && last !== undefined ? Buffer.from(`${last.createTime.toISOString()}|${last.id}`).toString("base64url") : "";
       return { workflows: page.map(workflowMessage), nextPageToken };
     },
     async createWorkflowVersion(request, context) {

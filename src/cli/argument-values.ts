@@ -16,7 +16,9 @@ function readSource(option: string, text: string): string {
     // `@-` reads standard input, so JSON can be piped in.
     return readFileSync(file === "-" ? 0 : file, "utf8");
   } catch (error) {
-    throw new UsageError(`--${option}: cannot read ${file === "-" ? "standard input" : file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    throw new UsageError(
+      `--${option}: cannot read ${file === "-" ? "standard input" : file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+    );
   }
 }
 
@@ -46,7 +48,8 @@ export function parseDurationArgument(option: string, text: string): Duration {
 
 /** A whole number of at least `min`. */
 export function parseCountArgument(option: string, text: string, min = 1): number {
-  if (!/^\d+$/.test(text) || Number(text) < min) throw new UsageError(`--${option}: expected a whole number of at least ${min}, got "${text}"`);
+  if (!/^\d+$/.test(text) || Number(text) < min)
+    throw new UsageError(`--${option}: expected a whole number of at least ${min}, got "${text}"`);
   return Number(text);
 }
 
@@ -63,7 +66,10 @@ export function parseLabelArguments(option: string, texts: readonly string[]): R
 
 /** Comma-separated lists, possibly repeated (`--status queued,running --status failed`). */
 export function splitList(texts: readonly string[]): string[] {
-  return texts.flatMap((text) => text.split(",")).map((item) => item.trim()).filter((item) => item !== "");
+  return texts
+    .flatMap((text) => text.split(","))
+    .map((item) => item.trim())
+    .filter((item) => item !== "");
 }
 
 /** Run statuses by name, with or without the `RUN_STATUS_` prefix, in any case. */

@@ -45,7 +45,10 @@ export function resolveServer(settings: ConnectionSettings): string {
 }
 
 function resolveKey(settings: ConnectionSettings, kind: KeyKind): string {
-  const fromEnv = kind === "root" ? nonEmpty(settings.env.RUNLINE_ROOT_KEY) ?? nonEmpty(settings.env.RUNLINE_API_KEY) : nonEmpty(settings.env.RUNLINE_API_KEY);
+  const fromEnv =
+    kind === "root"
+      ? (nonEmpty(settings.env.RUNLINE_ROOT_KEY) ?? nonEmpty(settings.env.RUNLINE_API_KEY))
+      : nonEmpty(settings.env.RUNLINE_API_KEY);
   const key = nonEmpty(settings.key) ?? fromEnv;
   if (key === undefined) {
     const variables = kind === "root" ? "RUNLINE_ROOT_KEY or RUNLINE_API_KEY" : "RUNLINE_API_KEY";

@@ -16,7 +16,17 @@ export interface ErrorReport {
 }
 
 // Socket-level failures: the server is down, unreachable or went away mid-call.
-const networkErrorCodes = new Set(["ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EPIPE", "UND_ERR_SOCKET"]);
+const networkErrorCodes = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EPIPE",
+  "UND_ERR_SOCKET",
+]);
 
 function networkErrorCode(error: unknown): string | undefined {
   const seen = new Set<unknown>();
@@ -38,7 +48,10 @@ function fromConnectError(error: ConnectError, server: string | undefined): Erro
   if (network !== undefined) {
     return { lines: [`runline: unavailable: cannot reach ${server ?? "the server"} (${network})`], exitCode: exitCodes.unavailable };
   }
-  const violations = error.findDetails(BadRequestSchema).flatMap((detail) => detail.fieldViolations).map((violation) => `${violation.field}: ${violation.description}`);
+  const violations = error
+    .findDetails(BadRequestSchema)
+    .flatMap((detail) => detail.fieldViolations)
+    .map((violation) => `${violation.field}: ${violation.description}`);
   // A message that already is its only violation is not repeated under itself.
   const listed = violations.length === 1 && violations[0] === error.rawMessage ? [] : violations;
   return {
@@ -50,7 +63,13 @@ function fromConnectError(error: ConnectError, server: string | undefined): Erro
 /** The report for `error`; `server` is named when it cannot be reached. */
 export function reportError(error: unknown, server: string | undefined): ErrorReport {
   if (error instanceof UsageError) {
-    return { lines: [`runline: usage: ${error.message}`, error.usage === undefined ? "run 'runline --help' for the commands" : `usage: ${error.usage}`], exitCode: error.exitCode };
+    return {
+      lines: [
+        `runline: usage: ${error.message}`,
+        error.usage === undefined ? "run 'runline --help' for the commands" : `usage: ${error.usage}`,
+      ],
+      exitCode: error.exitCode,
+    };
   }
   if (error instanceof CliError) return { lines: [`runline: ${error.label}: ${error.message}`], exitCode: error.exitCode };
   if (error instanceof ConfigError) return { lines: [`runline: bad configuration: ${error.message}`], exitCode: exitCodes.usage };

@@ -19,7 +19,10 @@ export interface Collected<T> {
 const maxPageSize = 1000;
 
 /** Calls `fetchPage` with successive tokens until `limit` items or the end of the list. */
-export async function collectPages<T>(limit: number, fetchPage: (pageToken: string, pageSize: number) => Promise<Page<T>>): Promise<Collected<T>> {
+export async function collectPages<T>(
+  limit: number,
+  fetchPage: (pageToken: string, pageSize: number) => Promise<Page<T>>,
+): Promise<Collected<T>> {
   const items: T[] = [];
   let pageToken = "";
   do {

@@ -161,7 +161,10 @@ function createProgram(hooks: CommandLineHooks, exit: (code: number) => void): C
       parent = groups.get(first) ?? asCommandHolder(program.command(first).helpCommand(false));
       groups.set(first, parent);
     }
-    const command = parent.command(second ?? first).summary(spec.summary).helpOption("--help", "show this help");
+    const command = parent
+      .command(second ?? first)
+      .summary(spec.summary)
+      .helpOption("--help", "show this help");
     refuseWithUsage(command);
     for (const name of spec.positionals) command.argument(`<${name}>`);
     for (const option of [...spec.options, ...(spec.key === "none" ? [] : clientOptions)]) command.addOption(commanderOption(option));

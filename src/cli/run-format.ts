@@ -37,7 +37,11 @@ export function paintStatus(out: Output, status: RunStatus): string {
 
 /** `2025-01-31T12:00:05Z`, or `-` when unset. */
 export function formatTime(time: Timestamp | undefined): string {
-  return time === undefined ? "-" : timestampDate(time).toISOString().replace(/\.\d{3}Z$/, "Z");
+  return time === undefined
+    ? "-"
+    : timestampDate(time)
+        .toISOString()
+        .replace(/\.\d{3}Z$/, "Z");
 }
 
 /** A google.protobuf.Value as plain JSON (null when unset). */
@@ -60,7 +64,9 @@ export function runRow(run: Run): Cell[] {
 
 /** `runs get`: one `name: value` line per field a person looks at. */
 export function printRun(out: Output, run: Run): void {
-  const labels = Object.entries(run.labels).map(([key, value]) => `${key}=${value}`).join(", ");
+  const labels = Object.entries(run.labels)
+    .map(([key, value]) => `${key}=${value}`)
+    .join(", ");
   const fields: [string, string][] = [
     ["id", run.id],
     ["workflow", `${run.workflowSlug || run.workflowId} v${run.workflowVersion}`],
@@ -106,7 +112,9 @@ export function printOutput(out: Output, runId: string, output: RunOutput): void
       return;
     }
     case "error":
-      out.line(`${paintStatus(out, output.status)}: ${output.outcome.value.code ? `${output.outcome.value.code}: ` : ""}${output.outcome.value.message}`);
+      out.line(
+        `${paintStatus(out, output.status)}: ${output.outcome.value.code ? `${output.outcome.value.code}: ` : ""}${output.outcome.value.message}`,
+      );
       return;
     default:
       out.line(`${paintStatus(out, output.status)}: no output${output.done ? "" : " yet"}`);

@@ -166,8 +166,11 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   // job after a 15 s pause took 88–165 ms instead of 15–33).
   const poolOptions = (pool as unknown as { options: pg.PoolConfig }).options;
   const workerPool = new pg.Pool({
-    connectionString: withExecutorSettings(options.url), types: poolOptions.types,
-    min: 0, max: Math.max(2, Math.ceil(options.poolSize / 4)), idleTimeoutMillis: 5 * 60_000,
+    connectionString: withExecutorSettings(options.url),
+    types: poolOptions.types,
+    min: 0,
+    max: Math.max(2, Math.ceil(options.poolSize / 4)),
+    idleTimeoutMillis: 5 * 60_000,
   });
   workerPool.on("error", () => undefined); // an idle connection dropped by the server: the pool discards it
   return {

@@ -76,7 +76,15 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     // Postgres refuses to run as root; the package creates and uses a `postgres` user.
     createPostgresUser: true,
     // Loopback TCP only: no unix socket directory to own or clean up.
-    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "max_connections=300", ...(options.postgresFlags ?? [])],
+    postgresFlags: [
+      "-c",
+      "listen_addresses=127.0.0.1",
+      "-c",
+      "unix_socket_directories=",
+      "-c",
+      "max_connections=300",
+      ...(options.postgresFlags ?? []),
+    ],
     onLog: (message) => log.debug({ postgres: message.trim() }, "postgres output"),
     onError: (error) => log.error({ err: error }, "postgres error"),
   });

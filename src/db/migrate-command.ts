@@ -10,7 +10,8 @@ import { startEmbeddedPostgres } from "./embedded-postgres.js";
 
 const config = loadConfig();
 const logger = createLogger(config.logLevel);
-const embedded = config.databaseUrl === undefined ? await startEmbeddedPostgres({ directory: path.join(config.dataDir, "pg"), logger }) : undefined;
+const embedded =
+  config.databaseUrl === undefined ? await startEmbeddedPostgres({ directory: path.join(config.dataDir, "pg"), logger }) : undefined;
 const url = config.databaseUrl ?? embedded!.adminUrl;
 const database = await openDatabase({ url, poolSize: 2 });
 try {

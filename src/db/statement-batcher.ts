@@ -26,13 +26,20 @@ export interface StatementBatcher<Item, Answer> {
 }
 
 /** `maxBatch` bounds the items of one statement (parameters, result size, lock count). */
-export function createStatementBatcher<Item, Answer>(maxBatch: number, execute: BatchExecutor<Item, Answer>, maxInFlight = 1): StatementBatcher<Item, Answer> {
+export function createStatementBatcher<Item, Answer>(
+  maxBatch: number,
+  execute: BatchExecutor<Item, Answer>,
+  maxInFlight = 1,
+): StatementBatcher<Item, Answer> {
   /** Per key: the calls waiting, and how many statements are in flight. */
   const keys = new Map<string, { waiting: Pending<Item, Answer>[]; inFlight: number }>();
 
   const runBatch = async (key: string, batch: readonly Pending<Item, Answer>[]): Promise<void> => {
     try {
-      const answers = await execute(key, batch.map((pending) => pending.item));
+      const answers = await execute(
+        key,
+        batch.map((pending) => pending.item),
+      );
       batch.forEach((pending, index) => pending.resolve(answers[index]!));
     } catch (error) {
       if (batch.length === 1) return batch[0]!.reject(error);

@@ -29,10 +29,33 @@ export function millisFromTimestamptz(text: string): number {
   if (text === "-infinity") return -Infinity;
   const match = timestamptzPattern.exec(text);
   if (match === null) throw new RangeError(`not a timestamptz: ${JSON.stringify(text.slice(0, 64))}`);
-  const [, year, month, day, hour, minute, second, fraction = "", , sign, offsetHours = "0", offsetMinutes = "0", offsetSeconds = "0", era] = match;
+  const [
+    ,
+    year,
+    month,
+    day,
+    hour,
+    minute,
+    second,
+    fraction = "",
+    ,
+    sign,
+    offsetHours = "0",
+    offsetMinutes = "0",
+    offsetSeconds = "0",
+    era,
+  ] = match;
   // Astronomical numbering: 1 BC is year 0, 2 BC year −1.
   const astronomicalYear = era === undefined ? Number(year) : 1 - Number(year);
-  let local = Date.UTC(astronomicalYear, Number(month) - 1, Number(day), Number(hour), Number(minute), Number(second), Number(fraction.slice(0, 3).padEnd(3, "0")));
+  let local = Date.UTC(
+    astronomicalYear,
+    Number(month) - 1,
+    Number(day),
+    Number(hour),
+    Number(minute),
+    Number(second),
+    Number(fraction.slice(0, 3).padEnd(3, "0")),
+  );
   // Date.UTC takes years 0–99 as 1900–1999; setUTCFullYear takes them as they are.
   if (astronomicalYear >= 0 && astronomicalYear < 100) local = new Date(local).setUTCFullYear(astronomicalYear);
   if (Number.isNaN(local)) return era === undefined ? Infinity : -Infinity;

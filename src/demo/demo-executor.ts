@@ -26,7 +26,8 @@ async function ensureDemoTenant(database: Database): Promise<string> {
     return (await createTenant(em, demoTenantSlug)).id;
   } catch (error) {
     // Another replica created it first.
-    if (error instanceof RunlineError && error.kind === "already_exists") return (await em.findOneOrFail(TenantEntity, { slug: demoTenantSlug })).id;
+    if (error instanceof RunlineError && error.kind === "already_exists")
+      return (await em.findOneOrFail(TenantEntity, { slug: demoTenantSlug })).id;
     throw error;
   }
 }
@@ -55,7 +56,11 @@ export async function startDemoExecutor(database: Database, serverUrl: string, l
   // Every replica runs its own executor with its own key, revoked when it stops. Keys
   // left by replicas that crashed are revoked once they are a week old.
   const weekAgo = new Date(Date.now() - 7 * 24 * 3600 * 1000);
-  await em.nativeUpdate(ApiKeyEntity, { tenantId, displayName: keyName, revokeTime: null, createTime: { $lt: weekAgo } }, { revokeTime: new Date() });
+  await em.nativeUpdate(
+    ApiKeyEntity,
+    { tenantId, displayName: keyName, revokeTime: null, createTime: { $lt: weekAgo } },
+    { revokeTime: new Date() },
+  );
   const { secret, apiKey } = await createApiKey(em, tenantId, ["worker"], keyName);
   const handlers = new Map(demoWorkflows.map((workflow) => [workflow.slug, workflow.handler]));
   const log = logger.child({ component: "demo-executor" });

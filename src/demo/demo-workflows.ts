@@ -16,10 +16,14 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(signal.reason as Error);
     const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
-      clearTimeout(timer);
-      reject(signal.reason as Error);
-    }, { once: true });
+    signal.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        reject(signal.reason as Error);
+      },
+      { once: true },
+    );
   });
 }
 
@@ -40,7 +44,11 @@ const sleepWorkflow: DemoWorkflow = {
   slug: "sleep",
   content: {
     definition: { description: "Sleeps, reporting progress; honours cancellation." },
-    inputSchema: { type: "object", properties: { seconds: { type: "number", minimum: 0, maximum: 3600 }, steps: { type: "integer", minimum: 1, maximum: 1000 } }, required: ["seconds"] },
+    inputSchema: {
+      type: "object",
+      properties: { seconds: { type: "number", minimum: 0, maximum: 3600 }, steps: { type: "integer", minimum: 1, maximum: 1000 } },
+      required: ["seconds"],
+    },
     defaults: defaults(),
   },
   handler: async (job) => {
@@ -78,11 +86,15 @@ const approval: DemoWorkflow = {
   },
   handler: async (job) => {
     if (job.resumeInput === undefined) {
-      return job.interrupt("approval needed", { request: (job.input as { request?: string } | null)?.request ?? "" }, {
-        type: "object",
-        properties: { approved: { type: "boolean" }, comment: { type: "string" } },
-        required: ["approved"],
-      });
+      return job.interrupt(
+        "approval needed",
+        { request: (job.input as { request?: string } | null)?.request ?? "" },
+        {
+          type: "object",
+          properties: { approved: { type: "boolean" }, comment: { type: "string" } },
+          required: ["approved"],
+        },
+      );
     }
     const decision = job.resumeInput as { approved: boolean; comment?: string };
     return { approved: decision.approved, comment: decision.comment ?? "" };

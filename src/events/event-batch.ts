@@ -50,8 +50,20 @@ const batchStatement = `
   order by e.sequence`;
 
 /** The next batch of the run's log after `afterSequence`, in sequence order. */
-export async function readEventBatch(sql: Sql, tenantId: string, runId: string, afterSequence: number | string, limits: BatchLimits): Promise<EventBatch> {
-  const rows = await sql.query<EventRecord & { walked: number }>(batchStatement, [tenantId, runId, afterSequence, limits.maxEvents, limits.maxBytes]);
+export async function readEventBatch(
+  sql: Sql,
+  tenantId: string,
+  runId: string,
+  afterSequence: number | string,
+  limits: BatchLimits,
+): Promise<EventBatch> {
+  const rows = await sql.query<EventRecord & { walked: number }>(batchStatement, [
+    tenantId,
+    runId,
+    afterSequence,
+    limits.maxEvents,
+    limits.maxBytes,
+  ]);
   const walked = rows[0]?.walked ?? 0;
   const events = rows.map(({ walked: _walked, ...event }) => event);
   return { events, cut: walked > events.length };

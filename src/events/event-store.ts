@@ -86,7 +86,13 @@ export async function appendEvents(sql: Sql, tenantId: string, runId: string, ev
  * lock and read its `last_sequence` (appendEvents, or the lease-fenced append in
  * workers/report-events.ts): the lock is what keeps sequences gapless.
  */
-export async function appendToLockedRun(transaction: Sql, tenantId: string, runId: string, lastSequence: string, events: readonly NewEvent[]): Promise<EventRecord[]> {
+export async function appendToLockedRun(
+  transaction: Sql,
+  tenantId: string,
+  runId: string,
+  lastSequence: string,
+  events: readonly NewEvent[],
+): Promise<EventRecord[]> {
   const ids = [...new Set(events.map((event) => event.eventId).filter((id) => id !== ""))];
   const existing = ids.length === 0 ? [] : await transaction.query<EventRecord>(findByEventIds, [tenantId, runId, ids]);
   const known = new Map(existing.map((event) => [event.event_id!, event]));
@@ -97,12 +103,17 @@ export async function appendToLockedRun(transaction: Sql, tenantId: string, runI
     if (event.eventId !== "") seen.add(event.eventId);
     fresh.push(event);
   }
-  const inserted = fresh.length === 0 ? [] : await transaction.query<EventRecord & { notified?: unknown }>(appendStatement, [
-    tenantId, runId, lastSequence,
-    fresh.map((event) => event.type),
-    fresh.map((event) => JSON.stringify(event.data ?? null)),
-    fresh.map((event) => (event.eventId === "" ? null : event.eventId)),
-  ]);
+  const inserted =
+    fresh.length === 0
+      ? []
+      : await transaction.query<EventRecord & { notified?: unknown }>(appendStatement, [
+          tenantId,
+          runId,
+          lastSequence,
+          fresh.map((event) => event.type),
+          fresh.map((event) => JSON.stringify(event.data ?? null)),
+          fresh.map((event) => (event.eventId === "" ? null : event.eventId)),
+        ]);
   const byId = new Map(known);
   for (const event of inserted) if (event.event_id !== null) byId.set(event.event_id, event);
   const anonymous = inserted.filter((event) => event.event_id === null);
@@ -123,6 +134,12 @@ const listAfter = `
   order by sequence limit $4::int`;
 
 /** Up to `limit` events after `afterSequence`, in sequence order. */
-export async function listEventsAfter(sql: Sql, tenantId: string, runId: string, afterSequence: number | string, limit: number): Promise<EventRecord[]> {
+export async function listEventsAfter(
+  sql: Sql,
+  tenantId: string,
+  runId: string,
+  afterSequence: number | string,
+  limit: number,
+): Promise<EventRecord[]> {
   return sql.query<EventRecord>(listAfter, [tenantId, runId, afterSequence, limit]);
 }

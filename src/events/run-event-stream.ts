@@ -16,7 +16,9 @@ import { readEventBatch, type BatchLimits } from "./event-batch.js";
 import type { EventRecord } from "./event-store.js";
 
 /** One message of the stream: the run (first message only) or a batch of events. */
-export type StreamItem = { readonly run: RunRecord; readonly events: readonly EventRecord[] } | { readonly run: undefined; readonly events: readonly EventRecord[] };
+export type StreamItem =
+  | { readonly run: RunRecord; readonly events: readonly EventRecord[] }
+  | { readonly run: undefined; readonly events: readonly EventRecord[] };
 
 /**
  * Most per message: 500 events, and 256 KiB of event JSON unless one event alone is
@@ -32,7 +34,14 @@ function endsStream(event: EventRecord): boolean {
 }
 
 /** Streams a run's events after `afterSequence` until its terminal event or `signal`. */
-export async function* streamRunEvents(sql: Sql, hub: EventHub, tenantId: string, runId: string, afterSequence: number, signal: AbortSignal): AsyncGenerator<StreamItem> {
+export async function* streamRunEvents(
+  sql: Sql,
+  hub: EventHub,
+  tenantId: string,
+  runId: string,
+  afterSequence: number,
+  signal: AbortSignal,
+): AsyncGenerator<StreamItem> {
   const run = await getRun(sql, tenantId, runId);
   // The stored id, not the caller's spelling: hints and polls name runs as Postgres
   // prints them (lower case), and the hub matches ids as strings.
@@ -61,6 +70,9 @@ export async function* streamRunEvents(sql: Sql, hub: EventHub, tenantId: string
 }
 
 async function ensureRunExists(sql: Sql, tenantId: string, runId: string): Promise<void> {
-  const rows = await sql.query<{ one: number }>(`select 1 as one from runs where tenant_id = $1::uuid and id = $2::uuid`, [tenantId, runId]);
+  const rows = await sql.query<{ one: number }>(`select 1 as one from runs where tenant_id = $1::uuid and id = $2::uuid`, [
+    tenantId,
+    runId,
+  ]);
   if (rows.length === 0) throw notFound("run", runId);
 }

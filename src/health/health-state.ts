@@ -153,7 +153,8 @@ export async function startHealthState(options: HealthStateOptions): Promise<Hea
         if (pending.length > 0) return { ready: false, reason: `migrations not applied: ${pending.join(", ")}` };
         return { ready: true };
       } catch (error) {
-        if (sqlState(error) === UNDEFINED_TABLE) return { ready: false, reason: "migrations not applied: the database has no runline_migrations table" };
+        if (sqlState(error) === UNDEFINED_TABLE)
+          return { ready: false, reason: "migrations not applied: the database has no runline_migrations table" };
         return { ready: false, reason: `database unreachable: ${failureMessage(error)}` };
       }
     },

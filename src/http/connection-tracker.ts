@@ -8,7 +8,13 @@
 import * as http from "node:http";
 import type * as http2 from "node:http2";
 import type * as net from "node:net";
-import { endUnlessAnswering, keepSessionAlive, type KeepaliveOptions, type PeerLostListener, type PeerLostReason } from "./session-liveness.js";
+import {
+  endUnlessAnswering,
+  keepSessionAlive,
+  type KeepaliveOptions,
+  type PeerLostListener,
+  type PeerLostReason,
+} from "./session-liveness.js";
 
 /** What the tracker needs besides the connections themselves. */
 export interface TrackerOptions {

@@ -31,7 +31,14 @@ export function chainEndpoints(endpoints: readonly Endpoint[]): (request: HttpRe
       for (const endpoint of endpoints) if (await endpoint(request, response)) return;
       const body = JSON.stringify({ code: 5, message: `no route for ${request.method ?? "GET"} ${request.url ?? "/"}`, details: [] });
       sendResponse(response, 404, { "content-type": "application/json" }, body);
-    })().catch(() => sendResponse(response, 500, { "content-type": "application/json" }, JSON.stringify({ code: 13, message: "internal error", details: [] })));
+    })().catch(() =>
+      sendResponse(
+        response,
+        500,
+        { "content-type": "application/json" },
+        JSON.stringify({ code: 13, message: "internal error", details: [] }),
+      ),
+    );
   };
 }
 

@@ -32,8 +32,15 @@ export interface InProcessTransportOptions {
  */
 export function createInProcessTransport(handlers: readonly UniversalHandler[], options: InProcessTransportOptions = {}): Transport {
   return createTransport({
-    httpClient: handlerClient(handlers, options.contextValues ?? createContextValues), baseUrl: "https://in-memory", useBinaryFormat: true, interceptors: [], acceptCompression: [], sendCompression: null,
-    compressMinBytes: Number.MAX_SAFE_INTEGER, readMaxBytes: Number.MAX_SAFE_INTEGER, writeMaxBytes: Number.MAX_SAFE_INTEGER,
+    httpClient: handlerClient(handlers, options.contextValues ?? createContextValues),
+    baseUrl: "https://in-memory",
+    useBinaryFormat: true,
+    interceptors: [],
+    acceptCompression: [],
+    sendCompression: null,
+    compressMinBytes: Number.MAX_SAFE_INTEGER,
+    readMaxBytes: Number.MAX_SAFE_INTEGER,
+    writeMaxBytes: Number.MAX_SAFE_INTEGER,
   });
 }
 
@@ -48,9 +55,18 @@ function handlerClient(handlers: readonly UniversalHandler[], contextValues: () 
     // Raced against the signal, as connect's handler client does: a handler that returns
     // normally after its deadline fired (a long poll answering with what it has) must
     // still be the caller's DEADLINE_EXCEEDED, not a late success.
-    const response = await raceSignal(signal, handler({
-      body: request.body ?? createAsyncIterable([]), httpVersion: "2.0", method: request.method, url: request.url, header: request.header, signal, contextValues: contextValues(),
-    }));
+    const response = await raceSignal(
+      signal,
+      handler({
+        body: request.body ?? createAsyncIterable([]),
+        httpVersion: "2.0",
+        method: request.method,
+        url: request.url,
+        header: request.header,
+        signal,
+        contextValues: contextValues(),
+      }),
+    );
     const body = response.body ?? createAsyncIterable([]);
     const messages = body[Symbol.asyncIterator]();
     signal.addEventListener("abort", () => void messages.return?.().catch(() => undefined), { once: true });

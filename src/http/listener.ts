@@ -129,9 +129,7 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
   const limits = options.limits ?? defaultConnectionLimits;
   const tracker = { limits, onPeerLost: options.onPeerLost ?? (() => {}) };
   const { server, connections } =
-    options.tls === undefined
-      ? createCleartextServer(options.handler, tracker)
-      : createTlsServer(options.tls, options.handler, tracker);
+    options.tls === undefined ? createCleartextServer(options.handler, tracker) : createTlsServer(options.tls, options.handler, tracker);
   server.listen(options.port, options.host);
   await once(server, "listening"); // rejects on 'error', e.g. EADDRINUSE
   const { port } = server.address() as AddressInfo;
@@ -140,8 +138,7 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
   return {
     port,
     url: `${options.tls === undefined ? "http" : "https"}://${host}:${port}`,
-    close: (closeOptions) =>
-      (closing ??= shutdown(server, connections, closeOptions?.graceMs ?? DEFAULT_GRACE_MS)),
+    close: (closeOptions) => (closing ??= shutdown(server, connections, closeOptions?.graceMs ?? DEFAULT_GRACE_MS)),
   };
 }
 
@@ -222,7 +219,7 @@ function sniffPreface(socket: net.Socket, onDecided: (isHttp2: boolean) => void)
     socket.destroy();
   };
   const onReadable = (): void => {
-    for (let chunk: Buffer | null; (chunk = socket.read() as Buffer | null) !== null; ) {
+    for (let chunk: Buffer | null; (chunk = socket.read() as Buffer | null) !== null;) {
       received = Buffer.concat([received, chunk]);
     }
     const isHttp2 = matchPreface(received);

@@ -79,8 +79,10 @@ function capDeadlines(request: HttpRequest): void {
   if (typeof grpc === "string") {
     const match = /^(\d{1,8})([HMSmun])$/.exec(grpc);
     const unitMs: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
-    if (match !== null && Number(match[1]) * unitMs[match[2]!]! > maxTimerMs) request.headers["grpc-timeout"] = `${Math.floor(maxTimerMs / 1000)}S`;
+    if (match !== null && Number(match[1]) * unitMs[match[2]!]! > maxTimerMs)
+      request.headers["grpc-timeout"] = `${Math.floor(maxTimerMs / 1000)}S`;
   }
   const connect = request.headers["connect-timeout-ms"];
-  if (typeof connect === "string" && /^\d{1,10}$/.test(connect) && Number(connect) > maxTimerMs) request.headers["connect-timeout-ms"] = String(maxTimerMs);
+  if (typeof connect === "string" && /^\d{1,10}$/.test(connect) && Number(connect) > maxTimerMs)
+    request.headers["connect-timeout-ms"] = String(maxTimerMs);
 }

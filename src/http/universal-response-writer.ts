@@ -16,7 +16,11 @@ import type { HttpResponse } from "./handler-chain.js";
 import { isResponseClosed, toNodeHeaders, writeWithBackpressure } from "./transcoding/index.js";
 
 /** Writes `answer`; rejects when the client left or stalled, after telling the handler (its iterator's throw). */
-export async function writeUniversalResponse(answer: UniversalServerResponse, response: HttpResponse, stallTimeoutMs: number): Promise<void> {
+export async function writeUniversalResponse(
+  answer: UniversalServerResponse,
+  response: HttpResponse,
+  stallTimeoutMs: number,
+): Promise<void> {
   const chunks = answer.body?.[Symbol.asyncIterator]();
   let writing = false;
   try {

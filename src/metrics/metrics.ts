@@ -55,8 +55,17 @@ export function createMetrics(sources: MetricsSources): Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     registers: [registry],
   });
-  const streams = new Gauge({ name: "runline_active_streams", help: "Server streams open now, by procedure.", labelNames: ["procedure"], registers: [registry] });
-  const leaseExpiries = new Counter({ name: "runline_lease_expiries_total", help: "Leases the sweeper expired (executor stopped heartbeating).", registers: [registry] });
+  const streams = new Gauge({
+    name: "runline_active_streams",
+    help: "Server streams open now, by procedure.",
+    labelNames: ["procedure"],
+    registers: [registry],
+  });
+  const leaseExpiries = new Counter({
+    name: "runline_lease_expiries_total",
+    help: "Leases the sweeper expired (executor stopped heartbeating).",
+    registers: [registry],
+  });
   new Gauge({
     name: "runline_runs",
     help: "Runs by status (all tenants).",
@@ -64,7 +73,8 @@ export function createMetrics(sources: MetricsSources): Metrics {
     registers: [registry],
     async collect() {
       this.reset();
-      for (const row of await sources.sql.query<{ status: string; count: string }>(runsByStatus)) this.set({ status: row.status }, Number(row.count));
+      for (const row of await sources.sql.query<{ status: string; count: string }>(runsByStatus))
+        this.set({ status: row.status }, Number(row.count));
     },
   });
   // One query serves both queue gauges: prom-client starts every collector of a scrape in

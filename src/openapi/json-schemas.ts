@@ -175,7 +175,11 @@ function wellKnownSchema(message: DescMessage): SchemaObject | undefined {
     case "google.protobuf.Timestamp":
       return { type: "string", format: "date-time" };
     case "google.protobuf.Duration":
-      return { type: "string", pattern: "^-?[0-9]+(\\.[0-9]{1,9})?s$", description: "A duration in seconds with an `s` suffix, e.g. `1.5s`." };
+      return {
+        type: "string",
+        pattern: "^-?[0-9]+(\\.[0-9]{1,9})?s$",
+        description: "A duration in seconds with an `s` suffix, e.g. `1.5s`.",
+      };
     case "google.protobuf.FieldMask":
       return { type: "string", description: "Comma-separated field paths in lowerCamelCase, e.g. `name,createTime`." };
     case "google.protobuf.Value":
@@ -211,8 +215,15 @@ function messageComponent(registry: SchemaRegistry, message: DescMessage): Schem
 function enumComponent(desc: DescEnum): SchemaObject {
   const values = desc.values.map((value) => ({ name: value.name, comment: commentOf(value) }));
   const commented = values.filter((value) => value.comment !== undefined);
-  const list = commented.length === 0 ? undefined : commented.map((value) => `- \`${value.name}\`: ${(value.comment ?? "").replace(/\s*\n\s*/g, " ")}`).join("\n");
-  return describeSchema({ type: "string", enum: values.map((value) => value.name) }, joinParagraphs(commentOf(desc), list), desc.deprecated);
+  const list =
+    commented.length === 0
+      ? undefined
+      : commented.map((value) => `- \`${value.name}\`: ${(value.comment ?? "").replace(/\s*\n\s*/g, " ")}`).join("\n");
+  return describeSchema(
+    { type: "string", enum: values.map((value) => value.name) },
+    joinParagraphs(commentOf(desc), list),
+    desc.deprecated,
+  );
 }
 
 /**

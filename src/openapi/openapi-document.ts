@@ -15,7 +15,17 @@
 import type { DescField, DescService } from "@bufbuild/protobuf";
 import { describeBinding, readRestBindings, type RestBinding } from "../http/transcoding/index.js";
 import { createSchemaRegistry, type SchemaRegistry } from "./json-schemas.js";
-import type { MediaTypeObject, OpenApiDocument, OperationObject, ParameterObject, PathItemMethod, PathItemObject, RequestBodyObject, ResponseObject, SchemaObject } from "./openapi-types.js";
+import type {
+  MediaTypeObject,
+  OpenApiDocument,
+  OperationObject,
+  ParameterObject,
+  PathItemMethod,
+  PathItemObject,
+  RequestBodyObject,
+  ResponseObject,
+  SchemaObject,
+} from "./openapi-types.js";
 import { commentOf, firstSentence, joinParagraphs } from "./proto-comments.js";
 import { headerParametersOf, openApiPathOf, queryParametersOf, type HeaderField } from "./request-parameters.js";
 
@@ -74,7 +84,10 @@ export function buildOpenApiDocument(options: OpenApiDocumentOptions): OpenApiBu
     const route = `${binding.httpMethod} ${path.replace(/\{[^}]*\}/g, "{}")}`;
     const taken = routes.get(route);
     if (taken !== undefined) throw new Error(`${describeBinding(binding)}: ${binding.httpMethod} ${path} is already bound to ${taken}`);
-    if (operationIds.has(operation.operationId)) throw new Error(`${describeBinding(binding)}: operationId ${operation.operationId} is taken; services in different packages share a name`);
+    if (operationIds.has(operation.operationId))
+      throw new Error(
+        `${describeBinding(binding)}: operationId ${operation.operationId} is taken; services in different packages share a name`,
+      );
     routes.set(route, operation.operationId);
     operationIds.add(operation.operationId);
     (paths[path] ??= {})[httpMethod as PathItemMethod] = operation;
@@ -91,9 +104,15 @@ function checkHeaderFields(headers: readonly HeaderField[], services: ReadonlySe
   if (unknown !== undefined) throw new Error(`header ${unknown.header}: ${unknown.method} is not a described method`);
 }
 
-function assembleDocument(options: OpenApiDocumentOptions, paths: Record<string, PathItemObject>, registry: SchemaRegistry, services: readonly DescService[]): OpenApiDocument {
+function assembleDocument(
+  options: OpenApiDocumentOptions,
+  paths: Record<string, PathItemObject>,
+  registry: SchemaRegistry,
+  services: readonly DescService[],
+): OpenApiDocument {
   const errorResponse: ResponseObject = {
-    description: "An error: google.rpc.Status JSON. The HTTP status follows the gRPC code (INVALID_ARGUMENT 400, UNAUTHENTICATED 401, PERMISSION_DENIED 403, NOT_FOUND 404, ALREADY_EXISTS 409 …).",
+    description:
+      "An error: google.rpc.Status JSON. The HTTP status follows the gRPC code (INVALID_ARGUMENT 400, UNAUTHENTICATED 401, PERMISSION_DENIED 403, NOT_FOUND 404, ALREADY_EXISTS 409 …).",
     content: { "application/json": { schema: registry.statusSchema() } },
   };
   const info: OpenApiDocument["info"] = { title: options.title, version: options.version };
@@ -141,7 +160,8 @@ function requestBodyOf(binding: RestBinding, registry: SchemaRegistry): RequestB
       return undefined;
     case "all": {
       const inPath = new Set(binding.variables.filter(({ fields }) => fields.length === 1).map(({ fields }) => fields[0] as DescField));
-      const schema: SchemaObject = inPath.size === 0 ? registry.messageSchema(input) : { type: "object", properties: registry.propertiesOf(input, inPath) };
+      const schema: SchemaObject =
+        inPath.size === 0 ? registry.messageSchema(input) : { type: "object", properties: registry.propertiesOf(input, inPath) };
       return withOptional({ content: json(schema) }, "description", commentOf(input));
     }
     case "field": {
@@ -164,7 +184,8 @@ function successResponseOf(binding: RestBinding, registry: SchemaRegistry): Resp
   const ndjson = `Newline-delimited JSON, chosen with \`Accept: application/x-ndjson\`: one \`${item}\` per line; a failure after the first line ends the stream with a line \`{"error": <google.rpc.Status>}\`.`;
   const errorLine: SchemaObject = { type: "object", properties: { error: registry.statusSchema() }, required: ["error"] };
   return {
-    description: joinParagraphs(description, "A stream of messages, as Server-Sent Events (the default) or newline-delimited JSON.") ?? description,
+    description:
+      joinParagraphs(description, "A stream of messages, as Server-Sent Events (the default) or newline-delimited JSON.") ?? description,
     content: {
       "text/event-stream": { schema: { type: "string", description: sse } },
       "application/x-ndjson": { schema: { oneOf: [schema, errorLine], description: ndjson } },

@@ -27,7 +27,9 @@ async function readStdin(): Promise<Uint8Array> {
 
 async function main(): Promise<void> {
   if (process.argv.length > 2) {
-    process.stderr.write(`${pluginName} reads a CodeGeneratorRequest on stdin and writes a CodeGeneratorResponse to stdout; it takes no arguments\n`);
+    process.stderr.write(
+      `${pluginName} reads a CodeGeneratorRequest on stdin and writes a CodeGeneratorResponse to stdout; it takes no arguments\n`,
+    );
     process.exitCode = 1;
     return;
   }

@@ -18,7 +18,14 @@
  */
 import type { DescField, DescMessage } from "@bufbuild/protobuf";
 import { isWrapperDesc } from "@bufbuild/protobuf/wkt";
-import { hasTextForm, resolveFieldPath, valueTypeOf, type RestBinding, type TemplateSegment, type ValueType } from "../http/transcoding/index.js";
+import {
+  hasTextForm,
+  resolveFieldPath,
+  valueTypeOf,
+  type RestBinding,
+  type TemplateSegment,
+  type ValueType,
+} from "../http/transcoding/index.js";
 import { fieldDescription, scalarSchema, type SchemaRegistry } from "./json-schemas.js";
 import type { ParameterObject, SchemaObject } from "./openapi-types.js";
 import { joinParagraphs } from "./proto-comments.js";
@@ -35,7 +42,7 @@ export function openApiPathOf(binding: RestBinding, registry: SchemaRegistry): O
   const parts: string[] = [];
   const parameters: ParameterObject[] = [];
   let unnamed = 0;
-  for (let index = 0; index < segments.length; ) {
+  for (let index = 0; index < segments.length;) {
     const variableIndex = variables.findIndex((variable) => variable.start === index);
     const variable = variables[variableIndex];
     if (variable !== undefined) {
@@ -55,7 +62,12 @@ export function openApiPathOf(binding: RestBinding, registry: SchemaRegistry): O
 }
 
 /** A parameter for a `{field.path}` or `{field.path=segments}` variable. */
-function variableParameter(name: string, fields: readonly DescField[], segments: readonly TemplateSegment[], registry: SchemaRegistry): ParameterObject {
+function variableParameter(
+  name: string,
+  fields: readonly DescField[],
+  segments: readonly TemplateSegment[],
+  registry: SchemaRegistry,
+): ParameterObject {
   const leaf = fields.at(-1);
   if (leaf === undefined) throw new Error(`path variable "${name}" names no field`);
   const isSingleSegment = segments.length === 1 && segments[0]?.kind === "wildcard";
@@ -69,7 +81,10 @@ function variableParameter(name: string, fields: readonly DescField[], segments:
 
 function unnamedParameter(name: string, segment: TemplateSegment, parts: string[]): ParameterObject {
   parts.push(`{${name}}`);
-  const description = segment.kind === "wildcard" ? "Any one path segment; sets no request field." : "The rest of the path, slashes included (not percent-encoded); sets no request field.";
+  const description =
+    segment.kind === "wildcard"
+      ? "Any one path segment; sets no request field."
+      : "The rest of the path, slashes included (not percent-encoded); sets no request field.";
   return { name, in: "path", required: true, description, schema: { type: "string" } };
 }
 
@@ -100,9 +115,15 @@ export function headerParametersOf(binding: RestBinding, headers: readonly Heade
     .map((header) => {
       const fields = resolveFieldPath(method.input, header.field);
       const leaf = fields.at(-1) as DescField;
-      if (leaf.fieldKind !== "scalar" && leaf.fieldKind !== "enum") throw new Error(`header ${header.header} of ${header.method}: "${header.field}" is not a scalar or enum field`);
+      if (leaf.fieldKind !== "scalar" && leaf.fieldKind !== "enum")
+        throw new Error(`header ${header.header} of ${header.method}: "${header.field}" is not a scalar or enum field`);
       const note = `Sets the request field \`${fields.map((field) => field.jsonName).join(".")}\`.`;
-      return parameterFor(header.header, "header", { ...registry.fieldSchema(leaf), description: joinParagraphs(fieldDescription(leaf), note) ?? note }, { deprecated: leaf.deprecated });
+      return parameterFor(
+        header.header,
+        "header",
+        { ...registry.fieldSchema(leaf), description: joinParagraphs(fieldDescription(leaf), note) ?? note },
+        { deprecated: leaf.deprecated },
+      );
     });
 }
 
@@ -111,7 +132,8 @@ export function queryParametersOf(binding: RestBinding, registry: SchemaRegistry
   if (binding.body.kind === "all") return [];
   const parameters: ParameterObject[] = [];
   const isReserved = (path: readonly DescField[]): boolean =>
-    (binding.body.kind === "field" && path[0] === binding.body.field) || binding.variables.some((variable) => sameFields(variable.fields, path));
+    (binding.body.kind === "field" && path[0] === binding.body.field) ||
+    binding.variables.some((variable) => sameFields(variable.fields, path));
   const visit = (message: DescMessage, prefix: readonly DescField[], enclosing: ReadonlySet<string>): void => {
     for (const field of message.fields) {
       const path = [...prefix, field];
@@ -137,14 +159,20 @@ function queryParameter(path: readonly DescField[], registry: SchemaRegistry): P
   const value = queryValueSchema(type, registry);
   switch (field.fieldKind) {
     case "list":
-      return parameterFor(name, "query", withDescription({ type: "array", items: value }, comment), { style: "form", explode: true, deprecated: field.deprecated });
+      return parameterFor(name, "query", withDescription({ type: "array", items: value }, comment), {
+        style: "form",
+        explode: true,
+        deprecated: field.deprecated,
+      });
     case "map": {
       const note = `Sent as \`${name}[key]=value\` (the server also reads \`${name}.key=value\`).`;
       const schema = withDescription({ type: "object", additionalProperties: value }, joinParagraphs(comment, note));
       return parameterFor(name, "query", schema, { style: "deepObject", explode: true, deprecated: field.deprecated });
     }
     default:
-      return parameterFor(name, "query", withDescription(value, joinParagraphs(comment, value.description)), { deprecated: field.deprecated });
+      return parameterFor(name, "query", withDescription(value, joinParagraphs(comment, value.description)), {
+        deprecated: field.deprecated,
+      });
   }
 }
 

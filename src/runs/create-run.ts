@@ -49,7 +49,8 @@ function checkCreateInput(request: CreateRunInput, field: string): void {
   if (request.priority < -1000 || request.priority > 1000) throw invalidArgument(`${field}priority`, "must be between -1000 and 1000");
   if (request.idempotencyKey.length > 255) throw invalidArgument(`${field}idempotency_key`, "must be at most 255 characters");
   if (request.timeoutMs !== undefined && request.timeoutMs <= 0) throw invalidArgument(`${field}timeout`, "must be positive");
-  if (request.timeoutMs !== undefined && request.timeoutMs > maxRunTimeoutMs) throw invalidArgument(`${field}timeout`, "must be at most 366 days (31622400s)");
+  if (request.timeoutMs !== undefined && request.timeoutMs > maxRunTimeoutMs)
+    throw invalidArgument(`${field}timeout`, "must be at most 366 days (31622400s)");
   // A past schedule_time just means "now"; one further ahead than a year is a mistake
   // (seconds sent as milliseconds, a year typo), not a plan.
   if (request.scheduleTime !== undefined && request.scheduleTime.getTime() - Date.now() > maxScheduleAheadMs) {
@@ -58,7 +59,8 @@ function checkCreateInput(request: CreateRunInput, field: string): void {
   const labels = Object.entries(request.labels);
   if (labels.length > 64) throw invalidArgument(`${field}labels`, "at most 64 labels");
   for (const [key, value] of labels) {
-    if (!labelKeyPattern.test(key)) throw invalidArgument(`${field}labels`, `key "${key}" must be 1-63 letters, digits, '_', '.', '/' or '-'`);
+    if (!labelKeyPattern.test(key))
+      throw invalidArgument(`${field}labels`, `key "${key}" must be 1-63 letters, digits, '_', '.', '/' or '-'`);
     if (value.length > 255) throw invalidArgument(`${field}labels.${key}`, "must be at most 255 characters");
   }
   if (request.webhook !== undefined && request.webhook.url !== "") {
@@ -112,7 +114,8 @@ export function createRunTargetCache(ttlMs = 60_000, maxEntries = 10_000): RunTa
 
 async function resolveTarget(sql: Sql, tenantId: string, workflow: string, version: number): Promise<TargetRow> {
   const [row] = await sql.query<TargetRow>(isUuid(workflow) ? resolveTargetById : resolveTargetBySlug, [tenantId, workflow, version]);
-  if (row === undefined) throw notFound(version === 0 ? "workflow" : "workflow version", version === 0 ? workflow : `${workflow}@${version}`);
+  if (row === undefined)
+    throw notFound(version === 0 ? "workflow" : "workflow version", version === 0 ? workflow : `${workflow}@${version}`);
   return row;
 }
 
@@ -168,7 +171,15 @@ interface PreparedRun {
 }
 
 /** Checks the request, resolves its version (once per batch) and validates its input. */
-async function prepareRun(sql: Sql, tenantId: string, createdBy: string, request: CreateRunInput, field: string, targets: TargetCache, shared?: RunTargetCache): Promise<PreparedRun> {
+async function prepareRun(
+  sql: Sql,
+  tenantId: string,
+  createdBy: string,
+  request: CreateRunInput,
+  field: string,
+  targets: TargetCache,
+  shared?: RunTargetCache,
+): Promise<PreparedRun> {
   checkCreateInput(request, field);
   const cacheKey = `${tenantId}/${request.workflow}@${request.workflowVersion}`;
   const cached = shared?.get(cacheKey);
@@ -179,12 +190,21 @@ async function prepareRun(sql: Sql, tenantId: string, createdBy: string, request
   validateAgainstSchema(request.input, resolved.input_schema, `${field}input`, resolved.content_hash);
   const defaults = resolved.defaults;
   const values: RunValues = {
-    tenantId, runId: newId(), workflowId: resolved.workflow_id, version: resolved.version,
-    input: JSON.stringify(request.input ?? null), labels: JSON.stringify(request.labels),
-    maxAttempts: request.maxAttempts || defaults.maxAttempts || 1, priority: request.priority,
-    timeoutMs: request.timeoutMs ?? inheritedTimeoutMs(defaults), backoffMs: defaults.backoffMs ?? 1000, createdBy,
-    idempotencyKey: request.idempotencyKey || null, webhookUrl: request.webhook?.url || null,
-    webhookIntermediate: request.webhook?.intermediateStatus ?? false, scheduleTime: request.scheduleTime ?? null,
+    tenantId,
+    runId: newId(),
+    workflowId: resolved.workflow_id,
+    version: resolved.version,
+    input: JSON.stringify(request.input ?? null),
+    labels: JSON.stringify(request.labels),
+    maxAttempts: request.maxAttempts || defaults.maxAttempts || 1,
+    priority: request.priority,
+    timeoutMs: request.timeoutMs ?? inheritedTimeoutMs(defaults),
+    backoffMs: defaults.backoffMs ?? 1000,
+    createdBy,
+    idempotencyKey: request.idempotencyKey || null,
+    webhookUrl: request.webhook?.url || null,
+    webhookIntermediate: request.webhook?.intermediateStatus ?? false,
+    scheduleTime: request.scheduleTime ?? null,
   };
   return { values, cacheKey, checkLatest: cached !== undefined && request.workflowVersion === 0 };
 }
@@ -194,7 +214,14 @@ async function prepareRun(sql: Sql, tenantId: string, createdBy: string, request
  * versions are reused across calls; a stale "latest" is detected by the insert and the
  * call starts again from a fresh read.
  */
-export async function createRun(sql: Sql, tenantId: string, createdBy: string, request: CreateRunInput, field = "", shared?: RunTargetCache): Promise<CreateRunResult> {
+export async function createRun(
+  sql: Sql,
+  tenantId: string,
+  createdBy: string,
+  request: CreateRunInput,
+  field = "",
+  shared?: RunTargetCache,
+): Promise<CreateRunResult> {
   const prepared = await prepareRun(sql, tenantId, createdBy, request, field, new Map(), shared);
   const values = { ...prepared.values, checkLatest: prepared.checkLatest };
   const stale = () => {
@@ -206,7 +233,10 @@ export async function createRun(sql: Sql, tenantId: string, createdBy: string, r
     return run === undefined ? stale() : { run, replayed: false };
   }
   const hash = requestHash(request);
-  const [created] = await sql.query<RunRecord>(insertRunWithKeyStatement.text, insertRunWithKeyStatement.values({ ...values, requestHash: hash }));
+  const [created] = await sql.query<RunRecord>(
+    insertRunWithKeyStatement.text,
+    insertRunWithKeyStatement.values({ ...values, requestHash: hash }),
+  );
   if (created !== undefined) return { run: created, replayed: false };
   const [existing] = await sql.query<RunRecord & { request_hash: string }>(findRunByKey, [tenantId, request.idempotencyKey]);
   if (existing === undefined && prepared.checkLatest) return stale();
@@ -215,7 +245,11 @@ export async function createRun(sql: Sql, tenantId: string, createdBy: string, r
     throw new RunlineError("aborted", "the run of this idempotency key changed concurrently; retry", "IDEMPOTENCY_KEY_RACE");
   }
   if (existing.request_hash !== hash) {
-    throw new RunlineError("already_exists", `idempotency key "${echoed(request.idempotencyKey)}" was used with a different request`, "IDEMPOTENCY_KEY_REUSED");
+    throw new RunlineError(
+      "already_exists",
+      `idempotency key "${echoed(request.idempotencyKey)}" was used with a different request`,
+      "IDEMPOTENCY_KEY_REUSED",
+    );
   }
   const { request_hash: _hash, ...run } = existing;
   return { run, replayed: true };
@@ -225,23 +259,43 @@ export async function createRun(sql: Sql, tenantId: string, createdBy: string, r
  * Creates every run or none (one transaction). Versions are resolved once per distinct
  * workflow; runs without an idempotency key go in one statement, the others one by one.
  */
-export async function createRuns(sql: Sql, tenantId: string, createdBy: string, requests: readonly { request: CreateRunInput; field: string }[]): Promise<RunRecord[]> {
+export async function createRuns(
+  sql: Sql,
+  tenantId: string,
+  createdBy: string,
+  requests: readonly { request: CreateRunInput; field: string }[],
+): Promise<RunRecord[]> {
   if (requests.length === 0) throw invalidArgument("requests", "at least one run is required");
   if (requests.length > 1000) throw invalidArgument("requests", "at most 1000 runs per batch");
   return sql.transaction(async (transaction) => {
     const targets: TargetCache = new Map();
     const prepared: RunValues[] = [];
     // Read fresh inside the transaction (no shared cache): nothing here needs re-checking.
-    for (const { request, field } of requests) prepared.push((await prepareRun(transaction, tenantId, createdBy, request, field, targets)).values);
+    for (const { request, field } of requests)
+      prepared.push((await prepareRun(transaction, tenantId, createdBy, request, field, targets)).values);
     const plain = prepared.filter((_row, index) => requests[index]!.request.idempotencyKey === "");
-    const inserted = plain.length === 0 ? [] : await transaction.query<RunRecord>(insertRunsStatement.text, insertRunsStatement.values({
-      tenantId, createdBy,
-      runIds: plain.map((run) => run.runId), workflowIds: plain.map((run) => run.workflowId), versions: plain.map((run) => run.version),
-      inputs: plain.map((run) => run.input), labels: plain.map((run) => run.labels), maxAttempts: plain.map((run) => run.maxAttempts),
-      priorities: plain.map((run) => run.priority), timeoutMs: plain.map((run) => run.timeoutMs), backoffMs: plain.map((run) => run.backoffMs),
-      webhookUrls: plain.map((run) => run.webhookUrl), webhookIntermediates: plain.map((run) => run.webhookIntermediate),
-      scheduleTimes: plain.map((run) => run.scheduleTime),
-    }));
+    const inserted =
+      plain.length === 0
+        ? []
+        : await transaction.query<RunRecord>(
+            insertRunsStatement.text,
+            insertRunsStatement.values({
+              tenantId,
+              createdBy,
+              runIds: plain.map((run) => run.runId),
+              workflowIds: plain.map((run) => run.workflowId),
+              versions: plain.map((run) => run.version),
+              inputs: plain.map((run) => run.input),
+              labels: plain.map((run) => run.labels),
+              maxAttempts: plain.map((run) => run.maxAttempts),
+              priorities: plain.map((run) => run.priority),
+              timeoutMs: plain.map((run) => run.timeoutMs),
+              backoffMs: plain.map((run) => run.backoffMs),
+              webhookUrls: plain.map((run) => run.webhookUrl),
+              webhookIntermediates: plain.map((run) => run.webhookIntermediate),
+              scheduleTimes: plain.map((run) => run.scheduleTime),
+            }),
+          );
     const byId = new Map(inserted.map((run) => [run.id, run]));
     const runs: RunRecord[] = [];
     for (const [index, { request, field }] of requests.entries()) {

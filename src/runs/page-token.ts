@@ -30,7 +30,8 @@ export function createPageTokens(key: Buffer): PageTokens {
         throw invalidArgument("page_token", "is not a token this server issued");
       }
       const decoded = JSON.parse(Buffer.from(payload!, "base64url").toString("utf8")) as { f: string; c: string[] };
-      if (decoded.f !== filterHash) throw invalidArgument("page_token", "was issued for a different filter; start again without a page token");
+      if (decoded.f !== filterHash)
+        throw invalidArgument("page_token", "was issued for a different filter; start again without a page token");
       return decoded.c;
     },
   };

@@ -30,7 +30,9 @@ export async function resumeRun(sql: Sql, tenantId: string, runId: string, input
   }
   validateAgainstSchema(input ?? null, run.interrupt.resumeSchema, "input");
   const [resumed] = await sql.query<RunRecord & { pg_notify?: unknown }>(
-    resumeStatement.text, resumeStatement.values({ tenantId, runId: run.id, input: JSON.stringify(input ?? null), interruptId: run.interrupt.id }));
+    resumeStatement.text,
+    resumeStatement.values({ tenantId, runId: run.id, input: JSON.stringify(input ?? null), interruptId: run.interrupt.id }),
+  );
   if (resumed === undefined) {
     // Another resume or a cancel won the race: answer from the state it left.
     const after = await getRun(sql, tenantId, run.id);

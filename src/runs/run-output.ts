@@ -17,7 +17,14 @@ export interface RunWakeups {
 }
 
 /** Reads the run, waiting up to `waitMs` (0 = not at all) while it is not settled. */
-export async function waitForSettledRun(sql: Sql, hub: RunWakeups, tenantId: string, runId: string, waitMs: number, signal: AbortSignal): Promise<RunRecord> {
+export async function waitForSettledRun(
+  sql: Sql,
+  hub: RunWakeups,
+  tenantId: string,
+  runId: string,
+  waitMs: number,
+  signal: AbortSignal,
+): Promise<RunRecord> {
   const first = await getRun(sql, tenantId, runId);
   if (waitMs <= 0 || isSettled(first.status)) return first;
   // The stored id, not the caller's spelling: the hub matches ids as strings.

@@ -83,7 +83,14 @@ function whereClause(tenantId: string, filter: RunFilter): { conditions: string[
 }
 
 /** A page of runs matching `filter`, newest first. */
-export async function listRuns(sql: Sql, tokens: PageTokens, tenantId: string, filter: RunFilter, limit: number, pageToken: string): Promise<RunPage> {
+export async function listRuns(
+  sql: Sql,
+  tokens: PageTokens,
+  tenantId: string,
+  filter: RunFilter,
+  limit: number,
+  pageToken: string,
+): Promise<RunPage> {
   const hash = filterHash(filter);
   const { conditions, parameters } = whereClause(tenantId, filter);
   if (pageToken !== "") {

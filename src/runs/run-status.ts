@@ -6,12 +6,19 @@
 
 /** A run status as stored (the proto enum's name without its `RUN_STATUS_` prefix). */
 export type RunStatus =
-  | "QUEUED" | "SCHEDULED" | "RUNNING" | "INTERRUPTED" | "CANCELLING"
-  | "SUCCEEDED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
+  "QUEUED" | "SCHEDULED" | "RUNNING" | "INTERRUPTED" | "CANCELLING" | "SUCCEEDED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
 
 /** Every status, in the order of the proto enum (1-based). */
 export const runStatuses: readonly RunStatus[] = [
-  "QUEUED", "SCHEDULED", "RUNNING", "INTERRUPTED", "CANCELLING", "SUCCEEDED", "FAILED", "CANCELLED", "TIMED_OUT",
+  "QUEUED",
+  "SCHEDULED",
+  "RUNNING",
+  "INTERRUPTED",
+  "CANCELLING",
+  "SUCCEEDED",
+  "FAILED",
+  "CANCELLED",
+  "TIMED_OUT",
 ];
 
 /** Statuses a run never leaves. */

@@ -47,7 +47,11 @@ export interface Job {
 
 /** Returned by job.interrupt: the SDK turns it into InterruptRun. */
 export class InterruptRequest extends Error {
-  constructor(readonly reason: string, readonly payload: unknown, readonly resumeSchema: unknown) {
+  constructor(
+    readonly reason: string,
+    readonly payload: unknown,
+    readonly resumeSchema: unknown,
+  ) {
     super(`interrupt: ${reason}`);
     this.name = "InterruptRequest";
   }
@@ -55,7 +59,10 @@ export class InterruptRequest extends Error {
 
 /** Throw from a handler to fail the run without retries. */
 export class PermanentError extends Error {
-  constructor(message: string, readonly code = "PERMANENT") {
+  constructor(
+    message: string,
+    readonly code = "PERMANENT",
+  ) {
     super(message);
     this.name = "PermanentError";
   }
@@ -111,16 +118,21 @@ export function workerSessionOptions(server: string): { createConnection?: () =>
  * resent (refused-streams.ts), so a deploy of the server costs the worker no outcome.
  */
 export function createWorkerTransport(options: Pick<WorkerOptions, "server" | "apiKey" | "transport">): Transport {
-  return withRefusedStreamRetries(options.transport ?? createConnectTransport({
-    baseUrl: options.server,
-    httpVersion: "2",
-    useBinaryFormat: true,
-    nodeOptions: workerSessionOptions(options.server),
-    interceptors: [(next) => (request) => {
-      request.header.set("authorization", `Bearer ${options.apiKey}`);
-      return next(request);
-    }],
-  }));
+  return withRefusedStreamRetries(
+    options.transport ??
+      createConnectTransport({
+        baseUrl: options.server,
+        httpVersion: "2",
+        useBinaryFormat: true,
+        nodeOptions: workerSessionOptions(options.server),
+        interceptors: [
+          (next) => (request) => {
+            request.header.set("authorization", `Bearer ${options.apiKey}`);
+            return next(request);
+          },
+        ],
+      }),
+  );
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts. */
@@ -152,12 +164,15 @@ export function createWorker(options: WorkerOptions): Worker {
       abort.abort(new Error("lease lost"));
       return true;
     };
-    const beat = setInterval(() => {
-      workers.heartbeat({ runId, leaseId: lease.leaseId }).then(
-        (answer) => answer.cancelRequested && abort.abort(new Error("run cancelled")),
-        (error: unknown) => isLeaseLost(error) || report(error),
-      );
-    }, Math.max(100, Math.floor(leaseMs / 3)));
+    const beat = setInterval(
+      () => {
+        workers.heartbeat({ runId, leaseId: lease.leaseId }).then(
+          (answer) => answer.cancelRequested && abort.abort(new Error("run cancelled")),
+          (error: unknown) => isLeaseLost(error) || report(error),
+        );
+      },
+      Math.max(100, Math.floor(leaseMs / 3)),
+    );
     let emitted = 0;
     const emit = async (type: string, data?: unknown) => {
       const request = { runId, leaseId: lease.leaseId, events: [{ type, data: json(data), eventId: `${lease.leaseId}:${++emitted}` }] };
@@ -176,21 +191,39 @@ export function createWorker(options: WorkerOptions): Worker {
         const complete = { runId, leaseId: lease.leaseId, output: json("result" in outcome ? outcome.result : null) };
         await sendOutcome(runId, { case: "complete", value: complete }, () => workers.completeRun(complete));
       } else if (error instanceof InterruptRequest) {
-        await workers.interruptRun({ runId, leaseId: lease.leaseId, reason: error.reason, payload: json(error.payload), resumeSchema: error.resumeSchema === undefined ? undefined : json(error.resumeSchema) });
+        await workers.interruptRun({
+          runId,
+          leaseId: lease.leaseId,
+          reason: error.reason,
+          payload: json(error.payload),
+          resumeSchema: error.resumeSchema === undefined ? undefined : json(error.resumeSchema),
+        });
       } else if (abort.signal.aborted && stopping.signal.aborted) {
         await workers.releaseRun({ runId, leaseId: lease.leaseId });
       } else {
         const message = error instanceof Error ? error.message : String(error);
         const code = error instanceof PermanentError ? error.code : "HANDLER_ERROR";
-        const fail = { runId, leaseId: lease.leaseId, error: { message: message || "handler failed", code }, retryable: !(error instanceof PermanentError) };
+        const fail = {
+          runId,
+          leaseId: lease.leaseId,
+          error: { message: message || "handler failed", code },
+          retryable: !(error instanceof PermanentError),
+        };
         await sendOutcome(runId, { case: "fail", value: fail }, () => workers.failRun(fail));
       }
     };
-    const handled = Promise.resolve().then(() => options.handler(job)).then((result) => ({ result }), (error: unknown) => ({ error }));
+    const handled = Promise.resolve()
+      .then(() => options.handler(job))
+      .then(
+        (result) => ({ result }),
+        (error: unknown) => ({ error }),
+      );
     const done = handled.then((outcome) => {
       clearInterval(beat);
       active.delete(runId);
-      const reported = reportOutcome(outcome).catch(report).finally(() => reports.delete(reported));
+      const reported = reportOutcome(outcome)
+        .catch(report)
+        .finally(() => reports.delete(reported));
       reports.add(reported);
     });
     active.set(runId, {
@@ -246,7 +279,10 @@ export function createWorker(options: WorkerOptions): Worker {
   };
 
   const giveBack = (lease: Lease) => {
-    const released = workers.releaseRun({ runId: lease.run!.id, leaseId: lease.leaseId }).then(() => undefined, report).finally(() => reports.delete(released));
+    const released = workers
+      .releaseRun({ runId: lease.run!.id, leaseId: lease.leaseId })
+      .then(() => undefined, report)
+      .finally(() => reports.delete(released));
     reports.add(released);
   };
 

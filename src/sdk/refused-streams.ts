@@ -43,7 +43,13 @@ export function isRefusedStream(error: unknown): boolean {
 }
 
 function unavailable(error: unknown): ConnectError {
-  return new ConnectError("the server refused the call without processing it (HTTP/2 REFUSED_STREAM: it is shutting down or busy); retry", Code.Unavailable, undefined, undefined, error);
+  return new ConnectError(
+    "the server refused the call without processing it (HTTP/2 REFUSED_STREAM: it is shutting down or busy); retry",
+    Code.Unavailable,
+    undefined,
+    undefined,
+    error,
+  );
 }
 
 /** `error` as the caller should see it: UNAVAILABLE when the stream was refused. */
@@ -64,7 +70,14 @@ export function withRefusedStreamRetries(transport: Transport, options: RefusedS
   const attempts = Math.max(1, options.attempts ?? 4);
   const delayMs = options.delayMs ?? 50;
   return {
-    async unary<I extends DescMessage, O extends DescMessage>(method: DescMethodUnary<I, O>, signal: AbortSignal | undefined, timeoutMs: number | undefined, header: RequestHeader, input: MessageInitShape<I>, contextValues?: ContextValues): Promise<UnaryResponse<I, O>> {
+    async unary<I extends DescMessage, O extends DescMessage>(
+      method: DescMethodUnary<I, O>,
+      signal: AbortSignal | undefined,
+      timeoutMs: number | undefined,
+      header: RequestHeader,
+      input: MessageInitShape<I>,
+      contextValues?: ContextValues,
+    ): Promise<UnaryResponse<I, O>> {
       for (let attempt = 1; ; attempt++) {
         try {
           return await transport.unary(method, signal, timeoutMs, header, input, contextValues);
@@ -76,7 +89,14 @@ export function withRefusedStreamRetries(transport: Transport, options: RefusedS
         }
       }
     },
-    async stream<I extends DescMessage, O extends DescMessage>(method: DescMethodStreaming<I, O>, signal: AbortSignal | undefined, timeoutMs: number | undefined, header: RequestHeader, input: AsyncIterable<MessageInitShape<I>>, contextValues?: ContextValues): Promise<StreamResponse<I, O>> {
+    async stream<I extends DescMessage, O extends DescMessage>(
+      method: DescMethodStreaming<I, O>,
+      signal: AbortSignal | undefined,
+      timeoutMs: number | undefined,
+      header: RequestHeader,
+      input: AsyncIterable<MessageInitShape<I>>,
+      contextValues?: ContextValues,
+    ): Promise<StreamResponse<I, O>> {
       try {
         const response = await transport.stream(method, signal, timeoutMs, header, input, contextValues);
         return { ...response, message: mappedMessages(response.message) };

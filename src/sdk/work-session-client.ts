@@ -9,7 +9,13 @@
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
-import type { Lease, ReportRunEventsRequestSchema, StreamAssignmentsRequestSchema, WorkerService, WorkRequestSchema } from "../../gen/runline/v1/worker_service_pb.js";
+import type {
+  Lease,
+  ReportRunEventsRequestSchema,
+  StreamAssignmentsRequestSchema,
+  WorkerService,
+  WorkRequestSchema,
+} from "../../gen/runline/v1/worker_service_pb.js";
 import { Outbox } from "../outbox.js";
 
 /** An outcome as sent on the session. */
@@ -42,19 +48,26 @@ interface Answer {
 }
 
 /** Opens a session with `open`; each lease pushed goes to `onLease` until it ends or `signal` aborts. */
-export function openWorkSession(workers: Client<typeof WorkerService>, open: MessageInitShape<typeof StreamAssignmentsRequestSchema>, signal: AbortSignal, onLease: (lease: Lease) => void): OpenSession {
+export function openWorkSession(
+  workers: Client<typeof WorkerService>,
+  open: MessageInitShape<typeof StreamAssignmentsRequestSchema>,
+  signal: AbortSignal,
+  onLease: (lease: Lease) => void,
+): OpenSession {
   const outgoing = new Outbox<MessageInitShape<typeof WorkRequestSchema>>();
   const answers = new Map<string, Answer>();
   const reportAnswers = new Map<string, Answer[]>();
   const session: Session = {
-    send: (runId, kind) => new Promise<void>((resolve, reject) => {
-      answers.set(runId, { resolve, reject });
-      outgoing.push({ kind });
-    }),
-    report: (request) => new Promise<void>((resolve, reject) => {
-      reportAnswers.set(request.runId, [...(reportAnswers.get(request.runId) ?? []), { resolve, reject }]);
-      outgoing.push({ kind: { case: "report", value: request } });
-    }),
+    send: (runId, kind) =>
+      new Promise<void>((resolve, reject) => {
+        answers.set(runId, { resolve, reject });
+        outgoing.push({ kind });
+      }),
+    report: (request) =>
+      new Promise<void>((resolve, reject) => {
+        reportAnswers.set(request.runId, [...(reportAnswers.get(request.runId) ?? []), { resolve, reject }]);
+        outgoing.push({ kind: { case: "report", value: request } });
+      }),
   };
   outgoing.push({ kind: { case: "open", value: open } });
   const done = (async () => {

@@ -35,7 +35,8 @@ export async function createTenant(em: EntityManager, slug: string): Promise<Ten
   try {
     await em.insert(TenantEntity, tenant);
   } catch (error) {
-    if ((error as { code?: string }).code === "23505") throw new RunlineError("already_exists", `tenant slug "${slug}" is already used`, "TENANT_SLUG_TAKEN");
+    if ((error as { code?: string }).code === "23505")
+      throw new RunlineError("already_exists", `tenant slug "${slug}" is already used`, "TENANT_SLUG_TAKEN");
     throw error;
   }
   return tenant;
@@ -51,16 +52,36 @@ async function findTenant(em: EntityManager, tenant: string): Promise<Tenant> {
 type KeyRow = InferEntity<typeof ApiKeyEntity>;
 
 function toApiKey(row: KeyRow): ApiKey {
-  return { id: row.id, tenantId: row.tenantId, scopes: row.scopes as Scope[], displayName: row.displayName, createTime: row.createTime, revokeTime: row.revokeTime ?? undefined };
+  return {
+    id: row.id,
+    tenantId: row.tenantId,
+    scopes: row.scopes as Scope[],
+    displayName: row.displayName,
+    createTime: row.createTime,
+    revokeTime: row.revokeTime ?? undefined,
+  };
 }
 
 /** Creates a key; returns it with its secret, which is never available again. */
-export async function createApiKey(em: EntityManager, tenant: string, scopes: readonly Scope[], displayName: string): Promise<{ apiKey: ApiKey; secret: string }> {
+export async function createApiKey(
+  em: EntityManager,
+  tenant: string,
+  scopes: readonly Scope[],
+  displayName: string,
+): Promise<{ apiKey: ApiKey; secret: string }> {
   if (scopes.length === 0) throw invalidArgument("scopes", "at least one scope is required");
   if (displayName.length > 200) throw invalidArgument("display_name", "must be at most 200 characters");
   const owner = await findTenant(em, tenant);
   const secret = generateSecret();
-  const row = { tenantId: owner.id, id: newId(), secretHash: hashSecret(secret), scopes: [...new Set(scopes)], displayName, createTime: new Date(), revokeTime: null };
+  const row = {
+    tenantId: owner.id,
+    id: newId(),
+    secretHash: hashSecret(secret),
+    scopes: [...new Set(scopes)],
+    displayName,
+    createTime: new Date(),
+    revokeTime: null,
+  };
   await em.insert(ApiKeyEntity, row);
   return { apiKey: toApiKey(row), secret };
 }

@@ -78,7 +78,12 @@ export class Assignments {
     this.wake?.();
   };
 
-  constructor(private readonly deps: AssignmentDeps, private readonly tenantId: string, readonly request: ClaimRequest, private readonly signal: AbortSignal) {}
+  constructor(
+    private readonly deps: AssignmentDeps,
+    private readonly tenantId: string,
+    readonly request: ClaimRequest,
+    private readonly signal: AbortSignal,
+  ) {}
 
   /** Whether `runId` is one of this executor's unfinished runs, as far as memory knows. */
   holds(runId: string): boolean {
@@ -163,6 +168,11 @@ export class Assignments {
 }
 
 /** Yields batches of leases for `request.workerId` until `signal` aborts (StreamAssignments). */
-export function assignments(deps: AssignmentDeps, tenantId: string, request: ClaimRequest, signal: AbortSignal): AsyncGenerator<LeaseRecord[]> {
+export function assignments(
+  deps: AssignmentDeps,
+  tenantId: string,
+  request: ClaimRequest,
+  signal: AbortSignal,
+): AsyncGenerator<LeaseRecord[]> {
   return new Assignments(deps, tenantId, request, signal).leases();
 }

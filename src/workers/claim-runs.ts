@@ -15,7 +15,10 @@
  */
 import type { Sql } from "../db/database.js";
 import {
-  claimAnyStatement, claimExceptStatement, claimOnlyStatement, claimOnlyUnguardedStatement,
+  claimAnyStatement,
+  claimExceptStatement,
+  claimOnlyStatement,
+  claimOnlyUnguardedStatement,
 } from "../runs/lifecycle/claim-statements.js";
 import { withoutNotifyColumn } from "../runs/lifecycle/notify-channel.js";
 import type { LeaseRecord } from "./lease-record.js";
@@ -81,9 +84,10 @@ function slots(claims: readonly { request: ClaimRequest; count: number }[]): { w
 async function claimTogether(sql: Sql, tenantId: string, requests: readonly ClaimRequest[]): Promise<LeaseRecord[][]> {
   const workflowIds = requests[0]!.workflowIds;
   const parameters = { tenantId, ...slots(requests.map((request) => ({ request, count: request.maxRuns }))) };
-  const rows = workflowIds.length === 0
-    ? await sql.query<ClaimedRow>(claimAnyStatement.text, claimAnyStatement.values(parameters))
-    : await sql.query<ClaimedRow>(claimOnlyStatement.text, claimOnlyStatement.values({ ...parameters, workflowIds }));
+  const rows =
+    workflowIds.length === 0
+      ? await sql.query<ClaimedRow>(claimAnyStatement.text, claimAnyStatement.values(parameters))
+      : await sql.query<ClaimedRow>(claimOnlyStatement.text, claimOnlyStatement.values({ ...parameters, workflowIds }));
   const answers = requests.map((): LeaseRecord[] => []);
   if (rows.length === 0) {
     const [probe] = await sql.query<{ limited: boolean }>(hasLimitedWorkflows, [tenantId, workflowIds]);
@@ -108,8 +112,15 @@ const maxRequestsPerStatement = 32;
 
 /** A Claimer over `sql`; see statement-batcher.ts for how calls are grouped. */
 export function createClaimer(sql: Sql): Claimer {
-  const batcher = createStatementBatcher<{ tenantId: string; request: ClaimRequest }, LeaseRecord[]>(maxRequestsPerStatement, (_key, items) =>
-    claimTogether(sql, items[0]!.tenantId, items.map((item) => item.request)));
+  const batcher = createStatementBatcher<{ tenantId: string; request: ClaimRequest }, LeaseRecord[]>(
+    maxRequestsPerStatement,
+    (_key, items) =>
+      claimTogether(
+        sql,
+        items[0]!.tenantId,
+        items.map((item) => item.request),
+      ),
+  );
   return {
     claim: (tenantId, request) => batcher.submit(`${tenantId}/${[...request.workflowIds].sort().join(",")}`, { tenantId, request }),
   };
@@ -121,8 +132,14 @@ async function claimLimited(sql: Sql, tenantId: string, request: ClaimRequest): 
   const claim = (transaction: Sql, count: number, statement: Statement, workflowIds: readonly string[]) =>
     transaction.query<ClaimedRow>(statement.text, statement.values({ tenantId, ...slots([{ request, count }]), workflowIds }));
   return sql.transaction(async (transaction) => {
-    const limited = await transaction.query<{ id: string; concurrency_limit: number }>(lockLimitedWorkflows, [tenantId, request.workflowIds]);
-    const counts = await transaction.query<{ id: string; active: number }>(countActiveRuns, [tenantId, limited.map((workflow) => workflow.id)]);
+    const limited = await transaction.query<{ id: string; concurrency_limit: number }>(lockLimitedWorkflows, [
+      tenantId,
+      request.workflowIds,
+    ]);
+    const counts = await transaction.query<{ id: string; active: number }>(countActiveRuns, [
+      tenantId,
+      limited.map((workflow) => workflow.id),
+    ]);
     const active = new Map(counts.map((row) => [row.id, row.active]));
     const claimed: ClaimedRow[] = [];
     for (const workflow of limited) {

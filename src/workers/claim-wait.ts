@@ -16,7 +16,14 @@ import type { LeaseRecord } from "./lease-record.js";
 const fallbackPollMs = 2000;
 
 /** Claims, waiting up to `waitMs` for a run when none is ready. */
-export async function claimWithWait(claimer: Claimer, hub: EventHub, tenantId: string, request: ClaimRequest, waitMs: number, signal: AbortSignal): Promise<LeaseRecord[]> {
+export async function claimWithWait(
+  claimer: Claimer,
+  hub: EventHub,
+  tenantId: string,
+  request: ClaimRequest,
+  waitMs: number,
+  signal: AbortSignal,
+): Promise<LeaseRecord[]> {
   const subscription = hub.subscribeQueue(tenantId);
   const deadline = Date.now() + waitMs;
   try {

@@ -35,11 +35,13 @@ type Row = ClaimedRow & { done: { n: number; id: string; status: string }[]; not
 async function reportTogether(sql: Sql, tenantId: string, workflowIds: readonly string[], reports: readonly Report[]): Promise<Reported[]> {
   const parameters = {
     ...completionValues(tenantId, reports),
-    nextWorkerIds: reports.map((report) => report.next?.workerId ?? null), nextLeaseMs: reports.map((report) => report.next?.leaseMs ?? null),
+    nextWorkerIds: reports.map((report) => report.next?.workerId ?? null),
+    nextLeaseMs: reports.map((report) => report.next?.leaseMs ?? null),
   };
-  const rows = workflowIds.length === 0
-    ? await sql.query<Row>(completeAndClaimAnyStatement.text, completeAndClaimAnyStatement.values(parameters))
-    : await sql.query<Row>(completeAndClaimOnlyStatement.text, completeAndClaimOnlyStatement.values({ ...parameters, workflowIds }));
+  const rows =
+    workflowIds.length === 0
+      ? await sql.query<Row>(completeAndClaimAnyStatement.text, completeAndClaimAnyStatement.values(parameters))
+      : await sql.query<Row>(completeAndClaimOnlyStatement.text, completeAndClaimOnlyStatement.values({ ...parameters, workflowIds }));
   const outcomes: (RunOutcome | undefined)[] = reports.map(() => undefined);
   const leases: (LeaseRecord | undefined)[] = reports.map(() => undefined);
   for (const done of rows[0]?.done ?? []) outcomes[Number(done.n) - 1] = { id: done.id, status: done.status };
@@ -63,8 +65,16 @@ const maxReportsPerStatement = 64;
 
 /** A ReportCompleter over `sql`. Reports are grouped by tenant and workflow set. */
 export function createReportCompleter(sql: Sql): ReportCompleter {
-  const batcher = createStatementBatcher<{ tenantId: string; workflowIds: readonly string[]; report: Report }, Reported>(maxReportsPerStatement, (_key, items) =>
-    reportTogether(sql, items[0]!.tenantId, items[0]!.workflowIds, items.map((item) => item.report)));
+  const batcher = createStatementBatcher<{ tenantId: string; workflowIds: readonly string[]; report: Report }, Reported>(
+    maxReportsPerStatement,
+    (_key, items) =>
+      reportTogether(
+        sql,
+        items[0]!.tenantId,
+        items[0]!.workflowIds,
+        items.map((item) => item.report),
+      ),
+  );
   return {
     report: (tenantId, workflowIds, report) => {
       const sorted = [...workflowIds].sort();

@@ -15,7 +15,16 @@ import { createClaimer, type Claimer, type ClaimRequest } from "./claim-runs.js"
 import { createWorkflowResolver } from "./claim-wait.js";
 import { createReportCompleter, type Reported } from "./complete-and-claim.js";
 import type { LeaseRecord } from "./lease-record.js";
-import { checkLease, createCompleter, failRun, heartbeat, interruptRun, refuseStaleLease, releaseRun, type InterruptRecord } from "./lease-writes.js";
+import {
+  checkLease,
+  createCompleter,
+  failRun,
+  heartbeat,
+  interruptRun,
+  refuseStaleLease,
+  releaseRun,
+  type InterruptRecord,
+} from "./lease-writes.js";
 import { reportRunEvents } from "./report-events.js";
 
 /** Every write an executor makes, and what its streams share. */
@@ -30,14 +39,27 @@ export interface ExecutorWrites {
   history(tenantId: string, lease: LeaseRecord): Promise<EventRecord[]>;
   complete(tenantId: string, runId: string, leaseId: string, output: unknown): Promise<RunRecord>;
   /** Completes and, when `next` is given, claims a replacement in the same statement (complete-and-claim.ts). */
-  completeAndClaim(tenantId: string, runId: string, leaseId: string, output: () => unknown, next: ClaimRequest | undefined): Promise<Reported>;
+  completeAndClaim(
+    tenantId: string,
+    runId: string,
+    leaseId: string,
+    output: () => unknown,
+    next: ClaimRequest | undefined,
+  ): Promise<Reported>;
   /** Why a completion matched nothing (always rejects). */
   refusal(tenantId: string, runId: string): Promise<never>;
   /** A retry waits out its backoff; the sweeper wakes claimers when it is due. */
   fail(tenantId: string, runId: string, leaseId: string, error: { message: string; code: string }, retryable: boolean): Promise<RunRecord>;
   /** Hands the run back (ReleaseRun's statement) and wakes the tenant's claimers when it is QUEUED again. */
   release(tenantId: string, runId: string, leaseId: string): Promise<RunRecord>;
-  interrupt(tenantId: string, runId: string, leaseId: string, reason: string, payload: unknown, resumeSchema: unknown): Promise<{ run: RunRecord; interrupt: InterruptRecord }>;
+  interrupt(
+    tenantId: string,
+    runId: string,
+    leaseId: string,
+    reason: string,
+    payload: unknown,
+    resumeSchema: unknown,
+  ): Promise<{ run: RunRecord; interrupt: InterruptRecord }>;
   /** Appends to the log of a run the lease holds (report-events.ts). */
   report(tenantId: string, runId: string, leaseId: string, events: readonly NewEvent[]): Promise<EventRecord[]>;
   heartbeat(tenantId: string, runId: string, leaseId: string): Promise<{ leaseExpireTime: string; cancelRequested: boolean }>;
@@ -56,7 +78,10 @@ export function createExecutorWrites(app: Pick<AppContext, "database" | "hub">):
     return run;
   };
   const assignment: AssignmentDeps = {
-    sql, hub: app.hub, claimer, board,
+    sql,
+    hub: app.hub,
+    claimer,
+    board,
     // The executor never saw the lease: the run is not finished, only handed back.
     release: async (tenantId, lease) => {
       const run = await releaseRun(sql, tenantId, lease.id, lease.lease_id);
@@ -64,9 +89,12 @@ export function createExecutorWrites(app: Pick<AppContext, "database" | "hub">):
     },
   };
   return {
-    claimer, board, assignment,
+    claimer,
+    board,
+    assignment,
     resolveWorkflows: createWorkflowResolver(sql),
-    history: async (tenantId, lease) => (lease.resume_input !== null && lease.resume_input !== undefined ? listEventsAfter(sql, tenantId, lease.id, 0, 1000) : []),
+    history: async (tenantId, lease) =>
+      lease.resume_input !== null && lease.resume_input !== undefined ? listEventsAfter(sql, tenantId, lease.id, 0, 1000) : [],
     complete: async (tenantId, runId, leaseId, output) => finished(await completer.complete(tenantId, runId, leaseId, output)),
     completeAndClaim: async (tenantId, runId, leaseId, output, next) => {
       checkLease(runId, leaseId);

@@ -48,8 +48,11 @@ export function createLeaseDelivery<M>(executors: ExecutorWrites, logger: Logger
   const failUndeliverable = async (tenantId: string, lease: LeaseRecord, problem: string) => {
     logger.warn({ runId: lease.id, problem }, "claimed run cannot be expressed in the API; failing it");
     const message = `the stored run cannot be expressed in the API, so no executor can receive it (${problem})`;
-    await executors.fail(tenantId, lease.id, lease.lease_id, { message, code: "RUN_NOT_DELIVERABLE" }, false).catch((error: unknown) =>
-      logger.error({ err: error, runId: lease.id }, "failing an undeliverable run failed; its lease will expire"));
+    await executors
+      .fail(tenantId, lease.id, lease.lease_id, { message, code: "RUN_NOT_DELIVERABLE" }, false)
+      .catch((error: unknown) =>
+        logger.error({ err: error, runId: lease.id }, "failing an undeliverable run failed; its lease will expire"),
+      );
   };
   const handBack = (tenantId: string, lease: LeaseRecord) => executors.release(tenantId, lease.id, lease.lease_id).then(() => undefined);
   return async (tenantId, leases) => {
@@ -71,7 +74,11 @@ export function createLeaseDelivery<M>(executors: ExecutorWrites, logger: Logger
 }
 
 /** Hands back leases nobody will receive after all (the undeliverable ones are failed already). */
-export async function handBackDelivered<M>(executors: ExecutorWrites, tenantId: string, delivered: readonly Deliverable<M>[]): Promise<void> {
+export async function handBackDelivered<M>(
+  executors: ExecutorWrites,
+  tenantId: string,
+  delivered: readonly Deliverable<M>[],
+): Promise<void> {
   await Promise.all(delivered.map(({ lease }) => executors.assignment.release(tenantId, lease)));
 }
 
@@ -79,10 +86,25 @@ export async function handBackDelivered<M>(executors: ExecutorWrites, tenantId: 
  * ClaimRuns: the messages of one claim, waiting up to `waitMs` for a run; undefined when
  * the caller left while the claim ran (its leases are handed back: nobody will read them).
  */
-export async function claimDelivered<M>(executors: ExecutorWrites, deliver: LeaseDelivery<M>, tenantId: string, claim: ClaimRequest, waitMs: number, signal: AbortSignal, callerLeft: AbortSignal): Promise<M[] | undefined> {
+export async function claimDelivered<M>(
+  executors: ExecutorWrites,
+  deliver: LeaseDelivery<M>,
+  tenantId: string,
+  claim: ClaimRequest,
+  waitMs: number,
+  signal: AbortSignal,
+  callerLeft: AbortSignal,
+): Promise<M[] | undefined> {
   const deadline = Date.now() + waitMs;
   for (;;) {
-    const leases = await claimWithWait(executors.claimer, executors.assignment.hub, tenantId, claim, Math.max(0, deadline - Date.now()), signal);
+    const leases = await claimWithWait(
+      executors.claimer,
+      executors.assignment.hub,
+      tenantId,
+      claim,
+      Math.max(0, deadline - Date.now()),
+      signal,
+    );
     const delivered = await deliver(tenantId, leases);
     if (callerLeft.aborted) {
       await Promise.all(leases.map((lease) => executors.assignment.release(tenantId, lease).catch(() => undefined)));
@@ -94,7 +116,13 @@ export async function claimDelivered<M>(executors: ExecutorWrites, deliver: Leas
 }
 
 /** StreamAssignments: batches of lease messages until `signal` aborts. */
-export async function* assignDelivered<M>(executors: ExecutorWrites, deliver: LeaseDelivery<M>, tenantId: string, claim: ClaimRequest, signal: AbortSignal): AsyncGenerator<M[]> {
+export async function* assignDelivered<M>(
+  executors: ExecutorWrites,
+  deliver: LeaseDelivery<M>,
+  tenantId: string,
+  claim: ClaimRequest,
+  signal: AbortSignal,
+): AsyncGenerator<M[]> {
   for await (const leases of assignments(executors.assignment, tenantId, claim, signal)) {
     const delivered = await deliver(tenantId, leases);
     // The caller left while the messages were built: hand the leases back (see work-session.ts).

@@ -16,7 +16,10 @@ import type { Sql } from "../db/database.js";
 import type { EventHub } from "../events/event-hub.js";
 import type { Logger } from "../logger.js";
 import {
-  endCancelGraceStatement, expireLeasesStatement, startScheduledStatement, timeOutRunsStatement,
+  endCancelGraceStatement,
+  expireLeasesStatement,
+  startScheduledStatement,
+  timeOutRunsStatement,
 } from "../runs/lifecycle/sweep-statements.js";
 
 // runs_ready_due: retries whose backoff ended since the last sweep.
@@ -57,7 +60,10 @@ export async function sweepOnce(options: LeaseSweeperOptions, readyAfter: Date):
   };
   const expired = await sql.query<Row>(expireLeasesStatement.text);
   const timedOut = await sql.query<Row>(timeOutRunsStatement.text);
-  const cancelled = await sql.query<Row>(endCancelGraceStatement.text, endCancelGraceStatement.values({ cancelGraceMs: options.cancelGraceMs ?? 30_000 }));
+  const cancelled = await sql.query<Row>(
+    endCancelGraceStatement.text,
+    endCancelGraceStatement.values({ cancelGraceMs: options.cancelGraceMs ?? 30_000 }),
+  );
   const scheduled = await sql.query<Row>(startScheduledStatement.text);
   announce([...expired, ...scheduled]);
   for (const row of await sql.query<{ tenant_id: string }>(readySince, [readyAfter])) hub.announceQueued(row.tenant_id);

@@ -32,15 +32,26 @@ export async function refuseStaleLease(sql: Sql, tenantId: string, runId: string
 }
 
 // Primary key of runs, fenced by the lease. Not a status change: the run stays as it is.
-const heartbeatStatement = namedStatement({ tenantId: "uuid", runId: "uuid", leaseId: "uuid" }, `
+const heartbeatStatement = namedStatement(
+  { tenantId: "uuid", runId: "uuid", leaseId: "uuid" },
+  `
   update runs r set lease_expire_time = now() + r.lease_duration_ms * interval '1 millisecond'
   where r.tenant_id = :tenantId and r.id = :runId and ${currentLease("r", ":leaseId")}
-  returning r.lease_expire_time, r.cancel_requested`);
+  returning r.lease_expire_time, r.cancel_requested`,
+);
 
 /** Extends the lease; says whether cancellation was requested. */
-export async function heartbeat(sql: Sql, tenantId: string, runId: string, leaseId: string): Promise<{ leaseExpireTime: string; cancelRequested: boolean }> {
+export async function heartbeat(
+  sql: Sql,
+  tenantId: string,
+  runId: string,
+  leaseId: string,
+): Promise<{ leaseExpireTime: string; cancelRequested: boolean }> {
   checkLease(runId, leaseId);
-  const [row] = await sql.query<{ lease_expire_time: string; cancel_requested: boolean }>(heartbeatStatement.text, heartbeatStatement.values({ tenantId, runId, leaseId }));
+  const [row] = await sql.query<{ lease_expire_time: string; cancel_requested: boolean }>(
+    heartbeatStatement.text,
+    heartbeatStatement.values({ tenantId, runId, leaseId }),
+  );
   if (row === undefined) return refuseStaleLease(sql, tenantId, runId);
   return { leaseExpireTime: row.lease_expire_time, cancelRequested: row.cancel_requested };
 }
@@ -59,16 +70,24 @@ export interface RunOutcome {
 }
 
 /** The completion statements' parameters for `calls` of one tenant. */
-export function completionValues(tenantId: string, calls: readonly Completion[]): { tenantId: string; runIds: string[]; leaseIds: string[]; outputs: string[] } {
+export function completionValues(
+  tenantId: string,
+  calls: readonly Completion[],
+): { tenantId: string; runIds: string[]; leaseIds: string[]; outputs: string[] } {
   return {
-    tenantId, runIds: calls.map((call) => call.runId), leaseIds: calls.map((call) => call.leaseId),
+    tenantId,
+    runIds: calls.map((call) => call.runId),
+    leaseIds: calls.map((call) => call.leaseId),
     outputs: calls.map((call) => JSON.stringify(call.output ?? null)),
   };
 }
 
 /** Completes each call's run; undefined where the lease was not current. */
 async function completeTogether(sql: Sql, tenantId: string, calls: readonly Completion[]): Promise<(RunRecord | undefined)[]> {
-  const rows = await sql.query<RunRecord & { n: string; pg_notify?: unknown }>(completeStatement.text, completeStatement.values(completionValues(tenantId, calls)));
+  const rows = await sql.query<RunRecord & { n: string; pg_notify?: unknown }>(
+    completeStatement.text,
+    completeStatement.values(completionValues(tenantId, calls)),
+  );
   const answers: (RunRecord | undefined)[] = calls.map(() => undefined);
   for (const row of rows) {
     const { n, ...run } = withoutNotifyColumn(row);
@@ -87,8 +106,15 @@ const maxCompletionsPerStatement = 64;
 
 /** A Completer over `sql`; see statement-batcher.ts for how calls are grouped. */
 export function createCompleter(sql: Sql): Completer {
-  const batcher = createStatementBatcher<{ tenantId: string; call: Completion }, RunRecord | undefined>(maxCompletionsPerStatement, (_key, items) =>
-    completeTogether(sql, items[0]!.tenantId, items.map((item) => item.call)));
+  const batcher = createStatementBatcher<{ tenantId: string; call: Completion }, RunRecord | undefined>(
+    maxCompletionsPerStatement,
+    (_key, items) =>
+      completeTogether(
+        sql,
+        items[0]!.tenantId,
+        items.map((item) => item.call),
+      ),
+  );
   return {
     async complete(tenantId, runId, leaseId, output) {
       checkLease(runId, leaseId);
@@ -99,10 +125,20 @@ export function createCompleter(sql: Sql): Completer {
 }
 
 /** Reports a failed attempt; see the `fail` transition for the outcome. */
-export async function failRun(sql: Sql, tenantId: string, runId: string, leaseId: string, error: { message: string; code: string }, retryable: boolean): Promise<RunRecord> {
+export async function failRun(
+  sql: Sql,
+  tenantId: string,
+  runId: string,
+  leaseId: string,
+  error: { message: string; code: string },
+  retryable: boolean,
+): Promise<RunRecord> {
   checkLease(runId, leaseId);
   if (error.message === "") throw invalidArgument("error.message", "is required");
-  const [row] = await sql.query<RunRecord>(failStatement.text, failStatement.values({ tenantId, runId, leaseId, error: JSON.stringify(error), retryable }));
+  const [row] = await sql.query<RunRecord>(
+    failStatement.text,
+    failStatement.values({ tenantId, runId, leaseId, error: JSON.stringify(error), retryable }),
+  );
   return row === undefined ? refuseStaleLease(sql, tenantId, runId) : withoutNotifyColumn(row);
 }
 
@@ -122,14 +158,26 @@ export interface InterruptRecord {
 }
 
 /** Pauses a run until ResumeRun; the resume schema is checked here, once. */
-export async function interruptRun(sql: Sql, tenantId: string, runId: string, leaseId: string, reason: string, payload: unknown, resumeSchema: unknown): Promise<{ run: RunRecord; interrupt: InterruptRecord }> {
+export async function interruptRun(
+  sql: Sql,
+  tenantId: string,
+  runId: string,
+  leaseId: string,
+  reason: string,
+  payload: unknown,
+  resumeSchema: unknown,
+): Promise<{ run: RunRecord; interrupt: InterruptRecord }> {
   checkLease(runId, leaseId);
   checkSchema(resumeSchema, "resume_schema");
   const interrupt: InterruptRecord = { id: randomUUID(), reason, payload: payload ?? null, resumeSchema: resumeSchema ?? null };
-  const [row] = await sql.query<RunRecord>(interruptStatement.text, interruptStatement.values({ tenantId, runId, leaseId, interrupt: JSON.stringify(interrupt) }));
+  const [row] = await sql.query<RunRecord>(
+    interruptStatement.text,
+    interruptStatement.values({ tenantId, runId, leaseId, interrupt: JSON.stringify(interrupt) }),
+  );
   if (row === undefined) {
     const run = await getRun(sql, tenantId, runId);
-    if (run.status === "CANCELLING") throw failedPrecondition("cancellation was requested; stop the run instead of interrupting it", "RUN_CANCELLING");
+    if (run.status === "CANCELLING")
+      throw failedPrecondition("cancellation was requested; stop the run instead of interrupting it", "RUN_CANCELLING");
     return refuseStaleLease(sql, tenantId, runId);
   }
   return { run: withoutNotifyColumn(row), interrupt };

@@ -17,18 +17,29 @@ import { checkLease, refuseStaleLease } from "./lease-writes.js";
 
 // Primary key of runs, fenced by the lease. The lease's expiry is judged by the
 // transaction's now(), as the other fenced writes judge it.
-const lockLeasedRun = namedStatement({ tenantId: "uuid", runId: "uuid", leaseId: "uuid" },
-  `select r.last_sequence from runs r where r.tenant_id = :tenantId and r.id = :runId and ${currentLease("r", ":leaseId")} for update`);
+const lockLeasedRun = namedStatement(
+  { tenantId: "uuid", runId: "uuid", leaseId: "uuid" },
+  `select r.last_sequence from runs r where r.tenant_id = :tenantId and r.id = :runId and ${currentLease("r", ":leaseId")} for update`,
+);
 
 /**
  * Appends `events` to the run's log if `leaseId` is its current lease; events whose
  * `eventId` is already in the log are returned as stored instead of appended again.
  */
-export async function reportRunEvents(sql: Sql, tenantId: string, runId: string, leaseId: string, events: readonly NewEvent[]): Promise<EventRecord[]> {
+export async function reportRunEvents(
+  sql: Sql,
+  tenantId: string,
+  runId: string,
+  leaseId: string,
+  events: readonly NewEvent[],
+): Promise<EventRecord[]> {
   checkLease(runId, leaseId);
   checkEvents(events);
   const stored = await sql.transaction(async (transaction) => {
-    const [run] = await transaction.query<{ last_sequence: string }>(lockLeasedRun.text, lockLeasedRun.values({ tenantId, runId, leaseId }));
+    const [run] = await transaction.query<{ last_sequence: string }>(
+      lockLeasedRun.text,
+      lockLeasedRun.values({ tenantId, runId, leaseId }),
+    );
     return run === undefined ? undefined : appendToLockedRun(transaction, tenantId, runId, run.last_sequence, events);
   });
   return stored ?? refuseStaleLease(sql, tenantId, runId);

@@ -74,7 +74,13 @@ const maxPendingAnswers = 256;
 const maxHeldBytes = 4 * 1024 * 1024;
 
 /** Runs one session: `claim` is what its `open` asked for, `messages` the rest. */
-export async function* workSession<M>(deps: WorkSessionDeps<M>, tenantId: string, claim: ClaimRequest, messages: AsyncIterator<SessionMessage>, signal: AbortSignal): AsyncGenerator<SessionAnswer<M>> {
+export async function* workSession<M>(
+  deps: WorkSessionDeps<M>,
+  tenantId: string,
+  claim: ClaimRequest,
+  messages: AsyncIterator<SessionMessage>,
+  signal: AbortSignal,
+): AsyncGenerator<SessionAnswer<M>> {
   const { executors } = deps;
   const outbox = new Outbox<SessionAnswer<M>>();
   const stopAssigning = new AbortController();
@@ -91,14 +97,20 @@ export async function* workSession<M>(deps: WorkSessionDeps<M>, tenantId: string
     applyingBytes -= weight;
     outbox.push(answer, weight);
   };
-  const answer = (runId: string, weight: number, work: Promise<RunOutcome>) => track(work.then(
-    (run) => reply(weight, { kind: "outcome", runId, outcome: { status: run.status } }),
-    (error: unknown) => reply(weight, { kind: "outcome", runId, outcome: { error } }),
-  ));
-  const answerReport = (runId: string, weight: number, work: Promise<EventRecord[]>) => track(work.then(
-    (events) => reply(weight, { kind: "reported", runId, outcome: { events } }),
-    (error: unknown) => reply(weight, { kind: "reported", runId, outcome: { error } }),
-  ));
+  const answer = (runId: string, weight: number, work: Promise<RunOutcome>) =>
+    track(
+      work.then(
+        (run) => reply(weight, { kind: "outcome", runId, outcome: { status: run.status } }),
+        (error: unknown) => reply(weight, { kind: "outcome", runId, outcome: { error } }),
+      ),
+    );
+  const answerReport = (runId: string, weight: number, work: Promise<EventRecord[]>) =>
+    track(
+      work.then(
+        (events) => reply(weight, { kind: "reported", runId, outcome: { events } }),
+        (error: unknown) => reply(weight, { kind: "reported", runId, outcome: { error } }),
+      ),
+    );
 
   // Per run, the last message still being applied: the next one about the run starts
   // when it has settled (whether or not it succeeded). A run with nothing pending starts
@@ -107,7 +119,10 @@ export async function* workSession<M>(deps: WorkSessionDeps<M>, tenantId: string
   const afterEarlier = <T>(runId: string, work: () => Promise<T>): Promise<T> => {
     const previous = tails.get(runId);
     const result = previous === undefined ? work() : previous.then(work);
-    const tail = result.then(() => undefined, () => undefined);
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
     tails.set(runId, tail);
     void tail.then(() => tails.get(runId) === tail && tails.delete(runId));
     return result;
@@ -136,14 +151,23 @@ export async function* workSession<M>(deps: WorkSessionDeps<M>, tenantId: string
   // statement while the session is still assigning; otherwise it only completes.
   const complete = async (message: Extract<SessionMessage, { kind: "complete" }>): Promise<RunOutcome> => {
     const wantsNext = !assigning.aborted && assignments.holds(message.runId);
-    const { outcome, lease } = await executors.completeAndClaim(tenantId, message.runId, message.leaseId, message.output, wantsNext ? claim : undefined);
+    const { outcome, lease } = await executors.completeAndClaim(
+      tenantId,
+      message.runId,
+      message.leaseId,
+      message.output,
+      wantsNext ? claim : undefined,
+    );
     // A refused completion changed nothing: the run stays counted (a recount corrects
     // the count when the run is in fact no longer this session's).
     if (outcome !== undefined && wantsNext) {
       let delivered = 0;
       if (lease !== undefined && assigning.aborted) await executors.assignment.release(tenantId, lease);
       // The completion took effect whatever becomes of its replacement (failed or handed back).
-      else if (lease !== undefined) delivered = await assign([lease]).catch((error: unknown) => (deps.logger.warn({ err: error, runId: lease.id }, "replacement lease not delivered"), 0));
+      else if (lease !== undefined)
+        delivered = await assign([lease]).catch(
+          (error: unknown) => (deps.logger.warn({ err: error, runId: lease.id }, "replacement lease not delivered"), 0),
+        );
       assignments.swap(message.runId, delivered === 0 ? undefined : lease);
     } else if (outcome !== undefined) {
       executors.board.finished(message.runId);
@@ -152,14 +176,30 @@ export async function* workSession<M>(deps: WorkSessionDeps<M>, tenantId: string
   };
   const apply = (message: SessionMessage): void => {
     const { runId, weight } = message;
-    if (message.kind === "complete") answer(runId, weight, afterEarlier(runId, () => complete(message)));
-    else if (message.kind === "fail") answer(runId, weight, afterEarlier(runId, () => executors.fail(tenantId, runId, message.leaseId, message.error, message.retryable)));
-    else answerReport(runId, weight, afterEarlier(runId, () => executors.report(tenantId, runId, message.leaseId, message.events())));
+    if (message.kind === "complete")
+      answer(
+        runId,
+        weight,
+        afterEarlier(runId, () => complete(message)),
+      );
+    else if (message.kind === "fail")
+      answer(
+        runId,
+        weight,
+        afterEarlier(runId, () => executors.fail(tenantId, runId, message.leaseId, message.error, message.retryable)),
+      );
+    else
+      answerReport(
+        runId,
+        weight,
+        afterEarlier(runId, () => executors.report(tenantId, runId, message.leaseId, message.events())),
+      );
   };
 
   // Whether the next message may be read: few answers in flight, few waiting for an
   // executor that does not read them (outbox.ts), and little held by either.
-  const mayRead = () => outbox.ended || (pending.size < maxPendingAnswers && outbox.length < maxPendingAnswers && applyingBytes + outbox.bytes < maxHeldBytes);
+  const mayRead = () =>
+    outbox.ended || (pending.size < maxPendingAnswers && outbox.length < maxPendingAnswers && applyingBytes + outbox.bytes < maxHeldBytes);
   const reader = (async () => {
     for (;;) {
       while (!mayRead()) await Promise.race([...pending, outbox.taken()]);
@@ -183,7 +223,10 @@ export async function* workSession<M>(deps: WorkSessionDeps<M>, tenantId: string
       outbox.end();
     })();
   };
-  void reader.then(() => finish(), (error: unknown) => finish(signal.aborted ? undefined : error));
+  void reader.then(
+    () => finish(),
+    (error: unknown) => finish(signal.aborted ? undefined : error),
+  );
   void assigner.catch((error: unknown) => assigning.aborted || finish(error));
   const onAbort = () => finish();
   signal.addEventListener("abort", onAbort, { once: true });

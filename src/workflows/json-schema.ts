@@ -41,7 +41,10 @@ function compiled(schema: unknown, cacheKey?: string): ValidateFunction {
 }
 
 function violationOf(error: ErrorObject, field: string): FieldViolation {
-  const pointer = error.instancePath.split("/").slice(1).map((part) => part.replace(/~1/g, "/").replace(/~0/g, "~"));
+  const pointer = error.instancePath
+    .split("/")
+    .slice(1)
+    .map((part) => part.replace(/~1/g, "/").replace(/~0/g, "~"));
   const missing = error.keyword === "required" ? (error.params as { missingProperty?: string }).missingProperty : undefined;
   if (missing !== undefined) pointer.push(missing);
   return { field: [field, ...pointer].join("."), description: error.message ?? "is invalid" };

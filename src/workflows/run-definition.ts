@@ -25,7 +25,16 @@ const selectDefinition = `
 /** The snapshot the run was created with; NOT_FOUND for unknown or other tenants' runs. */
 export async function getRunDefinition(sql: Sql, tenantId: string, runId: string): Promise<RunDefinition> {
   if (!isUuid(runId)) throw notFound("run", runId);
-  const [row] = await sql.query<{ workflow_id: string; version: number; definition: unknown; input_schema: unknown; content_hash: string }>(selectDefinition, [tenantId, runId]);
+  const [row] = await sql.query<{ workflow_id: string; version: number; definition: unknown; input_schema: unknown; content_hash: string }>(
+    selectDefinition,
+    [tenantId, runId],
+  );
   if (row === undefined) throw notFound("run", runId);
-  return { workflowId: row.workflow_id, version: row.version, definition: row.definition, inputSchema: row.input_schema, contentHash: row.content_hash };
+  return {
+    workflowId: row.workflow_id,
+    version: row.version,
+    definition: row.definition,
+    inputSchema: row.input_schema,
+    contentHash: row.content_hash,
+  };
 }

@@ -54,14 +54,17 @@ export interface VersionContent {
 const slugPattern = /^[a-z][a-z0-9-]{0,62}$/;
 
 function checkContent(content: VersionContent): void {
-  if (content.definition === undefined || content.definition === null) throw invalidArgument("definition", "is required and must not be null");
+  if (content.definition === undefined || content.definition === null)
+    throw invalidArgument("definition", "is required and must not be null");
   checkSchema(content.inputSchema, "input_schema");
   const { maxAttempts, concurrencyLimit, timeoutMs, backoffMs } = content.defaults;
-  if (maxAttempts !== undefined && (maxAttempts < 0 || maxAttempts > 100)) throw invalidArgument("defaults.max_attempts", "must be between 0 and 100");
+  if (maxAttempts !== undefined && (maxAttempts < 0 || maxAttempts > 100))
+    throw invalidArgument("defaults.max_attempts", "must be between 0 and 100");
   if (concurrencyLimit !== undefined && concurrencyLimit < 0) throw invalidArgument("defaults.concurrency_limit", "must not be negative");
   if (timeoutMs !== undefined && timeoutMs <= 0) throw invalidArgument("defaults.timeout", "must be positive");
   // The bound of CreateRun's own timeout: a default is a timeout runs take.
-  if (timeoutMs !== undefined && timeoutMs > maxRunTimeoutMs) throw invalidArgument("defaults.timeout", "must be at most 366 days (31622400s)");
+  if (timeoutMs !== undefined && timeoutMs > maxRunTimeoutMs)
+    throw invalidArgument("defaults.timeout", "must be at most 366 days (31622400s)");
   if (backoffMs !== undefined && backoffMs < 0) throw invalidArgument("defaults.backoff", "must not be negative");
 }
 
@@ -89,7 +92,12 @@ function toVersion(row: VersionRow): WorkflowVersion {
 }
 
 /** Creates a workflow and its version 1. */
-export async function createWorkflow(em: EntityManager, tenantId: string, slug: string, content: VersionContent): Promise<{ workflow: Workflow; version: WorkflowVersion }> {
+export async function createWorkflow(
+  em: EntityManager,
+  tenantId: string,
+  slug: string,
+  content: VersionContent,
+): Promise<{ workflow: Workflow; version: WorkflowVersion }> {
   if (!slugPattern.test(slug)) throw invalidArgument("slug", "must be 1-63 lowercase letters, digits or dashes, starting with a letter");
   checkContent(content);
   const id = newId();
@@ -97,10 +105,23 @@ export async function createWorkflow(em: EntityManager, tenantId: string, slug: 
   const hash = hashOf(content);
   try {
     await em.transactional(async (tx) => {
-      await tx.insert(WorkflowEntity, { tenantId, id, slug, latestVersion: 1, concurrencyLimit: content.defaults.concurrencyLimit ?? 0, createTime: now });
+      await tx.insert(WorkflowEntity, {
+        tenantId,
+        id,
+        slug,
+        latestVersion: 1,
+        concurrencyLimit: content.defaults.concurrencyLimit ?? 0,
+        createTime: now,
+      });
       await tx.insert(WorkflowVersionEntity, {
-        tenantId, workflowId: id, version: 1, definition: content.definition, inputSchema: content.inputSchema ?? null,
-        defaults: { ...content.defaults }, contentHash: hash, createTime: now,
+        tenantId,
+        workflowId: id,
+        version: 1,
+        definition: content.definition,
+        inputSchema: content.inputSchema ?? null,
+        defaults: { ...content.defaults },
+        contentHash: hash,
+        createTime: now,
       });
     });
   } catch (error) {
@@ -111,7 +132,15 @@ export async function createWorkflow(em: EntityManager, tenantId: string, slug: 
   }
   return {
     workflow: { id, slug, latestVersion: 1, createTime: now },
-    version: { workflowId: id, version: 1, definition: content.definition, inputSchema: content.inputSchema, defaults: content.defaults, contentHash: hash, createTime: now },
+    version: {
+      workflowId: id,
+      version: 1,
+      definition: content.definition,
+      inputSchema: content.inputSchema,
+      defaults: content.defaults,
+      contentHash: hash,
+      createTime: now,
+    },
   };
 }
 
@@ -129,7 +158,12 @@ export async function getWorkflow(em: EntityManager, tenantId: string, workflow:
 }
 
 /** A page of workflows, newest first, after the keyset cursor `after`. */
-export async function listWorkflows(em: EntityManager, tenantId: string, limit: number, after?: { createTime: Date; id: string }): Promise<Workflow[]> {
+export async function listWorkflows(
+  em: EntityManager,
+  tenantId: string,
+  limit: number,
+  after?: { createTime: Date; id: string },
+): Promise<Workflow[]> {
   const rows = await em.find(
     WorkflowEntity,
     after === undefined
@@ -144,7 +178,12 @@ export async function listWorkflows(em: EntityManager, tenantId: string, limit: 
  * Adds a version. The workflow row is locked so versions number 1, 2, 3 … without gaps
  * or races; content equal to the latest version's returns that version unchanged.
  */
-export async function createWorkflowVersion(em: EntityManager, tenantId: string, workflow: string, content: VersionContent): Promise<WorkflowVersion> {
+export async function createWorkflowVersion(
+  em: EntityManager,
+  tenantId: string,
+  workflow: string,
+  content: VersionContent,
+): Promise<WorkflowVersion> {
   checkContent(content);
   const hash = hashOf(content);
   return em.transactional(async (tx) => {
@@ -154,11 +193,29 @@ export async function createWorkflowVersion(em: EntityManager, tenantId: string,
     const version = row.latestVersion + 1;
     const createTime = new Date();
     await tx.insert(WorkflowVersionEntity, {
-      tenantId, workflowId: row.id, version, definition: content.definition, inputSchema: content.inputSchema ?? null,
-      defaults: { ...content.defaults }, contentHash: hash, createTime,
+      tenantId,
+      workflowId: row.id,
+      version,
+      definition: content.definition,
+      inputSchema: content.inputSchema ?? null,
+      defaults: { ...content.defaults },
+      contentHash: hash,
+      createTime,
     });
-    await tx.nativeUpdate(WorkflowEntity, { tenantId, id: row.id }, { latestVersion: version, concurrencyLimit: content.defaults.concurrencyLimit ?? 0 });
-    return { workflowId: row.id, version, definition: content.definition, inputSchema: content.inputSchema, defaults: content.defaults, contentHash: hash, createTime };
+    await tx.nativeUpdate(
+      WorkflowEntity,
+      { tenantId, id: row.id },
+      { latestVersion: version, concurrencyLimit: content.defaults.concurrencyLimit ?? 0 },
+    );
+    return {
+      workflowId: row.id,
+      version,
+      definition: content.definition,
+      inputSchema: content.inputSchema,
+      defaults: content.defaults,
+      contentHash: hash,
+      createTime,
+    };
   });
 }
 
@@ -166,13 +223,23 @@ export async function createWorkflowVersion(em: EntityManager, tenantId: string,
 export async function getWorkflowVersion(em: EntityManager, tenantId: string, workflow: string, version: number): Promise<WorkflowVersion> {
   if (version < 0) throw invalidArgument("version", "must not be negative");
   const row = await findWorkflowRow(em, tenantId, workflow);
-  const found = await em.findOne(WorkflowVersionEntity, { tenantId, workflowId: row.id, version: version === 0 ? row.latestVersion : version });
+  const found = await em.findOne(WorkflowVersionEntity, {
+    tenantId,
+    workflowId: row.id,
+    version: version === 0 ? row.latestVersion : version,
+  });
   if (found === null) throw notFound("workflow version", `${workflow}@${version}`);
   return toVersion(found);
 }
 
 /** A page of a workflow's versions, newest first, below version `before` (0 = from the newest). */
-export async function listWorkflowVersions(em: EntityManager, tenantId: string, workflow: string, limit: number, before: number): Promise<WorkflowVersion[]> {
+export async function listWorkflowVersions(
+  em: EntityManager,
+  tenantId: string,
+  workflow: string,
+  limit: number,
+  before: number,
+): Promise<WorkflowVersion[]> {
   const row = await findWorkflowRow(em, tenantId, workflow);
   const rows = await em.find(
     WorkflowVersionEntity,

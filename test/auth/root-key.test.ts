@@ -16,7 +16,9 @@ describe("the root key", () => {
   const logger = createLogger("silent");
 
   it("comes from RUNLINE_ROOT_KEY when set", async () => {
-    expect(await loadRootKeyHash({ rootKey: "a-root-key-of-enough-length", embeddedDataDir: undefined }, logger)).toEqual(hashSecret("a-root-key-of-enough-length"));
+    expect(await loadRootKeyHash({ rootKey: "a-root-key-of-enough-length", embeddedDataDir: undefined }, logger)).toEqual(
+      hashSecret("a-root-key-of-enough-length"),
+    );
   });
 
   it("is generated once with the embedded default, printed once, and kept only as a hash", async () => {

@@ -58,7 +58,9 @@ describe.each(protocols)("tenant isolation over %s", (protocol) => {
   it("refuses a missing or unknown key with UNAUTHENTICATED", async () => {
     expect(await codeOf(clientFor(RunsService, protocol, baseUrl, undefined).getRun({ runId }))).toBe(Code.Unauthenticated);
     expect(await codeOf(clientFor(RunsService, protocol, baseUrl, "rl_not-a-real-key").getRun({ runId }))).toBe(Code.Unauthenticated);
-    expect(await firstMessageCode(clientFor(RunsService, protocol, baseUrl, "rl_nope").streamRunEvents({ runId }))).toBe(Code.Unauthenticated);
+    expect(await firstMessageCode(clientFor(RunsService, protocol, baseUrl, "rl_nope").streamRunEvents({ runId }))).toBe(
+      Code.Unauthenticated,
+    );
   });
 });
 
@@ -70,7 +72,9 @@ describe("scopes", () => {
     expect((await runs.getRun({ runId })).run!.id).toBe(runId);
     expect(await codeOf(runs.createRun({ workflow: "counter", input: json({ n: 1 }) }))).toBe(Code.PermissionDenied);
     expect(await codeOf(runs.cancelRun({ runId }))).toBe(Code.PermissionDenied);
-    expect(await codeOf(clientFor(WorkflowsService, "grpc", baseUrl, secret).createWorkflow({ slug: "x", definition: json({}) }))).toBe(Code.PermissionDenied);
+    expect(await codeOf(clientFor(WorkflowsService, "grpc", baseUrl, secret).createWorkflow({ slug: "x", definition: json({}) }))).toBe(
+      Code.PermissionDenied,
+    );
     expect(await codeOf(clientFor(WorkerService, "grpc", baseUrl, secret).claimRuns({ workerId: "w" }))).toBe(Code.PermissionDenied);
   });
 
@@ -78,7 +82,9 @@ describe("scopes", () => {
     const admin = clientFor(AdminService, "connect-json", baseUrl, testRootKey);
     const { secret } = await admin.createApiKey({ tenant: owner.tenantId, scopes: [Scope.WORKER] });
     const runs = clientFor(RunsService, "connect-json", baseUrl, secret);
-    expect(await codeOf(runs.ingestRunEvents({ runId, events: [{ type: "progress", data: json({ pct: 10 }) }] }))).toBe(Code.PermissionDenied);
+    expect(await codeOf(runs.ingestRunEvents({ runId, events: [{ type: "progress", data: json({ pct: 10 }) }] }))).toBe(
+      Code.PermissionDenied,
+    );
     expect(await codeOf(runs.getRun({ runId }))).toBe(Code.PermissionDenied);
   });
 
@@ -102,7 +108,10 @@ describe("scopes", () => {
 
   it("refuses malformed admin input with the field named", async () => {
     const admin = clientFor(AdminService, "connect-json", baseUrl, testRootKey);
-    const error = await admin.createTenant({ slug: "Not A Slug" }).then(() => undefined, (caught: unknown) => caught as ConnectError);
+    const error = await admin.createTenant({ slug: "Not A Slug" }).then(
+      () => undefined,
+      (caught: unknown) => caught as ConnectError,
+    );
     expect(error?.code).toBe(Code.InvalidArgument);
     expect(error?.message).toContain("slug");
     expect(await codeOf(admin.createTenant({ slug: owner.slug }))).toBe(Code.AlreadyExists);

@@ -5,18 +5,32 @@
 import { durationMs } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
 import { RunStatus } from "../../gen/runline/v1/run_pb.js";
-import { parseCountArgument, parseDurationArgument, parseJsonArgument, parseLabelArguments, parseStatusArguments } from "../../src/cli/argument-values.js";
+import {
+  parseCountArgument,
+  parseDurationArgument,
+  parseJsonArgument,
+  parseLabelArguments,
+  parseStatusArguments,
+} from "../../src/cli/argument-values.js";
 import { UsageError } from "../../src/cli/cli-errors.js";
 import { percentage, progressBar, progressFrom } from "../../src/cli/progress-bar.js";
 
 describe("option values", () => {
   it("reads durations in ms, s, m and h", () => {
-    expect(["500ms", "30s", "1.5m", "2h"].map((text) => durationMs(parseDurationArgument("wait", text)))).toEqual([500, 30_000, 90_000, 7_200_000]);
-    expect(() => parseDurationArgument("wait", "30")).toThrow(new UsageError('--wait: expected a duration such as 500ms, 30s, 5m or 1h, got "30"'));
+    expect(["500ms", "30s", "1.5m", "2h"].map((text) => durationMs(parseDurationArgument("wait", text)))).toEqual([
+      500, 30_000, 90_000, 7_200_000,
+    ]);
+    expect(() => parseDurationArgument("wait", "30")).toThrow(
+      new UsageError('--wait: expected a duration such as 500ms, 30s, 5m or 1h, got "30"'),
+    );
   });
 
   it("reads statuses with or without the RUN_STATUS_ prefix, comma-separated or repeated", () => {
-    expect(parseStatusArguments("status", ["queued,RUN_STATUS_RUNNING", "Failed"])).toEqual([RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.FAILED]);
+    expect(parseStatusArguments("status", ["queued,RUN_STATUS_RUNNING", "Failed"])).toEqual([
+      RunStatus.QUEUED,
+      RunStatus.RUNNING,
+      RunStatus.FAILED,
+    ]);
     expect(() => parseStatusArguments("status", ["unspecified"])).toThrow(UsageError);
   });
 

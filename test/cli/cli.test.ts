@@ -37,7 +37,8 @@ describe("runline help", () => {
   it("lists every command for --help and a command's options for <command> --help, exiting 0", async () => {
     const [program, command] = await Promise.all([runCli(["--help"]), runCli(["runs", "watch", "--help"])]);
     expect(program.code).toBe(0);
-    for (const name of ["serve", "migrate", "worker", "workflows create", "runs watch", "runs output", "keys revoke", "tenants create"]) expect(program.stdout).toContain(name);
+    for (const name of ["serve", "migrate", "worker", "workflows create", "runs watch", "runs output", "keys revoke", "tenants create"])
+      expect(program.stdout).toContain(name);
     expect(command.code).toBe(0);
     expect(command.stdout).toContain("usage: runline runs watch <run-id> [options]");
     expect(command.stdout).toContain("--after <sequence>");
@@ -76,7 +77,22 @@ describe("runline workflows", () => {
     const folder = await mkdtemp(path.join(os.tmpdir(), "runline-cli-"));
     const schemaFile = path.join(folder, "schema.json");
     await writeFile(schemaFile, JSON.stringify({ type: "object", properties: { name: { type: "string" } } }));
-    const created = await runCli(["workflows", "create", "greet", "--definition", '{"steps":["hello"]}', "--input-schema", `@${schemaFile}`, "--max-attempts", "3", "--timeout", "30s"], asTenant);
+    const created = await runCli(
+      [
+        "workflows",
+        "create",
+        "greet",
+        "--definition",
+        '{"steps":["hello"]}',
+        "--input-schema",
+        `@${schemaFile}`,
+        "--max-attempts",
+        "3",
+        "--timeout",
+        "30s",
+      ],
+      asTenant,
+    );
     expect(created.stderr).toBe("");
     expect(created.stdout).toMatch(/^created workflow greet \([0-9a-f-]{36}\) version 1\n$/);
     const [table, listed] = await Promise.all([runCli(["workflows", "list"], asTenant), runCli(["workflows", "list", "--json"], asTenant)]);
@@ -102,12 +118,16 @@ describe("runline runs", () => {
     expect(get.stdout).toMatch(new RegExp(`^id:\\s+${run.id}\\nworkflow:\\s+counter v1\\nstatus:\\s+QUEUED\\n`));
     expect(get.stdout).toContain('input:    {"n":7}');
     expect(JSON.parse(getJson.stdout)).toMatchObject({ run: { id: run.id, labels: { team: "cli" }, input: { n: 7 } } });
-    expect(table.stdout).toMatch(new RegExp(`^ID\\s+WORKFLOW\\s+STATUS\\s+CREATED\\n${run.id}\\s+counter\\s+QUEUED\\s+\\d{4}-\\d\\d-\\d\\dT[\\d:]+Z\\n$`));
+    expect(table.stdout).toMatch(
+      new RegExp(`^ID\\s+WORKFLOW\\s+STATUS\\s+CREATED\\n${run.id}\\s+counter\\s+QUEUED\\s+\\d{4}-\\d\\d-\\d\\dT[\\d:]+Z\\n$`),
+    );
     expect((JSON.parse(listJson.stdout) as { runs: { id: string }[] }).runs.map((listed) => listed.id)).toEqual([run.id]);
   });
 
   it("follows page tokens up to --limit", async () => {
-    await Promise.all([1, 2, 3].map((n) => tenant.runs().createRun({ workflow: "counter", input: json({ n }), labels: { paging: "yes" } })));
+    await Promise.all(
+      [1, 2, 3].map((n) => tenant.runs().createRun({ workflow: "counter", input: json({ n }), labels: { paging: "yes" } })),
+    );
     const listed = await runCli(["runs", "list", "--label", "paging=yes", "--limit", "2", "--json"], asTenant);
     const page = JSON.parse(listed.stdout) as { runs: unknown[]; nextPageToken?: string };
     expect(page.runs).toHaveLength(2);
@@ -193,7 +213,9 @@ describe("runline worker", () => {
         ...(workflow.content.inputSchema === undefined ? {} : { inputSchema: json(workflow.content.inputSchema as never) }),
       });
     }
-    workerKey = (await clientFor(AdminService, "connect-json", server, testRootKey).createApiKey({ tenant: owner.tenantId, scopes: [Scope.WORKER] })).secret;
+    workerKey = (
+      await clientFor(AdminService, "connect-json", server, testRootKey).createApiKey({ tenant: owner.tenantId, scopes: [Scope.WORKER] })
+    ).secret;
   });
 
   it("performs the demo workflows for its tenant, shows progress, and exits 0 on SIGTERM", { timeout: 60_000 }, async () => {
@@ -208,7 +230,12 @@ describe("runline worker", () => {
     const { run } = await owner.runs().createRun({ workflow: "sleep", input: json({ seconds: 0.4, steps: 4 }) });
     const watched = await runCli(["runs", "watch", run!.id], asOwner);
     expect(watched.code).toBe(0);
-    expect(watched.stdout.match(/progress {2}\d+%.*/g)).toEqual(["progress  25% step 1 of 4", "progress  50% step 2 of 4", "progress  75% step 3 of 4", "progress  100% step 4 of 4"]);
+    expect(watched.stdout.match(/progress {2}\d+%.*/g)).toEqual([
+      "progress  25% step 1 of 4",
+      "progress  50% step 2 of 4",
+      "progress  75% step 3 of 4",
+      "progress  100% step 4 of 4",
+    ]);
     expect(watched.stdout).toMatch(/status {2}SUCCEEDED\n$/);
 
     worker.child.kill("SIGTERM");

@@ -59,7 +59,9 @@ export function startCli(args: readonly string[], env: Record<string, string> = 
         };
         listeners.add(check);
         check();
-        void exited.then((result) => reject(new Error(`runline exited (${result.code}) before printing ${pattern}: ${result.stdout}${result.stderr}`)));
+        void exited.then((result) =>
+          reject(new Error(`runline exited (${result.code}) before printing ${pattern}: ${result.stdout}${result.stderr}`)),
+        );
       }),
   };
 }

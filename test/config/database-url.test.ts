@@ -17,8 +17,12 @@ const error = (url: string) => {
 
 describe("DATABASE_URL", () => {
   it("accepts postgres:// and postgresql:// URLs, options included", () => {
-    expect(loadConfig({ DATABASE_URL: "postgres://runline:secret@db.internal:5432/runline?sslmode=require" }).databaseUrl).toBe("postgres://runline:secret@db.internal:5432/runline?sslmode=require");
-    expect(loadConfig({ DATABASE_URL: "postgresql://runline@/runline?host=/var/run/postgresql" }).databaseUrl).toBe("postgresql://runline@/runline?host=/var/run/postgresql");
+    expect(loadConfig({ DATABASE_URL: "postgres://runline:secret@db.internal:5432/runline?sslmode=require" }).databaseUrl).toBe(
+      "postgres://runline:secret@db.internal:5432/runline?sslmode=require",
+    );
+    expect(loadConfig({ DATABASE_URL: "postgresql://runline@/runline?host=/var/run/postgresql" }).databaseUrl).toBe(
+      "postgresql://runline@/runline?host=/var/run/postgresql",
+    );
   });
 
   it("refuses another scheme, naming the variable", () => {

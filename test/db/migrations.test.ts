@@ -15,15 +15,30 @@ describe("migrations", () => {
     try {
       expect(await migrateDatabase(database, url)).toEqual(allMigrations);
       expect(await migrateDatabase(database, url)).toEqual([]);
-      const tables = await database.sql.query<{ table_name: string }>(`select table_name from information_schema.tables where table_schema = 'public' order by 1`);
+      const tables = await database.sql.query<{ table_name: string }>(
+        `select table_name from information_schema.tables where table_schema = 'public' order by 1`,
+      );
       expect(tables.map((row) => row.table_name)).toEqual(
-        expect.arrayContaining(["api_keys", "idempotency_keys", "run_events", "runs", "server_secrets", "tenants", "workflow_versions", "workflows"]),
+        expect.arrayContaining([
+          "api_keys",
+          "idempotency_keys",
+          "run_events",
+          "runs",
+          "server_secrets",
+          "tenants",
+          "workflow_versions",
+          "workflows",
+        ]),
       );
       // 0003: no statistics on the big tables' tenant columns (estimates for new tenants).
       const targets = await database.sql.query<{ table: string; target: number }>(
         `select c.relname as table, a.attstattarget::int as target from pg_attribute a join pg_class c on c.oid = a.attrelid
-         where c.relname in ('runs', 'run_events') and a.attname = 'tenant_id' order by 1`);
-      expect(targets).toEqual([{ table: "run_events", target: 0 }, { table: "runs", target: 0 }]);
+         where c.relname in ('runs', 'run_events') and a.attname = 'tenant_id' order by 1`,
+      );
+      expect(targets).toEqual([
+        { table: "run_events", target: 0 },
+        { table: "runs", target: 0 },
+      ]);
     } finally {
       await database.close();
     }
@@ -53,9 +68,15 @@ describe("migrations", () => {
       // Two justified exceptions: key lookup by secret hash (before the tenant is known),
       // and the GIN label index (GIN cannot lead with a uuid without btree_gin).
       const exceptions = new Set([
-        "api_keys_secret_hash", "runs_labels", "idempotency_keys_expiry",
+        "api_keys_secret_hash",
+        "runs_labels",
+        "idempotency_keys_expiry",
         // The lease sweeper's cross-tenant scans (migration 0002 says why).
-        "runs_lease_expiry", "runs_schedule_due", "runs_deadline", "runs_cancel_grace", "runs_ready_due",
+        "runs_lease_expiry",
+        "runs_schedule_due",
+        "runs_deadline",
+        "runs_cancel_grace",
+        "runs_ready_due",
       ]);
       for (const index of indexes) {
         if (exceptions.has(index.indexname)) continue;

@@ -9,10 +9,20 @@ import { millisFromTimestamptz } from "../../src/db/timestamptz-text.js";
 import { createTestDatabase } from "../support/test-database.js";
 
 const times = [
-  "2026-01-02 03:04:05.123456+00", "1970-01-01 00:00:00+00", "1969-12-31 23:59:59.9999+00", "0001-01-01 00:00:00+00",
-  "0049-06-15 12:00:00+00", "0099-12-31 23:59:59.5+00", "0100-03-01 00:00:00+00", "9999-12-31 23:59:59.999999+00",
-  "10000-01-01 00:00:00+00", "4000-01-01 00:00:00+00 BC", "0001-12-31 23:59:59+00 BC", "4713-01-01 00:00:00+00 BC",
-  "200000-07-01 00:00:00+00", "1850-06-01 12:00:00+00",
+  "2026-01-02 03:04:05.123456+00",
+  "1970-01-01 00:00:00+00",
+  "1969-12-31 23:59:59.9999+00",
+  "0001-01-01 00:00:00+00",
+  "0049-06-15 12:00:00+00",
+  "0099-12-31 23:59:59.5+00",
+  "0100-03-01 00:00:00+00",
+  "9999-12-31 23:59:59.999999+00",
+  "10000-01-01 00:00:00+00",
+  "4000-01-01 00:00:00+00 BC",
+  "0001-12-31 23:59:59+00 BC",
+  "4713-01-01 00:00:00+00 BC",
+  "200000-07-01 00:00:00+00",
+  "1850-06-01 12:00:00+00",
 ];
 
 let client: pg.Client;
@@ -30,7 +40,9 @@ describe("millisFromTimestamptz", () => {
     it(`reads every time Postgres writes in time zone ${zone} as the instant it is`, async () => {
       await client.query(`set timezone = '${zone}'`);
       const { rows } = await client.query<{ text: string; ms: string }>(
-        `select t::text as text, floor(extract(epoch from t) * 1000)::text as ms from unnest($1::timestamptz[]) as t`, [times]);
+        `select t::text as text, floor(extract(epoch from t) * 1000)::text as ms from unnest($1::timestamptz[]) as t`,
+        [times],
+      );
       expect(rows.map((row) => [row.text, millisFromTimestamptz(row.text)])).toEqual(rows.map((row) => [row.text, Number(row.ms)]));
     });
   }

@@ -12,7 +12,17 @@ describe("the executors' pool", () => {
     try {
       // Several at once, so more than one connection of each pool answers.
       const modes = async (sql: typeof database.sql) =>
-        new Set((await Promise.all(Array.from({ length: 4 }, () => sql.query<{ mode: string }>("select current_setting('plan_cache_mode') || ' ' || current_setting('enable_sort') as mode, pg_sleep(0.05)")))).map((rows) => rows[0]!.mode));
+        new Set(
+          (
+            await Promise.all(
+              Array.from({ length: 4 }, () =>
+                sql.query<{ mode: string }>(
+                  "select current_setting('plan_cache_mode') || ' ' || current_setting('enable_sort') as mode, pg_sleep(0.05)",
+                ),
+              ),
+            )
+          ).map((rows) => rows[0]!.mode),
+        );
       expect(await modes(database.workerSql)).toEqual(new Set(["force_generic_plan off"]));
       expect(await modes(database.sql)).toEqual(new Set(["auto on"]));
     } finally {
@@ -25,12 +35,17 @@ describe("the executors' pool", () => {
     url.searchParams.set("options", "-c statement_timeout=4321");
     const database = await openDatabase({ url: url.toString(), poolSize: 2 });
     try {
-      const [row] = await database.workerSql.query<{ timeout: string; mode: string }>("select current_setting('statement_timeout') as timeout, current_setting('plan_cache_mode') as mode");
+      const [row] = await database.workerSql.query<{ timeout: string; mode: string }>(
+        "select current_setting('statement_timeout') as timeout, current_setting('plan_cache_mode') as mode",
+      );
       expect(row).toEqual({ timeout: "4321ms", mode: "force_generic_plan" });
-      expect(new URL(withExecutorSettings(url.toString())).searchParams.get("options")).toBe("-c statement_timeout=4321 -c plan_cache_mode=force_generic_plan -c enable_sort=off");
+      expect(new URL(withExecutorSettings(url.toString())).searchParams.get("options")).toBe(
+        "-c statement_timeout=4321 -c plan_cache_mode=force_generic_plan -c enable_sort=off",
+      );
       // A Unix-socket URL with an empty host (which the WHATWG parser refuses) keeps its form.
       expect(withExecutorSettings("postgresql://runline@/runline?host=/var/run/postgresql")).toBe(
-        "postgresql://runline@/runline?host=%2Fvar%2Frun%2Fpostgresql&options=-c+plan_cache_mode%3Dforce_generic_plan+-c+enable_sort%3Doff");
+        "postgresql://runline@/runline?host=%2Fvar%2Frun%2Fpostgresql&options=-c+plan_cache_mode%3Dforce_generic_plan+-c+enable_sort%3Doff",
+      );
     } finally {
       await database.close();
     }

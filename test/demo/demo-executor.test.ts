@@ -81,11 +81,17 @@ describe("demo executors on two replicas", () => {
     const admin = clientFor(AdminService, "connect-json", first.url, testRootKey);
     const { secret } = await admin.createApiKey({ tenant: "demo", scopes: [Scope.ADMIN] });
     for (const server of [first, second]) {
-      const answer = await clientFor(RunsService, "grpc", server.url, secret).runAndWait({ run: { workflow: "echo", input: json(1) }, waitTimeout: settled });
+      const answer = await clientFor(RunsService, "grpc", server.url, secret).runAndWait({
+        run: { workflow: "echo", input: json(1) },
+        waitTimeout: settled,
+      });
       expect(answer.run!.status).toBe(RunStatus.SUCCEEDED);
     }
     await second.close();
-    const after = await clientFor(RunsService, "grpc", first.url, secret).runAndWait({ run: { workflow: "echo", input: json(2) }, waitTimeout: settled });
+    const after = await clientFor(RunsService, "grpc", first.url, secret).runAndWait({
+      run: { workflow: "echo", input: json(2) },
+      waitTimeout: settled,
+    });
     expect(after.run!.status).toBe(RunStatus.SUCCEEDED);
   });
 });

@@ -49,11 +49,24 @@ async function readWholeLog(runId: string, pageSize = 1000): Promise<RunEvent[]>
 describe("IngestRunEvents numbering and ListRunEvents", () => {
   it("assigns sequences 2, 3, … after the creation status event, in request order", async () => {
     const runId = await createRun();
-    const first = await tenant.runs().ingestRunEvents({ runId, events: [{ type: "progress", data: json({ step: 1 }) }, { type: "log", data: json("two") }, { type: "progress", data: json({ step: 3 }) }] });
+    const first = await tenant.runs().ingestRunEvents({
+      runId,
+      events: [
+        { type: "progress", data: json({ step: 1 }) },
+        { type: "log", data: json("two") },
+        { type: "progress", data: json({ step: 3 }) },
+      ],
+    });
     expect(sequencesOf(first.events)).toEqual([2, 3, 4]);
     expect(first.events.map((event) => event.type)).toEqual(["progress", "log", "progress"]);
     expect(first.events.every((event) => event.runId === runId)).toBe(true);
-    const second = await tenant.runs().ingestRunEvents({ runId, events: [{ type: "log", data: json(5) }, { type: "log", data: json(null) }] });
+    const second = await tenant.runs().ingestRunEvents({
+      runId,
+      events: [
+        { type: "log", data: json(5) },
+        { type: "log", data: json(null) },
+      ],
+    });
     expect(sequencesOf(second.events)).toEqual([5, 6]);
     const { run } = await tenant.runs().getRun({ runId });
     expect(run!.lastSequence).toBe(6n);
@@ -91,7 +104,10 @@ describe("IngestRunEvents numbering and ListRunEvents", () => {
 describe("IngestRunEvents with event ids", () => {
   it("appends nothing for a re-sent batch and answers with the stored events and their original sequences", async () => {
     const runId = await createRun();
-    const batch = [{ type: "progress", data: json({ step: "a" }), eventId: "a" }, { type: "progress", data: json({ step: "b" }), eventId: "b" }];
+    const batch = [
+      { type: "progress", data: json({ step: "a" }), eventId: "a" },
+      { type: "progress", data: json({ step: "b" }), eventId: "b" },
+    ];
     const first = await tenant.runs().ingestRunEvents({ runId, events: batch });
     expect(sequencesOf(first.events)).toEqual([2, 3]);
 
@@ -102,7 +118,13 @@ describe("IngestRunEvents with event ids", () => {
     expect((await tenant.runs().listRunEvents({ runId })).lastSequence).toBe(3n);
 
     // Half old, half new: only the new one is appended, each answered in request order.
-    const mixed = await tenant.runs().ingestRunEvents({ runId, events: [{ type: "progress", eventId: "b" }, { type: "progress", eventId: "c" }] });
+    const mixed = await tenant.runs().ingestRunEvents({
+      runId,
+      events: [
+        { type: "progress", eventId: "b" },
+        { type: "progress", eventId: "c" },
+      ],
+    });
     expect(sequencesOf(mixed.events)).toEqual([3, 4]);
     expect((await tenant.runs().listRunEvents({ runId })).lastSequence).toBe(4n);
   });
@@ -118,7 +140,12 @@ describe("IngestRunEvents with event ids", () => {
     const runId = await createRun();
     const response = await tenant.runs().ingestRunEvents({
       runId,
-      events: [{ type: "log", data: json(1), eventId: "x" }, { type: "log", data: json(2) }, { type: "log", data: json(3), eventId: "x" }, { type: "log", data: json(4) }],
+      events: [
+        { type: "log", data: json(1), eventId: "x" },
+        { type: "log", data: json(2) },
+        { type: "log", data: json(3), eventId: "x" },
+        { type: "log", data: json(4) },
+      ],
     });
     expect(sequencesOf(response.events)).toEqual([2, 3, 2, 4]);
     const log = await tenant.runs().listRunEvents({ runId });
@@ -138,7 +165,11 @@ describe("IngestRunEvents under contention", () => {
       Array.from({ length: writers }, async (_, writer) => {
         const runs = tenant.runs(protocols[writer % protocols.length]);
         for (let batch = 0; batch < batches; batch++) {
-          const events = Array.from({ length: batchSize }, (_, index) => ({ type: "progress", data: json({ writer, batch, index }), eventId: `${writer}/${batch}/${index}` }));
+          const events = Array.from({ length: batchSize }, (_, index) => ({
+            type: "progress",
+            data: json({ writer, batch, index }),
+            eventId: `${writer}/${batch}/${index}`,
+          }));
           const response = await runs.ingestRunEvents({ runId, events });
           const sequences = sequencesOf(response.events);
           // One batch is one statement: its events are numbered consecutively.
@@ -187,7 +218,9 @@ describe("IngestRunEvents validation", () => {
   });
 
   it("answers NOT_FOUND for an unknown run", async () => {
-    const error = await rejection(tenant.runs().ingestRunEvents({ runId: "01a20f8b-0000-7000-8000-000000000000", events: [{ type: "progress" }] }));
+    const error = await rejection(
+      tenant.runs().ingestRunEvents({ runId: "01a20f8b-0000-7000-8000-000000000000", events: [{ type: "progress" }] }),
+    );
     expect(error.code).toBe(Code.NotFound);
   });
 });

@@ -116,7 +116,9 @@ describe.each(protocols)("StreamRunEvents over %s", (protocol: Protocol) => {
 
     await tenant.runs().cancelRun({ runId, reason: "test" });
     const terminal = await stream.next();
-    expect(terminal.events.map((event) => [Number(event.sequence), event.type, event.status])).toEqual([[5, "status", RunStatus.CANCELLED]]);
+    expect(terminal.events.map((event) => [Number(event.sequence), event.type, event.status])).toEqual([
+      [5, "status", RunStatus.CANCELLED],
+    ]);
     expect(await stream.rest()).toEqual([]);
   });
 
@@ -250,9 +252,13 @@ describe("StreamRunEvents across server processes", () => {
     await ingest(tenant.runs(), runId, 1);
     expect(sequencesOf((await stream.next(4000)).events)).toEqual([2]);
 
-    await within(5000, "both servers listening again", (async () => {
-      while ((await admin.query(listeners)).rowCount! < 2) await sleep(50);
-    })());
+    await within(
+      5000,
+      "both servers listening again",
+      (async () => {
+        while ((await admin.query(listeners)).rowCount! < 2) await sleep(50);
+      })(),
+    );
     for (let round = 0; round < 5; round++) {
       const started = performance.now();
       await ingest(tenant.runs(), runId, 1);

@@ -46,7 +46,12 @@ describe(`${runs} generated hostile inputs (seed ${seed})`, () => {
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, server.rssBytes())), 500);
     report = await runHostileCalls(server.url, fixtures, { runs, seed, concurrency: 4 }).finally(() => clearInterval(sampler));
     console.log(formatReport(report));
-    console.log(Object.entries(report.outcomes).sort().map(([label, count]) => `${label}: ${count}`).join(", "));
+    console.log(
+      Object.entries(report.outcomes)
+        .sort()
+        .map(([label, count]) => `${label}: ${count}`)
+        .join(", "),
+    );
     expect(report.failures, formatReport(report)).toEqual([]);
   });
 
@@ -72,13 +77,20 @@ describe(`${runs} generated hostile inputs (seed ${seed})`, () => {
   });
 
   it("give back descriptors and memory", async () => {
-    const fds = await eventually(10_000, "descriptors back near baseline", async () => {
-      const now = server.fdCount();
-      return now <= baseline.fds + 5 ? now : undefined;
-    }, 250).catch(() => server.fdCount());
+    const fds = await eventually(
+      10_000,
+      "descriptors back near baseline",
+      async () => {
+        const now = server.fdCount();
+        return now <= baseline.fds + 5 ? now : undefined;
+      },
+      250,
+    ).catch(() => server.fdCount());
     const rss = server.rssBytes();
     const heap = await heapUsed(server.url);
-    console.log(`fds ${baseline.fds} → ${fds}; RSS ${megabytes(baseline.rss)} MB → peak ${megabytes(peakRss)} MB → ${megabytes(rss)} MB; heap used ${megabytes(baseline.heap)} → ${megabytes(heap)} MB; CLOSE-WAIT ${server.closeWaitCount()}`);
+    console.log(
+      `fds ${baseline.fds} → ${fds}; RSS ${megabytes(baseline.rss)} MB → peak ${megabytes(peakRss)} MB → ${megabytes(rss)} MB; heap used ${megabytes(baseline.heap)} → ${megabytes(heap)} MB; CLOSE-WAIT ${server.closeWaitCount()}`,
+    );
     expect(fds).toBeLessThanOrEqual(baseline.fds + 5);
     expect(server.closeWaitCount()).toBe(0);
     // RSS keeps the heap's high-water mark (V8 returns pages lazily); the heap in use must come back.

@@ -39,7 +39,8 @@ export interface HostileCall {
 }
 
 function protocolsFor(entry: CatalogEntry): Protocol[] {
-  if (entry.method.methodKind === "bidi_streaming" || entry.method.methodKind === "client_streaming") return ["grpc", "connect-proto", "connect-json"];
+  if (entry.method.methodKind === "bidi_streaming" || entry.method.methodKind === "client_streaming")
+    return ["grpc", "connect-proto", "connect-json"];
   const protocols: Protocol[] = ["grpc", "grpc-web", "connect-proto", "connect-json"];
   if (entry.connectGet) protocols.push("connect-get");
   if (entry.rest.length > 0) protocols.push("rest");
@@ -57,29 +58,81 @@ function framingFor(protocol: Protocol, unary: boolean): fc.Arbitrary<Framing> {
     add(fc.constant({ kind: "compressed-flag" }));
     add(fc.constantFrom(-3, -1, 7, 4096, 2 ** 31, 2 ** 32 - 1).map((delta) => ({ kind: "length", delta })));
   }
-  if (protocol !== "connect-get") add(fc.constantFrom("gzip", "br", "snappy", "identity, gzip", "\u0001").map((name) => ({ kind: "encoding", name })));
-  add(fc.constantFrom(...(protocol.startsWith("connect") ? connectTimeoutValues : protocol === "rest" ? ["-1", "abc", "1e309", "99999999999", "NaN"] : timeoutValues)).map((value) => ({ kind: "timeout", value })));
-  add(fc.constantFrom("text/plain", "application/x-www-form-urlencoded", "application/json; charset=utf-16", "application/grpc+json", "application/proto", "application/connect+json", "multipart/form-data; boundary=x", "").map((value) => ({ kind: "content-type", value })));
+  if (protocol !== "connect-get")
+    add(fc.constantFrom("gzip", "br", "snappy", "identity, gzip", "\u0001").map((name) => ({ kind: "encoding", name })));
+  add(
+    fc
+      .constantFrom(
+        ...(protocol.startsWith("connect")
+          ? connectTimeoutValues
+          : protocol === "rest"
+            ? ["-1", "abc", "1e309", "99999999999", "NaN"]
+            : timeoutValues),
+      )
+      .map((value) => ({ kind: "timeout", value })),
+  );
+  add(
+    fc
+      .constantFrom(
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/json; charset=utf-16",
+        "application/grpc+json",
+        "application/proto",
+        "application/connect+json",
+        "multipart/form-data; boundary=x",
+        "",
+      )
+      .map((value) => ({ kind: "content-type", value })),
+  );
   if (protocol === "connect-get") {
-    add(fc.constantFrom("encoding=proto&base64=1&message=!!!", "encoding=proto&base64=1&message=YQ===", "encoding=proto&message=%ff%fe", "encoding=json&message=%7B", "encoding=proto&compression=gzip&base64=1&message=AAAA", "encoding=bogus&message=", "encoding=proto&base64=1", "encoding=json&message=%ED%A0%80").map((query) => ({ kind: "get-message", query })));
+    add(
+      fc
+        .constantFrom(
+          "encoding=proto&base64=1&message=!!!",
+          "encoding=proto&base64=1&message=YQ===",
+          "encoding=proto&message=%ff%fe",
+          "encoding=json&message=%7B",
+          "encoding=proto&compression=gzip&base64=1&message=AAAA",
+          "encoding=bogus&message=",
+          "encoding=proto&base64=1",
+          "encoding=json&message=%ED%A0%80",
+        )
+        .map((query) => ({ kind: "get-message", query })),
+    );
   }
   return fc.oneof(...options);
 }
 
 /** Hostile calls to every RPC of the catalog over every protocol that can carry it. */
 export function hostileCall(fixtures: FieldFixtures): fc.Arbitrary<HostileCall> {
-  const messages = new Map(catalog.map((entry) => [entry, { binary: hostileBinaryMessage(entry.method.input, fixtures), json: hostileJsonMessage(entry.method.input, fixtures) }]));
+  const messages = new Map(
+    catalog.map((entry) => [
+      entry,
+      { binary: hostileBinaryMessage(entry.method.input, fixtures), json: hostileJsonMessage(entry.method.input, fixtures) },
+    ]),
+  );
   return fc.constantFrom(...catalog).chain((entry) =>
     fc.constantFrom(...protocolsFor(entry)).chain((protocol) => {
       const { binary, json } = messages.get(entry)!;
-      const payload = protocol === "connect-json" || protocol === "rest" ? json : protocol === "connect-get" ? fc.oneof(binary, json) : binary;
+      const payload =
+        protocol === "connect-json" || protocol === "rest" ? json : protocol === "connect-get" ? fc.oneof(binary, json) : binary;
       return fc.record({
         entry: fc.constant(entry),
         protocol: fc.constant(protocol),
         key: fc.constantFrom(...entry.keys),
         payload: payload as fc.Arbitrary<Uint8Array | JsonNode>,
         rest: protocol === "rest" ? fc.constantFrom(...entry.rest) : fc.constant(undefined),
-        pathSegments: protocol === "rest" ? fc.option(fc.array(fc.oneof(hostileString, fc.constantFrom("%", "%zz", "%00", "..", "%2F", "a%ED%A0%80", "%C0%80")), { minLength: 1, maxLength: 2 }), { freq: 4, nil: undefined }) : fc.constant(undefined),
+        pathSegments:
+          protocol === "rest"
+            ? fc.option(
+                fc.array(fc.oneof(hostileString, fc.constantFrom("%", "%zz", "%00", "..", "%2F", "a%ED%A0%80", "%C0%80")), {
+                  minLength: 1,
+                  maxLength: 2,
+                }),
+                { freq: 4, nil: undefined },
+              )
+            : fc.constant(undefined),
         framing: framingFor(protocol, entry.method.methodKind === "unary"),
       });
     }),
@@ -107,11 +160,21 @@ export function toWireRequest(call: HostileCall, key: string) {
   let body: Uint8Array | undefined = binary;
   let path = entry.path;
   let method = "POST";
-  const transport = protocol === "grpc" || protocol === "connect-proto" || (streaming && protocol === "connect-json" && entry.method.methodKind !== "server_streaming") ? "h2" : "h1";
+  const transport =
+    protocol === "grpc" ||
+    protocol === "connect-proto" ||
+    (streaming && protocol === "connect-json" && entry.method.methodKind !== "server_streaming")
+      ? "h2"
+      : "h1";
   switch (protocol) {
     case "grpc":
     case "grpc-web":
-      Object.assign(headers, protocol === "grpc" ? { "content-type": "application/grpc", te: "trailers" } : { "content-type": "application/grpc-web+proto", "x-grpc-web": "1" });
+      Object.assign(
+        headers,
+        protocol === "grpc"
+          ? { "content-type": "application/grpc", te: "trailers" }
+          : { "content-type": "application/grpc-web+proto", "x-grpc-web": "1" },
+      );
       headers["grpc-timeout"] = `${deadlineSeconds}S`;
       body = envelope(binary, framing);
       break;
@@ -128,7 +191,10 @@ export function toWireRequest(call: HostileCall, key: string) {
       method = "GET";
       body = undefined;
       headers["connect-timeout-ms"] = String(deadlineSeconds * 1000);
-      const message = call.payload instanceof Uint8Array ? `encoding=proto&base64=1&message=${base64Url(call.payload)}` : `encoding=json&message=${encodeURIComponent(jsonText(call.payload))}`;
+      const message =
+        call.payload instanceof Uint8Array
+          ? `encoding=proto&base64=1&message=${base64Url(call.payload)}`
+          : `encoding=json&message=${encodeURIComponent(jsonText(call.payload))}`;
       path = `${entry.path}?connect=v1&${framing.kind === "get-message" ? framing.query : message}`;
       break;
     }
@@ -141,8 +207,17 @@ export function toWireRequest(call: HostileCall, key: string) {
       break;
     }
   }
-  if (framing.kind === "encoding") headers[protocol === "grpc" || protocol === "grpc-web" ? "grpc-encoding" : streaming && protocol !== "rest" ? "connect-content-encoding" : "content-encoding"] = framing.name;
-  if (framing.kind === "timeout") headers[protocol === "rest" ? "x-server-timeout" : protocol.startsWith("connect") ? "connect-timeout-ms" : "grpc-timeout"] = framing.value;
+  if (framing.kind === "encoding")
+    headers[
+      protocol === "grpc" || protocol === "grpc-web"
+        ? "grpc-encoding"
+        : streaming && protocol !== "rest"
+          ? "connect-content-encoding"
+          : "content-encoding"
+    ] = framing.name;
+  if (framing.kind === "timeout")
+    headers[protocol === "rest" ? "x-server-timeout" : protocol.startsWith("connect") ? "connect-timeout-ms" : "grpc-timeout"] =
+      framing.value;
   if (framing.kind === "content-type") headers["content-type"] = framing.value;
   return { transport, method, path, headers, body, streaming, timeoutMs } as const;
 }

@@ -29,7 +29,9 @@ export async function createHostileFixtures(baseUrl: string): Promise<HostileFix
   const read = await keyOf([Scope.READ]);
   // A key the suite may see revoked: RevokeApiKey gets its id, never those of the keys in use.
   const spare = (await admin.createApiKey({ tenant: tenant.tenantId, scopes: [Scope.READ] })).apiKey!.id;
-  const { workflow } = await tenant.workflows().createWorkflow({ slug: "hostile", definition: json({ kind: "hostile" }), inputSchema: json({ type: "object" }) });
+  const { workflow } = await tenant
+    .workflows()
+    .createWorkflow({ slug: "hostile", definition: json({ kind: "hostile" }), inputSchema: json({ type: "object" }) });
   const runs = tenant.runs();
   const runIds: string[] = [];
   for (let index = 0; index < 8; index += 1) {
@@ -40,20 +42,60 @@ export async function createHostileFixtures(baseUrl: string): Promise<HostileFix
   // The probe run is kept out of the fixtures: hostile DeleteRun calls must not reach it.
   const { run: probe } = await runs.createRun({ workflow: "hostile", input: json({ probe: true }) });
   const workerClient = clientFor(WorkerService, "connect-json", baseUrl, worker);
-  const { leases } = await workerClient.claimRuns({ workerId: "hostile-fixture", workflows: ["hostile"], maxRuns: 2, leaseDuration: { seconds: 3600n } });
+  const { leases } = await workerClient.claimRuns({
+    workerId: "hostile-fixture",
+    workflows: ["hostile"],
+    maxRuns: 2,
+    leaseDuration: { seconds: 3600n },
+  });
   const leaseIds = leases.map((lease) => lease.leaseId);
   const createRun: JsonValue = { workflow: "hostile", input: { n: 1 } };
   const byName: Record<string, readonly JsonValue[]> = {
-    run_id: runIds, workflow: ["hostile", workflow!.id], workflows: [["hostile"]], workflow_version: [1], version: [1],
-    input: [{}, { n: 1 }], labels: [{ suite: "hostile" }], lease_id: [...leaseIds, "00000000-0000-4000-8000-000000000000"],
-    worker_id: ["hostile-worker"], tenant: [tenant.tenantId, tenant.slug], api_key_id: [spare], slug: ["hostile-a", "hostile-b"],
-    definition: [{ kind: "hostile" }], input_schema: [{ type: "object" }], resume_schema: [{ type: "object" }], payload: [{}],
-    output: [{ ok: true }], scopes: [["SCOPE_READ"]], display_name: ["hostile"], reason: ["hostile"], message: ["hostile"], code: ["E1"],
-    wait_timeout: ["0.2s"], block_timeout: ["0.2s"], lease_duration: ["5s"], timeout: ["10s"], max_runs: [1], max_attempts: [2], page_size: [10],
-    events: [[{ type: "progress", data: { step: 1 } }]], type: ["progress"], data: [{ step: 1 }], service: ["", "runline.v1.RunsService"],
-    list_services: [""], file_containing_symbol: ["runline.v1.RunsService"], host: [""],
-    run: [createRun], requests: [[createRun]], template: [createRun], inputs: [[{ n: 1 }]], open: [{ workerId: "hostile-worker", workflows: ["hostile"] }],
-    error: [{ message: "hostile", code: "E1" }], retryable: [true], after_sequence: ["0"], status: [["RUN_STATUS_QUEUED"]],
+    run_id: runIds,
+    workflow: ["hostile", workflow!.id],
+    workflows: [["hostile"]],
+    workflow_version: [1],
+    version: [1],
+    input: [{}, { n: 1 }],
+    labels: [{ suite: "hostile" }],
+    lease_id: [...leaseIds, "00000000-0000-4000-8000-000000000000"],
+    worker_id: ["hostile-worker"],
+    tenant: [tenant.tenantId, tenant.slug],
+    api_key_id: [spare],
+    slug: ["hostile-a", "hostile-b"],
+    definition: [{ kind: "hostile" }],
+    input_schema: [{ type: "object" }],
+    resume_schema: [{ type: "object" }],
+    payload: [{}],
+    output: [{ ok: true }],
+    scopes: [["SCOPE_READ"]],
+    display_name: ["hostile"],
+    reason: ["hostile"],
+    message: ["hostile"],
+    code: ["E1"],
+    wait_timeout: ["0.2s"],
+    block_timeout: ["0.2s"],
+    lease_duration: ["5s"],
+    timeout: ["10s"],
+    max_runs: [1],
+    max_attempts: [2],
+    page_size: [10],
+    events: [[{ type: "progress", data: { step: 1 } }]],
+    type: ["progress"],
+    data: [{ step: 1 }],
+    service: ["", "runline.v1.RunsService"],
+    list_services: [""],
+    file_containing_symbol: ["runline.v1.RunsService"],
+    host: [""],
+    run: [createRun],
+    requests: [[createRun]],
+    template: [createRun],
+    inputs: [[{ n: 1 }]],
+    open: [{ workerId: "hostile-worker", workflows: ["hostile"] }],
+    error: [{ message: "hostile", code: "E1" }],
+    retryable: [true],
+    after_sequence: ["0"],
+    status: [["RUN_STATUS_QUEUED"]],
   };
   return {
     keys: { root: testRootKey, full: tenant.key, worker, read },

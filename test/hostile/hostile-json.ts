@@ -8,7 +8,13 @@
 import { ScalarType, type DescField, type DescMessage, type JsonValue } from "@bufbuild/protobuf";
 import fc from "fast-check";
 import {
-  hostileDurationTexts, hostileEnumJson, hostileIntegers, hostileString, hostileTimestampTexts, megabyte, nestingDepths,
+  hostileDurationTexts,
+  hostileEnumJson,
+  hostileIntegers,
+  hostileString,
+  hostileTimestampTexts,
+  megabyte,
+  nestingDepths,
 } from "./hostile-values.js";
 
 /** JSON text written as is. */
@@ -41,7 +47,8 @@ export function jsonText(node: JsonNode): string {
 /** `value` (plain JSON) as a node. */
 export function jsonNode(value: JsonValue): JsonNode {
   if (Array.isArray(value)) return value.map(jsonNode);
-  if (value !== null && typeof value === "object") return new JsonEntries(Object.entries(value).map(([key, each]) => [key, jsonNode(each)]));
+  if (value !== null && typeof value === "object")
+    return new JsonEntries(Object.entries(value).map(([key, each]) => [key, jsonNode(each)]));
   return value;
 }
 
@@ -49,12 +56,35 @@ const deepArray = (depth: number) => new RawJson("[".repeat(depth) + "]".repeat(
 const deepObject = (depth: number) => new RawJson('{"a":'.repeat(depth) + "1" + "}".repeat(depth));
 
 /** Values of the wrong JSON type for most fields. */
-const wrongType: fc.Arbitrary<JsonNode> = fc.constantFrom<JsonNode>(true, 0, -1, "x", [], new JsonEntries([]), [null], new JsonEntries([["a", 1]]));
+const wrongType: fc.Arbitrary<JsonNode> = fc.constantFrom<JsonNode>(
+  true,
+  0,
+  -1,
+  "x",
+  [],
+  new JsonEntries([]),
+  [null],
+  new JsonEntries([["a", 1]]),
+);
 
 const hostileNumber: fc.Arbitrary<JsonNode> = fc.oneof(
   fc.constantFrom(...hostileIntegers).map((value) => new RawJson(value.toString())),
   fc.constantFrom(...hostileIntegers).map((value) => value.toString()),
-  fc.constantFrom<JsonNode>(new RawJson("1e999"), new RawJson("-1e999"), new RawJson("-0"), "NaN", "Infinity", "-Infinity", 1.5, "1.5", "0x10", "1e3", " 1", "", 5e-324),
+  fc.constantFrom<JsonNode>(
+    new RawJson("1e999"),
+    new RawJson("-1e999"),
+    new RawJson("-0"),
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    1.5,
+    "1.5",
+    "0x10",
+    "1e3",
+    " 1",
+    "",
+    5e-324,
+  ),
 );
 
 const hostileText: fc.Arbitrary<JsonNode> = fc.oneof({ arbitrary: hostileString, weight: 4 }, { arbitrary: wrongType, weight: 1 });
@@ -75,7 +105,12 @@ function hostileScalar(scalar: ScalarType): fc.Arbitrary<JsonNode> {
 const hostileValue: fc.Arbitrary<JsonNode> = fc.oneof(
   fc.constantFrom(...nestingDepths).map(deepArray),
   fc.constantFrom(...nestingDepths).map(deepObject),
-  fc.constantFrom<JsonNode>(new RawJson("1e999"), new RawJson("123456789012345678901234567890"), new JsonEntries([["\u0000", 1]]), new JsonEntries([["", "\ud800"]])),
+  fc.constantFrom<JsonNode>(
+    new RawJson("1e999"),
+    new RawJson("123456789012345678901234567890"),
+    new JsonEntries([["\u0000", 1]]),
+    new JsonEntries([["", "\ud800"]]),
+  ),
   hostileString,
   fc.constant(new JsonEntries(Array.from({ length: 5000 }, (_, index) => [`k${index}`, index] as const))),
 );
@@ -93,13 +128,17 @@ function hostileMessageValue(message: DescMessage, fixtures: FieldFixtures, dept
     case "google.protobuf.ListValue":
       return fc.oneof(hostileValue, wrongType);
     default:
-      return depth > 0 ? fc.oneof({ arbitrary: hostileJsonMessage(message, fixtures, depth - 1), weight: 3 }, { arbitrary: wrongType, weight: 1 }) : wrongType;
+      return depth > 0
+        ? fc.oneof({ arbitrary: hostileJsonMessage(message, fixtures, depth - 1), weight: 3 }, { arbitrary: wrongType, weight: 1 })
+        : wrongType;
   }
 }
 
 function hostileSingular(field: DescField, fixtures: FieldFixtures, depth: number): fc.Arbitrary<JsonNode> {
-  if (field.fieldKind === "enum" || (field.fieldKind === "list" && field.listKind === "enum")) return fc.oneof(fc.constantFrom<JsonNode>(...hostileEnumJson), wrongType);
-  if (field.fieldKind === "message" || (field.fieldKind === "list" && field.listKind === "message")) return hostileMessageValue(field.message, fixtures, depth);
+  if (field.fieldKind === "enum" || (field.fieldKind === "list" && field.listKind === "enum"))
+    return fc.oneof(fc.constantFrom<JsonNode>(...hostileEnumJson), wrongType);
+  if (field.fieldKind === "message" || (field.fieldKind === "list" && field.listKind === "message"))
+    return hostileMessageValue(field.message, fixtures, depth);
   if (field.fieldKind === "scalar" || (field.fieldKind === "list" && field.listKind === "scalar")) return hostileScalar(field.scalar);
   return wrongType;
 }
@@ -110,14 +149,19 @@ function hostileField(field: DescField, fixtures: FieldFixtures, depth: number):
     return fc.oneof(
       fc.array(element, { minLength: 1, maxLength: 3 }),
       fc.constantFrom<JsonNode>("x", new JsonEntries([]), [null], 1),
-      fc.constantFrom<JsonNode>(Array.from({ length: 10_000 }, () => "x"), Array.from({ length: 10_000 }, () => null)),
+      fc.constantFrom<JsonNode>(
+        Array.from({ length: 10_000 }, () => "x"),
+        Array.from({ length: 10_000 }, () => null),
+      ),
     );
   }
   if (field.fieldKind === "map") {
     const [valid] = fixtures.valid(field);
     const value = typeof valid === "object" && valid !== null && !Array.isArray(valid) ? jsonNode(Object.values(valid)[0] ?? "v") : "v";
     return fc.oneof(
-      fc.tuple(hostileString, fc.constantFrom<JsonNode>(value, null, 1, "\u0000", megabyte, new JsonEntries([]))).map(([key, each]) => new JsonEntries([[key, each]])),
+      fc
+        .tuple(hostileString, fc.constantFrom<JsonNode>(value, null, 1, "\u0000", megabyte, new JsonEntries([])))
+        .map(([key, each]) => new JsonEntries([[key, each]])),
       fc.constant(new JsonEntries(Array.from({ length: 10_000 }, (_, index) => [`k${index}`, "v"] as const))),
       fc.constantFrom<JsonNode>([], "x", 1),
     );
@@ -131,19 +175,37 @@ function validField(field: DescField, fixtures: FieldFixtures, depth: number): f
   if (fixed.length > 0) return fc.constantFrom(...fixed).map(jsonNode);
   if (field.fieldKind !== "message" || depth <= 0 || field.message.typeName.startsWith("google.protobuf.")) return fc.constant(undefined);
   const fields = field.message.fields;
-  return fc.tuple(...fields.map((each) => validField(each, fixtures, depth - 1))).map((values) =>
-    new JsonEntries(values.flatMap((value, index) => (value === undefined ? [] : [[fields[index]!.jsonName, value] as const]))));
+  return fc
+    .tuple(...fields.map((each) => validField(each, fixtures, depth - 1)))
+    .map(
+      (values) =>
+        new JsonEntries(values.flatMap((value, index) => (value === undefined ? [] : [[fields[index]!.jsonName, value] as const]))),
+    );
 }
 
 /** Keys no message has, some of them special to JavaScript objects. */
 const unknownEntry = fc.constantFrom<readonly [string, JsonNode]>(
-  ["bogusField", 1], ["__proto__", new JsonEntries([["polluted", true]])], ["constructor", new JsonEntries([])], ["toString", 1], ["@type", "x"],
+  ["bogusField", 1],
+  ["__proto__", new JsonEntries([["polluted", true]])],
+  ["constructor", new JsonEntries([])],
+  ["toString", 1],
+  ["@type", "x"],
 );
 
 /** Whole bodies that are not a JSON object at all. */
 export const brokenJsonBody = fc.constantFrom<JsonNode>(
-  new RawJson(""), new RawJson("{"), new RawJson('{"a":}'), new RawJson("\u0000"), new RawJson("{}garbage"), new RawJson("\ufeff{}"),
-  new RawJson("[]"), new RawJson('"x"'), new RawJson("1"), new RawJson("null"), deepArray(100_000), deepObject(100_000),
+  new RawJson(""),
+  new RawJson("{"),
+  new RawJson('{"a":}'),
+  new RawJson("\u0000"),
+  new RawJson("{}garbage"),
+  new RawJson("\ufeff{}"),
+  new RawJson("[]"),
+  new RawJson('"x"'),
+  new RawJson("1"),
+  new RawJson("null"),
+  deepArray(100_000),
+  deepObject(100_000),
 );
 
 /** A hostile JSON message of type `message`: one field at least hostile, the rest left out or valid. */
@@ -151,23 +213,27 @@ export function hostileJsonMessage(message: DescMessage, fixtures: FieldFixtures
   const fields = message.fields;
   const forcedField = fc.integer({ min: 0, max: fields.length });
   const object = forcedField.chain((forced) =>
-    fc.tuple(
-      fc.tuple(...fields.map((field, index) => {
-        const choices: fc.WeightedArbitrary<JsonNode | undefined>[] = [{ arbitrary: hostileField(field, fixtures, depth), weight: 1 }];
-        if (index !== forced) choices.push({ arbitrary: validField(field, fixtures, depth), weight: 6 });
-        return fc.tuple(fc.oneof(...choices), fc.boolean());
-      })),
-      forced === fields.length ? fc.array(unknownEntry, { minLength: 1, maxLength: 2 }) : fc.constant([]),
-      fc.boolean(),
-    ).map(([values, unknown, duplicate]) => {
-      const entries: (readonly [string, JsonNode])[] = [];
-      values.forEach(([value, protoName], index) => {
-        if (value !== undefined) entries.push([protoName ? fields[index]!.name : fields[index]!.jsonName, value]);
-      });
-      // A key given twice: the second is the hostile one when it exists.
-      if (duplicate && entries.length > 0 && forced < fields.length) entries.unshift([fields[forced]!.jsonName, null]);
-      return new JsonEntries([...entries, ...unknown]);
-    }),
+    fc
+      .tuple(
+        fc.tuple(
+          ...fields.map((field, index) => {
+            const choices: fc.WeightedArbitrary<JsonNode | undefined>[] = [{ arbitrary: hostileField(field, fixtures, depth), weight: 1 }];
+            if (index !== forced) choices.push({ arbitrary: validField(field, fixtures, depth), weight: 6 });
+            return fc.tuple(fc.oneof(...choices), fc.boolean());
+          }),
+        ),
+        forced === fields.length ? fc.array(unknownEntry, { minLength: 1, maxLength: 2 }) : fc.constant([]),
+        fc.boolean(),
+      )
+      .map(([values, unknown, duplicate]) => {
+        const entries: (readonly [string, JsonNode])[] = [];
+        values.forEach(([value, protoName], index) => {
+          if (value !== undefined) entries.push([protoName ? fields[index]!.name : fields[index]!.jsonName, value]);
+        });
+        // A key given twice: the second is the hostile one when it exists.
+        if (duplicate && entries.length > 0 && forced < fields.length) entries.unshift([fields[forced]!.jsonName, null]);
+        return new JsonEntries([...entries, ...unknown]);
+      }),
   );
   return fc.oneof({ arbitrary: object, weight: 12 }, { arbitrary: brokenJsonBody, weight: 1 });
 }

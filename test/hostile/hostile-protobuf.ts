@@ -12,7 +12,11 @@ import fc from "fast-check";
 import type { FieldFixtures } from "./hostile-json.js";
 import { hostileDurationParts, hostileIntegers, hostileStrings, hostileTimestampParts, megabyte, nestingDepths } from "./hostile-values.js";
 
-const Varint = 0, I64 = 1, Len = 2, StartGroup = 3, I32 = 5;
+const Varint = 0,
+  I64 = 1,
+  Len = 2,
+  StartGroup = 3,
+  I32 = 5;
 
 /** Bytes of `value` as a varint; negative numbers as 64-bit two's complement (ten bytes). */
 function varint(value: bigint): number[] {
@@ -27,7 +31,8 @@ function varint(value: bigint): number[] {
 }
 
 const tag = (field: number, wireType: number) => varint((BigInt(field) << 3n) | BigInt(wireType));
-const concat = (...parts: (Uint8Array | number[])[]) => new Uint8Array(Buffer.concat(parts.map((part) => (part instanceof Uint8Array ? part : Uint8Array.from(part)))));
+const concat = (...parts: (Uint8Array | number[])[]) =>
+  new Uint8Array(Buffer.concat(parts.map((part) => (part instanceof Uint8Array ? part : Uint8Array.from(part)))));
 /** `bytes` ten thousand times over, when that stays small (a few hundred KB). */
 const repeated = (bytes: Uint8Array) => concat(...Array.from({ length: bytes.length <= 64 ? 10_000 : 1 }, () => bytes));
 const lengthDelimited = (field: number, bytes: Uint8Array) => concat(tag(field, Len), varint(BigInt(bytes.length)), bytes);
@@ -36,7 +41,11 @@ const utf8 = (text: string) => new TextEncoder().encode(text);
 /** Byte sequences no UTF-8 decoder should accept as text, plus NUL and length. */
 const hostileTextBytes: readonly Uint8Array[] = [
   ...hostileStrings.filter((text) => text.length < 100).map(utf8),
-  Uint8Array.of(0xed, 0xa0, 0x80), Uint8Array.of(0xff, 0xfe), Uint8Array.of(0xc0, 0x80), Uint8Array.of(0xf4, 0x90, 0x80, 0x80), Uint8Array.of(0x61, 0x00, 0x62),
+  Uint8Array.of(0xed, 0xa0, 0x80),
+  Uint8Array.of(0xff, 0xfe),
+  Uint8Array.of(0xc0, 0x80),
+  Uint8Array.of(0xf4, 0x90, 0x80, 0x80),
+  Uint8Array.of(0x61, 0x00, 0x62),
   utf8(megabyte),
 ];
 
@@ -55,17 +64,29 @@ function hostileScalarBytes(field: number, scalar: ScalarType): fc.Arbitrary<Uin
   const wrongWireType = fc.uint8Array({ maxLength: 8 }).map((bytes) => lengthDelimited(field, bytes));
   switch (scalar) {
     case ScalarType.STRING:
-      return fc.oneof(fc.constantFrom(...hostileTextBytes).map((bytes) => lengthDelimited(field, bytes)), fc.constant(concat(tag(field, Varint), [1])));
+      return fc.oneof(
+        fc.constantFrom(...hostileTextBytes).map((bytes) => lengthDelimited(field, bytes)),
+        fc.constant(concat(tag(field, Varint), [1])),
+      );
     case ScalarType.BYTES:
-      return fc.oneof(fc.uint8Array({ maxLength: 64 }).map((bytes) => lengthDelimited(field, bytes)), fc.constant(concat(tag(field, I32), [1, 2, 3, 4])));
+      return fc.oneof(
+        fc.uint8Array({ maxLength: 64 }).map((bytes) => lengthDelimited(field, bytes)),
+        fc.constant(concat(tag(field, I32), [1, 2, 3, 4])),
+      );
     case ScalarType.FLOAT:
     case ScalarType.FIXED32:
     case ScalarType.SFIXED32:
-      return fc.oneof(fc.constantFrom(...specialFloats).map((value) => concat(tag(field, I32), floatBits(value, 4))), wrongWireType);
+      return fc.oneof(
+        fc.constantFrom(...specialFloats).map((value) => concat(tag(field, I32), floatBits(value, 4))),
+        wrongWireType,
+      );
     case ScalarType.DOUBLE:
     case ScalarType.FIXED64:
     case ScalarType.SFIXED64:
-      return fc.oneof(fc.constantFrom(...specialFloats).map((value) => concat(tag(field, I64), floatBits(value, 8))), wrongWireType);
+      return fc.oneof(
+        fc.constantFrom(...specialFloats).map((value) => concat(tag(field, I64), floatBits(value, 8))),
+        wrongWireType,
+      );
     default:
       return fc.oneof(
         { arbitrary: fc.constantFrom(...hostileIntegers).map((value) => concat(tag(field, Varint), varint(value))), weight: 4 },
@@ -75,7 +96,8 @@ function hostileScalarBytes(field: number, scalar: ScalarType): fc.Arbitrary<Uin
   }
 }
 
-const secondsAndNanos = ([seconds, nanos]: readonly [bigint, number]) => concat(tag(1, Varint), varint(seconds), tag(2, Varint), varint(BigInt(nanos)));
+const secondsAndNanos = ([seconds, nanos]: readonly [bigint, number]) =>
+  concat(tag(1, Varint), varint(seconds), tag(2, Varint), varint(BigInt(nanos)));
 
 const nestedValues = new Map<number, Uint8Array>();
 /** A google.protobuf.Value holding a list holding a list … `depth` levels deep. */
@@ -97,7 +119,9 @@ const hostileValueBytes: fc.Arbitrary<Uint8Array> = fc.oneof(
   fc.constantFrom(new Uint8Array(0), concat(tag(1, Varint), [7]), concat(tag(2, I64), floatBits(1, 8), tag(3, Len), [0])),
   fc.constantFrom(...hostileTextBytes).map((bytes) => lengthDelimited(3, bytes)),
   // A Struct (Value.struct_value = 5) whose one entry has a hostile key.
-  fc.constantFrom(...hostileTextBytes).map((key) => lengthDelimited(5, lengthDelimited(1, concat(lengthDelimited(1, key), lengthDelimited(2, new Uint8Array(0)))))),
+  fc
+    .constantFrom(...hostileTextBytes)
+    .map((key) => lengthDelimited(5, lengthDelimited(1, concat(lengthDelimited(1, key), lengthDelimited(2, new Uint8Array(0)))))),
 );
 
 function hostileMessageBytes(message: DescMessage, fixtures: FieldFixtures, depth: number): fc.Arbitrary<Uint8Array> {
@@ -109,7 +133,12 @@ function hostileMessageBytes(message: DescMessage, fixtures: FieldFixtures, dept
     case "google.protobuf.Value":
       return hostileValueBytes;
     default:
-      return depth > 0 ? fc.oneof({ arbitrary: hostileBinaryMessage(message, fixtures, depth - 1), weight: 3 }, { arbitrary: fc.uint8Array({ maxLength: 32 }), weight: 1 }) : fc.uint8Array({ maxLength: 32 });
+      return depth > 0
+        ? fc.oneof(
+            { arbitrary: hostileBinaryMessage(message, fixtures, depth - 1), weight: 3 },
+            { arbitrary: fc.uint8Array({ maxLength: 32 }), weight: 1 },
+          )
+        : fc.uint8Array({ maxLength: 32 });
   }
 }
 
@@ -122,15 +151,22 @@ function hostileFieldBytes(field: DescField, fixtures: FieldFixtures, depth: num
     case "message":
       return hostileMessageBytes(field.message, fixtures, depth).map((bytes) => lengthDelimited(field.number, bytes));
     case "list": {
-      const one: fc.Arbitrary<Uint8Array> = field.listKind === "message"
-        ? hostileMessageBytes(field.message, fixtures, depth).map((bytes) => lengthDelimited(field.number, bytes))
-        : hostileScalarBytes(field.number, field.listKind === "enum" ? ScalarType.INT32 : field.scalar);
+      const one: fc.Arbitrary<Uint8Array> =
+        field.listKind === "message"
+          ? hostileMessageBytes(field.message, fixtures, depth).map((bytes) => lengthDelimited(field.number, bytes))
+          : hostileScalarBytes(field.number, field.listKind === "enum" ? ScalarType.INT32 : field.scalar);
       // Many elements, or a packed run whose last varint is cut off.
-      return fc.oneof(fc.array(one, { minLength: 1, maxLength: 3 }).map((parts) => concat(...parts)), one.map(repeated), fc.constant(lengthDelimited(field.number, Uint8Array.of(0x01, 0x80))));
+      return fc.oneof(
+        fc.array(one, { minLength: 1, maxLength: 3 }).map((parts) => concat(...parts)),
+        one.map(repeated),
+        fc.constant(lengthDelimited(field.number, Uint8Array.of(0x01, 0x80))),
+      );
     }
     case "map": {
       const key = fc.constantFrom(...hostileTextBytes).map((bytes) => lengthDelimited(1, bytes));
-      const entry = fc.tuple(fc.option(key), fc.uint8Array({ maxLength: 16 })).map(([keyBytes, value]) => lengthDelimited(field.number, concat(keyBytes ?? [], lengthDelimited(2, value))));
+      const entry = fc
+        .tuple(fc.option(key), fc.uint8Array({ maxLength: 16 }))
+        .map(([keyBytes, value]) => lengthDelimited(field.number, concat(keyBytes ?? [], lengthDelimited(2, value))));
       return fc.oneof(entry, entry.map(repeated));
     }
   }
@@ -144,8 +180,15 @@ function validFieldBytes(message: DescMessage, field: DescField, fixtures: Field
 
 /** Things no encoder writes: unknown, reserved and invalid field numbers, bad wire types, unterminated groups. */
 const wireOddities = fc.constantFrom(
-  concat(tag(999, Varint), [1]), concat(tag(536_870_911, Len), [1, 0]), concat(tag(0, Varint), [1]), concat(tag(1, 6), [1]), concat(tag(1, 7), [1]),
-  concat(tag(999, StartGroup), [8, 1]), concat(tag(999, Len), varint(1000n), [1]), concat(tag(999, Len), varint(2n ** 32n)), Uint8Array.of(0x80),
+  concat(tag(999, Varint), [1]),
+  concat(tag(536_870_911, Len), [1, 0]),
+  concat(tag(0, Varint), [1]),
+  concat(tag(1, 6), [1]),
+  concat(tag(1, 7), [1]),
+  concat(tag(999, StartGroup), [8, 1]),
+  concat(tag(999, Len), varint(1000n), [1]),
+  concat(tag(999, Len), varint(2n ** 32n)),
+  Uint8Array.of(0x80),
 );
 
 /** Whole messages that are not protobuf at all, or end mid-field. */
@@ -155,19 +198,23 @@ export const garbageMessage: fc.Arbitrary<Uint8Array> = fc.oneof(fc.uint8Array({
 export function hostileBinaryMessage(message: DescMessage, fixtures: FieldFixtures, depth = 2): fc.Arbitrary<Uint8Array> {
   const fields = message.fields;
   const object = fc.integer({ min: 0, max: fields.length }).chain((forced) =>
-    fc.tuple(
-      fc.tuple(...fields.map((field, index) => {
-        const valid = validFieldBytes(message, field, fixtures);
-        const hostile = hostileFieldBytes(field, fixtures, depth);
-        return index === forced ? hostile : fc.oneof({ arbitrary: hostile, weight: 1 }, { arbitrary: valid, weight: 6 });
-      })),
-      forced === fields.length ? wireOddities : fc.constant(new Uint8Array(0)),
-      fc.nat({ max: 9 }),
-    ).map(([parts, odd, cut]) => {
-      const bytes = concat(...parts, odd);
-      // Now and then the message is cut short, mid-field.
-      return cut === 0 && bytes.length > 2 ? bytes.subarray(0, bytes.length - 1 - (bytes.length % 3)) : bytes;
-    }),
+    fc
+      .tuple(
+        fc.tuple(
+          ...fields.map((field, index) => {
+            const valid = validFieldBytes(message, field, fixtures);
+            const hostile = hostileFieldBytes(field, fixtures, depth);
+            return index === forced ? hostile : fc.oneof({ arbitrary: hostile, weight: 1 }, { arbitrary: valid, weight: 6 });
+          }),
+        ),
+        forced === fields.length ? wireOddities : fc.constant(new Uint8Array(0)),
+        fc.nat({ max: 9 }),
+      )
+      .map(([parts, odd, cut]) => {
+        const bytes = concat(...parts, odd);
+        // Now and then the message is cut short, mid-field.
+        return cut === 0 && bytes.length > 2 ? bytes.subarray(0, bytes.length - 1 - (bytes.length % 3)) : bytes;
+      }),
   );
   return fc.oneof({ arbitrary: object, weight: 12 }, { arbitrary: garbageMessage, weight: 1 });
 }

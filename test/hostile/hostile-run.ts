@@ -37,21 +37,29 @@ export interface HostileRunReport {
 
 /** A readable one-line account of what `call` sent. */
 export function describeCall(call: HostileCall): string {
-  const payload = call.payload instanceof Uint8Array
-    ? `binary ${call.payload.length} B ${Buffer.from(call.payload.subarray(0, 40)).toString("hex")}`
-    : (() => {
-      const text = jsonText(call.payload as JsonNode);
-      return `json ${text.length} B ${JSON.stringify(text.slice(0, 160))}`;
-    })();
+  const payload =
+    call.payload instanceof Uint8Array
+      ? `binary ${call.payload.length} B ${Buffer.from(call.payload.subarray(0, 40)).toString("hex")}`
+      : (() => {
+          const text = jsonText(call.payload as JsonNode);
+          return `json ${text.length} B ${JSON.stringify(text.slice(0, 160))}`;
+        })();
   const framing = call.framing.kind === "plain" ? "" : ` framing=${JSON.stringify(call.framing)}`;
-  const rest = call.rest === undefined ? "" : ` ${call.rest.httpMethod} ${call.rest.template}${call.pathSegments === undefined ? "" : ` path=${JSON.stringify(call.pathSegments.map((each) => each.slice(0, 40)))}`}`;
+  const rest =
+    call.rest === undefined
+      ? ""
+      : ` ${call.rest.httpMethod} ${call.rest.template}${call.pathSegments === undefined ? "" : ` path=${JSON.stringify(call.pathSegments.map((each) => each.slice(0, 40)))}`}`;
   return `${call.entry.path} over ${call.protocol} key=${call.key}${rest}${framing} ${payload}`;
 }
 
 const batchSize = 100;
 
 /** Sends `runs` generated calls (seeded by `seed`), `concurrency` at a time, to `baseUrl`. */
-export async function runHostileCalls(baseUrl: string, fixtures: HostileFixtures, options: { runs: number; seed: number; concurrency: number }): Promise<HostileRunReport> {
+export async function runHostileCalls(
+  baseUrl: string,
+  fixtures: HostileFixtures,
+  options: { runs: number; seed: number; concurrency: number },
+): Promise<HostileRunReport> {
   const started = performance.now();
   const arbitrary = hostileCall(fixtures);
   const client = createWireClient(baseUrl);
@@ -72,7 +80,7 @@ export async function runHostileCalls(baseUrl: string, fixtures: HostileFixtures
         continue;
       }
       const outcome = readOutcome(call, response);
-      const label = `${call.protocol} ${outcome.code === undefined ? `http ${outcome.http}` : codeNames[outcome.code] ?? outcome.code}`;
+      const label = `${call.protocol} ${outcome.code === undefined ? `http ${outcome.http}` : (codeNames[outcome.code] ?? outcome.code)}`;
       outcomes[label] = (outcomes[label] ?? 0) + 1;
       const kind = failureOf(call, outcome);
       if (kind === undefined) continue;
@@ -94,7 +102,15 @@ export async function runHostileCalls(baseUrl: string, fixtures: HostileFixtures
     client.close();
   }
   const failures = [...groups.values()].sort((a, b) => a.signature.localeCompare(b.signature));
-  return { seed: options.seed, sent: options.runs - notSent, notSent, outcomes, rpcs, failures, durationMs: Math.round(performance.now() - started) };
+  return {
+    seed: options.seed,
+    sent: options.runs - notSent,
+    notSent,
+    outcomes,
+    rpcs,
+    failures,
+    durationMs: Math.round(performance.now() - started),
+  };
 }
 
 /** Failures regrouped by cause (kind, code, message), whatever the RPC and protocol: one line each. */
@@ -109,10 +125,12 @@ function causes(report: HostileRunReport): string[] {
     cause.protocols.add(protocol!);
     byCause.set(key, cause);
   }
-  return [...byCause.entries()].sort(([, a], [, b]) => b.count - a.count).map(([key, cause]) => {
-    const rpcs = [...cause.rpcs];
-    return `  ${cause.count}× ${key}\n      over ${[...cause.protocols].join(", ")}; ${rpcs.length} RPCs: ${rpcs.slice(0, 6).join(", ")}${rpcs.length > 6 ? ", …" : ""}`;
-  });
+  return [...byCause.entries()]
+    .sort(([, a], [, b]) => b.count - a.count)
+    .map(([key, cause]) => {
+      const rpcs = [...cause.rpcs];
+      return `  ${cause.count}× ${key}\n      over ${[...cause.protocols].join(", ")}; ${rpcs.length} RPCs: ${rpcs.slice(0, 6).join(", ")}${rpcs.length > 6 ? ", …" : ""}`;
+    });
 }
 
 /** The report as text for a failing assertion: the seed first, so the run can be replayed. */

@@ -14,7 +14,9 @@ export function percentEncode(text: string): string {
   for (const char of text) {
     const code = char.codePointAt(0)!;
     if (/^[A-Za-z0-9\-._~]$/.test(char)) encoded += char;
-    else if (code >= 0xd800 && code <= 0xdfff) encoded += `%${(0xe0 | (code >> 12)).toString(16)}%${(0x80 | ((code >> 6) & 0x3f)).toString(16)}%${(0x80 | (code & 0x3f)).toString(16)}`.toUpperCase();
+    else if (code >= 0xd800 && code <= 0xdfff)
+      encoded +=
+        `%${(0xe0 | (code >> 12)).toString(16)}%${(0x80 | ((code >> 6) & 0x3f)).toString(16)}%${(0x80 | (code & 0x3f)).toString(16)}`.toUpperCase();
     else for (const byte of Buffer.from(char, "utf8")) encoded += `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
   }
   return encoded;
@@ -52,6 +54,9 @@ export function restRequestParts(binding: RestBinding, message: JsonNode, pathSe
     const body = message instanceof JsonEntries ? jsonText(new JsonEntries(entries)) : jsonText(message);
     return { method: binding.httpMethod, path, body };
   }
-  const query = entries.flatMap(([key, value]) => queryPairs(key, value, 1)).map(([key, value]) => `${percentEncode(key)}=${percentEncode(value)}`).join("&");
+  const query = entries
+    .flatMap(([key, value]) => queryPairs(key, value, 1))
+    .map(([key, value]) => `${percentEncode(key)}=${percentEncode(value)}`)
+    .join("&");
   return { method: binding.httpMethod, path: query === "" ? path : `${path}?${query}`, body: undefined };
 }

@@ -17,7 +17,15 @@ import { WorkerService } from "../../gen/runline/v1/worker_service_pb.js";
 import { WorkflowsService } from "../../gen/runline/v1/workflows_service_pb.js";
 
 /** The services under attack. */
-export const hostileServices: readonly DescService[] = [RunsService, WorkflowsService, WorkerService, AdminService, Health, ReflectionV1, ReflectionV1alpha];
+export const hostileServices: readonly DescService[] = [
+  RunsService,
+  WorkflowsService,
+  WorkerService,
+  AdminService,
+  Health,
+  ReflectionV1,
+  ReflectionV1alpha,
+];
 
 /** One REST binding: HTTP method, path template, and where the body goes. */
 export interface RestBinding {
@@ -52,7 +60,12 @@ function restBinding(rule: HttpRule): RestBinding | undefined {
   if (httpMethod === undefined) return undefined;
   const template = httpMethod === "custom" ? value.path : value;
   const pathFields = [...template.matchAll(/\{([^}=]+)(=[^}]*)?\}/g)].map((match) => match[1]!);
-  return { httpMethod: httpMethod === "custom" ? value.kind.toUpperCase() : httpMethod.toUpperCase(), template, pathFields, body: rule.body };
+  return {
+    httpMethod: httpMethod === "custom" ? value.kind.toUpperCase() : httpMethod.toUpperCase(),
+    template,
+    pathFields,
+    body: rule.body,
+  };
 }
 
 function restBindings(method: DescMethod): RestBinding[] {

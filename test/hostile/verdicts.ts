@@ -19,8 +19,23 @@ export interface Outcome {
 
 /** gRPC code numbers by Connect name. */
 export const codeNames = [
-  "ok", "canceled", "unknown", "invalid_argument", "deadline_exceeded", "not_found", "already_exists", "permission_denied",
-  "resource_exhausted", "failed_precondition", "aborted", "out_of_range", "unimplemented", "internal", "unavailable", "data_loss", "unauthenticated",
+  "ok",
+  "canceled",
+  "unknown",
+  "invalid_argument",
+  "deadline_exceeded",
+  "not_found",
+  "already_exists",
+  "permission_denied",
+  "resource_exhausted",
+  "failed_precondition",
+  "aborted",
+  "out_of_range",
+  "unimplemented",
+  "internal",
+  "unavailable",
+  "data_loss",
+  "unauthenticated",
 ] as const;
 
 const codeOfName = (name: unknown) => (typeof name === "string" ? codeNames.indexOf(name as (typeof codeNames)[number]) : -1);
@@ -57,18 +72,26 @@ function readCode(call: HostileCall, response: WireResponse): Pick<Outcome, "cod
       return fromGrpcStatus(trailers["grpc-status"] ?? headers["grpc-status"], trailers["grpc-message"] ?? headers["grpc-message"]);
     case "grpc-web": {
       if (headers["grpc-status"] !== undefined) return fromGrpcStatus(headers["grpc-status"], headers["grpc-message"]);
-      const trailer = frames(body).find(([flags]) => (flags & 0x80) !== 0)?.[1].toString("latin1") ?? "";
+      const trailer =
+        frames(body)
+          .find(([flags]) => (flags & 0x80) !== 0)?.[1]
+          .toString("latin1") ?? "";
       return fromGrpcStatus(/grpc-status:\s*(\d+)/i.exec(trailer)?.[1], /grpc-message:\s*([^\r\n]*)/i.exec(trailer)?.[1]);
     }
     case "rest": {
       if (response.status >= 200 && response.status < 300 && headers["content-type"]?.includes("event-stream") === true) {
         const error = /event: error\ndata: (.*)\n/.exec(body.toString("utf8"))?.[1];
         const status = error === undefined ? undefined : parseJson(error);
-        return status === undefined ? { code: response.cancelled ? undefined : 0, message: "" } : { code: Number(status.code), message: String(status.message) };
+        return status === undefined
+          ? { code: response.cancelled ? undefined : 0, message: "" }
+          : { code: Number(status.code), message: String(status.message) };
       }
       if (response.status < 400) return { code: 0, message: "" };
       const status = parseJson(body.toString("utf8"));
-      return { code: typeof status?.code === "number" ? status.code : undefined, message: String(status?.message ?? body.toString("utf8", 0, 200)) };
+      return {
+        code: typeof status?.code === "number" ? status.code : undefined,
+        message: String(status?.message ?? body.toString("utf8", 0, 200)),
+      };
     }
     default: {
       if (response.status === 200 && streaming) {
@@ -79,7 +102,10 @@ function readCode(call: HostileCall, response: WireResponse): Pick<Outcome, "cod
       }
       if (response.status === 200) return { code: 0, message: "" };
       const error = parseJson(body.toString("utf8"));
-      return { code: error === undefined ? undefined : codeOfName(error.code), message: String(error?.message ?? body.toString("utf8", 0, 200)) };
+      return {
+        code: error === undefined ? undefined : codeOfName(error.code),
+        message: String(error?.message ?? body.toString("utf8", 0, 200)),
+      };
     }
   }
 }
@@ -90,7 +116,15 @@ export function readOutcome(call: HostileCall, response: WireResponse): Outcome 
 }
 
 /** Timeout headers that ask for a deadline far away (or none): it must not become an immediate one. */
-const farDeadlines = new Set(["99999999H", "99999999999S", "100000000m", "9999999999999999999n", "99999999999", "10000000000000000000", "1e309"]);
+const farDeadlines = new Set([
+  "99999999H",
+  "99999999999S",
+  "100000000m",
+  "9999999999999999999n",
+  "99999999999",
+  "10000000000000000000",
+  "1e309",
+]);
 
 /**
  * Outcomes the suite accepts although they look like server errors, and why:
@@ -105,8 +139,10 @@ const farDeadlines = new Set(["99999999H", "99999999999S", "100000000m", "999999
  *   prescribe exactly that code.
  */
 export const acceptedExceptions = [
-  "DEADLINE_EXCEEDED from an RPC that may wait", "DEADLINE_EXCEEDED for a zero or tiny timeout header",
-  "no answer from an RPC that may wait, under a far deadline", "UNIMPLEMENTED for an unsupported compression",
+  "DEADLINE_EXCEEDED from an RPC that may wait",
+  "DEADLINE_EXCEEDED for a zero or tiny timeout header",
+  "no answer from an RPC that may wait, under a far deadline",
+  "UNIMPLEMENTED for an unsupported compression",
 ];
 
 function deadlineAccepted(call: HostileCall): boolean {
@@ -121,9 +157,11 @@ export function failureOf(call: HostileCall, outcome: Outcome): string | undefin
     if (outcome.transportError.startsWith("no answer")) return call.entry.mayWait && farDeadline ? undefined : "no answer";
     return "transport failure";
   }
-  const compressed = call.framing.kind === "encoding" || (call.framing.kind === "get-message" && call.framing.query.includes("compression="));
+  const compressed =
+    call.framing.kind === "encoding" || (call.framing.kind === "get-message" && call.framing.query.includes("compression="));
   if (outcome.code === 12 && compressed) return undefined;
-  if (outcome.code === 4 || outcome.http === 504) return deadlineAccepted(call) ? undefined : "DEADLINE_EXCEEDED for a call that should not wait";
+  if (outcome.code === 4 || outcome.http === 504)
+    return deadlineAccepted(call) ? undefined : "DEADLINE_EXCEEDED for a call that should not wait";
   if (outcome.code === 2 || outcome.code === 13 || outcome.code === 15) return codeNames[outcome.code].toUpperCase();
   if (outcome.code === 14) return "UNAVAILABLE (retryable) for a bad request";
   if (outcome.http >= 500) return `HTTP ${outcome.http}`;
@@ -133,7 +171,10 @@ export function failureOf(call: HostileCall, outcome: Outcome): string | undefin
 
 /** A short label for grouping alike failures: numbers and ids masked, messages cut. */
 export function failureSignature(call: HostileCall, outcome: Outcome, kind: string): string {
-  const message = (outcome.transportError ?? outcome.message).replace(/[0-9a-f]{8}-[0-9a-f-]{27}/gi, "<id>").replace(/\d+/g, "#").slice(0, 120);
+  const message = (outcome.transportError ?? outcome.message)
+    .replace(/[0-9a-f]{8}-[0-9a-f-]{27}/gi, "<id>")
+    .replace(/\d+/g, "#")
+    .slice(0, 120);
   const code = outcome.code === undefined ? "-" : (codeNames[outcome.code] ?? String(outcome.code));
   return `${kind} | ${call.entry.method.parent.name}.${call.entry.method.name} | ${call.protocol} | ${code}/${outcome.http} | ${message}`;
 }

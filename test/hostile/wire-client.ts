@@ -49,7 +49,8 @@ const streamIdleMs = 1000;
 
 function flatten(headers: http.IncomingHttpHeaders | http2.IncomingHttpHeaders): Record<string, string> {
   const flat: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) if (value !== undefined) flat[name] = Array.isArray(value) ? value.join(", ") : String(value);
+  for (const [name, value] of Object.entries(headers))
+    if (value !== undefined) flat[name] = Array.isArray(value) ? value.join(", ") : String(value);
   return flat;
 }
 
@@ -149,7 +150,8 @@ export function createWireClient(baseUrl: string): WireClient {
       stream.on("close", () => {
         clearTimeout(timer);
         collect.stop();
-        if (!response.cancelled && !ended && response.status < 400 && response.transportError === undefined) response.transportError = `stream closed without an end (RST_STREAM ${stream.rstCode})`;
+        if (!response.cancelled && !ended && response.status < 400 && response.transportError === undefined)
+          response.transportError = `stream closed without an end (RST_STREAM ${stream.rstCode})`;
         resolve(response);
       });
       stream.end(request.body);
@@ -179,7 +181,14 @@ export function createWireClient(baseUrl: string): WireClient {
         cancel();
       }, request.timeoutMs);
       try {
-        outgoing = http.request({ agent, host: url.hostname, port: url.port, method: request.method, path: request.path, headers: request.headers });
+        outgoing = http.request({
+          agent,
+          host: url.hostname,
+          port: url.port,
+          method: request.method,
+          path: request.path,
+          headers: request.headers,
+        });
       } catch (error) {
         response.transportError = `client refused: ${(error as Error).message}`;
         finish();

@@ -98,7 +98,9 @@ describe("HTTP/2 peers that close their connection (keepalive PINGs off)", () =>
     const fdsAfter = await fdsBackTo(fdsBefore, port, 5_000);
     const allDoneMs = performance.now() - killedAt;
     expect(socketStates(port).CLOSE_WAIT ?? 0).toBe(0);
-    console.log(`100 clients killed mid-call: server sockets closed in ${closedInMs.toFixed(0)} ms, streams and fds back within ${allDoneMs.toFixed(0)} ms of the kill; fds ${fdsBefore.size} → ${fdsAfter}; CLOSE-WAIT 0`);
+    console.log(
+      `100 clients killed mid-call: server sockets closed in ${closedInMs.toFixed(0)} ms, streams and fds back within ${allDoneMs.toFixed(0)} ms of the kill; fds ${fdsBefore.size} → ${fdsAfter}; CLOSE-WAIT 0`,
+    );
   });
 
   it("ends Health.Watch and reflection streams that the client resets (RST_STREAM, as Ctrl-C in buf curl)", async () => {
@@ -149,12 +151,16 @@ describe("HTTP/1.1 peers that close their connection (keepalive off)", () => {
     const endedInMs = await streamsReach(url, watch, 0, 2_000);
     await connectionsGone(port, 2_000);
     for (const socket of halfClosing) socket.destroy();
-    console.log(`10 gRPC-web Health.Watch calls over HTTP/1.1 (5 closed, 5 half-closed): ended on the server in ${endedInMs.toFixed(0)} ms`);
+    console.log(
+      `10 gRPC-web Health.Watch calls over HTTP/1.1 (5 closed, 5 half-closed): ended on the server in ${endedInMs.toFixed(0)} ms`,
+    );
   });
 
   it("sets no TCP keepalive when keepalive is off", async () => {
     const agent = new http.Agent({ keepAlive: true });
-    await new Promise<void>((resolve, reject) => http.get(`${url}/healthz`, { agent }, (response) => response.resume().on("end", resolve)).on("error", reject));
+    await new Promise<void>((resolve, reject) =>
+      http.get(`${url}/healthz`, { agent }, (response) => response.resume().on("end", resolve)).on("error", reject),
+    );
     expect(establishedTimers(port).map(({ timer }) => timer)).toEqual([0]);
     agent.destroy();
   });
@@ -188,7 +194,9 @@ describe("HTTP/2 peers that stop answering without a FIN (keepalive 500 ms + 500
       // Quiet for up to one interval before the PING, then one timeout: about 0.5–1.0 s, plus timer slack.
       expect(endedInMs).toBeGreaterThanOrEqual(400);
       expect(endedInMs).toBeLessThan(3_000);
-      console.log(`frozen peer (SIGSTOP, 3 Watch calls): session ended ${endedInMs.toFixed(0)} ms after the freeze (keepalive 500 + 500 ms)`);
+      console.log(
+        `frozen peer (SIGSTOP, 3 Watch calls): session ended ${endedInMs.toFixed(0)} ms after the freeze (keepalive 500 + 500 ms)`,
+      );
     } finally {
       process.kill(peer.pid, "SIGCONT");
       await peer.kill();
@@ -197,7 +205,9 @@ describe("HTTP/2 peers that stop answering without a FIN (keepalive 500 ms + 500
 
   it("sets TCP keepalive on every connection, HTTP/1.1 and HTTP/2 (kernel probes after the interval, 1 s at least)", async () => {
     const agent = new http.Agent({ keepAlive: true });
-    await new Promise<void>((resolve, reject) => http.get(`${url}/healthz`, { agent }, (response) => response.resume().on("end", resolve)).on("error", reject));
+    await new Promise<void>((resolve, reject) =>
+      http.get(`${url}/healthz`, { agent }, (response) => response.resume().on("end", resolve)).on("error", reject),
+    );
     const client = http2Client(port);
     await openWatch(client.session);
     const timers = establishedTimers(port);
@@ -225,7 +235,11 @@ describe("HTTP/2 peers that stop answering without a FIN (keepalive 500 ms + 500
 describe("shutdown with a frozen peer", () => {
   it("does not wait out the grace period for a peer that answers nothing", async () => {
     // PINGs only at drain (the interval is longer than the test), a 10 s grace period.
-    const server = await startTestServer(undefined, { RUNLINE_KEEPALIVE_INTERVAL_MS: "600000", RUNLINE_KEEPALIVE_TIMEOUT_MS: "500", RUNLINE_SHUTDOWN_GRACE_MS: "10000" });
+    const server = await startTestServer(undefined, {
+      RUNLINE_KEEPALIVE_INTERVAL_MS: "600000",
+      RUNLINE_KEEPALIVE_TIMEOUT_MS: "500",
+      RUNLINE_SHUTDOWN_GRACE_MS: "10000",
+    });
     // A bidi stream the client never ends: after the server ends its side, only the
     // client's END_STREAM or RST_STREAM (which a frozen client never sends) closes it.
     const peer = await startPeer("stream-peer.ts", [server.url, "h2-reflection", "2"]);
@@ -237,7 +251,9 @@ describe("shutdown with a frozen peer", () => {
       const closeMs = performance.now() - started;
       expect(closeMs).toBeLessThan(3_000);
       expect(serverConnections(server.port)).toBe(0);
-      console.log(`close() with a frozen peer holding 2 reflection streams: ${closeMs.toFixed(0)} ms (grace 10000 ms, drain PING timeout 500 ms)`);
+      console.log(
+        `close() with a frozen peer holding 2 reflection streams: ${closeMs.toFixed(0)} ms (grace 10000 ms, drain PING timeout 500 ms)`,
+      );
     } finally {
       process.kill(peer.pid, "SIGCONT");
       await peer.kill();

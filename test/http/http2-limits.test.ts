@@ -7,7 +7,13 @@ import { once } from "node:events";
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import { afterEach, describe, expect, it } from "vitest";
-import { defaultConnectionLimits, startListener, type ConnectionLimits, type Listener, type RequestHandler } from "../../src/http/listener.js";
+import {
+  defaultConnectionLimits,
+  startListener,
+  type ConnectionLimits,
+  type Listener,
+  type RequestHandler,
+} from "../../src/http/listener.js";
 import { eventually, sleep } from "../support/expectations.js";
 import { connectRawH2, FrameType, frame, FrameFlag, type RawH2 } from "../support/h2-frames.js";
 
@@ -37,7 +43,12 @@ function loadCountingHandler(load: Load): RequestHandler {
 
 async function start(limits: Partial<ConnectionLimits>): Promise<Listener & { load: Load }> {
   const load = { open: 0, most: 0 };
-  const listener = await startListener({ host: "127.0.0.1", port: 0, handler: loadCountingHandler(load), limits: { ...defaultConnectionLimits, ...limits } });
+  const listener = await startListener({
+    host: "127.0.0.1",
+    port: 0,
+    handler: loadCountingHandler(load),
+    limits: { ...defaultConnectionLimits, ...limits },
+  });
   cleanups.push(() => listener.close({ graceMs: 100 }));
   return Object.assign(listener, { load });
 }
@@ -51,7 +62,11 @@ async function connect(url: string): Promise<http2.ClientHttp2Session> {
 }
 
 /** A GET of `path` on `session`: its status, or the RST_STREAM code that ended it. */
-function get(session: http2.ClientHttp2Session, path: string, headers: http2.OutgoingHttpHeaders = {}): Promise<{ status?: number; rstCode?: number }> {
+function get(
+  session: http2.ClientHttp2Session,
+  path: string,
+  headers: http2.OutgoingHttpHeaders = {},
+): Promise<{ status?: number; rstCode?: number }> {
   return new Promise((resolve) => {
     const stream = session.request({ ":path": path, ...headers });
     let status: number | undefined;
@@ -63,7 +78,8 @@ function get(session: http2.ClientHttp2Session, path: string, headers: http2.Out
 
 /** HEADERS opening GET `path` on `streamId`, request ended (HPACK: static GET, http, new-name literals). */
 function openStream(streamId: number, path: string): Buffer {
-  const literal = (name: string, value: string) => Buffer.concat([Buffer.from([0x00, name.length]), Buffer.from(name), Buffer.from([value.length]), Buffer.from(value)]);
+  const literal = (name: string, value: string) =>
+    Buffer.concat([Buffer.from([0x00, name.length]), Buffer.from(name), Buffer.from([value.length]), Buffer.from(value)]);
   const block = Buffer.concat([Buffer.from([0x82, 0x86]), literal(":path", path), literal(":authority", "localhost")]);
   return frame(FrameType.headers, FrameFlag.endHeaders | FrameFlag.endStream, streamId, block);
 }
@@ -71,7 +87,8 @@ function openStream(streamId: number, path: string): Buffer {
 function settingsOf(peer: RawH2): Map<number, number> {
   const settings = peer.frames.find((received) => received.type === FrameType.settings && (received.flags & FrameFlag.ack) === 0)!;
   const values = new Map<number, number>();
-  for (let offset = 0; offset < settings.payload.length; offset += 6) values.set(settings.payload.readUInt16BE(offset), settings.payload.readUInt32BE(offset + 2));
+  for (let offset = 0; offset < settings.payload.length; offset += 6)
+    values.set(settings.payload.readUInt16BE(offset), settings.payload.readUInt32BE(offset + 2));
   return values;
 }
 
@@ -96,7 +113,9 @@ describe("concurrent HTTP/2 streams", () => {
     expect(load.most).toBe(100);
     // Ending 20 lets 20 queued ones start, still never more than 100.
     for (const stream of streams.slice(0, 20)) stream.close(http2.constants.NGHTTP2_CANCEL);
-    await eventually(2_000, "queued streams started", async () => (load.open === 100 && streams.slice(100, 120).every((stream) => stream.id !== undefined) ? true : undefined));
+    await eventually(2_000, "queued streams started", async () =>
+      load.open === 100 && streams.slice(100, 120).every((stream) => stream.id !== undefined) ? true : undefined,
+    );
     expect(load.most).toBe(100);
   });
 
@@ -105,7 +124,9 @@ describe("concurrent HTTP/2 streams", () => {
     const peer = await connectRawH2(listener.port, { ackSettings: false });
     cleanups.push(() => peer.socket.destroy());
     peer.socket.write(Buffer.concat(Array.from({ length: 15 }, (_, index) => openStream(1 + 2 * index, "/hang"))));
-    await eventually(2_000, "5 refusals", async () => (peer.frames.filter((received) => received.type === FrameType.rstStream).length === 5 ? true : undefined));
+    await eventually(2_000, "5 refusals", async () =>
+      peer.frames.filter((received) => received.type === FrameType.rstStream).length === 5 ? true : undefined,
+    );
     const refusals = peer.frames.filter((received) => received.type === FrameType.rstStream);
     expect(refusals.map((received) => received.payload.readUInt32BE(0))).toEqual(Array(5).fill(http2.constants.NGHTTP2_REFUSED_STREAM));
     expect(refusals.map((received) => received.streamId)).toEqual([21, 23, 25, 27, 29]);

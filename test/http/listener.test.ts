@@ -113,10 +113,7 @@ describe("startListener in cleartext", () => {
     const listener = await start();
     expect(listener.url).toBe(`http://127.0.0.1:${listener.port}`);
     const session = await http2Connect(listener.url);
-    const [overHttp1, overHttp2] = await Promise.all([
-      http1Request(`${listener.url}/one`),
-      http2Request(session, "/two"),
-    ]);
+    const [overHttp1, overHttp2] = await Promise.all([http1Request(`${listener.url}/one`), http2Request(session, "/two")]);
     expect(overHttp1).toEqual({ status: 200, body: "1.1 GET /one" });
     expect(overHttp2).toEqual({ status: 200, body: "2.0 GET /two" });
   });

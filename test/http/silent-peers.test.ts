@@ -7,7 +7,13 @@
 import { once } from "node:events";
 import * as http2 from "node:http2";
 import { afterEach, describe, expect, it } from "vitest";
-import { defaultConnectionLimits, startListener, type ConnectionLimits, type Listener, type RequestHandler } from "../../src/http/listener.js";
+import {
+  defaultConnectionLimits,
+  startListener,
+  type ConnectionLimits,
+  type Listener,
+  type RequestHandler,
+} from "../../src/http/listener.js";
 import type { PeerLostReason } from "../../src/http/session-liveness.js";
 import { eventually } from "../support/expectations.js";
 import { connectRawH2, FrameType, frame, FrameFlag, type RawH2 } from "../support/h2-frames.js";
@@ -38,8 +44,12 @@ async function start(secure: boolean, limits: Partial<ConnectionLimits>): Promis
     response.once("close", () => (open -= 1));
   };
   const listener = await startListener({
-    host: "127.0.0.1", port: 0, handler, tls: secure ? certificate : undefined,
-    limits: { ...defaultConnectionLimits, ...limits }, onPeerLost: (reason) => lost.push(reason),
+    host: "127.0.0.1",
+    port: 0,
+    handler,
+    tls: secure ? certificate : undefined,
+    limits: { ...defaultConnectionLimits, ...limits },
+    onPeerLost: (reason) => lost.push(reason),
   });
   cleanups.push(() => listener.close({ graceMs: 100 }));
   return Object.assign(listener, { open: () => open, lost });
@@ -49,7 +59,8 @@ async function start(secure: boolean, limits: Partial<ConnectionLimits>): Promis
 async function holdRequest(port: number, secure: boolean): Promise<RawH2> {
   const peer = await connectRawH2(port, { tls: secure });
   cleanups.push(() => peer.socket.destroy());
-  const literal = (name: string, value: string) => Buffer.concat([Buffer.from([0x00, name.length]), Buffer.from(name), Buffer.from([value.length]), Buffer.from(value)]);
+  const literal = (name: string, value: string) =>
+    Buffer.concat([Buffer.from([0x00, name.length]), Buffer.from(name), Buffer.from([value.length]), Buffer.from(value)]);
   const block = Buffer.concat([Buffer.from([0x82, secure ? 0x87 : 0x86]), literal(":path", "/held"), literal(":authority", "localhost")]);
   peer.socket.write(frame(FrameType.headers, FrameFlag.endHeaders | FrameFlag.endStream, 1, block));
   await peer.next((received) => received.type === FrameType.data && received.streamId === 1);
@@ -64,7 +75,10 @@ async function connected(url: string): Promise<http2.ClientHttp2Session> {
   return session;
 }
 
-describe.each([["cleartext", false], ["TLS", true]] as const)("HTTP/2 peers that answer no PING (%s)", (_name, secure) => {
+describe.each([
+  ["cleartext", false],
+  ["TLS", true],
+] as const)("HTTP/2 peers that answer no PING (%s)", (_name, secure) => {
   it("are disconnected after keepalive interval + timeout, their calls ended; answering peers are kept", async () => {
     const listener = await start(secure, { keepaliveIntervalMs: 300, keepaliveTimeoutMs: 300 });
     const answering = await connected(listener.url);
@@ -73,7 +87,12 @@ describe.each([["cleartext", false], ["TLS", true]] as const)("HTTP/2 peers that
     const silent = await holdRequest(listener.port, secure);
     expect(silent.frames.some((received) => received.type === FrameType.ping)).toBe(false);
     const started = performance.now();
-    await eventually(3_000, "silent peer disconnected", async () => (silent.socket.destroyed || silent.socket.readableEnded ? true : undefined), 10);
+    await eventually(
+      3_000,
+      "silent peer disconnected",
+      async () => (silent.socket.destroyed || silent.socket.readableEnded ? true : undefined),
+      10,
+    );
     const endedMs = performance.now() - started;
     expect(silent.frames.some((received) => received.type === FrameType.ping)).toBe(true);
     await eventually(1_000, "its call ended", async () => (listener.open() === 1 ? true : undefined));

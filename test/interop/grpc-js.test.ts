@@ -12,9 +12,16 @@ import { startTestServer } from "../support/test-server.js";
 type Callback<T> = (error: grpc.ServiceError | null, response: T) => void;
 interface RunsStub extends grpc.Client {
   CreateRun(request: object, metadata: grpc.Metadata, callback: Callback<{ run: { id: string; status: string } }>): void;
-  GetRun(request: object, metadata: grpc.Metadata, callback: Callback<{ run: { id: string; status: string; labels: Record<string, string> } }>): void;
+  GetRun(
+    request: object,
+    metadata: grpc.Metadata,
+    callback: Callback<{ run: { id: string; status: string; labels: Record<string, string> } }>,
+  ): void;
   CancelRun(request: object, metadata: grpc.Metadata, callback: Callback<{ run: { status: string } }>): void;
-  StreamRunEvents(request: object, metadata: grpc.Metadata): grpc.ClientReadableStream<{ run?: { id: string }; events: { sequence: string; type: string; status: string }[] }>;
+  StreamRunEvents(
+    request: object,
+    metadata: grpc.Metadata,
+  ): grpc.ClientReadableStream<{ run?: { id: string }; events: { sequence: string; type: string; status: string }[] }>;
 }
 
 let tenant: TenantFixture;
@@ -32,7 +39,9 @@ beforeAll(async () => {
     defaults: true,
     oneofs: true,
   });
-  const loaded = grpc.loadPackageDefinition(definition) as unknown as { runline: { v1: { RunsService: new (address: string, credentials: grpc.ChannelCredentials) => RunsStub } } };
+  const loaded = grpc.loadPackageDefinition(definition) as unknown as {
+    runline: { v1: { RunsService: new (address: string, credentials: grpc.ChannelCredentials) => RunsStub } };
+  };
   stub = new loaded.runline.v1.RunsService(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure());
   metadata = new grpc.Metadata();
   metadata.set("authorization", `Bearer ${tenant.key}`);
@@ -40,12 +49,18 @@ beforeAll(async () => {
 });
 
 function call<T>(method: (request: object, metadata: grpc.Metadata, callback: Callback<T>) => void, request: object): Promise<T> {
-  return new Promise((resolve, reject) => method.call(stub, request, metadata, (error, response) => (error === null ? resolve(response) : reject(error))));
+  return new Promise((resolve, reject) =>
+    method.call(stub, request, metadata, (error, response) => (error === null ? resolve(response) : reject(error))),
+  );
 }
 
 describe("@grpc/grpc-js client", () => {
   it("creates, reads, streams and cancels a run", async () => {
-    const created = await call(stub.CreateRun, { workflow: "counter", input: { structValue: { fields: { n: { numberValue: 5 } } } }, labels: { from: "grpc-js" } });
+    const created = await call(stub.CreateRun, {
+      workflow: "counter",
+      input: { structValue: { fields: { n: { numberValue: 5 } } } },
+      labels: { from: "grpc-js" },
+    });
     expect(created.run.status).toBe("RUN_STATUS_QUEUED");
     const fetched = await call(stub.GetRun, { runId: created.run.id });
     expect(fetched.run.labels).toEqual({ from: "grpc-js" });
@@ -69,8 +84,14 @@ describe("@grpc/grpc-js client", () => {
   });
 
   it("gets NOT_FOUND and UNAUTHENTICATED as gRPC status codes", async () => {
-    await expect(call(stub.GetRun, { runId: "01a20f8b-0000-7000-8000-000000000000" })).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+    await expect(call(stub.GetRun, { runId: "01a20f8b-0000-7000-8000-000000000000" })).rejects.toMatchObject({
+      code: grpc.status.NOT_FOUND,
+    });
     const anonymous = new grpc.Metadata();
-    await expect(new Promise((resolve, reject) => stub.GetRun({ runId: "x" }, anonymous, (error, response) => (error === null ? resolve(response) : reject(error))))).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+    await expect(
+      new Promise((resolve, reject) =>
+        stub.GetRun({ runId: "x" }, anonymous, (error, response) => (error === null ? resolve(response) : reject(error))),
+      ),
+    ).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
   });
 });

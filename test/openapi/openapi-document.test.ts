@@ -66,10 +66,17 @@ describe("the document for the transcoder's test service", () => {
   });
 
   it("describes multi-segment and unnamed wildcards as parameters with their pattern", () => {
-    expect(parameter(operation("/v1/{name}", "get"), "name")).toMatchObject({ in: "path", schema: { type: "string", pattern: "^shelves/[^/]+/books/[^/]+$" } });
+    expect(parameter(operation("/v1/{name}", "get"), "name")).toMatchObject({
+      in: "path",
+      schema: { type: "string", pattern: "^shelves/[^/]+/books/[^/]+$" },
+    });
     expect(parameter(operation("/v1/{name}", "get"), "name")?.description).toContain("`shelves/*/books/*`");
     expect(parameter(operation("/v1/files/{name}", "get"), "name")?.schema.pattern).toBe("^.*$");
-    expect(operation("/v1/wild/{_segment1}/items/{id}", "get").parameters?.slice(0, 2).map((p) => p.name)).toEqual(["_segment1", "id"]);
+    expect(
+      operation("/v1/wild/{_segment1}/items/{id}", "get")
+        .parameters?.slice(0, 2)
+        .map((p) => p.name),
+    ).toEqual(["_segment1", "id"]);
     expect(parameter(operation("/v1/deep/{_rest}", "get"), "_rest")).toMatchObject({ in: "path", required: true });
   });
 
@@ -85,13 +92,37 @@ describe("the document for the transcoder's test service", () => {
   it("offers as query parameters exactly the fields the transcoder reads from the query", () => {
     const echo = operation("/v1/echo", "get");
     const query = queryNames(echo);
-    expect(query).toEqual(expect.arrayContaining(["id", "int64Value", "tags", "colors", "labels", "namesByNumber", "time", "duration", "mask", "wrappedText", "value", "structValue", "customName", "nested.name", "nested.notes", "choiceText", "optionalNumber"]));
+    expect(query).toEqual(
+      expect.arrayContaining([
+        "id",
+        "int64Value",
+        "tags",
+        "colors",
+        "labels",
+        "namesByNumber",
+        "time",
+        "duration",
+        "mask",
+        "wrappedText",
+        "value",
+        "structValue",
+        "customName",
+        "nested.name",
+        "nested.notes",
+        "choiceText",
+        "optionalNumber",
+      ]),
+    );
     // Repeated messages, maps of messages and a message inside itself have no query form.
     for (const absent of ["items", "nestedByKey", "nested.child.name", "nested", "renamed"]) expect(query).not.toContain(absent);
     expect(parameter(echo, "int64Value")?.schema).toMatchObject({ type: "string", format: "int64" });
     expect(parameter(echo, "tags")).toMatchObject({ style: "form", explode: true, schema: { type: "array", items: { type: "string" } } });
     expect(parameter(echo, "colors")?.schema).toEqual({ type: "array", items: ref("transcodingtest.v1.Color") });
-    expect(parameter(echo, "labels")).toMatchObject({ style: "deepObject", explode: true, schema: { type: "object", additionalProperties: { type: "string" } } });
+    expect(parameter(echo, "labels")).toMatchObject({
+      style: "deepObject",
+      explode: true,
+      schema: { type: "object", additionalProperties: { type: "string" } },
+    });
     expect(parameter(echo, "wrappedText")?.schema).toEqual({ type: "string" });
     expect(parameter(echo, "structValue")?.description).toContain("JSON text");
     expect(parameter(echo, "choiceText")?.description).toContain("At most one of `choiceText`, `choiceNumber` is set");
@@ -101,26 +132,43 @@ describe("the document for the transcoder's test service", () => {
     const update = operation("/v1/resources/{id}/nested", "patch");
     expect(update.requestBody?.content["application/json"]?.schema).toEqual(ref("transcodingtest.v1.Nested"));
     expect(queryNames(update).some((name) => name.startsWith("nested"))).toBe(false);
-    expect(operation("/v1/resources/{id}/labels", "put").requestBody?.content["application/json"]?.schema).toEqual({ type: "object", additionalProperties: { type: "string" } });
-    expect(operation("/v1/resources/{id}/tags", "post").requestBody?.content["application/json"]?.schema).toEqual({ type: "array", items: { type: "string" } });
+    expect(operation("/v1/resources/{id}/labels", "put").requestBody?.content["application/json"]?.schema).toEqual({
+      type: "object",
+      additionalProperties: { type: "string" },
+    });
+    expect(operation("/v1/resources/{id}/tags", "post").requestBody?.content["application/json"]?.schema).toEqual({
+      type: "array",
+      items: { type: "string" },
+    });
     expect(operation("/v1/resources/{id}", "delete").requestBody).toBeUndefined();
   });
 
   it("answers with the response_body field's schema when there is one", () => {
-    expect(operation("/v1/resources/{id}/nested", "get").responses["200"]).toMatchObject({ content: { "application/json": { schema: ref("transcodingtest.v1.Nested") } } });
-    expect(operation("/v1/resources/{id}/tags", "get").responses["200"]).toMatchObject({ content: { "application/json": { schema: { type: "array", items: { type: "string" } } } } });
+    expect(operation("/v1/resources/{id}/nested", "get").responses["200"]).toMatchObject({
+      content: { "application/json": { schema: ref("transcodingtest.v1.Nested") } },
+    });
+    expect(operation("/v1/resources/{id}/tags", "get").responses["200"]).toMatchObject({
+      content: { "application/json": { schema: { type: "array", items: { type: "string" } } } },
+    });
   });
 
   it("describes server streams as SSE and NDJSON, and every error as google.rpc.Status", () => {
     const stream = operation("/v1/resources/{id}/events:stream", "get").responses["200"];
-    expect(stream).toMatchObject({ content: { "text/event-stream": { schema: { type: "string" } }, "application/x-ndjson": { schema: { oneOf: [ref("transcodingtest.v1.Sample"), { required: ["error"] }] } } } });
+    expect(stream).toMatchObject({
+      content: {
+        "text/event-stream": { schema: { type: "string" } },
+        "application/x-ndjson": { schema: { oneOf: [ref("transcodingtest.v1.Sample"), { required: ["error"] }] } },
+      },
+    });
     expect(operation("/v1/echo", "get").responses["default"]).toEqual({ $ref: "#/components/responses/Error" });
     expect(document.components.schemas["google.rpc.Status"]).toMatchObject({ required: ["code", "message", "details"] });
   });
 
   it("leaves out custom HTTP methods OpenAPI 3.1 cannot express, with a warning", () => {
     expect(document.paths["/v1/reports/{id}"]).toBeUndefined();
-    expect(warnings).toEqual([expect.stringContaining("REPORT /v1/reports/{id} (transcodingtest.v1.TranscodingTestService.ReportResource)")]);
+    expect(warnings).toEqual([
+      expect.stringContaining("REPORT /v1/reports/{id} (transcodingtest.v1.TranscodingTestService.ReportResource)"),
+    ]);
   });
 
   it("maps every field kind to its proto3 JSON schema", () => {
@@ -140,13 +188,20 @@ describe("the document for the transcoder's test service", () => {
     expect(properties["wrappedFlag"]).toEqual({ type: ["boolean", "null"] });
     expect(properties["value"]).toEqual({});
     expect(properties["structValue"]).toEqual({ type: "object", additionalProperties: true });
-    expect(properties["namesByNumber"]).toEqual({ type: "object", additionalProperties: { type: "string" }, propertyNames: { pattern: "^-?[0-9]+$" } });
+    expect(properties["namesByNumber"]).toEqual({
+      type: "object",
+      additionalProperties: { type: "string" },
+      propertyNames: { pattern: "^-?[0-9]+$" },
+    });
     expect(properties["nestedByKey"]).toEqual({ type: "object", additionalProperties: ref("transcodingtest.v1.Nested") });
     expect(properties["customName"]).toEqual({ type: "string" });
     expect(properties).not.toHaveProperty("renamed");
     expect(properties["optionalNumber"]).toEqual({ type: "integer", format: "int32" });
     expect(properties["choiceNumber"]?.description).toContain("oneof `choice`");
-    expect(document.components.schemas["transcodingtest.v1.Color"]).toEqual({ type: "string", enum: ["COLOR_UNSPECIFIED", "COLOR_RED", "COLOR_GREEN"] });
+    expect(document.components.schemas["transcodingtest.v1.Color"]).toEqual({
+      type: "string",
+      enum: ["COLOR_UNSPECIFIED", "COLOR_RED", "COLOR_GREEN"],
+    });
   });
 
   it("refers to a message inside itself by $ref", () => {
@@ -163,10 +218,13 @@ describe("the document for the transcoder's test service", () => {
 });
 
 describe("annotations the transcoder refuses", () => {
-  const build = (service: DescService) => () => buildOpenApiDocument({ services: [TranscodingTestService, service], title: "Test", version: "v1" });
+  const build = (service: DescService) => () =>
+    buildOpenApiDocument({ services: [TranscodingTestService, service], title: "Test", version: "v1" });
 
   it("refuses two bindings of one HTTP method and path", () => {
-    expect(build(ConflictingBindingsService)).toThrow(/GET \/v1\/resources\/\{name\} is already bound to TranscodingTestService_GetResource/);
+    expect(build(ConflictingBindingsService)).toThrow(
+      /GET \/v1\/resources\/\{name\} is already bound to TranscodingTestService_GetResource/,
+    );
   });
 
   it("refuses a path variable on a repeated field, an unknown body field and a misplaced **", () => {

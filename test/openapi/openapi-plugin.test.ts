@@ -22,18 +22,37 @@ function requestFor(files: readonly DescFile[], parameter: string): CodeGenerato
     ordered.push(file);
   };
   files.forEach(visit);
-  return create(CodeGeneratorRequestSchema, { fileToGenerate: files.map((file) => file.proto.name), parameter, protoFile: ordered.map((file) => file.proto) });
+  return create(CodeGeneratorRequestSchema, {
+    fileToGenerate: files.map((file) => file.proto.name),
+    parameter,
+    protoFile: ordered.map((file) => file.proto),
+  });
 }
 
 describe("plugin options", () => {
   it("has defaults for everything", () => {
-    expect(parsePluginOptions("")).toEqual({ packages: [], title: "API", version: "v1", jsonFile: "openapi.json", typesFile: undefined, bearerAuth: true, headerFields: [] });
+    expect(parsePluginOptions("")).toEqual({
+      packages: [],
+      title: "API",
+      version: "v1",
+      jsonFile: "openapi.json",
+      typesFile: undefined,
+      bearerAuth: true,
+      headerFields: [],
+    });
   });
 
   it("reads repeated packages, titles with spaces and the output files", () => {
-    const options = parsePluginOptions("package=a.v1,package=b.v1,title=Runline API,version=v2,json_file=x/y.json,types_file=x/y.ts,bearer_auth=false,header=a.v1.S.M:X-Key=key");
+    const options = parsePluginOptions(
+      "package=a.v1,package=b.v1,title=Runline API,version=v2,json_file=x/y.json,types_file=x/y.ts,bearer_auth=false,header=a.v1.S.M:X-Key=key",
+    );
     expect(options).toEqual({
-      packages: ["a.v1", "b.v1"], title: "Runline API", version: "v2", jsonFile: "x/y.json", typesFile: "x/y.ts", bearerAuth: false,
+      packages: ["a.v1", "b.v1"],
+      title: "Runline API",
+      version: "v2",
+      jsonFile: "x/y.json",
+      typesFile: "x/y.ts",
+      bearerAuth: false,
       headerFields: [{ method: "a.v1.S.M", header: "X-Key", field: "key" }],
     });
   });
@@ -48,7 +67,10 @@ describe("plugin options", () => {
 
 describe("generating", () => {
   it("describes only the chosen packages' services", async () => {
-    const request = requestFor([file_runline_v1_runs_service, file_transcodingtest_v1_test_service], "package=runline.v1,json_file=openapi/api.json,title=T");
+    const request = requestFor(
+      [file_runline_v1_runs_service, file_transcodingtest_v1_test_service],
+      "package=runline.v1,json_file=openapi/api.json,title=T",
+    );
     const { response, warnings } = await generateOpenApi(request);
     expect(response.error).toBe("");
     expect(response.file.map((file) => file.name)).toEqual(["openapi/api.json"]);
@@ -65,7 +87,9 @@ describe("generating", () => {
     expect(document.paths["/api/v1/runs"]?.post?.parameters).toEqual([
       { name: "Idempotency-Key", in: "header", description: "Sets the request field `idempotencyKey`.", schema: { type: "string" } },
     ]);
-    await expect(generateOpenApi(requestFor([file_runline_v1_runs_service], "header=runline.v1.RunsService.MakeRun:X-A=a"))).rejects.toThrow(/MakeRun is not a described method/);
+    await expect(
+      generateOpenApi(requestFor([file_runline_v1_runs_service], "header=runline.v1.RunsService.MakeRun:X-A=a")),
+    ).rejects.toThrow(/MakeRun is not a described method/);
   });
 
   it("writes nothing for an input without the chosen packages (buf runs it once per input)", async () => {
@@ -75,7 +99,9 @@ describe("generating", () => {
 
   it("fails naming an annotation the transcoder would refuse", async () => {
     // The transcoder's test file also holds services whose annotations are wrong on purpose.
-    await expect(generateOpenApi(requestFor([file_transcodingtest_v1_test_service], ""))).rejects.toThrow(/HTTP binding GET \/v1\/by-tags\/\{tags\} .*: path variable "tags" must name a singular scalar or enum field/);
+    await expect(generateOpenApi(requestFor([file_transcodingtest_v1_test_service], ""))).rejects.toThrow(
+      /HTTP binding GET \/v1\/by-tags\/\{tags\} .*: path variable "tags" must name a singular scalar or enum field/,
+    );
   });
 
   it("writes openapi-typescript types beside the document when asked", async () => {

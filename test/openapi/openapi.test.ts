@@ -23,7 +23,13 @@ import type { OpenApiDocument, OperationObject } from "../../src/openapi/openapi
 const documentFile = new URL("../../gen/openapi/runline.openapi.json", import.meta.url);
 const typesFile = new URL("../../gen/openapi/runline.openapi.ts", import.meta.url);
 /** Every service of every file in proto/runline/v1. */
-const services: readonly DescService[] = [file_runline_v1_admin_service, file_runline_v1_run, file_runline_v1_runs_service, file_runline_v1_worker_service, file_runline_v1_workflows_service].flatMap((file) => file.services);
+const services: readonly DescService[] = [
+  file_runline_v1_admin_service,
+  file_runline_v1_run,
+  file_runline_v1_runs_service,
+  file_runline_v1_worker_service,
+  file_runline_v1_workflows_service,
+].flatMap((file) => file.services);
 
 let document: OpenApiDocument;
 
@@ -54,7 +60,9 @@ describe("the generated Runline OpenAPI document", () => {
     const expected = services.flatMap((service) =>
       service.methods.flatMap((method) => {
         if (method.methodKind === "bidi_streaming" || method.methodKind === "client_streaming") {
-          expect(hasOption(method, http), `${service.name}.${method.name} streams from the client: it cannot have a REST binding`).toBe(false);
+          expect(hasOption(method, http), `${service.name}.${method.name} streams from the client: it cannot have a REST binding`).toBe(
+            false,
+          );
           return [];
         }
         expect(hasOption(method, http), `${service.name}.${method.name} has no google.api.http rule`).toBe(true);
@@ -62,8 +70,14 @@ describe("the generated Runline OpenAPI document", () => {
         return Array.from({ length: bindings }, (_, index) => `${service.name}_${method.name}${index === 0 ? "" : `_${index + 1}`}`);
       }),
     );
-    expect(new Set(services.map((service) => service.name))).toEqual(new Set(["AdminService", "RunsService", "WorkerService", "WorkflowsService"]));
-    expect(operations().map((operation) => operation.operationId).sort()).toEqual(expected.sort());
+    expect(new Set(services.map((service) => service.name))).toEqual(
+      new Set(["AdminService", "RunsService", "WorkerService", "WorkflowsService"]),
+    );
+    expect(
+      operations()
+        .map((operation) => operation.operationId)
+        .sort(),
+    ).toEqual(expected.sort());
   });
 
   it("binds CancelRun at /cancel and :cancel, and ListRuns' filters to query parameters", () => {
@@ -71,7 +85,16 @@ describe("the generated Runline OpenAPI document", () => {
     expect(document.paths["/api/v1/runs/{run_id}:cancel"]?.post?.operationId).toBe("RunsService_CancelRun_2");
     const listRuns = operationById("RunsService_ListRuns");
     expect(listRuns.parameters?.map((parameter) => parameter.name)).toEqual([
-      "pageSize", "pageToken", "status", "workflow", "createdBy", "labels", "createTimeAfter", "createTimeBefore", "updateTimeAfter", "updateTimeBefore",
+      "pageSize",
+      "pageToken",
+      "status",
+      "workflow",
+      "createdBy",
+      "labels",
+      "createTimeAfter",
+      "createTimeBefore",
+      "updateTimeAfter",
+      "updateTimeBefore",
     ]);
     expect(listRuns.parameters?.find((parameter) => parameter.name === "labels")).toMatchObject({ style: "deepObject", explode: true });
   });
@@ -81,7 +104,10 @@ describe("the generated Runline OpenAPI document", () => {
       const variables = [...template.matchAll(/\{([^}]+)\}/g)].map((match) => match[1]);
       for (const operation of Object.values(item)) {
         const declared = (operation.parameters ?? []).filter((parameter) => parameter.in === "path");
-        expect(declared.map((parameter) => parameter.name), `${operation.operationId} ${template}`).toEqual(variables);
+        expect(
+          declared.map((parameter) => parameter.name),
+          `${operation.operationId} ${template}`,
+        ).toEqual(variables);
         for (const parameter of declared) expect(parameter.required).toBe(true);
       }
     }
@@ -91,7 +117,9 @@ describe("the generated Runline OpenAPI document", () => {
     const run = document.components.schemas["runline.v1.Run"];
     expect(run?.description).toBe("One execution of a workflow version.");
     expect(run?.properties?.["status"]).toEqual({ $ref: "#/components/schemas/runline.v1.RunStatus", description: "Current status." });
-    expect(document.components.schemas["runline.v1.RunStatus"]?.description).toContain("- `RUN_STATUS_QUEUED`: Waiting in the queue for an executor to claim it.");
+    expect(document.components.schemas["runline.v1.RunStatus"]?.description).toContain(
+      "- `RUN_STATUS_QUEUED`: Waiting in the queue for an executor to claim it.",
+    );
     expect(document.tags.find((tag) => tag.name === "RunsService")?.description).toMatch(/^RunsService is for callers that start runs/);
     const createRun = operationById("RunsService_CreateRun");
     expect(createRun.summary).toBe("Starts a run of a workflow.");
@@ -100,17 +128,37 @@ describe("the generated Runline OpenAPI document", () => {
       {
         name: "Idempotency-Key",
         in: "header",
-        description: "Makes retries safe: the same key and request return the same run for at least 24 h.\n\nSets the request field `idempotencyKey`.",
+        description:
+          "Makes retries safe: the same key and request return the same run for at least 24 h.\n\nSets the request field `idempotencyKey`.",
         schema: { type: "string" },
       },
     ]);
-    expect(operationById("RunsService_StreamRunEvents_2").parameters?.map((parameter) => `${parameter.in} ${parameter.name}`)).toEqual(["path run_id", "header Last-Event-ID", "query afterSequence"]);
+    expect(operationById("RunsService_StreamRunEvents_2").parameters?.map((parameter) => `${parameter.in} ${parameter.name}`)).toEqual([
+      "path run_id",
+      "header Last-Event-ID",
+      "query afterSequence",
+    ]);
     expect(operationById("RunsService_GetRun").parameters?.[0]).toMatchObject({ name: "run_id", in: "path", description: "The run's id." });
   });
 
   it("uses the proto3 JSON names and forms", () => {
     const properties = document.components.schemas["runline.v1.Run"]?.properties ?? {};
-    expect(Object.keys(properties)).toEqual(expect.arrayContaining(["id", "workflowId", "workflowVersion", "status", "input", "labels", "attempt", "createdBy", "createTime", "updateTime", "startTime", "endTime"]));
+    expect(Object.keys(properties)).toEqual(
+      expect.arrayContaining([
+        "id",
+        "workflowId",
+        "workflowVersion",
+        "status",
+        "input",
+        "labels",
+        "attempt",
+        "createdBy",
+        "createTime",
+        "updateTime",
+        "startTime",
+        "endTime",
+      ]),
+    );
     expect(properties["lastSequence"]).toMatchObject({ type: "string", format: "int64" });
     expect(properties["createTime"]).toMatchObject({ type: "string", format: "date-time" });
     expect(properties["timeout"]).toMatchObject({ type: "string", pattern: expect.any(String) });

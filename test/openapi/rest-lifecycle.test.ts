@@ -24,30 +24,48 @@ describe("a run's lifecycle through the OpenAPI client", () => {
     const client = createClient<paths>({ baseUrl, headers: { authorization: `Bearer ${tenant.key}` } });
 
     const workflow = await client.POST("/api/v1/workflows", {
-      body: { slug: "rest-counter", definition: { kind: "counter" }, inputSchema: { type: "object", properties: { n: { type: "integer" } }, required: ["n"] } },
+      body: {
+        slug: "rest-counter",
+        definition: { kind: "counter" },
+        inputSchema: { type: "object", properties: { n: { type: "integer" } }, required: ["n"] },
+      },
     });
     expect(workflow.error).toBeUndefined();
     expect(workflow.data?.workflow?.slug).toBe("rest-counter");
 
-    const created = await client.POST("/api/v1/runs", { body: { workflow: "rest-counter", input: { n: 1 }, labels: { suite: "openapi" } } });
+    const created = await client.POST("/api/v1/runs", {
+      body: { workflow: "rest-counter", input: { n: 1 }, labels: { suite: "openapi" } },
+    });
     expect(created.error).toBeUndefined();
     const runId = created.data?.run?.id ?? "";
-    expect(created.data?.run).toMatchObject({ status: "RUN_STATUS_QUEUED", workflowId: workflow.data?.workflow?.id, labels: { suite: "openapi" } });
+    expect(created.data?.run).toMatchObject({
+      status: "RUN_STATUS_QUEUED",
+      workflowId: workflow.data?.workflow?.id,
+      labels: { suite: "openapi" },
+    });
     const path = { run_id: runId };
 
     const fetched = await client.GET("/api/v1/runs/{run_id}", { params: { path } });
     expect(fetched.data?.run).toMatchObject({ id: runId, status: "RUN_STATUS_QUEUED", input: { n: 1 } });
 
-    const listed = await client.GET("/api/v1/runs", { params: { query: { status: ["RUN_STATUS_QUEUED"], labels: { suite: "openapi" }, pageSize: 10 } } });
+    const listed = await client.GET("/api/v1/runs", {
+      params: { query: { status: ["RUN_STATUS_QUEUED"], labels: { suite: "openapi" }, pageSize: 10 } },
+    });
     expect(listed.error).toBeUndefined();
     expect(listed.data?.runs?.map((run) => run.id)).toEqual([runId]);
 
-    const ingested = await client.POST("/api/v1/runs/{run_id}/events", { params: { path }, body: { events: [{ type: "progress", data: { percent: 50 }, eventId: "p-1" }] } });
+    const ingested = await client.POST("/api/v1/runs/{run_id}/events", {
+      params: { path },
+      body: { events: [{ type: "progress", data: { percent: 50 }, eventId: "p-1" }] },
+    });
     expect(ingested.error).toBeUndefined();
     expect(ingested.data?.events?.map((event) => [event.sequence, event.type])).toEqual([["2", "progress"]]);
 
     const events = await client.GET("/api/v1/runs/{run_id}/events", { params: { path, query: { afterSequence: "0" } } });
-    expect(events.data?.events?.map((event) => [event.sequence, event.type])).toEqual([["1", "status"], ["2", "progress"]]);
+    expect(events.data?.events?.map((event) => [event.sequence, event.type])).toEqual([
+      ["1", "status"],
+      ["2", "progress"],
+    ]);
 
     const cancelled = await client.POST("/api/v1/runs/{run_id}:cancel", { params: { path }, body: { reason: "lifecycle test" } });
     expect(cancelled.error).toBeUndefined();

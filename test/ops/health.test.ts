@@ -59,7 +59,13 @@ async function startHealthServer(databaseUrl: string): Promise<HealthServer> {
   const logger = createLogger("silent");
   const database = await openDatabase({ url: databaseUrl, poolSize: 4 });
   const shutdown = new AbortController();
-  const health = await startHealthState({ sql: database.sql, shutdownSignal: shutdown.signal, logger, probeIntervalMs: 100, probeTimeoutMs: 1000 });
+  const health = await startHealthState({
+    sql: database.sql,
+    shutdownSignal: shutdown.signal,
+    logger,
+    probeIntervalMs: 100,
+    probeTimeoutMs: 1000,
+  });
   const handler = connectNodeAdapter({
     routes: (router) => {
       for (const service of [RunsService, WorkflowsService, WorkerService, AdminService]) router.service(service, {});
@@ -100,7 +106,9 @@ function reader(stream: AsyncIterable<HealthCheckResponse>) {
   return {
     async next(timeoutMs = 5000): Promise<ServingStatus | "end"> {
       let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_resolve, reject) => (timer = setTimeout(() => reject(new Error(`no Watch message within ${timeoutMs} ms`)), timeoutMs)));
+      const timeout = new Promise<never>(
+        (_resolve, reject) => (timer = setTimeout(() => reject(new Error(`no Watch message within ${timeoutMs} ms`)), timeoutMs)),
+      );
       try {
         const result = await Promise.race([iterator.next(), timeout]);
         return result.done === true ? "end" : result.value.status;
@@ -221,7 +229,12 @@ describe("/healthz and /readyz", () => {
     const url = await createTestDatabase();
     const database = await openDatabase({ url, poolSize: 1 });
     const shutdown = new AbortController();
-    const health = await startHealthState({ sql: database.sql, shutdownSignal: shutdown.signal, logger: createLogger("silent"), migrationNames: ["0001-initial-schema", "9999-from-a-newer-build"] });
+    const health = await startHealthState({
+      sql: database.sql,
+      shutdownSignal: shutdown.signal,
+      logger: createLogger("silent"),
+      migrationNames: ["0001-initial-schema", "9999-from-a-newer-build"],
+    });
     try {
       expect(await health.ready()).toEqual({ ready: false, reason: "migrations not applied: 9999-from-a-newer-build" });
     } finally {
@@ -250,7 +263,13 @@ describe("health state", () => {
       },
       transaction: () => Promise.reject(new Error("not used by the health state")),
     };
-    const health = await startHealthState({ sql: silent, shutdownSignal: new AbortController().signal, logger: createLogger("silent"), probeIntervalMs: 20, probeTimeoutMs: 50 });
+    const health = await startHealthState({
+      sql: silent,
+      shutdownSignal: new AbortController().signal,
+      logger: createLogger("silent"),
+      probeIntervalMs: 20,
+      probeTimeoutMs: 50,
+    });
     try {
       expect(health.current()).toEqual({ databaseReachable: false, shuttingDown: false });
       await new Promise((resolve) => setTimeout(resolve, 400));

@@ -15,22 +15,39 @@ import { testRootKey } from "../support/test-server.js";
 describe("call logs", () => {
   it("log every call of a full run lifecycle without ever printing a key", async () => {
     const lines: string[] = [];
-    const sink = new Writable({ write: (chunk: Buffer, _encoding, done) => (lines.push(...chunk.toString("utf8").split("\n").filter(Boolean)), done()) });
-    const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", DATABASE_URL: await createTestDatabase(), RUNLINE_ROOT_KEY: testRootKey, LOG_LEVEL: "info", RUNLINE_DEMO_WORKER: "0" });
+    const sink = new Writable({
+      write: (chunk: Buffer, _encoding, done) => (lines.push(...chunk.toString("utf8").split("\n").filter(Boolean)), done()),
+    });
+    const config = loadConfig({
+      PORT: "0",
+      HOST: "127.0.0.1",
+      DATABASE_URL: await createTestDatabase(),
+      RUNLINE_ROOT_KEY: testRootKey,
+      LOG_LEVEL: "info",
+      RUNLINE_DEMO_WORKER: "0",
+    });
     const server = await startServer(config, createLogger("info", sink));
     try {
       const tenant = await createTenant(server.url);
-      const extra = await clientFor(AdminService, "grpc", server.url, testRootKey).createApiKey({ tenant: tenant.slug, scopes: [Scope.READ] });
+      const extra = await clientFor(AdminService, "grpc", server.url, testRootKey).createApiKey({
+        tenant: tenant.slug,
+        scopes: [Scope.READ],
+      });
       expect(extra.secret).toMatch(/^rl_/);
       await createCounterWorkflow(tenant);
       const runs = tenant.runs("grpc-web");
       let echoed: string | null = null;
-      const { run } = await runs.createRun({ workflow: "counter", input: json({ n: 1 }) }, { headers: { "x-request-id": "req-lifecycle-1" }, onHeader: (headers) => (echoed = headers.get("x-request-id")) });
+      const { run } = await runs.createRun(
+        { workflow: "counter", input: json({ n: 1 }) },
+        { headers: { "x-request-id": "req-lifecycle-1" }, onHeader: (headers) => (echoed = headers.get("x-request-id")) },
+      );
       expect(echoed).toBe("req-lifecycle-1");
       await runs.ingestRunEvents({ runId: run!.id, events: [{ type: "progress", data: json({ fraction: 0.5 }) }] });
       await runs.cancelRun({ runId: run!.id });
       for await (const _message of runs.streamRunEvents({ runId: run!.id }));
-      await clientFor(AdminService, "grpc", server.url, "rl_wrong-key").createTenant({ slug: "nope" }).catch(() => undefined);
+      await clientFor(AdminService, "grpc", server.url, "rl_wrong-key")
+        .createTenant({ slug: "nope" })
+        .catch(() => undefined);
     } finally {
       await server.close();
     }
@@ -43,7 +60,9 @@ describe("call logs", () => {
     expect(typeof create!.tenant).toBe("string");
     expect(typeof create!.durationMs).toBe("number");
     expect(calls.some((entry) => entry.procedure === "/runline.v1.RunsService/StreamRunEvents" && entry.code === "ok")).toBe(true);
-    expect(calls.some((entry) => entry.procedure === "/runline.v1.AdminService/CreateTenant" && entry.code === "Unauthenticated")).toBe(true);
+    expect(calls.some((entry) => entry.procedure === "/runline.v1.AdminService/CreateTenant" && entry.code === "Unauthenticated")).toBe(
+      true,
+    );
     expect(calls.every((entry) => typeof entry.requestId === "string")).toBe(true);
   });
 });

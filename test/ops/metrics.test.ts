@@ -40,11 +40,18 @@ describe("/metrics", () => {
     const before = await scrape();
     const base = sample(before, "runline_rpc_requests_total", { procedure: "/runline.v1.RunsService/CreateRun", code: "ok" }) ?? 0;
     for (let i = 0; i < 3; i++) await tenant.runs().createRun({ workflow: "counter", input: json({ n: i }) });
-    await tenant.runs().getRun({ runId: "00000000-0000-7000-8000-000000000000" }).catch(() => undefined);
+    await tenant
+      .runs()
+      .getRun({ runId: "00000000-0000-7000-8000-000000000000" })
+      .catch(() => undefined);
     const after = await scrape();
     expect(sample(after, "runline_rpc_requests_total", { procedure: "/runline.v1.RunsService/CreateRun", code: "ok" })).toBe(base + 3);
-    expect(sample(after, "runline_rpc_requests_total", { procedure: "/runline.v1.RunsService/GetRun", code: "NotFound" })).toBeGreaterThanOrEqual(1);
-    expect(sample(after, "runline_rpc_duration_seconds_count", { procedure: "/runline.v1.RunsService/CreateRun", code: "ok" })).toBe(base + 3);
+    expect(
+      sample(after, "runline_rpc_requests_total", { procedure: "/runline.v1.RunsService/GetRun", code: "NotFound" }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(sample(after, "runline_rpc_duration_seconds_count", { procedure: "/runline.v1.RunsService/CreateRun", code: "ok" })).toBe(
+      base + 3,
+    );
   });
 
   it("reports runs by status, queue depth and oldest age per workflow", async () => {
@@ -71,7 +78,11 @@ describe("/metrics", () => {
     const workers = clientFor(WorkerService, "grpc", baseUrl, tenant.key);
     const before = sample(await scrape(), "runline_lease_expiries_total") ?? 0;
     await tenant.runs().createRun({ workflow: "counter", input: json({ n: 9 }), maxAttempts: 2 });
-    const { leases } = await workers.claimRuns({ workerId: "metrics-test", workflows: ["counter"], leaseDuration: { seconds: 0n, nanos: 200_000_000 } });
+    const { leases } = await workers.claimRuns({
+      workerId: "metrics-test",
+      workflows: ["counter"],
+      leaseDuration: { seconds: 0n, nanos: 200_000_000 },
+    });
     expect(leases).toHaveLength(1);
     let expired = before;
     for (let i = 0; i < 40 && expired === before; i++) {

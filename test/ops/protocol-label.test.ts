@@ -19,15 +19,26 @@ const procedure = "/runline.v1.WorkflowsService/ListWorkflows";
 
 /** The value of `runline_rpc_requests_total` for ListWorkflows, ok, over `protocol` (0 when absent). */
 function callsOver(metrics: string, protocol: string): number {
-  const line = metrics.split("\n").find((candidate) => candidate.startsWith(`runline_rpc_requests_total{procedure="${procedure}",protocol="${protocol}",code="ok"}`));
+  const line = metrics
+    .split("\n")
+    .find((candidate) => candidate.startsWith(`runline_rpc_requests_total{procedure="${procedure}",protocol="${protocol}",code="ok"}`));
   return line === undefined ? 0 : Number(line.split(" ").at(-1));
 }
 
 describe("the protocol label", () => {
   it("is rest for a REST call, in its log line and in /metrics, and connect or grpc for the others", async () => {
     const lines: string[] = [];
-    const sink = new Writable({ write: (chunk: Buffer, _encoding, done) => (lines.push(...chunk.toString("utf8").split("\n").filter(Boolean)), done()) });
-    const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", DATABASE_URL: await createTestDatabase(), RUNLINE_ROOT_KEY: testRootKey, LOG_LEVEL: "info", RUNLINE_DEMO_WORKER: "0" });
+    const sink = new Writable({
+      write: (chunk: Buffer, _encoding, done) => (lines.push(...chunk.toString("utf8").split("\n").filter(Boolean)), done()),
+    });
+    const config = loadConfig({
+      PORT: "0",
+      HOST: "127.0.0.1",
+      DATABASE_URL: await createTestDatabase(),
+      RUNLINE_ROOT_KEY: testRootKey,
+      LOG_LEVEL: "info",
+      RUNLINE_DEMO_WORKER: "0",
+    });
     const server = await startServer(config, createLogger("info", sink));
     let metrics: string;
     try {
@@ -35,18 +46,27 @@ describe("the protocol label", () => {
       const listed = await restClient(server.url, tenant.key).get("/api/v1/workflows", { "x-request-id": "label-rest" });
       expect(listed.status, listed.text).toBe(200);
       // A header claiming REST changes nothing: only the REST path can mark its calls.
-      await tenant.workflows("connect-json").listWorkflows({}, { headers: { "x-request-id": "label-connect", "x-runline-protocol": "rest" } });
+      await tenant
+        .workflows("connect-json")
+        .listWorkflows({}, { headers: { "x-request-id": "label-connect", "x-runline-protocol": "rest" } });
       await clientFor(WorkflowsService, "grpc", server.url, tenant.key).listWorkflows({}, { headers: { "x-request-id": "label-grpc" } });
       metrics = await (await fetch(`${server.url}/metrics`)).text();
     } finally {
       await server.close();
     }
     const calls = lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((entry) => entry.msg === "call");
-    const protocolOf = (requestId: string) => calls.filter((entry) => entry.requestId === requestId).map((entry) => ({ procedure: entry.procedure, protocol: entry.protocol }));
+    const protocolOf = (requestId: string) =>
+      calls.filter((entry) => entry.requestId === requestId).map((entry) => ({ procedure: entry.procedure, protocol: entry.protocol }));
     expect(protocolOf("label-rest")).toEqual([{ procedure, protocol: "rest" }]);
     expect(protocolOf("label-connect")).toEqual([{ procedure, protocol: "connect" }]);
     expect(protocolOf("label-grpc")).toEqual([{ procedure, protocol: "grpc" }]);
-    expect({ rest: callsOver(metrics, "rest"), connect: callsOver(metrics, "connect"), grpc: callsOver(metrics, "grpc") }).toEqual({ rest: 1, connect: 1, grpc: 1 });
-    expect(metrics).toMatch(new RegExp(`^runline_rpc_duration_seconds_count\\{procedure="${procedure}",protocol="rest",code="ok"\\} 1$`, "m"));
+    expect({ rest: callsOver(metrics, "rest"), connect: callsOver(metrics, "connect"), grpc: callsOver(metrics, "grpc") }).toEqual({
+      rest: 1,
+      connect: 1,
+      grpc: 1,
+    });
+    expect(metrics).toMatch(
+      new RegExp(`^runline_rpc_duration_seconds_count\\{procedure="${procedure}",protocol="rest",code="ok"\\} 1$`, "m"),
+    );
   });
 });

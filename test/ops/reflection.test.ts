@@ -62,17 +62,37 @@ describe("buf curl, with reflection and no proto files", () => {
     expect(methods).toContain("grpc.health.v1.Health/Watch");
   });
 
-  it.each([["grpc"], ["connect"], ["grpcweb"]])("calls RunsService.GetRun over %s, the API key sent only with the call", async (protocol) => {
-    const { run: created } = await tenant.runs().createRun({ workflow: "counter", input: json({ n: 1 }) });
-    const output = await bufCurl("--protocol", protocol, "--http2-prior-knowledge", "-H", `Authorization: Bearer ${tenant.key}`, "-d", JSON.stringify({ runId: created!.id }), `${baseUrl}/runline.v1.RunsService/GetRun`);
-    expect(JSON.parse(output)).toMatchObject({ run: { id: created!.id, status: "RUN_STATUS_QUEUED" } });
-  });
+  it.each([["grpc"], ["connect"], ["grpcweb"]])(
+    "calls RunsService.GetRun over %s, the API key sent only with the call",
+    async (protocol) => {
+      const { run: created } = await tenant.runs().createRun({ workflow: "counter", input: json({ n: 1 }) });
+      const output = await bufCurl(
+        "--protocol",
+        protocol,
+        "--http2-prior-knowledge",
+        "-H",
+        `Authorization: Bearer ${tenant.key}`,
+        "-d",
+        JSON.stringify({ runId: created!.id }),
+        `${baseUrl}/runline.v1.RunsService/GetRun`,
+      );
+      expect(JSON.parse(output)).toMatchObject({ run: { id: created!.id, status: "RUN_STATUS_QUEUED" } });
+    },
+  );
 
   it("streams a run's events until the run ends", async () => {
     const runs = tenant.runs();
     const { run: created } = await runs.createRun({ workflow: "counter", input: json({ n: 2 }) });
     await runs.cancelRun({ runId: created!.id, reason: "test" });
-    const output = await bufCurl("--protocol", "grpc", "-H", `Authorization: Bearer ${tenant.key}`, "-d", JSON.stringify({ runId: created!.id }), `${baseUrl}/runline.v1.RunsService/StreamRunEvents`);
+    const output = await bufCurl(
+      "--protocol",
+      "grpc",
+      "-H",
+      `Authorization: Bearer ${tenant.key}`,
+      "-d",
+      JSON.stringify({ runId: created!.id }),
+      `${baseUrl}/runline.v1.RunsService/StreamRunEvents`,
+    );
     // One pretty-printed JSON document per message.
     const messages = output.split(/\n(?=\{)/).map((text) => JSON.parse(text) as { run?: { id: string }; events?: { type: string }[] });
     expect(messages[0]!.run!.id).toBe(created!.id);
@@ -103,7 +123,10 @@ async function askV1alpha(queries: Query[]): Promise<v1alpha.ServerReflectionRes
   const requests = queries.map((query) =>
     create(v1alpha.ServerReflectionRequestSchema, {
       host: "reflection-test",
-      messageRequest: query.case === "fileContainingExtension" ? { case: query.case, value: { containingType: query.value.containingType, extensionNumber: query.value.extensionNumber } } : query,
+      messageRequest:
+        query.case === "fileContainingExtension"
+          ? { case: query.case, value: { containingType: query.value.containingType, extensionNumber: query.value.extensionNumber } }
+          : query,
     }),
   );
   const answers: v1alpha.ServerReflectionResponse[] = [];
@@ -117,7 +140,8 @@ async function* toStream<T>(items: T[]): AsyncIterable<T> {
 
 /** The decoded files of a file_descriptor_response, or a failure naming what came instead. */
 function filesOf(answer: v1.ServerReflectionResponse | v1alpha.ServerReflectionResponse): FileDescriptorProto[] {
-  if (answer.messageResponse.case !== "fileDescriptorResponse") throw new Error(`expected files, got ${answer.messageResponse.case}: ${JSON.stringify(answer.messageResponse.value)}`);
+  if (answer.messageResponse.case !== "fileDescriptorResponse")
+    throw new Error(`expected files, got ${answer.messageResponse.case}: ${JSON.stringify(answer.messageResponse.value)}`);
   return answer.messageResponse.value.fileDescriptorProto.map((bytes) => fromBinary(FileDescriptorProtoSchema, bytes));
 }
 
@@ -206,7 +230,11 @@ describe("grpc.reflection.v1.ServerReflection, asked directly", () => {
       { case: "allExtensionNumbersOfType", value: "google.protobuf.MethodOptions" },
       { case: "allExtensionNumbersOfType", value: "runline.v1.Run" },
     ]);
-    expect(filesOf(answers[0]!).map((file) => file.name)).toEqual(["google/api/annotations.proto", "google/api/http.proto", "google/protobuf/descriptor.proto"]);
+    expect(filesOf(answers[0]!).map((file) => file.name)).toEqual([
+      "google/api/annotations.proto",
+      "google/api/http.proto",
+      "google/protobuf/descriptor.proto",
+    ]);
     expect(answers[1]!.messageResponse.value).toMatchObject({ baseTypeName: "google.protobuf.MethodOptions", extensionNumber: [72295728] });
     expect(answers[2]!.messageResponse.value).toMatchObject({ baseTypeName: "runline.v1.Run", extensionNumber: [] });
   });
@@ -245,10 +273,21 @@ describe("grpc.reflection.v1alpha.ServerReflection, asked directly", () => {
     ];
     const [alpha, stable] = await Promise.all([askV1alpha(queries), askV1(queries)]);
     expect(alpha.map((answer) => answer.$typeName)).toEqual(queries.map(() => "grpc.reflection.v1alpha.ServerReflectionResponse"));
-    expect(alpha.map((answer) => answer.messageResponse.case)).toEqual(["listServicesResponse", "fileDescriptorResponse", "fileDescriptorResponse", "fileDescriptorResponse", "allExtensionNumbersResponse", "errorResponse"]);
+    expect(alpha.map((answer) => answer.messageResponse.case)).toEqual([
+      "listServicesResponse",
+      "fileDescriptorResponse",
+      "fileDescriptorResponse",
+      "fileDescriptorResponse",
+      "allExtensionNumbersResponse",
+      "errorResponse",
+    ]);
     // Same content, whatever the version: compare the bytes and values, not the type names.
     const content = (answers: (v1.ServerReflectionResponse | v1alpha.ServerReflectionResponse)[]) =>
-      answers.map((answer) => JSON.stringify(answer.messageResponse.value, (key, value: unknown) => (key === "$typeName" ? undefined : value instanceof Uint8Array ? Buffer.from(value).toString("base64") : value)));
+      answers.map((answer) =>
+        JSON.stringify(answer.messageResponse.value, (key, value: unknown) =>
+          key === "$typeName" ? undefined : value instanceof Uint8Array ? Buffer.from(value).toString("base64") : value,
+        ),
+      );
     expect(content(alpha)).toEqual(content(stable));
     expect(alpha[0]!.originalRequest?.$typeName).toBe("grpc.reflection.v1alpha.ServerReflectionRequest");
   });

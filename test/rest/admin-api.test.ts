@@ -57,11 +57,20 @@ describe("API keys: /api/v1/tenants/{tenant}/apiKeys", () => {
   it("creates a key for a tenant named by slug or by id, with scopes by enum name, and shows its secret once", async () => {
     const slug = freshSlug();
     const tenant = await root.post<{ tenant: { id: string } }>("/api/v1/tenants", { slug });
-    const bySlug = await root.post<{ apiKey: ApiKeyJson; secret: string }>(`/api/v1/tenants/${slug}/apiKeys`, { scopes: ["SCOPE_READ", "SCOPE_WRITE"], displayName: "by slug" });
-    const byId = await root.post<{ apiKey: ApiKeyJson; secret: string }>(`/api/v1/tenants/${tenant.body.tenant.id}/apiKeys`, { scopes: ["SCOPE_WORKER"] });
+    const bySlug = await root.post<{ apiKey: ApiKeyJson; secret: string }>(`/api/v1/tenants/${slug}/apiKeys`, {
+      scopes: ["SCOPE_READ", "SCOPE_WRITE"],
+      displayName: "by slug",
+    });
+    const byId = await root.post<{ apiKey: ApiKeyJson; secret: string }>(`/api/v1/tenants/${tenant.body.tenant.id}/apiKeys`, {
+      scopes: ["SCOPE_WORKER"],
+    });
     expect(bySlug.status).toBe(200);
     expect(byId.status).toBe(200);
-    expect(bySlug.body.apiKey).toMatchObject({ tenantId: tenant.body.tenant.id, scopes: ["SCOPE_READ", "SCOPE_WRITE"], displayName: "by slug" });
+    expect(bySlug.body.apiKey).toMatchObject({
+      tenantId: tenant.body.tenant.id,
+      scopes: ["SCOPE_READ", "SCOPE_WRITE"],
+      displayName: "by slug",
+    });
     expect(byId.body.apiKey).toMatchObject({ tenantId: tenant.body.tenant.id, scopes: ["SCOPE_WORKER"] });
     expect(bySlug.body.secret).not.toBe("");
     expect(bySlug.body.secret).not.toBe(byId.body.secret);

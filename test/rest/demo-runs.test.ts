@@ -58,14 +58,25 @@ describe("GET /api/v1/runs/{run_id}/output with an executor", () => {
 
 describe("POST /api/v1/runs:wait with an executor", () => {
   it("creates a run and returns it with its output once it succeeded", async () => {
-    const waited = await demo.post<{ run: RunJson; output: OutputJson }>("/api/v1/runs:wait", { run: { workflow: "echo", input: [1, 2, 3] }, waitTimeout: "10s" });
+    const waited = await demo.post<{ run: RunJson; output: OutputJson }>("/api/v1/runs:wait", {
+      run: { workflow: "echo", input: [1, 2, 3] },
+      waitTimeout: "10s",
+    });
     expect(waited.status).toBe(200);
-    expect(waited.body.run).toMatchObject({ status: "RUN_STATUS_SUCCEEDED", attempt: 1, startTime: expect.any(String), endTime: expect.any(String) });
+    expect(waited.body.run).toMatchObject({
+      status: "RUN_STATUS_SUCCEEDED",
+      attempt: 1,
+      startTime: expect.any(String),
+      endTime: expect.any(String),
+    });
     expect(waited.body.output).toEqual({ status: "RUN_STATUS_SUCCEEDED", done: true, result: [1, 2, 3] });
   });
 
   it("waits through retries: a flaky run succeeds on its second attempt", async () => {
-    const waited = await demo.post<{ run: RunJson; output: OutputJson }>("/api/v1/runs:wait", { run: { workflow: "flaky", input: { failures: 1 } }, waitTimeout: "10s" });
+    const waited = await demo.post<{ run: RunJson; output: OutputJson }>("/api/v1/runs:wait", {
+      run: { workflow: "flaky", input: { failures: 1 } },
+      waitTimeout: "10s",
+    });
     expect(waited.body.run).toMatchObject({ status: "RUN_STATUS_SUCCEEDED", attempt: 2 });
     expect(waited.body.output.result).toEqual({ succeededOnAttempt: 2 });
   });
@@ -81,7 +92,11 @@ describe("POST /api/v1/runs:stream with an executor", () => {
     const frames = await readSse(response).toEnd();
     const messages = messagesOf(frames);
     const events = messages.flatMap((message) => message.events ?? []);
-    expect(events.filter((event) => event.type === "status").map((event) => event.status)).toEqual(["RUN_STATUS_QUEUED", "RUN_STATUS_RUNNING", "RUN_STATUS_SUCCEEDED"]);
+    expect(events.filter((event) => event.type === "status").map((event) => event.status)).toEqual([
+      "RUN_STATUS_QUEUED",
+      "RUN_STATUS_RUNNING",
+      "RUN_STATUS_SUCCEEDED",
+    ]);
     expect(events.map((event) => event.type)).toContain("log");
     expect(sequencesOf(messages)).toEqual(oneTo(events.length));
     expect(frames.at(-1)!.event).toBe("complete");
@@ -90,29 +105,47 @@ describe("POST /api/v1/runs:stream with an executor", () => {
 
 describe("POST /api/v1/runs/{run_id}/resume", () => {
   it("checks the input against the interrupt's resume schema (400 with a BadRequest on input.approved), then lets the run finish", async () => {
-    const waited = await demo.post<{ run: RunJson; output: OutputJson }>("/api/v1/runs:wait", { run: { workflow: "approval", input: { request: "deploy" } }, waitTimeout: "10s" });
+    const waited = await demo.post<{ run: RunJson; output: OutputJson }>("/api/v1/runs:wait", {
+      run: { workflow: "approval", input: { request: "deploy" } },
+      waitTimeout: "10s",
+    });
     expect(waited.body.run.status).toBe("RUN_STATUS_INTERRUPTED");
     const interrupt = waited.body.output.interrupt!;
     expect(waited.body.output).toMatchObject({ status: "RUN_STATUS_INTERRUPTED", done: true });
-    expect(interrupt).toMatchObject({ id: expect.any(String), reason: "approval needed", payload: { request: "deploy" }, resumeSchema: { required: ["approved"] } });
+    expect(interrupt).toMatchObject({
+      id: expect.any(String),
+      reason: "approval needed",
+      payload: { request: "deploy" },
+      resumeSchema: { required: ["approved"] },
+    });
     const runId = waited.body.run.id;
     const output = await demo.get<{ output: OutputJson }>(`/api/v1/runs/${runId}/output`);
     expect(output.status).toBe(200);
     expect(output.body.output.interrupt).toEqual(interrupt);
 
-    const refused = expectStatus(await demo.post(`/api/v1/runs/${runId}/resume`, { input: { approved: "yes" }, interruptId: interrupt.id }), 400, 3);
+    const refused = expectStatus(
+      await demo.post(`/api/v1/runs/${runId}/resume`, { input: { approved: "yes" }, interruptId: interrupt.id }),
+      400,
+      3,
+    );
     expect(refused.details.map((detail) => detail["@type"])).toContain("type.googleapis.com/google.rpc.BadRequest");
     expect(fieldViolations(refused).map((violation) => violation.field)).toEqual(["input.approved"]);
     expect((await demo.get<{ run: RunJson }>(`/api/v1/runs/${runId}`)).body.run.status).toBe("RUN_STATUS_INTERRUPTED");
 
-    const resumed = await demo.post<{ run: RunJson }>(`/api/v1/runs/${runId}/resume`, { input: { approved: true, comment: "ship it" }, interruptId: interrupt.id });
+    const resumed = await demo.post<{ run: RunJson }>(`/api/v1/runs/${runId}/resume`, {
+      input: { approved: true, comment: "ship it" },
+      interruptId: interrupt.id,
+    });
     expect(resumed.status).toBe(200);
     expect(resumed.body.run.status).not.toBe("RUN_STATUS_INTERRUPTED");
     const finished = await demo.get<{ output: OutputJson }>(`/api/v1/runs/${runId}/output?blockTimeout=10s`);
     expect(finished.body.output).toEqual({ status: "RUN_STATUS_SUCCEEDED", done: true, result: { approved: true, comment: "ship it" } });
 
     // Resuming the same interrupt again changes nothing and returns the run.
-    const again = await demo.post<{ run: RunJson }>(`/api/v1/runs/${runId}/resume`, { input: { approved: false }, interruptId: interrupt.id });
+    const again = await demo.post<{ run: RunJson }>(`/api/v1/runs/${runId}/resume`, {
+      input: { approved: false },
+      interruptId: interrupt.id,
+    });
     expect(again.status).toBe(200);
     expect(again.body.run.status).toBe("RUN_STATUS_SUCCEEDED");
     // Without the interrupt id, a run that is not INTERRUPTED is a FAILED_PRECONDITION.
@@ -123,7 +156,10 @@ describe("POST /api/v1/runs/{run_id}/resume", () => {
 describe("cancelling a running run over REST", () => {
   it("makes it CANCELLING until the executor stops, then CANCELLED with no output (204, done)", async () => {
     const run = await create({ workflow: "sleep", input: { seconds: 30, steps: 30 } });
-    await eventually("the run to start", async () => (await demo.get<{ run: RunJson }>(`/api/v1/runs/${run.id}`)).body.run.status === "RUN_STATUS_RUNNING");
+    await eventually(
+      "the run to start",
+      async () => (await demo.get<{ run: RunJson }>(`/api/v1/runs/${run.id}`)).body.run.status === "RUN_STATUS_RUNNING",
+    );
     const cancelled = await demo.post<{ run: RunJson }>(`/api/v1/runs/${run.id}:cancel`, { reason: "no longer needed" });
     expect(cancelled.body.run.status).toBe("RUN_STATUS_CANCELLING");
     const output = await demo.get(`/api/v1/runs/${run.id}/output?blockTimeout=10s`);

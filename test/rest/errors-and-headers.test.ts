@@ -8,8 +8,16 @@
 import { beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { startTestServer } from "../support/test-server.js";
 import {
-  createRestKey, createRestRun, createRestTenant, createRestWorkflow, expectStatus, fieldViolations, restClient, type RestResponse,
-  type RestTenant, type StatusJson,
+  createRestKey,
+  createRestRun,
+  createRestTenant,
+  createRestWorkflow,
+  expectStatus,
+  fieldViolations,
+  restClient,
+  type RestResponse,
+  type RestTenant,
+  type StatusJson,
 } from "./rest-client.js";
 
 let baseUrl: string;
@@ -54,8 +62,16 @@ describe("the canonical status table, seen through real failures", () => {
 
   it("400, not a database error, for values Postgres refuses to store", async () => {
     expectCleanError(await tenant.rest.post("/api/v1/runs", { workflow: "counter", input: { n: 1, note: "nul \u0000 inside" } }), 400, 3);
-    expectCleanError(await tenant.rest.post(`/api/v1/runs/${runId}/events`, { events: [{ type: "log", data: { line: "\u0000" } }] }), 400, 3);
-    expectCleanError(await tenant.rest.post("/api/v1/runs", { workflow: "counter", input: { n: 1 }, labels: { team: "nul \u0000" } }), 400, 3);
+    expectCleanError(
+      await tenant.rest.post(`/api/v1/runs/${runId}/events`, { events: [{ type: "log", data: { line: "\u0000" } }] }),
+      400,
+      3,
+    );
+    expectCleanError(
+      await tenant.rest.post("/api/v1/runs", { workflow: "counter", input: { n: 1 }, labels: { team: "nul \u0000" } }),
+      400,
+      3,
+    );
   });
 
   it("401 UNAUTHENTICATED without a key, with an unknown key, and with another scheme", async () => {
@@ -107,14 +123,23 @@ describe("the canonical status table, seen through real failures", () => {
   });
 
   it("415 for a body that is not JSON, or is compressed", async () => {
-    const form = await tenant.rest.request("POST", "/api/v1/runs", { body: "workflow=counter", headers: { "content-type": "application/x-www-form-urlencoded" } });
+    const form = await tenant.rest.request("POST", "/api/v1/runs", {
+      body: "workflow=counter",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+    });
     expectCleanError(form, 415, 3);
-    const latin1 = await tenant.rest.request("POST", "/api/v1/runs", { body: "{}", headers: { "content-type": "application/json; charset=iso-8859-1" } });
+    const latin1 = await tenant.rest.request("POST", "/api/v1/runs", {
+      body: "{}",
+      headers: { "content-type": "application/json; charset=iso-8859-1" },
+    });
     expectCleanError(latin1, 415, 3);
     const gzipped = await tenant.rest.request("POST", "/api/v1/runs", { body: "{}", headers: { "content-encoding": "gzip" } });
     expectCleanError(gzipped, 415, 3);
     // application/json with charset UTF-8 is fine.
-    const utf8 = await tenant.rest.request("POST", "/api/v1/runs", { body: { workflow: "counter", input: { n: 1 } }, headers: { "content-type": "application/json; charset=utf-8" } });
+    const utf8 = await tenant.rest.request("POST", "/api/v1/runs", {
+      body: { workflow: "counter", input: { n: 1 } },
+      headers: { "content-type": "application/json; charset=utf-8" },
+    });
     expect(utf8.status).toBe(200);
   });
 
@@ -137,7 +162,10 @@ describe("X-Request-Id", () => {
     expect(unrouted.headers.get("x-request-id")).toBe("req-route-1");
     const controller = new AbortController();
     onTestFinished(() => controller.abort());
-    const stream = await fetch(`${baseUrl}/api/v1/runs/${runId}/events:stream`, { headers: { authorization: `Bearer ${tenant.key}`, "x-request-id": "req-stream-1" }, signal: controller.signal });
+    const stream = await fetch(`${baseUrl}/api/v1/runs/${runId}/events:stream`, {
+      headers: { authorization: `Bearer ${tenant.key}`, "x-request-id": "req-stream-1" },
+      signal: controller.signal,
+    });
     expect(stream.headers.get("x-request-id")).toBe("req-stream-1");
   });
 
@@ -173,7 +201,10 @@ describe("CORS with RUNLINE_CORS_ORIGINS", () => {
   });
 
   const preflight = (from: string, method: string, headers: string) =>
-    fetch(`${corsUrl}/api/v1/runs`, { method: "OPTIONS", headers: { origin: from, "access-control-request-method": method, "access-control-request-headers": headers } });
+    fetch(`${corsUrl}/api/v1/runs`, {
+      method: "OPTIONS",
+      headers: { origin: from, "access-control-request-method": method, "access-control-request-headers": headers },
+    });
 
   it("answers a preflight from an allowed origin with 204, the REST methods and the headers REST callers send", async () => {
     const answer = await preflight(origin, "POST", "authorization, content-type, idempotency-key");
@@ -181,7 +212,9 @@ describe("CORS with RUNLINE_CORS_ORIGINS", () => {
     expect(answer.headers.get("access-control-allow-origin")).toBe(origin);
     expect(answer.headers.get("access-control-allow-methods")?.split(", ")).toEqual(expect.arrayContaining(["GET", "POST", "DELETE"]));
     const allowed = answer.headers.get("access-control-allow-headers")!.toLowerCase().split(/,\s*/);
-    expect(allowed).toEqual(expect.arrayContaining(["authorization", "content-type", "x-request-id", "idempotency-key", "if-none-match", "last-event-id"]));
+    expect(allowed).toEqual(
+      expect.arrayContaining(["authorization", "content-type", "x-request-id", "idempotency-key", "if-none-match", "last-event-id"]),
+    );
     expect(answer.headers.get("access-control-max-age")).toBe("7200");
     expect(answer.headers.get("vary")).toContain("Origin");
   });
@@ -197,7 +230,9 @@ describe("CORS with RUNLINE_CORS_ORIGINS", () => {
     expect(answer.status).toBe(200);
     expect(answer.headers.get("access-control-allow-origin")).toBe(origin);
     const exposed = answer.headers.get("access-control-expose-headers")!.toLowerCase().split(/,\s*/);
-    expect(exposed).toEqual(expect.arrayContaining(["etag", "x-request-id", "idempotent-replayed", "retry-after", "runline-run-status", "runline-run-done"]));
+    expect(exposed).toEqual(
+      expect.arrayContaining(["etag", "x-request-id", "idempotent-replayed", "retry-after", "runline-run-status", "runline-run-done"]),
+    );
     expect(answer.headers.get("etag")).toMatch(/^W\/"[0-9a-f]{64}"$/);
     // Errors too, so a browser can read why a call failed.
     const refused = await restClient(corsUrl, undefined).get("/api/v1/runs", { origin });

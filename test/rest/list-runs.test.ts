@@ -8,7 +8,16 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { startTestServer } from "../support/test-server.js";
-import { createRestKey, createRestRun, createRestTenant, createRestWorkflow, expectStatus, fieldViolations, type RestTenant, type RunJson } from "./rest-client.js";
+import {
+  createRestKey,
+  createRestRun,
+  createRestTenant,
+  createRestWorkflow,
+  expectStatus,
+  fieldViolations,
+  type RestTenant,
+  type RunJson,
+} from "./rest-client.js";
 
 let lister: RestTenant;
 /** The five runs, oldest first: alpha (team a), alpha (a, cancelled), beta (b), alpha (a), beta (b). */
@@ -23,7 +32,13 @@ beforeAll(async () => {
   alphaId = await createRestWorkflow(lister.rest, "alpha");
   await createRestWorkflow(lister.rest, "beta");
   runs = [];
-  for (const [workflow, team] of [["alpha", "a"], ["alpha", "a"], ["beta", "b"], ["alpha", "a"], ["beta", "b"]] as const) {
+  for (const [workflow, team] of [
+    ["alpha", "a"],
+    ["alpha", "a"],
+    ["beta", "b"],
+    ["alpha", "a"],
+    ["beta", "b"],
+  ] as const) {
     runs.push(await createRestRun(lister.rest, { workflow, input: { n: runs.length }, labels: { team } }));
   }
   const cancelled = await lister.rest.post<{ run: RunJson }>(`/api/v1/runs/${runs[1]!.id}/cancel`, { reason: "list fixture" });
@@ -41,7 +56,9 @@ describe("GET /api/v1/runs and POST /api/v1/runs:search", () => {
     let token: string | undefined;
     let pages = 0;
     do {
-      const page = await lister.rest.get<{ runs: RunJson[]; nextPageToken?: string }>(`/api/v1/runs?pageSize=2${token === undefined ? "" : `&pageToken=${encodeURIComponent(token)}`}`);
+      const page = await lister.rest.get<{ runs: RunJson[]; nextPageToken?: string }>(
+        `/api/v1/runs?pageSize=2${token === undefined ? "" : `&pageToken=${encodeURIComponent(token)}`}`,
+      );
       expect(page.status).toBe(200);
       expect(page.body.runs.length).toBeLessThanOrEqual(2);
       seen.push(...idsOf(page.body));
@@ -73,9 +90,13 @@ describe("GET /api/v1/runs and POST /api/v1/runs:search", () => {
   it("filters by workflow (slug or id) and by labels in both query forms, labels[key]=value and labels.key=value", async () => {
     expect(idsOf((await lister.rest.get<{ runs: RunJson[] }>("/api/v1/runs?workflow=alpha")).body)).toEqual(newestFirst([3, 1, 0]));
     expect(idsOf((await lister.rest.get<{ runs: RunJson[] }>(`/api/v1/runs?workflow=${alphaId}`)).body)).toEqual(newestFirst([3, 1, 0]));
-    expect(idsOf((await lister.rest.get<{ runs: RunJson[] }>(`/api/v1/runs?${encodeURI("labels[team]=b")}`)).body)).toEqual(newestFirst([4, 2]));
+    expect(idsOf((await lister.rest.get<{ runs: RunJson[] }>(`/api/v1/runs?${encodeURI("labels[team]=b")}`)).body)).toEqual(
+      newestFirst([4, 2]),
+    );
     expect(idsOf((await lister.rest.get<{ runs: RunJson[] }>("/api/v1/runs?labels.team=a")).body)).toEqual(newestFirst([3, 1, 0]));
-    expect(idsOf((await lister.rest.get<{ runs: RunJson[] }>("/api/v1/runs?labels.team=a&status=RUN_STATUS_QUEUED&workflow=alpha")).body)).toEqual(newestFirst([3, 0]));
+    expect(
+      idsOf((await lister.rest.get<{ runs: RunJson[] }>("/api/v1/runs?labels.team=a&status=RUN_STATUS_QUEUED&workflow=alpha")).body),
+    ).toEqual(newestFirst([3, 0]));
   });
 
   it("filters by createTimeAfter given as an RFC 3339 timestamp (at or after)", async () => {
@@ -88,12 +109,18 @@ describe("GET /api/v1/runs and POST /api/v1/runs:search", () => {
   });
 
   it("filters by createdBy, createTimeBefore (strictly before) and updateTimeAfter", async () => {
-    expect(idsOf((await lister.rest.get<{ runs: RunJson[] }>(`/api/v1/runs?createdBy=${lister.keyId}`)).body)).toEqual(newestFirst([4, 3, 2, 1, 0]));
+    expect(idsOf((await lister.rest.get<{ runs: RunJson[] }>(`/api/v1/runs?createdBy=${lister.keyId}`)).body)).toEqual(
+      newestFirst([4, 3, 2, 1, 0]),
+    );
     expect(idsOf((await lister.rest.get<{ runs?: RunJson[] }>(`/api/v1/runs?createdBy=${idleKeyId}`)).body)).toEqual([]);
     const before = encodeURIComponent(runs[2]!.createTime);
-    expect(idsOf((await lister.rest.get<{ runs: RunJson[] }>(`/api/v1/runs?createTimeBefore=${before}`)).body)).toEqual(newestFirst([1, 0]));
+    expect(idsOf((await lister.rest.get<{ runs: RunJson[] }>(`/api/v1/runs?createTimeBefore=${before}`)).body)).toEqual(
+      newestFirst([1, 0]),
+    );
     // Only the cancel changed a run after every run was created.
-    expect(idsOf((await lister.rest.get<{ runs: RunJson[] }>(`/api/v1/runs?updateTimeAfter=${encodeURIComponent(cancelTime)}`)).body)).toEqual(newestFirst([1]));
+    expect(
+      idsOf((await lister.rest.get<{ runs: RunJson[] }>(`/api/v1/runs?updateTimeAfter=${encodeURIComponent(cancelTime)}`)).body),
+    ).toEqual(newestFirst([1]));
   });
 
   it("refuses a pageToken reused with another filter with 400 INVALID_ARGUMENT on page_token", async () => {
@@ -110,7 +137,11 @@ describe("GET /api/v1/runs and POST /api/v1/runs:search", () => {
     const first = await lister.rest.post<{ runs: RunJson[]; nextPageToken: string }>("/api/v1/runs:search", { pageSize: 2, filter });
     expect(first.status).toBe(200);
     expect(idsOf(first.body)).toEqual(newestFirst([3, 1]));
-    const second = await lister.rest.post<{ runs: RunJson[]; nextPageToken?: string }>("/api/v1/runs:search", { pageSize: 2, pageToken: first.body.nextPageToken, filter });
+    const second = await lister.rest.post<{ runs: RunJson[]; nextPageToken?: string }>("/api/v1/runs:search", {
+      pageSize: 2,
+      pageToken: first.body.nextPageToken,
+      filter,
+    });
     expect(idsOf(second.body)).toEqual(newestFirst([0]));
     expect(second.body.nextPageToken ?? "").toBe("");
     const listed = await lister.rest.get<{ runs: RunJson[] }>("/api/v1/runs?workflow=alpha&labels.team=a");

@@ -8,8 +8,17 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { startTestServer } from "../support/test-server.js";
 import {
-  createRestRun, createRestTenant, createRestWorkflow, expectStatus, fieldViolations, ingestRestEvents, type LeaseJson,
-  type RestClient, type RestTenant, type RunEventJson, type RunJson,
+  createRestRun,
+  createRestTenant,
+  createRestWorkflow,
+  expectStatus,
+  fieldViolations,
+  ingestRestEvents,
+  type LeaseJson,
+  type RestClient,
+  type RestTenant,
+  type RunEventJson,
+  type RunJson,
 } from "./rest-client.js";
 
 let baseUrl: string;
@@ -32,14 +41,22 @@ async function succeededRun(rest: RestClient, output: unknown): Promise<RunJson>
   const run = await createRestRun(rest, { workflow: slug, input: { n: 1 } });
   const claim = await rest.post<{ leases: LeaseJson[] }>("/api/v1/workers/finisher:claim", { workflows: [slug], waitTimeout: "5s" });
   expect(claim.body.leases.map((lease) => lease.run.id)).toEqual([run.id]);
-  const completed = await rest.post<{ run: RunJson }>(`/api/v1/workers/runs/${run.id}:complete`, { leaseId: claim.body.leases[0]!.leaseId, output });
+  const completed = await rest.post<{ run: RunJson }>(`/api/v1/workers/runs/${run.id}:complete`, {
+    leaseId: claim.body.leases[0]!.leaseId,
+    output,
+  });
   expect(completed.body.run.status).toBe("RUN_STATUS_SUCCEEDED");
   return completed.body.run;
 }
 
 describe("POST /api/v1/runs", () => {
   it("creates a QUEUED run and answers 200 with it under the proto3 JSON names API.md fixes", async () => {
-    const created = await tenant.rest.post<{ run: RunJson; idempotentReplayed?: boolean }>("/api/v1/runs", { workflow: "counter", input: { n: 1 }, labels: { team: "core" }, priority: 5 });
+    const created = await tenant.rest.post<{ run: RunJson; idempotentReplayed?: boolean }>("/api/v1/runs", {
+      workflow: "counter",
+      input: { n: 1 },
+      labels: { team: "core" },
+      priority: 5,
+    });
     // The transcoder answers 200 for every successful call; API.md ("returns at once with
     // status QUEUED") asks for no 201, so 200 is the contract.
     expect(created.status).toBe(200);
@@ -47,8 +64,16 @@ describe("POST /api/v1/runs", () => {
     expect(created.headers.get("idempotent-replayed")).toBeNull();
     expect(created.body.idempotentReplayed).toBeUndefined();
     expect(created.body.run).toMatchObject({
-      id: expect.stringMatching(/^[0-9a-f-]{36}$/), workflowId, workflowVersion: 1, status: "RUN_STATUS_QUEUED", input: { n: 1 },
-      labels: { team: "core" }, createdBy: tenant.keyId, createTime: expect.any(String), updateTime: expect.any(String), lastSequence: "1",
+      id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      workflowId,
+      workflowVersion: 1,
+      status: "RUN_STATUS_QUEUED",
+      input: { n: 1 },
+      labels: { team: "core" },
+      createdBy: tenant.keyId,
+      createTime: expect.any(String),
+      updateTime: expect.any(String),
+      lastSequence: "1",
     });
     // RFC 3339 timestamps; no start or end before an executor took the run.
     expect(new Date(created.body.run.createTime).toISOString()).toBe(created.body.run.createTime);
@@ -94,7 +119,11 @@ describe("POST /api/v1/runs", () => {
   });
 
   it("refuses an Idempotency-Key header that differs from the body's idempotencyKey with 400", async () => {
-    const refused = await tenant.rest.post("/api/v1/runs", { workflow: "counter", input: { n: 1 }, idempotencyKey: "in-body" }, { "idempotency-key": "in-header" });
+    const refused = await tenant.rest.post(
+      "/api/v1/runs",
+      { workflow: "counter", input: { n: 1 }, idempotencyKey: "in-body" },
+      { "idempotency-key": "in-header" },
+    );
     expectStatus(refused, 400, 3);
   });
 });
@@ -115,7 +144,11 @@ describe("POST /api/v1/runs:batchCreate", () => {
   it("is all or nothing: one invalid input refuses the batch with 400 naming it, and creates no run", async () => {
     const batcher = await createRestTenant(baseUrl);
     await createRestWorkflow(batcher.rest, "counter");
-    const refused = expectStatus(await batcher.rest.post("/api/v1/runs:batchCreate", { template: { workflow: "counter" }, inputs: [{ n: 1 }, { n: "two" }] }), 400, 3);
+    const refused = expectStatus(
+      await batcher.rest.post("/api/v1/runs:batchCreate", { template: { workflow: "counter" }, inputs: [{ n: 1 }, { n: "two" }] }),
+      400,
+      3,
+    );
     expect(fieldViolations(refused).map((violation) => violation.field)).toEqual(["inputs[1].input.n"]);
     const listed = await batcher.rest.get<{ runs?: RunJson[] }>("/api/v1/runs");
     expect(listed.body.runs ?? []).toEqual([]);
@@ -188,9 +221,16 @@ describe("DELETE /api/v1/runs/{run_id}", () => {
 describe("GET /api/v1/runs/{run_id}/definition", () => {
   it("returns the run's workflow snapshot with a weak ETag from its content hash, and 304 for If-None-Match", async () => {
     const run = await createRestRun(tenant.rest, { workflow: "counter", input: { n: 1 } });
-    const definition = await tenant.rest.get<{ workflowId: string; workflowVersion: number; definition: unknown; contentHash: string }>(`/api/v1/runs/${run.id}/definition`);
+    const definition = await tenant.rest.get<{ workflowId: string; workflowVersion: number; definition: unknown; contentHash: string }>(
+      `/api/v1/runs/${run.id}/definition`,
+    );
     expect(definition.status).toBe(200);
-    expect(definition.body).toMatchObject({ workflowId, workflowVersion: 1, definition: { kind: "rest-test" }, contentHash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(definition.body).toMatchObject({
+      workflowId,
+      workflowVersion: 1,
+      definition: { kind: "rest-test" },
+      contentHash: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
     const etag = definition.headers.get("etag");
     expect(etag).toBe(`W/"${definition.body.contentHash}"`);
 
@@ -241,7 +281,9 @@ describe("GET /api/v1/runs/{run_id}/output", () => {
     await createRestWorkflow(tenant.rest, slug);
     const run = await createRestRun(tenant.rest, { workflow: slug, input: { n: 1 } });
     const started = performance.now();
-    const polled = tenant.rest.get<{ output: { status: string; done: boolean; result: unknown } }>(`/api/v1/runs/${run.id}/output?blockTimeout=5s`);
+    const polled = tenant.rest.get<{ output: { status: string; done: boolean; result: unknown } }>(
+      `/api/v1/runs/${run.id}/output?blockTimeout=5s`,
+    );
     const claim = await tenant.rest.post<{ leases: LeaseJson[] }>("/api/v1/workers/poller:claim", { workflows: [slug], waitTimeout: "5s" });
     await tenant.rest.post(`/api/v1/workers/runs/${run.id}:complete`, { leaseId: claim.body.leases[0]!.leaseId, output: { answer: 42 } });
     const output = await polled;
@@ -257,26 +299,45 @@ describe("GET and POST /api/v1/runs/{run_id}/events", () => {
   it("ingests events with gapless sequences after the run's status event; a repeated eventId is not appended again", async () => {
     const run = await createRestRun(tenant.rest, { workflow: "counter", input: { n: 1 } });
     const ingested = await tenant.rest.post<{ events: RunEventJson[] }>(`/api/v1/runs/${run.id}/events`, {
-      events: [{ type: "progress", data: { percent: 10 }, eventId: "p-10" }, { type: "log", data: { line: "hello" } }],
+      events: [
+        { type: "progress", data: { percent: 10 }, eventId: "p-10" },
+        { type: "log", data: { line: "hello" } },
+      ],
     });
     expect(ingested.status).toBe(200);
-    expect(ingested.body.events.map((event) => [event.sequence, event.type, event.eventId ?? ""])).toEqual([["2", "progress", "p-10"], ["3", "log", ""]]);
+    expect(ingested.body.events.map((event) => [event.sequence, event.type, event.eventId ?? ""])).toEqual([
+      ["2", "progress", "p-10"],
+      ["3", "log", ""],
+    ]);
 
     const retried = await tenant.rest.post<{ events: RunEventJson[] }>(`/api/v1/runs/${run.id}/events`, {
-      events: [{ type: "progress", data: { percent: 10 }, eventId: "p-10" }, { type: "progress", data: { percent: 20 }, eventId: "p-20" }],
+      events: [
+        { type: "progress", data: { percent: 10 }, eventId: "p-10" },
+        { type: "progress", data: { percent: 20 }, eventId: "p-20" },
+      ],
     });
     // The known event comes back as stored; only the new one is appended.
-    expect(retried.body.events.map((event) => [event.sequence, event.eventId])).toEqual([["2", "p-10"], ["4", "p-20"]]);
+    expect(retried.body.events.map((event) => [event.sequence, event.eventId])).toEqual([
+      ["2", "p-10"],
+      ["4", "p-20"],
+    ]);
     const all = await tenant.rest.get<{ events: RunEventJson[]; lastSequence: string }>(`/api/v1/runs/${run.id}/events`);
     expect(all.body.events.map((event) => Number(event.sequence))).toEqual([1, 2, 3, 4]);
     expect(all.body.lastSequence).toBe("4");
-    expect(all.body.events[0]).toMatchObject({ runId: run.id, type: "status", status: "RUN_STATUS_QUEUED", createTime: expect.any(String) });
+    expect(all.body.events[0]).toMatchObject({
+      runId: run.id,
+      type: "status",
+      status: "RUN_STATUS_QUEUED",
+      createTime: expect.any(String),
+    });
   });
 
   it("polls after a sequence cursor with a page size", async () => {
     const run = await createRestRun(tenant.rest, { workflow: "counter", input: { n: 1 } });
     await ingestRestEvents(tenant.rest, run.id, 6);
-    const page = await tenant.rest.get<{ events: RunEventJson[]; lastSequence: string }>(`/api/v1/runs/${run.id}/events?afterSequence=2&pageSize=3`);
+    const page = await tenant.rest.get<{ events: RunEventJson[]; lastSequence: string }>(
+      `/api/v1/runs/${run.id}/events?afterSequence=2&pageSize=3`,
+    );
     expect(page.status).toBe(200);
     expect(page.body.events.map((event) => Number(event.sequence))).toEqual([3, 4, 5]);
     expect(page.body.lastSequence).toBe("7");
@@ -298,7 +359,10 @@ describe("GET and POST /api/v1/runs/{run_id}/events", () => {
 describe("POST /api/v1/runs:wait", () => {
   it("creates a run and, when nobody settles it within waitTimeout, returns it unsettled with done false", async () => {
     const started = performance.now();
-    const waited = await tenant.rest.post<{ run: RunJson; output: { status: string; done: boolean } }>("/api/v1/runs:wait", { run: { workflow: "counter", input: { n: 5 } }, waitTimeout: "1s" });
+    const waited = await tenant.rest.post<{ run: RunJson; output: { status: string; done: boolean } }>("/api/v1/runs:wait", {
+      run: { workflow: "counter", input: { n: 5 } },
+      waitTimeout: "1s",
+    });
     const elapsed = performance.now() - started;
     expect(waited.status).toBe(200);
     expect(waited.body.run).toMatchObject({ status: "RUN_STATUS_QUEUED", input: { n: 5 } });

@@ -125,7 +125,11 @@ export async function createRestTenant(baseUrl: string, scopes: readonly string[
 }
 
 /** Creates a key of `scopes` for `tenant` (id or slug) and a client that sends it. */
-export async function createRestKey(baseUrl: string, tenant: string, scopes: readonly string[]): Promise<{ key: string; keyId: string; rest: RestClient }> {
+export async function createRestKey(
+  baseUrl: string,
+  tenant: string,
+  scopes: readonly string[],
+): Promise<{ key: string; keyId: string; rest: RestClient }> {
   const root = restClient(baseUrl, testRootKey);
   const created = await root.post<{ secret: string; apiKey: { id: string } }>(`/api/v1/tenants/${tenant}/apiKeys`, { scopes });
   expect(created.status, created.text).toBe(200);

@@ -56,17 +56,25 @@ export function readSse(response: Response): SseReader {
   return {
     frames,
     async until(what, stop, ms = 10_000) {
-      await within(ms, what, (async () => {
-        while (!stop(frames)) {
-          if (ended) throw new Error(`${what}: the stream ended after ${frames.length} frames`);
-          await readOnce();
-        }
-      })());
+      await within(
+        ms,
+        what,
+        (async () => {
+          while (!stop(frames)) {
+            if (ended) throw new Error(`${what}: the stream ended after ${frames.length} frames`);
+            await readOnce();
+          }
+        })(),
+      );
     },
     async toEnd(ms = 10_000) {
-      await within(ms, "the SSE stream to end", (async () => {
-        while (!ended) await readOnce();
-      })());
+      await within(
+        ms,
+        "the SSE stream to end",
+        (async () => {
+          while (!ended) await readOnce();
+        })(),
+      );
       expect(ending, "the stream ends after a complete frame").toMatch(/^(\n\n)?$/);
       return frames;
     },
@@ -83,7 +91,10 @@ export function messagesOf(frames: readonly SseFrame[]): StreamMessageJson[] {
 export async function readNdjsonToEnd(response: Response, ms = 10_000): Promise<unknown[]> {
   const text = await within(ms, "the NDJSON stream to end", response.text());
   expect(text.endsWith("\n")).toBe(true);
-  return text.split("\n").filter((line) => line !== "").map((line) => JSON.parse(line) as unknown);
+  return text
+    .split("\n")
+    .filter((line) => line !== "")
+    .map((line) => JSON.parse(line) as unknown);
 }
 
 /** The sequences of the events in stream messages, in the order received. */
@@ -113,7 +124,11 @@ export interface RecordingEventSource {
  * how eventsource v5 sends headers), closed when the test ends. `closeOnComplete`: close
  * as soon as `event: complete` arrives, as a client should.
  */
-export function openEventSource(url: string, key: string, options: { headers?: Record<string, string>; closeOnComplete?: boolean } = {}): RecordingEventSource {
+export function openEventSource(
+  url: string,
+  key: string,
+  options: { headers?: Record<string, string>; closeOnComplete?: boolean } = {},
+): RecordingEventSource {
   const attempts: Headers[] = [];
   const messages: ReceivedMessage[] = [];
   let completions = 0;

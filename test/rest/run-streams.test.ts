@@ -12,7 +12,17 @@ import { createServer, connect, type Server, type Socket } from "node:net";
 import { beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { startTestServer } from "../support/test-server.js";
 import {
-  createRestKey, createRestRun, createRestTenant, createRestWorkflow, eventually, expectStatus, ingestRestEvents, oneTo, within, type RestTenant, type StreamMessageJson,
+  createRestKey,
+  createRestRun,
+  createRestTenant,
+  createRestWorkflow,
+  eventually,
+  expectStatus,
+  ingestRestEvents,
+  oneTo,
+  within,
+  type RestTenant,
+  type StreamMessageJson,
 } from "./rest-client.js";
 import { messagesOf, openEventSource, readNdjsonToEnd, readSse, sequencesOf, type RecordingEventSource } from "./rest-streams.js";
 
@@ -26,7 +36,8 @@ beforeAll(async () => {
 });
 
 const newRun = () => createRestRun(tenant.rest, { workflow: "counter", input: { n: 1 } });
-const cancel = async (runId: string) => expect((await tenant.rest.post(`/api/v1/runs/${runId}/cancel`, { reason: "stream test" })).status).toBe(200);
+const cancel = async (runId: string) =>
+  expect((await tenant.rest.post(`/api/v1/runs/${runId}/cancel`, { reason: "stream test" })).status).toBe(200);
 
 /** Opens a stream with `fetch`; the connection is dropped when the test ends. */
 function openStream(path: string, headers: Record<string, string> = {}, init: { method?: string; body?: unknown } = {}): Promise<Response> {
@@ -34,7 +45,11 @@ function openStream(path: string, headers: Record<string, string> = {}, init: { 
   onTestFinished(() => controller.abort());
   return fetch(`${baseUrl}${path}`, {
     method: init.method ?? "GET",
-    headers: { authorization: `Bearer ${tenant.key}`, ...(init.body === undefined ? {} : { "content-type": "application/json" }), ...headers },
+    headers: {
+      authorization: `Bearer ${tenant.key}`,
+      ...(init.body === undefined ? {} : { "content-type": "application/json" }),
+      ...headers,
+    },
     body: init.body === undefined ? null : JSON.stringify(init.body),
     signal: controller.signal,
   });
@@ -99,14 +114,20 @@ describe("SSE on GET /api/v1/runs/{run_id}/events:stream", () => {
     const run = await newRun();
     await ingestRestEvents(tenant.rest, run.id, 4);
     await cancel(run.id);
-    const resumed = await readSse(await openStream(`/api/v1/runs/${run.id}/events:stream?afterSequence=1`, { "last-event-id": "3" })).toEnd();
+    const resumed = await readSse(
+      await openStream(`/api/v1/runs/${run.id}/events:stream?afterSequence=1`, { "last-event-id": "3" }),
+    ).toEnd();
     expect(sequencesOf(messagesOf(resumed))).toEqual([4, 5, 6]);
     const byQuery = await readSse(await openStream(`/api/v1/runs/${run.id}/events:stream?afterSequence=5`)).toEnd();
     expect(sequencesOf(messagesOf(byQuery))).toEqual([6]);
     // Resuming at the terminal event: the run, nothing more, and the end.
     const atEnd = await readSse(await openStream(`/api/v1/runs/${run.id}/events:stream`, { "last-event-id": "6" })).toEnd();
     expect(atEnd.map((frame) => frame.event ?? "message")).toEqual(["message", "complete"]);
-    const malformed = expectStatus(await restAnswer(openStream(`/api/v1/runs/${run.id}/events:stream`, { "last-event-id": "six" })), 400, 3);
+    const malformed = expectStatus(
+      await restAnswer(openStream(`/api/v1/runs/${run.id}/events:stream`, { "last-event-id": "six" })),
+      400,
+      3,
+    );
     expect(malformed.message).toContain("Last-Event-ID");
   });
 
@@ -154,7 +175,13 @@ describe("the other stream bindings", () => {
   });
 
   it("creates a run and streams it from its first event at POST /api/v1/runs:stream", async () => {
-    const sse = readSse(await openStream("/api/v1/runs:stream", { accept: "text/event-stream" }, { method: "POST", body: { run: { workflow: "counter", input: { n: 7 } } } }));
+    const sse = readSse(
+      await openStream(
+        "/api/v1/runs:stream",
+        { accept: "text/event-stream" },
+        { method: "POST", body: { run: { workflow: "counter", input: { n: 7 } } } },
+      ),
+    );
     await sse.until("the run and its first event", (frames) => sequencesOf(messagesOf(frames)).includes(1));
     const first = messagesOf(sse.frames)[0]!;
     expect(first.run).toMatchObject({ status: "RUN_STATUS_QUEUED", input: { n: 7 } });
@@ -170,7 +197,9 @@ describe("the other stream bindings", () => {
   });
 
   it("refuses a POST /api/v1/runs:stream whose run is invalid with a JSON 400 before any frame", async () => {
-    const refused = await restAnswer(openStream("/api/v1/runs:stream", {}, { method: "POST", body: { run: { workflow: "counter", input: { n: "x" } } } }));
+    const refused = await restAnswer(
+      openStream("/api/v1/runs:stream", {}, { method: "POST", body: { run: { workflow: "counter", input: { n: "x" } } } }),
+    );
     expectStatus(refused, 400, 3);
   });
 });
@@ -191,19 +220,34 @@ describe("NDJSON for Accept: application/x-ndjson", () => {
   });
 
   it("streams a created run as NDJSON at POST /api/v1/runs:stream", async () => {
-    const response = await openStream("/api/v1/runs:stream", { accept: "application/x-ndjson" }, { method: "POST", body: { run: { workflow: "counter", input: { n: 8 } } } });
+    const response = await openStream(
+      "/api/v1/runs:stream",
+      { accept: "application/x-ndjson" },
+      { method: "POST", body: { run: { workflow: "counter", input: { n: 8 } } } },
+    );
     expect(response.headers.get("content-type")).toBe("application/x-ndjson");
     const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
     let text = "";
-    await within(10_000, "the first NDJSON line", (async () => {
-      while (!text.includes("\n")) text += (await reader.read()).value ?? "";
-    })());
+    await within(
+      10_000,
+      "the first NDJSON line",
+      (async () => {
+        while (!text.includes("\n")) text += (await reader.read()).value ?? "";
+      })(),
+    );
     const first = JSON.parse(text.split("\n")[0]!) as StreamMessageJson;
     await cancel(first.run!.id);
-    await within(10_000, "the end of the NDJSON stream", (async () => {
-      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += chunk.value;
-    })());
-    const lines = text.split("\n").filter((line) => line !== "").map((line) => JSON.parse(line) as StreamMessageJson);
+    await within(
+      10_000,
+      "the end of the NDJSON stream",
+      (async () => {
+        for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += chunk.value;
+      })(),
+    );
+    const lines = text
+      .split("\n")
+      .filter((line) => line !== "")
+      .map((line) => JSON.parse(line) as StreamMessageJson);
     expect(lines[0]!.run).toMatchObject({ input: { n: 8 } });
     expect(sequencesOf(lines)).toEqual([1, 2]);
   });
@@ -245,7 +289,10 @@ describe("EventSource clients", () => {
 
     expect(after.attempts[0]!.get("last-event-id")).toBe("4");
     // What was missed comes back as one replayed batch, identified by its last sequence.
-    expect(after.messages[1]).toEqual({ lastEventId: "7", data: { events: [5, 6, 7].map((sequence) => expect.objectContaining({ sequence: String(sequence) })) } });
+    expect(after.messages[1]).toEqual({
+      lastEventId: "7",
+      data: { events: [5, 6, 7].map((sequence) => expect.objectContaining({ sequence: String(sequence) })) },
+    });
     expectIdsAreLastSequences([...before.messages, ...after.messages]);
     const union = [...received(before), ...received(after)];
     expect(union).toEqual(oneTo(10));

@@ -46,8 +46,12 @@ describe("workflows", () => {
     const { workflow, version } = created.body;
     expect(workflow).toEqual({ id: expect.any(String), slug: "greeter", latestVersion: 1, createTime: expect.any(String) });
     expect(version).toMatchObject({
-      workflowId: workflow.id, version: 1, definition: { steps: ["greet"] }, inputSchema: schema,
-      defaults: { timeout: "30s", maxAttempts: 3, backoff: "1.500s", concurrencyLimit: 2 }, contentHash: expect.stringMatching(/^[0-9a-f]{64}$/),
+      workflowId: workflow.id,
+      version: 1,
+      definition: { steps: ["greet"] },
+      inputSchema: schema,
+      defaults: { timeout: "30s", maxAttempts: 3, backoff: "1.500s", concurrencyLimit: 2 },
+      contentHash: expect.stringMatching(/^[0-9a-f]{64}$/),
     });
 
     const byId = await tenant.rest.get<{ workflow: WorkflowJson }>(`/api/v1/workflows/${workflow.id}`);
@@ -65,12 +69,15 @@ describe("workflows", () => {
 
   it("lists workflows newest first, page by page with pageSize and pageToken until nextPageToken is absent", async () => {
     const lister = await createRestTenant(baseUrl);
-    for (const slug of ["w-one", "w-two", "w-three"]) expect((await lister.rest.post("/api/v1/workflows", { slug, definition: {} })).status).toBe(200);
+    for (const slug of ["w-one", "w-two", "w-three"])
+      expect((await lister.rest.post("/api/v1/workflows", { slug, definition: {} })).status).toBe(200);
     const first = await lister.rest.get<{ workflows: WorkflowJson[]; nextPageToken?: string }>("/api/v1/workflows?pageSize=2");
     expect(first.status).toBe(200);
     expect(first.body.workflows.map((workflow) => workflow.slug)).toEqual(["w-three", "w-two"]);
     expect(first.body.nextPageToken).toEqual(expect.any(String));
-    const second = await lister.rest.get<{ workflows: WorkflowJson[]; nextPageToken?: string }>(`/api/v1/workflows?pageSize=2&pageToken=${encodeURIComponent(first.body.nextPageToken!)}`);
+    const second = await lister.rest.get<{ workflows: WorkflowJson[]; nextPageToken?: string }>(
+      `/api/v1/workflows?pageSize=2&pageToken=${encodeURIComponent(first.body.nextPageToken!)}`,
+    );
     expect(second.body.workflows.map((workflow) => workflow.slug)).toEqual(["w-one"]);
     // proto3 JSON leaves an empty string out: the last page has no nextPageToken at all.
     expect(second.body.nextPageToken ?? "").toBe("");
@@ -80,11 +87,17 @@ describe("workflows", () => {
 describe("workflow versions", () => {
   it("adds versions, returns the latest again for equal content, and reads and lists them", async () => {
     await tenant.rest.post("/api/v1/workflows", { slug: "versioned", definition: { v: 1 } });
-    const v2 = await tenant.rest.post<{ version: VersionJson }>("/api/v1/workflows/versioned/versions", { definition: { v: 2 }, inputSchema: schema });
+    const v2 = await tenant.rest.post<{ version: VersionJson }>("/api/v1/workflows/versioned/versions", {
+      definition: { v: 2 },
+      inputSchema: schema,
+    });
     expect(v2.status).toBe(200);
     expect(v2.body.version).toMatchObject({ version: 2, definition: { v: 2 }, inputSchema: schema });
 
-    const same = await tenant.rest.post<{ version: VersionJson }>("/api/v1/workflows/versioned/versions", { definition: { v: 2 }, inputSchema: schema });
+    const same = await tenant.rest.post<{ version: VersionJson }>("/api/v1/workflows/versioned/versions", {
+      definition: { v: 2 },
+      inputSchema: schema,
+    });
     expect(same.body.version).toEqual(v2.body.version);
     expect((await tenant.rest.get<{ workflow: WorkflowJson }>("/api/v1/workflows/versioned")).body.workflow.latestVersion).toBe(2);
 
@@ -97,9 +110,13 @@ describe("workflow versions", () => {
     const listed = await tenant.rest.get<{ versions: VersionJson[] }>("/api/v1/workflows/versioned/versions");
     expect(listed.status).toBe(200);
     expect(listed.body.versions.map((version) => version.version)).toEqual([2, 1]);
-    const paged = await tenant.rest.get<{ versions: VersionJson[]; nextPageToken?: string }>("/api/v1/workflows/versioned/versions?pageSize=1");
+    const paged = await tenant.rest.get<{ versions: VersionJson[]; nextPageToken?: string }>(
+      "/api/v1/workflows/versioned/versions?pageSize=1",
+    );
     expect(paged.body.versions.map((version) => version.version)).toEqual([2]);
-    const rest = await tenant.rest.get<{ versions: VersionJson[] }>(`/api/v1/workflows/versioned/versions?pageSize=1&pageToken=${encodeURIComponent(paged.body.nextPageToken!)}`);
+    const rest = await tenant.rest.get<{ versions: VersionJson[] }>(
+      `/api/v1/workflows/versioned/versions?pageSize=1&pageToken=${encodeURIComponent(paged.body.nextPageToken!)}`,
+    );
     expect(rest.body.versions.map((version) => version.version)).toEqual([1]);
   });
 

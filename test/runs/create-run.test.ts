@@ -60,7 +60,10 @@ describe("idempotency keys", () => {
     const runs = tenant.runs();
     const first = await runs.createRun({ workflow: "counter", input: json({ n: 7 }), idempotencyKey: "replay-1" });
     let replayHeader: string | null = null;
-    const second = await runs.createRun({ workflow: "counter", input: json({ n: 7 }), idempotencyKey: "replay-1" }, { onHeader: (headers) => (replayHeader = headers.get("idempotent-replayed")) });
+    const second = await runs.createRun(
+      { workflow: "counter", input: json({ n: 7 }), idempotencyKey: "replay-1" },
+      { onHeader: (headers) => (replayHeader = headers.get("idempotent-replayed")) },
+    );
     expect(second.run!.id).toBe(first.run!.id);
     expect(second.idempotentReplayed).toBe(true);
     expect(replayHeader).toBe("true");
@@ -75,7 +78,9 @@ describe("idempotency keys", () => {
 
   it("creates exactly one run for 50 concurrent duplicates", async () => {
     const runs = tenant.runs("grpc");
-    const results = await Promise.all(Array.from({ length: 50 }, () => runs.createRun({ workflow: "counter", input: json({ n: 3 }), idempotencyKey: "storm-1" })));
+    const results = await Promise.all(
+      Array.from({ length: 50 }, () => runs.createRun({ workflow: "counter", input: json({ n: 3 }), idempotencyKey: "storm-1" })),
+    );
     const ids = new Set(results.map((result) => result.run!.id));
     expect(ids.size).toBe(1);
     expect(results.filter((result) => !result.idempotentReplayed)).toHaveLength(1);

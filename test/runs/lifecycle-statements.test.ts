@@ -13,14 +13,18 @@ import * as sweeps from "../../src/runs/lifecycle/sweep-statements.js";
 /** The compiled statements a module exports, by export name. */
 function statementsOf(module: Record<string, unknown>): [string, string][] {
   return Object.entries(module).flatMap(([name, value]) =>
-    typeof value === "object" && value !== null && "text" in value && typeof value.text === "string" ? [[name, value.text] as [string, string]] : []);
+    typeof value === "object" && value !== null && "text" in value && typeof value.text === "string"
+      ? [[name, value.text] as [string, string]]
+      : [],
+  );
 }
 
 describe("the lifecycle statements", () => {
   it("are the SQL in __snapshots__/lifecycle-statements.sql", async () => {
     const modules = { creations, singleRun, claims, completions, sweeps };
     const sections = Object.entries(modules).flatMap(([module, exports]) =>
-      statementsOf(exports).map(([name, text]) => `-- ${module}.${name}\n${text.trim()};\n`));
+      statementsOf(exports).map(([name, text]) => `-- ${module}.${name}\n${text.trim()};\n`),
+    );
     expect(sections.length).toBe(19);
     await expect(sections.join("\n")).toMatchFileSnapshot("__snapshots__/lifecycle-statements.sql");
   });

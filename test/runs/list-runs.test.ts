@@ -19,7 +19,8 @@ describe("ListRuns", () => {
   it("pages newest first with no run skipped or repeated while runs are inserted concurrently", async () => {
     const runs = tenant.runs("grpc");
     const before = [];
-    for (let i = 0; i < 120; i++) before.push((await runs.createRun({ workflow: "counter", input: json({ n: i }), labels: { batch: "stable" } })).run!.id);
+    for (let i = 0; i < 120; i++)
+      before.push((await runs.createRun({ workflow: "counter", input: json({ n: i }), labels: { batch: "stable" } })).run!.id);
     let inserting = true;
     const inserter = (async () => {
       let n = 0;
@@ -47,7 +48,8 @@ describe("ListRuns", () => {
     const a = (await runs.createRun({ workflow: "counter", input: json({ n: 1 }), labels: { marker, kind: "a" } })).run!;
     const b = (await runs.createRun({ workflow: "other", input: json({ n: 2 }), labels: { marker, kind: "b" } })).run!;
     await runs.cancelRun({ runId: b.id });
-    const ids = async (request: Parameters<typeof runs.listRuns>[0]) => (await runs.listRuns({ ...request, labels: { marker, ...(request.labels ?? {}) } })).runs.map((run) => run.id);
+    const ids = async (request: Parameters<typeof runs.listRuns>[0]) =>
+      (await runs.listRuns({ ...request, labels: { marker, ...(request.labels ?? {}) } })).runs.map((run) => run.id);
     expect(await ids({})).toEqual([b.id, a.id]);
     expect(await ids({ status: [RunStatus.CANCELLED] })).toEqual([b.id]);
     expect(await ids({ status: [RunStatus.CANCELLED, RunStatus.QUEUED] })).toEqual([b.id, a.id]);
@@ -82,8 +84,12 @@ describe("ListRuns", () => {
     expect(await codeOf(runs.listRuns({ pageSize: 2, workflow: "other", pageToken: first.nextPageToken }))).toBe(Code.InvalidArgument);
     expect(await codeOf(runs.searchRuns({ pageSize: 2, pageToken: first.nextPageToken }))).toBe(Code.InvalidArgument);
     const [payload, signature] = first.nextPageToken.split(".");
-    const forged = Buffer.from(JSON.stringify({ f: "x", c: ["2000-01-01 00:00:00+00", "00000000-0000-0000-0000-000000000000"] })).toString("base64url");
-    expect(await codeOf(runs.listRuns({ pageSize: 2, workflow: "counter", pageToken: `${forged}.${signature}` }))).toBe(Code.InvalidArgument);
+    const forged = Buffer.from(JSON.stringify({ f: "x", c: ["2000-01-01 00:00:00+00", "00000000-0000-0000-0000-000000000000"] })).toString(
+      "base64url",
+    );
+    expect(await codeOf(runs.listRuns({ pageSize: 2, workflow: "counter", pageToken: `${forged}.${signature}` }))).toBe(
+      Code.InvalidArgument,
+    );
     expect(await codeOf(runs.listRuns({ pageSize: 2, workflow: "counter", pageToken: `${payload}.AAAA` }))).toBe(Code.InvalidArgument);
     expect(await codeOf(runs.listRuns({ status: [RunStatus.UNSPECIFIED] }))).toBe(Code.InvalidArgument);
     // The genuine token with its own filter still works.

@@ -25,8 +25,14 @@ const stored = {
   "a schedule_time in year 10000": { set: "schedule_time = '10000-01-01', status = 'SCHEDULED'", shows: { scheduleTime: maxTime } },
   "a schedule_time in 4000 BC": { set: "schedule_time = '4000-01-01 BC'", shows: { scheduleTime: minTime } },
   "a schedule_time of infinity": { set: "schedule_time = 'infinity'", shows: { scheduleTime: maxTime } },
-  "server times beyond both ends": { set: "create_time = '12000-01-01', start_time = '-infinity', end_time = 'infinity'", shows: { createTime: maxTime, startTime: minTime, endTime: maxTime } },
-  "an input number beyond a double": { set: `input = '{"n": 1e400, "m": [-1e400]}'::jsonb`, shows: { input: { n: Number.MAX_VALUE, m: [-Number.MAX_VALUE] } } },
+  "server times beyond both ends": {
+    set: "create_time = '12000-01-01', start_time = '-infinity', end_time = 'infinity'",
+    shows: { createTime: maxTime, startTime: minTime, endTime: maxTime },
+  },
+  "an input number beyond a double": {
+    set: `input = '{"n": 1e400, "m": [-1e400]}'::jsonb`,
+    shows: { input: { n: Number.MAX_VALUE, m: [-Number.MAX_VALUE] } },
+  },
   // In range, but `new Date("0001-01-01 00:00:00+00")` reads year 2001.
   "a schedule_time in year 1": { set: "schedule_time = '0001-01-01 00:00:00+00'", shows: { scheduleTime: minTime } },
 } as const;
@@ -54,7 +60,9 @@ beforeAll(async () => {
   }
   // The event log and a version's defaults: left as stored by migration 0004, clamped by reads.
   await database.query(`update run_events set create_time = 'infinity', data = '{"x": -1e400}' where run_id = $1`, [runs[0]!.id]);
-  await database.query(`update workflow_versions set defaults = '{"timeoutMs": 1e18, "backoffMs": 1e18}' where workflow_id = $1`, [workflowId]);
+  await database.query(`update workflow_versions set defaults = '{"timeoutMs": 1e18, "backoffMs": 1e18}' where workflow_id = $1`, [
+    workflowId,
+  ]);
 });
 
 afterAll(() => database.end());
@@ -121,7 +129,9 @@ describe("other reads of values migration 0004 leaves as stored", () => {
     const version = await rest.get<{ version: { defaults: Record<string, unknown> } }>("/api/v1/workflows/counter/versions/1");
     expect(version.status, version.text).toBe(200);
     expect(version.body.version.defaults).toMatchObject({ timeout: maxDuration, backoff: maxDuration });
-    expect((await tenant.workflows("connect-json").getWorkflowVersion({ workflow: "counter", version: 1 })).version!.defaults!.timeout).toMatchObject({ seconds: 315_576_000_000n });
+    expect(
+      (await tenant.workflows("connect-json").getWorkflowVersion({ workflow: "counter", version: 1 })).version!.defaults!.timeout,
+    ).toMatchObject({ seconds: 315_576_000_000n });
   });
 
   it("CreateRun on that version takes its default timeout cut to 366 days", async () => {

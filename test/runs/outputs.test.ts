@@ -37,7 +37,10 @@ describe.each(protocols)("outputs and composite calls over %s", (protocol) => {
 
   it("RunAndWait returns the unsettled run when its wait times out", async () => {
     const runs = tenant.runs(protocol);
-    const answer = await runs.runAndWait({ run: { workflow: "counter", input: json({ n: 2 }) }, waitTimeout: { seconds: 0n, nanos: 300_000_000 } });
+    const answer = await runs.runAndWait({
+      run: { workflow: "counter", input: json({ n: 2 }) },
+      waitTimeout: { seconds: 0n, nanos: 300_000_000 },
+    });
     expect(answer.run!.status).toBe(RunStatus.QUEUED);
     expect(answer.output!.done).toBe(false);
   });
@@ -59,14 +62,20 @@ describe.each(protocols)("outputs and composite calls over %s", (protocol) => {
 
   it("RunAndWait and RunAndStream refuse a missing run with INVALID_ARGUMENT", async () => {
     const runs = tenant.runs(protocol);
-    const error = await runs.runAndWait({}).then(() => undefined, (caught: unknown) => caught as ConnectError);
+    const error = await runs.runAndWait({}).then(
+      () => undefined,
+      (caught: unknown) => caught as ConnectError,
+    );
     expect(error?.code).toBe(Code.InvalidArgument);
   });
 
   it("ResumeRun refuses a run that is not interrupted", async () => {
     const runs = tenant.runs(protocol);
     const { run } = await runs.createRun({ workflow: "counter", input: json({ n: 1 }) });
-    const error = await runs.resumeRun({ runId: run!.id, input: json({}) }).then(() => undefined, (caught: unknown) => caught as ConnectError);
+    const error = await runs.resumeRun({ runId: run!.id, input: json({}) }).then(
+      () => undefined,
+      (caught: unknown) => caught as ConnectError,
+    );
     expect(error?.code).toBe(Code.FailedPrecondition);
   });
 });

@@ -47,12 +47,17 @@ describe.each(protocols)("CancelRun, DeleteRun and BatchCreateRuns over %s", (pr
       inputs: [json({ n: 2 }), json({ n: 3 })],
     });
     expect(created.runs).toHaveLength(3);
-    const error = await runs.batchCreateRuns({
-      requests: [
-        { workflow: "counter", input: json({ n: 4 }), labels: { marker: `${marker}-bad` } },
-        { workflow: "counter", input: json({ n: "not a number" }), labels: { marker: `${marker}-bad` } },
-      ],
-    }).then(() => undefined, (caught: unknown) => caught as ConnectError);
+    const error = await runs
+      .batchCreateRuns({
+        requests: [
+          { workflow: "counter", input: json({ n: 4 }), labels: { marker: `${marker}-bad` } },
+          { workflow: "counter", input: json({ n: "not a number" }), labels: { marker: `${marker}-bad` } },
+        ],
+      })
+      .then(
+        () => undefined,
+        (caught: unknown) => caught as ConnectError,
+      );
     expect(error?.code).toBe(Code.InvalidArgument);
     expect(error?.message).toContain("requests[1].input.n");
     expect((await runs.listRuns({ labels: { marker: `${marker}-bad` } })).runs).toHaveLength(0);

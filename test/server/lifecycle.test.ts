@@ -14,7 +14,15 @@ import { within } from "../support/expectations.js";
 import { testRootKey } from "../support/test-server.js";
 
 async function freshServer() {
-  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", DATABASE_URL: await createTestDatabase(), RUNLINE_ROOT_KEY: testRootKey, LOG_LEVEL: "silent", RUNLINE_SHUTDOWN_GRACE_MS: "3000", RUNLINE_DEMO_WORKER: "0" });
+  const config = loadConfig({
+    PORT: "0",
+    HOST: "127.0.0.1",
+    DATABASE_URL: await createTestDatabase(),
+    RUNLINE_ROOT_KEY: testRootKey,
+    LOG_LEVEL: "silent",
+    RUNLINE_SHUTDOWN_GRACE_MS: "3000",
+    RUNLINE_DEMO_WORKER: "0",
+  });
   return startServer(config, createLogger("silent"));
 }
 
@@ -22,11 +30,19 @@ describe("server lifecycle", () => {
   it("serves HTTP/1.1 and cleartext HTTP/2 on the same port", async () => {
     const server = await freshServer();
     try {
-      const h1 = await fetch(`${server.url}/runline.v1.RunsService/GetRun`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+      const h1 = await fetch(`${server.url}/runline.v1.RunsService/GetRun`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{}",
+      });
       expect(h1.status).toBe(401);
       const session = http2.connect(server.url);
       const status = await new Promise<number>((resolve, reject) => {
-        const stream = session.request({ ":method": "POST", ":path": "/runline.v1.RunsService/GetRun", "content-type": "application/json" });
+        const stream = session.request({
+          ":method": "POST",
+          ":path": "/runline.v1.RunsService/GetRun",
+          "content-type": "application/json",
+        });
         stream.on("response", (headers) => resolve(Number(headers[":status"])));
         stream.on("error", reject);
         stream.end("{}");

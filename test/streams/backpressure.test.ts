@@ -54,9 +54,12 @@ function bearer(key: string): Interceptor {
 /** Real clients whose reader can pause: a stream not pulled is not read from the socket. */
 const clientTransports: Record<string, (baseUrl: string, key: string) => Transport> = {
   "grpc over HTTP/2": (baseUrl, key) => createGrpcTransport({ baseUrl, interceptors: [bearer(key)] }),
-  "Connect binary over HTTP/2": (baseUrl, key) => createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true, interceptors: [bearer(key)] }),
-  "Connect JSON over HTTP/1.1": (baseUrl, key) => createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false, interceptors: [bearer(key)] }),
-  "gRPC-web over HTTP/1.1": (baseUrl, key) => createGrpcWebTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: true, interceptors: [bearer(key)] }),
+  "Connect binary over HTTP/2": (baseUrl, key) =>
+    createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true, interceptors: [bearer(key)] }),
+  "Connect JSON over HTTP/1.1": (baseUrl, key) =>
+    createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false, interceptors: [bearer(key)] }),
+  "gRPC-web over HTTP/1.1": (baseUrl, key) =>
+    createGrpcWebTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: true, interceptors: [bearer(key)] }),
 };
 
 const lastSequence = BigInt(eventCount + 1);
@@ -72,7 +75,8 @@ async function readUntilLast(messages: AsyncIterator<StreamRunEventsResponse>): 
   }
 }
 
-const sequencesOf = (messages: readonly StreamRunEventsResponse[]) => messages.flatMap((message) => message.events.map((event) => Number(event.sequence)));
+const sequencesOf = (messages: readonly StreamRunEventsResponse[]) =>
+  messages.flatMap((message) => message.events.map((event) => Number(event.sequence)));
 const everySequence = Array.from({ length: eventCount + 1 }, (_, index) => index + 1);
 
 describe("a stream's messages", () => {
@@ -93,8 +97,15 @@ describe("clients that stop reading", () => {
   // gRPC, and their streams stayed open after the readers left.
   it.each(stalledProtocols)("hold about one message each on the server over %s, and free it when they leave", async (protocol) => {
     const baseline = server.rssBytes();
-    const readers = await Promise.all(Array.from({ length: readersPerProtocol }, () => openStalledReader(protocol, { baseUrl: server.url, key: tenant.key, runId })));
-    await eventually(10_000, "every stream open", async () => ((await openServerStreams(server.url)) >= readersPerProtocol ? true : undefined), 100);
+    const readers = await Promise.all(
+      Array.from({ length: readersPerProtocol }, () => openStalledReader(protocol, { baseUrl: server.url, key: tenant.key, runId })),
+    );
+    await eventually(
+      10_000,
+      "every stream open",
+      async () => ((await openServerStreams(server.url)) >= readersPerProtocol ? true : undefined),
+      100,
+    );
     let peak = baseline;
     for (let sample = 0; sample < 12; sample++) {
       peak = Math.max(peak, server.rssBytes());
@@ -103,7 +114,9 @@ describe("clients that stop reading", () => {
     for (const reader of readers) reader.close();
     await eventually(5_000, "no stream left open", async () => ((await openServerStreams(server.url)) === 0 ? true : undefined), 100);
     const growthMb = (peak - baseline) / megabyte;
-    console.info(`${protocol}: ${readersPerProtocol} stalled readers grew the server by ${growthMb.toFixed(1)} MB (RSS ${(baseline / megabyte).toFixed(0)} → ${(peak / megabyte).toFixed(0)} MB)`);
+    console.info(
+      `${protocol}: ${readersPerProtocol} stalled readers grew the server by ${growthMb.toFixed(1)} MB (RSS ${(baseline / megabyte).toFixed(0)} → ${(peak / megabyte).toFixed(0)} MB)`,
+    );
     // Half of what the unbounded server took (≈ 200 MB): 0.1–43 MB alone, 72 MB once
     // during the whole suite on two busy cores, where collection lags the allocations.
     expect(growthMb).toBeLessThan(100);
@@ -123,7 +136,9 @@ describe("a reader that stalls and then resumes", () => {
   });
 
   it("gets every event, in order, over REST SSE, each frame's id its last sequence", async () => {
-    const response = await fetch(`${server.url}/api/v1/runs/${runId}/events:stream`, { headers: { authorization: `Bearer ${tenant.key}`, accept: "text/event-stream" } });
+    const response = await fetch(`${server.url}/api/v1/runs/${runId}/events:stream`, {
+      headers: { authorization: `Bearer ${tenant.key}`, accept: "text/event-stream" },
+    });
     const body = response.body!.getReader();
     const decoder = new TextDecoder();
     let text = decoder.decode((await within(10_000, "the first SSE chunk", body.read())).value, { stream: true });
@@ -150,14 +165,31 @@ describe("a client stalled past RUNLINE_STREAM_STALL_TIMEOUT_MS", () => {
     strict = await startServerProcess({ RUNLINE_STREAM_STALL_TIMEOUT_MS: "1500" }, databaseUrl);
   });
 
-  it.each(["grpc-h2", "sse-h1"] as const)("is reset over %s (HTTP/2: ENHANCE_YOUR_CALM; HTTP/1.1: the connection closed) and its stream ends", async (protocol) => {
-    const reader = await openStalledReader(protocol, { baseUrl: strict.url, key: tenant.key, runId });
-    await eventually(5_000, "the stream open", async () => ((await openServerStreams(strict.url)) > 0 ? true : undefined), 50);
-    await eventually(15_000, "the stalled stream ended by the server", async () => ((await openServerStreams(strict.url)) === 0 ? true : undefined), 100);
-    // What the client had buffered, then the end: a reset, or the closed connection.
-    const end = await within(10_000, "the end of the response", reader.resume().then(() => "closed", (error: unknown) => String(error)));
-    expect(end).toMatch(protocol === "grpc-h2" ? new RegExp(`reset with code ${http2.constants.NGHTTP2_ENHANCE_YOUR_CALM}$`) : /closed|ECONNRESET/);
-  });
+  it.each(["grpc-h2", "sse-h1"] as const)(
+    "is reset over %s (HTTP/2: ENHANCE_YOUR_CALM; HTTP/1.1: the connection closed) and its stream ends",
+    async (protocol) => {
+      const reader = await openStalledReader(protocol, { baseUrl: strict.url, key: tenant.key, runId });
+      await eventually(5_000, "the stream open", async () => ((await openServerStreams(strict.url)) > 0 ? true : undefined), 50);
+      await eventually(
+        15_000,
+        "the stalled stream ended by the server",
+        async () => ((await openServerStreams(strict.url)) === 0 ? true : undefined),
+        100,
+      );
+      // What the client had buffered, then the end: a reset, or the closed connection.
+      const end = await within(
+        10_000,
+        "the end of the response",
+        reader.resume().then(
+          () => "closed",
+          (error: unknown) => String(error),
+        ),
+      );
+      expect(end).toMatch(
+        protocol === "grpc-h2" ? new RegExp(`reset with code ${http2.constants.NGHTTP2_ENHANCE_YOUR_CALM}$`) : /closed|ECONNRESET/,
+      );
+    },
+  );
 
   // gRPC's HTTP/2 mapping makes ENHANCE_YOUR_CALM RESOURCE_EXHAUSTED (grpc-js, grpc-go);
   // connect-node's client reports the stream error as INTERNAL with the code in its message.
@@ -167,7 +199,14 @@ describe("a client stalled past RUNLINE_STREAM_STALL_TIMEOUT_MS", () => {
     const messages = runs.streamRunEvents({ runId }, { signal: controller.signal })[Symbol.asyncIterator]();
     await within(10_000, "the first message", messages.next());
     await sleep(4_000);
-    const outcome = await within(20_000, "the end", readUntilLast(messages).then(() => undefined, (error: unknown) => error));
+    const outcome = await within(
+      20_000,
+      "the end",
+      readUntilLast(messages).then(
+        () => undefined,
+        (error: unknown) => error,
+      ),
+    );
     controller.abort();
     expect(String(outcome)).toMatch(/ENHANCE_YOUR_CALM/);
   });

@@ -23,7 +23,9 @@ function databaseName(url: string): string {
 
 /** Kills every open connection to the database at `url` (new ones are still accepted). */
 export async function terminateConnections(url: string): Promise<void> {
-  await asAdmin(`select pg_terminate_backend(pid) from pg_stat_activity where datname = '${databaseName(url)}' and pid <> pg_backend_pid()`);
+  await asAdmin(
+    `select pg_terminate_backend(pid) from pg_stat_activity where datname = '${databaseName(url)}' and pid <> pg_backend_pid()`,
+  );
 }
 
 /** Takes the database away from every client: no new connections, open ones killed. */

@@ -34,12 +34,18 @@ export async function eventually<T>(ms: number, what: string, check: () => Promi
 
 /** The ConnectError `promise` rejects with (fails the test when it resolves). */
 export async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
-  const error = await promise.then(() => undefined, (caught: unknown) => caught);
+  const error = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
   expect(error).toBeInstanceOf(ConnectError);
   return error as ConnectError;
 }
 
 /** The code `promise` is refused with, or undefined when it succeeds. */
 export async function codeOf(promise: Promise<unknown>): Promise<Code | undefined> {
-  return promise.then(() => undefined, (error: unknown) => ConnectError.from(error).code);
+  return promise.then(
+    () => undefined,
+    (error: unknown) => ConnectError.from(error).code,
+  );
 }

@@ -29,7 +29,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   await chmod(folder, 0o755);
   const logger = createLogger("warn");
   // fsync off: a throw-away cluster; durability is not what these tests measure.
-  const cluster = await startEmbeddedPostgres({ directory: path.join(folder, "pg"), logger, postgresFlags: ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"] });
+  const cluster = await startEmbeddedPostgres({
+    directory: path.join(folder, "pg"),
+    logger,
+    postgresFlags: ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+  });
   const admin = new pg.Client({ connectionString: cluster.adminUrl });
   await admin.connect();
   await admin.query(`create database ${template}`);

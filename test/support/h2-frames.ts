@@ -37,7 +37,12 @@ export function frame(type: number, flags: number, streamId: number, payload: Bu
 
 /** HPACK "literal header field without indexing, new name" (names and values < 127 bytes). */
 function literal(name: string, value: string): Buffer {
-  return Buffer.concat([Buffer.from([0x00, name.length]), Buffer.from(name, "latin1"), Buffer.from([value.length]), Buffer.from(value, "latin1")]);
+  return Buffer.concat([
+    Buffer.from([0x00, name.length]),
+    Buffer.from(name, "latin1"),
+    Buffer.from([value.length]),
+    Buffer.from(value, "latin1"),
+  ]);
 }
 
 /** HEADERS + DATA frames of a gRPC call to `path` with an empty request message, request side ended. */
@@ -71,7 +76,8 @@ export interface RawH2 {
  */
 export async function connectRawH2(port: number, options: { ackSettings?: boolean; tls?: boolean } = {}): Promise<RawH2> {
   const address = { port, host: "127.0.0.1", allowHalfOpen: true, noDelay: true };
-  const socket = options.tls === true ? tls.connect({ ...address, ALPNProtocols: ["h2"], rejectUnauthorized: false }) : net.connect(address);
+  const socket =
+    options.tls === true ? tls.connect({ ...address, ALPNProtocols: ["h2"], rejectUnauthorized: false }) : net.connect(address);
   await once(socket, options.tls === true ? "secureConnect" : "connect");
   socket.on("error", () => {});
   const frames: Frame[] = [];
@@ -82,7 +88,12 @@ export async function connectRawH2(port: number, options: { ackSettings?: boolea
     while (buffered.length >= 9) {
       const length = buffered.readUIntBE(0, 3);
       if (buffered.length < 9 + length) break;
-      const received = { type: buffered[3]!, flags: buffered[4]!, streamId: buffered.readUInt32BE(5) & 0x7fffffff, payload: buffered.subarray(9, 9 + length) };
+      const received = {
+        type: buffered[3]!,
+        flags: buffered[4]!,
+        streamId: buffered.readUInt32BE(5) & 0x7fffffff,
+        payload: buffered.subarray(9, 9 + length),
+      };
       buffered = buffered.subarray(9 + length);
       frames.push(received);
       const isSettings = received.type === FrameType.settings && (received.flags & FrameFlag.ack) === 0;

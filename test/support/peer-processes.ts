@@ -35,7 +35,9 @@ afterAll(async () => {
  * until it prints `ready`. Killed after the test file if still running.
  */
 export async function startPeer(script: string, args: readonly string[], readyWithinMs = 20_000): Promise<PeerProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(import.meta.dirname, script), ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(import.meta.dirname, script), ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   running.add(child);
   child.once("exit", () => running.delete(child));
   const lines: string[] = [];
@@ -51,20 +53,24 @@ export async function startPeer(script: string, args: readonly string[], readyWi
     for (const wake of waiting) wake();
   });
   const line = (pattern: RegExp, ms: number) =>
-    within(ms, `peer ${script} printing ${pattern}`, new Promise<string>((resolve, reject) => {
-      const check = () => {
-        const found = lines.find((candidate) => pattern.test(candidate));
-        if (found !== undefined) {
-          waiting.delete(check);
-          resolve(found);
-        } else if (child.exitCode !== null) {
-          reject(new Error(`peer ${script} exited (${child.exitCode}): ${stderr}`));
-        }
-      };
-      waiting.add(check);
-      child.once("exit", check);
-      check();
-    }));
+    within(
+      ms,
+      `peer ${script} printing ${pattern}`,
+      new Promise<string>((resolve, reject) => {
+        const check = () => {
+          const found = lines.find((candidate) => pattern.test(candidate));
+          if (found !== undefined) {
+            waiting.delete(check);
+            resolve(found);
+          } else if (child.exitCode !== null) {
+            reject(new Error(`peer ${script} exited (${child.exitCode}): ${stderr}`));
+          }
+        };
+        waiting.add(check);
+        child.once("exit", check);
+        check();
+      }),
+    );
   const peer: PeerProcess = {
     child,
     pid: child.pid!,

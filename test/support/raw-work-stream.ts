@@ -54,7 +54,13 @@ function frame(message: MessageInitShape<typeof WorkRequestSchema>): Buffer {
 export function openRawWorkStream(baseUrl: string, key: string, open: MessageInitShape<typeof WorkRequestSchema>): RawWorkStream {
   const session = http2.connect(baseUrl);
   session.on("error", () => undefined); // a reset is an outcome the test inspects
-  const stream = session.request({ ":method": "POST", ":path": "/runline.v1.WorkerService/Work", "content-type": "application/grpc+proto", te: "trailers", authorization: `Bearer ${key}` });
+  const stream = session.request({
+    ":method": "POST",
+    ":path": "/runline.v1.WorkerService/Work",
+    "content-type": "application/grpc+proto",
+    te: "trailers",
+    authorization: `Bearer ${key}`,
+  });
   stream.on("error", () => undefined);
   let grpcStatus: string | undefined;
   stream.on("trailers", (trailers) => (grpcStatus = trailers["grpc-status"] as string | undefined));

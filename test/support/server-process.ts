@@ -104,9 +104,17 @@ export async function startServerProcess(env: Record<string, string> = {}, datab
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
     cwd: path.resolve(import.meta.dirname, "../.."),
     env: {
-      PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp",
-      PORT: String(port), HOST: "127.0.0.1", DATABASE_URL: url, RUNLINE_ROOT_KEY: testRootKey, LOG_LEVEL: "info",
-      RUNLINE_DB_POOL_SIZE: "10", RUNLINE_SHUTDOWN_GRACE_MS: "2000", RUNLINE_DEMO_WORKER: "0", ...env,
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "/tmp",
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      DATABASE_URL: url,
+      RUNLINE_ROOT_KEY: testRootKey,
+      LOG_LEVEL: "info",
+      RUNLINE_DB_POOL_SIZE: "10",
+      RUNLINE_SHUTDOWN_GRACE_MS: "2000",
+      RUNLINE_DEMO_WORKER: "0",
+      ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });

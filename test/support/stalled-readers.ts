@@ -38,7 +38,10 @@ const procedure = "/runline.v1.RunsService/StreamRunEvents";
 
 /** The request message in a 5-byte envelope (flags, big-endian length), as gRPC and Connect streams frame it. */
 function envelopedRequest(target: StalledTarget): Buffer {
-  const message = toBinary(StreamRunEventsRequestSchema, create(StreamRunEventsRequestSchema, { runId: target.runId, afterSequence: target.afterSequence ?? 0n }));
+  const message = toBinary(
+    StreamRunEventsRequestSchema,
+    create(StreamRunEventsRequestSchema, { runId: target.runId, afterSequence: target.afterSequence ?? 0n }),
+  );
   const frame = Buffer.alloc(5 + message.length);
   frame.writeUInt32BE(message.length, 1);
   frame.set(message, 5);
@@ -53,15 +56,39 @@ function restPath(target: StalledTarget): string {
 export async function openStalledReader(protocol: StalledProtocol, target: StalledTarget): Promise<StalledReader> {
   switch (protocol) {
     case "grpc-h2":
-      return openHttp2(protocol, target, { ":method": "POST", ":path": procedure, "content-type": "application/grpc+proto", te: "trailers" }, envelopedRequest(target));
+      return openHttp2(
+        protocol,
+        target,
+        { ":method": "POST", ":path": procedure, "content-type": "application/grpc+proto", te: "trailers" },
+        envelopedRequest(target),
+      );
     case "connect-h2":
-      return openHttp2(protocol, target, { ":method": "POST", ":path": procedure, "content-type": "application/connect+proto", "connect-protocol-version": "1" }, envelopedRequest(target));
+      return openHttp2(
+        protocol,
+        target,
+        { ":method": "POST", ":path": procedure, "content-type": "application/connect+proto", "connect-protocol-version": "1" },
+        envelopedRequest(target),
+      );
     case "sse-h2":
       return openHttp2(protocol, target, { ":method": "GET", ":path": restPath(target), accept: "text/event-stream" }, undefined);
     case "connect-h1":
-      return openHttp1(protocol, target, "POST", procedure, { "Content-Type": "application/connect+proto", "Connect-Protocol-Version": "1" }, envelopedRequest(target));
+      return openHttp1(
+        protocol,
+        target,
+        "POST",
+        procedure,
+        { "Content-Type": "application/connect+proto", "Connect-Protocol-Version": "1" },
+        envelopedRequest(target),
+      );
     case "grpc-web-h1":
-      return openHttp1(protocol, target, "POST", procedure, { "Content-Type": "application/grpc-web+proto", "X-Grpc-Web": "1" }, envelopedRequest(target));
+      return openHttp1(
+        protocol,
+        target,
+        "POST",
+        procedure,
+        { "Content-Type": "application/grpc-web+proto", "X-Grpc-Web": "1" },
+        envelopedRequest(target),
+      );
     case "sse-h1":
       return openHttp1(protocol, target, "GET", restPath(target), { Accept: "text/event-stream" }, undefined);
   }
@@ -81,13 +108,24 @@ async function readToClose(readable: Readable, closed: Promise<string | undefine
   return Buffer.concat(chunks);
 }
 
-async function openHttp2(protocol: StalledProtocol, target: StalledTarget, headers: http2.OutgoingHttpHeaders, body: Buffer | undefined): Promise<StalledReader> {
+async function openHttp2(
+  protocol: StalledProtocol,
+  target: StalledTarget,
+  headers: http2.OutgoingHttpHeaders,
+  body: Buffer | undefined,
+): Promise<StalledReader> {
   const session = http2.connect(target.baseUrl);
   session.on("error", () => undefined); // a reset by the server is an outcome the caller inspects, not a crash
   const stream = session.request({ ...headers, authorization: `Bearer ${target.key}` }, { endStream: body === undefined });
   stream.on("error", () => undefined);
   const closed = new Promise<string | undefined>((resolve) => {
-    stream.once("close", () => resolve(stream.rstCode === undefined || stream.rstCode === http2.constants.NGHTTP2_NO_ERROR ? undefined : `the stream was reset with code ${stream.rstCode}`));
+    stream.once("close", () =>
+      resolve(
+        stream.rstCode === undefined || stream.rstCode === http2.constants.NGHTTP2_NO_ERROR
+          ? undefined
+          : `the stream was reset with code ${stream.rstCode}`,
+      ),
+    );
   });
   if (body !== undefined) stream.end(body);
   // Paused, the stream takes 16 KiB into its buffer and then stops consuming: the
@@ -113,7 +151,14 @@ async function openHttp2(protocol: StalledProtocol, target: StalledTarget, heade
   };
 }
 
-async function openHttp1(protocol: StalledProtocol, target: StalledTarget, method: string, path: string, headers: Record<string, string>, body: Buffer | undefined): Promise<StalledReader> {
+async function openHttp1(
+  protocol: StalledProtocol,
+  target: StalledTarget,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body: Buffer | undefined,
+): Promise<StalledReader> {
   const url = new URL(target.baseUrl);
   const socket = net.connect(Number(url.port), url.hostname);
   let failure: string | undefined;

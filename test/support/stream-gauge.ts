@@ -9,14 +9,16 @@ import { eventually } from "./expectations.js";
 /** Open streams of `procedure` (e.g. "/grpc.health.v1.Health/Watch"), scraped on a connection that closes after. */
 export function activeStreams(url: string, procedure: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    http.get(`${url}/metrics`, { agent: false, headers: { connection: "close" } }, (response) => {
-      let text = "";
-      response.setEncoding("utf8").on("data", (chunk: string) => (text += chunk));
-      response.on("end", () => {
-        const line = text.split("\n").find((candidate) => candidate.startsWith(`runline_active_streams{procedure="${procedure}"}`));
-        resolve(line === undefined ? 0 : Number(line.split(" ").pop()));
-      });
-    }).on("error", reject);
+    http
+      .get(`${url}/metrics`, { agent: false, headers: { connection: "close" } }, (response) => {
+        let text = "";
+        response.setEncoding("utf8").on("data", (chunk: string) => (text += chunk));
+        response.on("end", () => {
+          const line = text.split("\n").find((candidate) => candidate.startsWith(`runline_active_streams{procedure="${procedure}"}`));
+          resolve(line === undefined ? 0 : Number(line.split(" ").pop()));
+        });
+      })
+      .on("error", reject);
   });
 }
 
@@ -24,9 +26,13 @@ export function activeStreams(url: string, procedure: string): Promise<number> {
 export async function streamsReach(url: string, procedure: string, count: number, ms: number): Promise<number> {
   const started = performance.now();
   let seen = -1;
-  await eventually(ms, `${procedure} at ${count} open streams`, async () => ((seen = await activeStreams(url, procedure)) === count ? true : undefined), 20)
-    .catch((error: unknown) => {
-      throw new Error(`${String(error)} (last seen ${seen})`);
-    });
+  await eventually(
+    ms,
+    `${procedure} at ${count} open streams`,
+    async () => ((seen = await activeStreams(url, procedure)) === count ? true : undefined),
+    20,
+  ).catch((error: unknown) => {
+    throw new Error(`${String(error)} (last seen ${seen})`);
+  });
   return performance.now() - started;
 }

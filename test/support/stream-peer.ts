@@ -43,7 +43,12 @@ function openWithHttp2(path: string, request: Buffer, endRequest: boolean): Prom
 function openWithGrpcJs(): Promise<void> {
   // A local subchannel pool gives every client its own connection.
   const client = new grpc.Client(new URL(baseUrl!).host, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
-  const call = client.makeServerStreamRequest("/grpc.health.v1.Health/Watch", (value: Buffer) => value, (value: Buffer) => value, Buffer.alloc(0));
+  const call = client.makeServerStreamRequest(
+    "/grpc.health.v1.Health/Watch",
+    (value: Buffer) => value,
+    (value: Buffer) => value,
+    Buffer.alloc(0),
+  );
   call.on("error", () => {});
   return new Promise((resolve) => call.once("data", () => resolve()));
 }

@@ -12,9 +12,22 @@ import { createTestDatabase } from "./test-database.js";
 export const testRootKey = "test-root-key-0123456789";
 
 /** Starts a server on `databaseUrl` (a fresh test database when omitted); closed after the file. */
-export async function startTestServer(databaseUrl?: string, env: Record<string, string> = {}): Promise<RunningServer & { databaseUrl: string }> {
+export async function startTestServer(
+  databaseUrl?: string,
+  env: Record<string, string> = {},
+): Promise<RunningServer & { databaseUrl: string }> {
   const url = databaseUrl ?? (await createTestDatabase());
-  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", DATABASE_URL: url, RUNLINE_ROOT_KEY: testRootKey, LOG_LEVEL: "silent", RUNLINE_DB_POOL_SIZE: "10", RUNLINE_SHUTDOWN_GRACE_MS: "2000", RUNLINE_DEMO_WORKER: "0", ...env });
+  const config = loadConfig({
+    PORT: "0",
+    HOST: "127.0.0.1",
+    DATABASE_URL: url,
+    RUNLINE_ROOT_KEY: testRootKey,
+    LOG_LEVEL: "silent",
+    RUNLINE_DB_POOL_SIZE: "10",
+    RUNLINE_SHUTDOWN_GRACE_MS: "2000",
+    RUNLINE_DEMO_WORKER: "0",
+    ...env,
+  });
   const server = await startServer(config, createLogger(config.logLevel));
   afterAll(() => server.close());
   return { ...server, databaseUrl: url };

@@ -12,10 +12,11 @@ export function createSelfSignedCertificate(): { cert: Buffer; key: Buffer } {
   const directory = mkdtempSync(join(tmpdir(), "listener-tls-"));
   try {
     const [keyPath, certPath] = [join(directory, "key.pem"), join(directory, "cert.pem")];
-    execFileSync("/usr/bin/openssl", [
-      "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-      "-keyout", keyPath, "-out", certPath,
-    ], { stdio: "ignore" });
+    execFileSync(
+      "/usr/bin/openssl",
+      ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout", keyPath, "-out", certPath],
+      { stdio: "ignore" },
+    );
     return { cert: readFileSync(certPath), key: readFileSync(keyPath) };
   } finally {
     rmSync(directory, { recursive: true, force: true });

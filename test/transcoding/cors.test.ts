@@ -37,9 +37,20 @@ describe("preflight", () => {
     const response = await preflight(server.url, "/v1/resources/r1/nested", appOrigin, "PATCH");
     expect(response.status).toBe(204);
     expect(response.headers.get("access-control-allow-origin")).toBe(appOrigin);
-    expect(csv(response.headers.get("access-control-allow-methods"))).toEqual(expect.arrayContaining(["get", "post", "put", "patch", "delete", "report"]));
+    expect(csv(response.headers.get("access-control-allow-methods"))).toEqual(
+      expect.arrayContaining(["get", "post", "put", "patch", "delete", "report"]),
+    );
     expect(csv(response.headers.get("access-control-allow-headers"))).toEqual(
-      expect.arrayContaining(["content-type", "authorization", "connect-protocol-version", "x-grpc-web", "idempotency-key", "if-none-match", "last-event-id", "x-request-id"]),
+      expect.arrayContaining([
+        "content-type",
+        "authorization",
+        "connect-protocol-version",
+        "x-grpc-web",
+        "idempotency-key",
+        "if-none-match",
+        "last-event-id",
+        "x-request-id",
+      ]),
     );
     expect(response.headers.get("access-control-max-age")).toBe("7200");
     expect(csv(response.headers.get("vary"))).toContain("origin");
@@ -66,7 +77,15 @@ describe("preflight", () => {
 });
 
 describe("actual requests", () => {
-  const exposedForBrowsers = ["grpc-status", "grpc-message", "grpc-status-details-bin", "etag", "x-request-id", "idempotent-replayed", "retry-after"];
+  const exposedForBrowsers = [
+    "grpc-status",
+    "grpc-message",
+    "grpc-status-details-bin",
+    "etag",
+    "x-request-id",
+    "idempotent-replayed",
+    "retry-after",
+  ];
 
   it("REST responses name the origin and expose the headers browsers need", async () => {
     const response = await fetch(`${server.url}/v1/resources/r1`, { headers: { origin: appOrigin } });

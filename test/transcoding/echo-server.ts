@@ -44,7 +44,10 @@ async function* streamSamples(request: Sample, context: HandlerContext, events: 
     if (index > 1 && gap > 0) await sleep(gap, undefined, { signal: context.signal });
     yield create(SampleSchema, { id: request.id, int64Value: request.int64Value + BigInt(index) });
   }
-  if (request.text === "fail") throw new ConnectError("stream failed", Code.Aborted, undefined, [{ desc: ErrorInfoSchema, value: { reason: "STREAM_FAILED", domain: "test" } }]);
+  if (request.text === "fail")
+    throw new ConnectError("stream failed", Code.Aborted, undefined, [
+      { desc: ErrorInfoSchema, value: { reason: "STREAM_FAILED", domain: "test" } },
+    ]);
   if (request.flag) {
     await new Promise((resolve) => context.signal.addEventListener("abort", resolve, { once: true }));
     events.emit("stream-aborted", request.id);

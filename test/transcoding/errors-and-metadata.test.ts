@@ -19,7 +19,11 @@ beforeAll(async () => {
 afterAll(() => server.close());
 
 function failWith(code: number, text = "boom"): Promise<Response> {
-  return fetch(`${server.url}/v1/errors/${code}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ text }) });
+  return fetch(`${server.url}/v1/errors/${code}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ text }),
+  });
 }
 
 async function echoedHeaders(headers: Record<string, string>): Promise<{ labels: Record<string, string>; response: Response }> {
@@ -87,7 +91,14 @@ describe("RPC errors", () => {
 
 describe("headers and metadata", () => {
   it("forwards request headers, Authorization included, but not protocol or hop-by-hop ones", async () => {
-    const { labels } = await echoedHeaders({ authorization: "Bearer key-1", "x-custom": "v", "grpc-timeout": "1S", "connect-timeout-ms": "5", cookie: "a=b", accept: "text/html" });
+    const { labels } = await echoedHeaders({
+      authorization: "Bearer key-1",
+      "x-custom": "v",
+      "grpc-timeout": "1S",
+      "connect-timeout-ms": "5",
+      cookie: "a=b",
+      accept: "text/html",
+    });
     expect(labels).toMatchObject({ authorization: "Bearer key-1", "x-custom": "v", cookie: "a=b" });
     expect(labels["grpc-timeout"]).toBeUndefined();
     expect(labels["connect-timeout-ms"]).toBeUndefined();

@@ -53,7 +53,10 @@ describe("over HTTP/2", () => {
   });
 
   it("answers a 413 without HTTP/1.1's Connection header", async () => {
-    const reply = await request({ ":method": "POST", ":path": "/v1/resources", "content-type": "application/json" }, JSON.stringify({ text: "z".repeat(100) }));
+    const reply = await request(
+      { ":method": "POST", ":path": "/v1/resources", "content-type": "application/json" },
+      JSON.stringify({ text: "z".repeat(100) }),
+    );
     expect(reply.status).toBe(413);
     expect((JSON.parse(reply.body) as { code: number }).code).toBe(Code.ResourceExhausted);
   });

@@ -74,7 +74,10 @@ describe("Server-Sent Events", () => {
 
   it("are served on additional bindings too", async () => {
     const response = await stream("/v1/resources/r1/stream?int32Value=1", { accept: "text/event-stream" });
-    expect(await readFrames(response)).toEqual([{ id: "1", data: sample("1") }, { event: "complete", data: {} }]);
+    expect(await readFrames(response)).toEqual([
+      { id: "1", data: sample("1") },
+      { event: "complete", data: {} },
+    ]);
   });
 
   it("resume after Last-Event-ID, which wins over the query", async () => {
@@ -94,7 +97,10 @@ describe("Server-Sent Events", () => {
     const frames = await readFrames(response);
     expect(frames[0]).toEqual({ id: "1", data: sample("1") });
     expect(frames.filter((frame) => frame.comment === "keep-alive").length).toBeGreaterThanOrEqual(2);
-    expect(frames.slice(-2)).toEqual([{ id: "2", data: sample("2") }, { event: "complete", data: {} }]);
+    expect(frames.slice(-2)).toEqual([
+      { id: "2", data: sample("2") },
+      { event: "complete", data: {} },
+    ]);
   });
 
   it("end a failing stream with an error frame holding the Status", async () => {
@@ -106,7 +112,11 @@ describe("Server-Sent Events", () => {
       { id: "2", data: sample("2") },
       {
         event: "error",
-        data: { code: Code.Aborted, message: "stream failed", details: [{ "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: "STREAM_FAILED", domain: "test" }] },
+        data: {
+          code: Code.Aborted,
+          message: "stream failed",
+          details: [{ "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: "STREAM_FAILED", domain: "test" }],
+        },
       },
     ]);
   });
@@ -121,7 +131,10 @@ describe("Server-Sent Events", () => {
   it("are chosen by a hook's alternative when a polling URL asks for text/event-stream", async () => {
     const response = await stream("/v1/resources/r1/events?int32Value=1", { accept: "text/event-stream" });
     expect(response.headers.get("answered-by")).toBe("StreamSamples");
-    expect(await readFrames(response)).toEqual([{ id: "1", data: sample("1") }, { event: "complete", data: {} }]);
+    expect(await readFrames(response)).toEqual([
+      { id: "1", data: sample("1") },
+      { event: "complete", data: {} },
+    ]);
   });
 });
 
@@ -134,9 +147,17 @@ describe("newline-delimited JSON", () => {
   });
 
   it("ends a failing stream with an error line", async () => {
-    const response = await stream("/v1/resources/r1/events:stream?int32Value=1&text=fail", { accept: "application/x-ndjson, text/event-stream" });
-    const lines = (await response.text()).trim().split("\n").map((line) => JSON.parse(line) as unknown);
-    expect(lines).toEqual([sample("1"), { error: { code: Code.Aborted, message: "stream failed", details: [expect.objectContaining({ reason: "STREAM_FAILED" })] } }]);
+    const response = await stream("/v1/resources/r1/events:stream?int32Value=1&text=fail", {
+      accept: "application/x-ndjson, text/event-stream",
+    });
+    const lines = (await response.text())
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as unknown);
+    expect(lines).toEqual([
+      sample("1"),
+      { error: { code: Code.Aborted, message: "stream failed", details: [expect.objectContaining({ reason: "STREAM_FAILED" })] } },
+    ]);
   });
 });
 

@@ -24,11 +24,18 @@ let baseUrl: string;
 let tenant: TenantFixture;
 
 function client<S extends typeof RunsService | typeof WorkflowsService>(service: S, protocol: RpcProtocol): Client<S> {
-  const interceptors = [(next: Parameters<import("@connectrpc/connect").Interceptor>[0]) => (request: Parameters<typeof next>[0]) => (request.header.set("authorization", `Bearer ${tenant.key}`), next(request))];
+  const interceptors = [
+    (next: Parameters<import("@connectrpc/connect").Interceptor>[0]) => (request: Parameters<typeof next>[0]) => (
+      request.header.set("authorization", `Bearer ${tenant.key}`),
+      next(request)
+    ),
+  ];
   const transport =
-    protocol === "grpc" ? createGrpcTransport({ baseUrl, interceptors })
-    : protocol === "grpc-web" ? createGrpcWebTransport({ baseUrl, httpVersion: "1.1", interceptors })
-    : createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: protocol === "connect-binary", interceptors });
+    protocol === "grpc"
+      ? createGrpcTransport({ baseUrl, interceptors })
+      : protocol === "grpc-web"
+        ? createGrpcWebTransport({ baseUrl, httpVersion: "1.1", interceptors })
+        : createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: protocol === "connect-binary", interceptors });
   return createClient(service, transport);
 }
 
@@ -36,7 +43,14 @@ function violations(error: ConnectError): string[] {
   return error.findDetails(BadRequestSchema).flatMap((detail) => detail.fieldViolations.map((violation) => violation.field));
 }
 
-async function rest(method: string, path: string, body?: unknown): Promise<{ status: number; json: { code: number; message: string; details?: { "@type": string; fieldViolations?: { field: string }[] }[] } }> {
+async function rest(
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{
+  status: number;
+  json: { code: number; message: string; details?: { "@type": string; fieldViolations?: { field: string }[] }[] };
+}> {
   const response = await fetch(`${baseUrl}${path}`, {
     method,
     headers: { authorization: `Bearer ${tenant.key}`, "content-type": "application/json" },
@@ -70,7 +84,9 @@ describe.each(binaryProtocols)("values out of protobuf's ranges over %s", (proto
   });
 
   it("CreateRun with a schedule_time in year 10000 names `schedule_time`", async () => {
-    const error = await rejection(client(RunsService, protocol).createRun({ workflow: "counter", input: json({ n: 1 }), scheduleTime: year10000 }));
+    const error = await rejection(
+      client(RunsService, protocol).createRun({ workflow: "counter", input: json({ n: 1 }), scheduleTime: year10000 }),
+    );
     expect(error.code).toBe(Code.InvalidArgument);
     expect(violations(error)).toEqual(["schedule_time"]);
   });
@@ -112,14 +128,18 @@ describe.each(allProtocols)("text Postgres refuses, over %s", (protocol) => {
   });
 
   it("a NUL deep inside a JSON input is named by its JSON path", async () => {
-    const error = await rejection(client(RunsService, protocol).createRun({ workflow: "counter", input: json({ n: 1, tags: ["ok", "no\u0000"] }) }));
+    const error = await rejection(
+      client(RunsService, protocol).createRun({ workflow: "counter", input: json({ n: 1, tags: ["ok", "no\u0000"] }) }),
+    );
     expect(error.code).toBe(Code.InvalidArgument);
     expect(violations(error)).toEqual(["input.tags[1]"]);
   });
 
   it("a NUL in a map key or value is named with the key", async () => {
-    const error = await rejection(client(RunsService, protocol).createRun({ workflow: "counter", input: json({ n: 1 }), labels: { team: "a\u0000b" } }));
-    expect(violations(error)).toEqual(['labels[team]']);
+    const error = await rejection(
+      client(RunsService, protocol).createRun({ workflow: "counter", input: json({ n: 1 }), labels: { team: "a\u0000b" } }),
+    );
+    expect(violations(error)).toEqual(["labels[team]"]);
   });
 });
 
@@ -148,12 +168,21 @@ describe("REST goes through the same checks", () => {
 describe("each field's own bounds", () => {
   it("a run timeout above 366 days and a schedule_time more than 366 days ahead are refused", async () => {
     const runs = client(RunsService, "grpc");
-    const timeout = await rejection(runs.createRun({ workflow: "counter", input: json({ n: 1 }), timeout: { seconds: 367n * 86_400n, nanos: 0 } }));
+    const timeout = await rejection(
+      runs.createRun({ workflow: "counter", input: json({ n: 1 }), timeout: { seconds: 367n * 86_400n, nanos: 0 } }),
+    );
     expect(violations(timeout)).toEqual(["timeout"]);
     const farAhead = BigInt(Math.floor(Date.now() / 1000) + 367 * 86_400);
-    const schedule = await rejection(runs.createRun({ workflow: "counter", input: json({ n: 1 }), scheduleTime: { seconds: farAhead, nanos: 0 } }));
+    const schedule = await rejection(
+      runs.createRun({ workflow: "counter", input: json({ n: 1 }), scheduleTime: { seconds: farAhead, nanos: 0 } }),
+    );
     expect(violations(schedule)).toEqual(["schedule_time"]);
-    const { run } = await runs.createRun({ workflow: "counter", input: json({ n: 1 }), timeout: { seconds: 365n * 86_400n, nanos: 0 }, scheduleTime: { seconds: farAhead - 2n * 86_400n, nanos: 0 } });
+    const { run } = await runs.createRun({
+      workflow: "counter",
+      input: json({ n: 1 }),
+      timeout: { seconds: 365n * 86_400n, nanos: 0 },
+      scheduleTime: { seconds: farAhead - 2n * 86_400n, nanos: 0 },
+    });
     expect(run?.timeout?.seconds).toBe(365n * 86_400n);
   });
 });

@@ -31,9 +31,26 @@ let databaseUrl: string;
 let tenant: TenantFixture;
 
 beforeAll(async () => {
-  const sink = new Writable({ write: (chunk: Buffer, _encoding, done) => (chunk.toString("utf8").split("\n").filter(Boolean).forEach((line) => logs.push(JSON.parse(line) as LogEntry)), done()) });
+  const sink = new Writable({
+    write: (chunk: Buffer, _encoding, done) => (
+      chunk
+        .toString("utf8")
+        .split("\n")
+        .filter(Boolean)
+        .forEach((line) => logs.push(JSON.parse(line) as LogEntry)),
+      done()
+    ),
+  });
   databaseUrl = await createTestDatabase();
-  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", DATABASE_URL: databaseUrl, RUNLINE_ROOT_KEY: testRootKey, LOG_LEVEL: "debug", RUNLINE_DEMO_WORKER: "0", RUNLINE_DB_POOL_SIZE: "10" });
+  const config = loadConfig({
+    PORT: "0",
+    HOST: "127.0.0.1",
+    DATABASE_URL: databaseUrl,
+    RUNLINE_ROOT_KEY: testRootKey,
+    LOG_LEVEL: "debug",
+    RUNLINE_DEMO_WORKER: "0",
+    RUNLINE_DB_POOL_SIZE: "10",
+  });
   server = await startServer(config, createLogger("debug", sink));
   tenant = await createTenant(server.url);
   await createCounterWorkflow(tenant);
@@ -47,7 +64,10 @@ describe("a client that leaves mid-stream", () => {
   it("is logged as Canceled below error level, and nothing reaches stderr", async () => {
     const printed: string[] = [];
     const write = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => (printed.push(String(chunk)), write(chunk, ...rest))) as typeof process.stderr.write;
+    process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => (
+      printed.push(String(chunk)),
+      write(chunk, ...rest)
+    )) as typeof process.stderr.write;
     try {
       const runs = tenant.runs("grpc");
       const { run } = await runs.createRun({ workflow: "counter", input: json({ n: 1 }) });
@@ -60,7 +80,9 @@ describe("a client that leaves mid-stream", () => {
         }
       }
       const ended = await eventually(5000, "three StreamRunEvents call logs", async () => {
-        const entries = logs.filter((entry) => entry.procedure === "/runline.v1.RunsService/StreamRunEvents" && (entry.msg === "call" || entry.msg === "call failed"));
+        const entries = logs.filter(
+          (entry) => entry.procedure === "/runline.v1.RunsService/StreamRunEvents" && (entry.msg === "call" || entry.msg === "call failed"),
+        );
         return entries.length >= 3 ? entries : undefined;
       });
       for (const entry of ended) {
@@ -90,7 +112,10 @@ describe("a database that goes away", () => {
     await Promise.all(load);
     const failures = codes.filter((code) => code !== undefined);
     console.info(`connections killed 5 times under 8 × 15 ListRuns: ${failures.length} of ${codes.length} calls failed`);
-    expect(failures.every((code) => code === Code.Unavailable), `codes: ${failures.map((code) => Code[code!]).join(", ")}`).toBe(true);
+    expect(
+      failures.every((code) => code === Code.Unavailable),
+      `codes: ${failures.map((code) => Code[code!]).join(", ")}`,
+    ).toBe(true);
 
     await makeUnreachable(databaseUrl);
     try {
@@ -99,7 +124,9 @@ describe("a database that goes away", () => {
     } finally {
       await makeReachable(databaseUrl);
     }
-    expect(logs.filter((entry) => entry.level >= 50 && entry.msg === "call failed").map((entry) => JSON.stringify(entry.err).slice(0, 600))).toEqual([]);
+    expect(
+      logs.filter((entry) => entry.level >= 50 && entry.msg === "call failed").map((entry) => JSON.stringify(entry.err).slice(0, 600)),
+    ).toEqual([]);
   });
 
   it("shows in gRPC health within about a second each way", async () => {

@@ -81,7 +81,11 @@ describe("undecodable messages are INVALID_ARGUMENT", () => {
   });
 
   it("gRPC-web unary: the status is in the trailer frame of the body", async () => {
-    const answer = await h2Request("/runline.v1.RunsService/ListRuns", { "content-type": "application/grpc-web+proto" }, envelope(undecodable));
+    const answer = await h2Request(
+      "/runline.v1.RunsService/ListRuns",
+      { "content-type": "application/grpc-web+proto" },
+      envelope(undecodable),
+    );
     expect(answer.body.subarray(5).toString("latin1")).toMatch(/grpc-status: ?3\r\n/);
   });
 
@@ -99,10 +103,15 @@ describe("undecodable messages are INVALID_ARGUMENT", () => {
   });
 
   it("a Connect GET whose base64 message is not base64 is 400 invalid_argument", async () => {
-    const response = await fetch(`${baseUrl}/runline.v1.RunsService/ListRuns?connect=v1&encoding=proto&base64=1&message=!!!`, { headers: { authorization: `Bearer ${tenant.key}` } });
+    const response = await fetch(`${baseUrl}/runline.v1.RunsService/ListRuns?connect=v1&encoding=proto&base64=1&message=!!!`, {
+      headers: { authorization: `Bearer ${tenant.key}` },
+    });
     expect(response.status).toBe(400);
     expect(await response.json()).toMatchObject({ code: "invalid_argument" });
-    const good = await fetch(`${baseUrl}/runline.v1.RunsService/ListRuns?connect=v1&encoding=proto&base64=1&message=${Buffer.from(validListRuns).toString("base64url")}`, { headers: { authorization: `Bearer ${tenant.key}` } });
+    const good = await fetch(
+      `${baseUrl}/runline.v1.RunsService/ListRuns?connect=v1&encoding=proto&base64=1&message=${Buffer.from(validListRuns).toString("base64url")}`,
+      { headers: { authorization: `Bearer ${tenant.key}` } },
+    );
     expect(good.status).toBe(200);
   });
 });
@@ -113,9 +122,17 @@ describe("deadlines", () => {
     const onWarning = (warning: Error) => warnings.push(warning.name);
     process.on("warning", onWarning);
     try {
-      const answer = await h2Request("/runline.v1.RunsService/ListRuns", { ...grpcHeaders, "grpc-timeout": "99999999H" }, envelope(validListRuns));
+      const answer = await h2Request(
+        "/runline.v1.RunsService/ListRuns",
+        { ...grpcHeaders, "grpc-timeout": "99999999H" },
+        envelope(validListRuns),
+      );
       expect(grpcStatus(answer)).toBe("0");
-      const connect = await h2Request("/runline.v1.RunsService/ListRuns", { "content-type": "application/proto", "connect-timeout-ms": "9999999999" }, Buffer.from(validListRuns));
+      const connect = await h2Request(
+        "/runline.v1.RunsService/ListRuns",
+        { "content-type": "application/proto", "connect-timeout-ms": "9999999999" },
+        Buffer.from(validListRuns),
+      );
       expect(connect.status).toBe(200);
       await new Promise((resolve) => setImmediate(resolve));
     } finally {
@@ -129,7 +146,9 @@ describe("deadlines", () => {
     const onWarning = (warning: Error) => warnings.push(warning.name);
     process.on("warning", onWarning);
     try {
-      const response = await fetch(`${baseUrl}/api/v1/runs?pageSize=1`, { headers: { authorization: `Bearer ${tenant.key}`, "x-server-timeout": "99999999999" } });
+      const response = await fetch(`${baseUrl}/api/v1/runs?pageSize=1`, {
+        headers: { authorization: `Bearer ${tenant.key}`, "x-server-timeout": "99999999999" },
+      });
       expect(response.status).toBe(200);
       await new Promise((resolve) => setImmediate(resolve));
     } finally {
@@ -146,7 +165,11 @@ describe("deadlines", () => {
   });
 
   it("connect-timeout-ms 0 with an undecodable message is 504 deadline_exceeded, not 500", async () => {
-    const answer = await h2Request("/runline.v1.RunsService/ListRuns", { "content-type": "application/proto", "connect-timeout-ms": "0" }, Buffer.from(undecodable));
+    const answer = await h2Request(
+      "/runline.v1.RunsService/ListRuns",
+      { "content-type": "application/proto", "connect-timeout-ms": "0" },
+      Buffer.from(undecodable),
+    );
     expect(answer.status).toBe(504);
   });
 });
@@ -157,7 +180,12 @@ describe("oversized bodies get an answer the client can read", () => {
   // waited for flow-control window to send the rest of its body.
   it("HTTP/2: a gRPC length prefix of 2 GB with 1 MB of body sent is RESOURCE_EXHAUSTED, and the stream closes", async () => {
     const body = Buffer.concat([Buffer.from([0, 0x80, 0x80, 0x40, 0x61]), Buffer.alloc(1024 * 1024, 0x61)]);
-    const stream = session.request({ ":method": "POST", ":path": "/runline.v1.RunsService/GetRun", ...grpcHeaders, authorization: `Bearer ${tenant.key}` });
+    const stream = session.request({
+      ":method": "POST",
+      ":path": "/runline.v1.RunsService/GetRun",
+      ...grpcHeaders,
+      authorization: `Bearer ${tenant.key}`,
+    });
     let trailers: http2.IncomingHttpHeaders = {};
     stream.on("trailers", (received) => (trailers = received));
     stream.on("error", () => undefined);
@@ -174,7 +202,11 @@ describe("oversized bodies get an answer the client can read", () => {
     ["Connect", 429, "/runline.v1.RunsService/CreateRun", "application/json"],
   ] as const)("a 20 MB POST to %s over HTTP/1.1 is answered %i, five times in a row", async (_name, expected, path, contentType) => {
     for (let attempt = 0; attempt < 5; attempt++) {
-      const response = await fetch(`${baseUrl}${path}`, { method: "POST", headers: { authorization: `Bearer ${tenant.key}`, "content-type": contentType }, body });
+      const response = await fetch(`${baseUrl}${path}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${tenant.key}`, "content-type": contentType },
+        body,
+      });
       expect(response.status).toBe(expected);
       await response.arrayBuffer();
     }
@@ -187,7 +219,11 @@ describe("oversized bodies get an answer the client can read", () => {
   ] as const)("%s over HTTP/1.1 is answered %i, five times in a row", async (_name, expected, path, contentType, megabytes) => {
     const sized = Buffer.alloc(megabytes * 1024 * 1024, 0x61);
     for (let attempt = 0; attempt < 5; attempt++) {
-      const response = await fetch(`${baseUrl}${path}`, { method: "POST", headers: { authorization: `Bearer ${tenant.key}`, "content-type": contentType }, body: sized });
+      const response = await fetch(`${baseUrl}${path}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${tenant.key}`, "content-type": contentType },
+        body: sized,
+      });
       expect(response.status).toBe(expected);
       await response.arrayBuffer();
     }
@@ -201,7 +237,12 @@ describe("oversized bodies get an answer the client can read", () => {
           controller.close();
         },
       });
-      const init = { method: "POST", headers: { authorization: `Bearer ${tenant.key}`, "content-type": "application/json" }, body: chunks, duplex: "half" };
+      const init = {
+        method: "POST",
+        headers: { authorization: `Bearer ${tenant.key}`, "content-type": "application/json" },
+        body: chunks,
+        duplex: "half",
+      };
       const response = await fetch(`${baseUrl}/api/v1/runs`, init as RequestInit);
       expect(response.status).toBe(413);
       await response.arrayBuffer();

@@ -25,7 +25,11 @@ beforeAll(async () => {
 /** A run of "cancellable", claimed under a 30 s lease. */
 async function runningRun(): Promise<{ runId: string; leaseId: string }> {
   const { run } = await tenant.runs().createRun({ workflow: "cancellable", input: json({ n: 1 }) });
-  const { leases } = await workerClient(tenant, baseUrl).claimRuns({ workerId: "executor", workflows: ["cancellable"], waitTimeout: millis(2000) });
+  const { leases } = await workerClient(tenant, baseUrl).claimRuns({
+    workerId: "executor",
+    workflows: ["cancellable"],
+    waitTimeout: millis(2000),
+  });
   expect(leases.map((lease) => lease.run!.id)).toEqual([run!.id]);
   return { runId: run!.id, leaseId: leases[0]!.leaseId };
 }
@@ -107,7 +111,9 @@ describe("cancelling a RUNNING run", () => {
       }
     })();
     await within(graceMs + 6000, "stream end", reading).catch((error: unknown) => {
-      throw error instanceof ConnectError && error.code === Code.Canceled ? new Error(`stream still open after ${seen.map((s) => RunStatus[s]).join(", ")}`) : error;
+      throw error instanceof ConnectError && error.code === Code.Canceled
+        ? new Error(`stream still open after ${seen.map((s) => RunStatus[s]).join(", ")}`)
+        : error;
     });
     await cancelling;
     expect(seen).toEqual([RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.CANCELLING, RunStatus.CANCELLED]);

@@ -28,7 +28,9 @@ async function claimPlan(url: string): Promise<string[]> {
   await client.connect();
   try {
     const text = `with ${claimCtes("only", true)} select ${claimedColumns} from r`;
-    const { rows } = await client.query<{ "QUERY PLAN": [{ Plan: Record<string, unknown> }] }>(`explain (generic_plan, format json) ${text}`);
+    const { rows } = await client.query<{ "QUERY PLAN": [{ Plan: Record<string, unknown> }] }>(
+      `explain (generic_plan, format json) ${text}`,
+    );
     return nodesOf(rows[0]!["QUERY PLAN"][0].Plan).filter((node) => node.includes("Scan") || node.includes("Sort"));
   } finally {
     await client.end();
@@ -44,15 +46,24 @@ describe("the claim's plan after an ANALYZE that saw no queued run", () => {
     try {
       await admin.query(`insert into tenants (id, slug) values ($1, 'plans')`, [tenantId]);
       await admin.query(`insert into workflows (tenant_id, id, slug, latest_version) values ($1, $2, 'w', 1)`, [tenantId, workflowId]);
-      await admin.query(`insert into workflow_versions (tenant_id, workflow_id, version, definition, content_hash) values ($1, $2, 1, '{}', 'x')`, [tenantId, workflowId]);
+      await admin.query(
+        `insert into workflow_versions (tenant_id, workflow_id, version, definition, content_hash) values ($1, $2, 1, '{}', 'x')`,
+        [tenantId, workflowId],
+      );
       // History: 20,000 finished runs, none queued, analyzed as such.
-      await admin.query(`insert into runs (tenant_id, id, workflow_id, workflow_version, status, created_by, end_time)
-        select $1::uuid, gen_random_uuid(), $2::uuid, 1, 'SUCCEEDED', 'k', now() from generate_series(1, 20000)`, [tenantId, workflowId]);
+      await admin.query(
+        `insert into runs (tenant_id, id, workflow_id, workflow_version, status, created_by, end_time)
+        select $1::uuid, gen_random_uuid(), $2::uuid, 1, 'SUCCEEDED', 'k', now() from generate_series(1, 20000)`,
+        [tenantId, workflowId],
+      );
       await admin.query("analyze runs");
       // Then a burst: 3,000 queued, priorities mixed, the highest ones queued last.
-      await admin.query(`insert into runs (tenant_id, id, workflow_id, workflow_version, status, created_by, priority, ready_time)
+      await admin.query(
+        `insert into runs (tenant_id, id, workflow_id, workflow_version, status, created_by, priority, ready_time)
         select $1::uuid, gen_random_uuid(), $2::uuid, 1, 'QUEUED', 'k', case when n > 2990 then 5 else 0 end, now() - (3000 - n) * interval '1 millisecond'
-        from generate_series(1, 3000) as n`, [tenantId, workflowId]);
+        from generate_series(1, 3000) as n`,
+        [tenantId, workflowId],
+      );
 
       const plan = await claimPlan(withExecutorSettings(url));
       expect(plan).toContain("Index Scan runs_queue");

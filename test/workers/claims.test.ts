@@ -113,7 +113,10 @@ describe("StreamAssignments", () => {
     const received: Lease[] = [];
     const stream = new AbortController();
     const reading = (async () => {
-      const messages = worker.streamAssignments({ workerId: "streamer", workflows: ["streamed"], maxRuns: 2 }, { signal: AbortSignal.any([stream.signal, AbortSignal.timeout(25_000)]) });
+      const messages = worker.streamAssignments(
+        { workerId: "streamer", workflows: ["streamed"], maxRuns: 2 },
+        { signal: AbortSignal.any([stream.signal, AbortSignal.timeout(25_000)]) },
+      );
       for await (const message of messages) received.push(...message.leases);
     })().catch((error: unknown) => {
       if (!stream.signal.aborted) throw error;
@@ -166,7 +169,9 @@ describe("access", () => {
         expect((await rejection(denied.heartbeat({ runId: run!.id, leaseId: crypto.randomUUID() }))).code).toBe(Code.PermissionDenied);
       }
     }
-    expect((await rejection(clientFor(WorkerService, "grpc", baseUrl, undefined).claimRuns({ workerId: "anonymous" }))).code).toBe(Code.Unauthenticated);
+    expect((await rejection(clientFor(WorkerService, "grpc", baseUrl, undefined).claimRuns({ workerId: "anonymous" }))).code).toBe(
+      Code.Unauthenticated,
+    );
     expect((await tenant.runs().getRun({ runId: run!.id })).run!.status).toBe(RunStatus.QUEUED);
 
     const worker = clientFor(WorkerService, "grpc", baseUrl, workerKey);

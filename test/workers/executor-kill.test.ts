@@ -26,7 +26,9 @@ let tenant: TenantFixture;
 
 beforeAll(async () => {
   const server = await startTestServer(undefined, {
-    RUNLINE_SWEEP_INTERVAL_MS: String(sweepMs), RUNLINE_KEEPALIVE_INTERVAL_MS: "500", RUNLINE_KEEPALIVE_TIMEOUT_MS: "500",
+    RUNLINE_SWEEP_INTERVAL_MS: String(sweepMs),
+    RUNLINE_KEEPALIVE_INTERVAL_MS: "500",
+    RUNLINE_KEEPALIVE_TIMEOUT_MS: "500",
   });
   ({ url, database } = server);
   tenant = await createTenant(url);
@@ -49,13 +51,23 @@ async function claimsOf(runIds: readonly string[]): Promise<Claim[]> {
 }
 
 async function statusesOf(runIds: readonly string[]): Promise<string[]> {
-  const rows = await database.sql.query<{ status: string }>(`select status from runs where tenant_id = $1::uuid and id = any($2::uuid[])`, [tenant.tenantId, runIds]);
+  const rows = await database.sql.query<{ status: string }>(`select status from runs where tenant_id = $1::uuid and id = any($2::uuid[])`, [
+    tenant.tenantId,
+    runIds,
+  ]);
   return rows.map((row) => row.status);
 }
 
 async function createRuns(workflow: string, count: number): Promise<string[]> {
   const runs = tenant.runs();
-  const created = await Promise.all(Array.from({ length: count }, (_, n) => runs.createRun({ workflow, input: { kind: { case: "structValue", value: { fields: { n: { kind: { case: "numberValue", value: n } } } } } } })));
+  const created = await Promise.all(
+    Array.from({ length: count }, (_, n) =>
+      runs.createRun({
+        workflow,
+        input: { kind: { case: "structValue", value: { fields: { n: { kind: { case: "numberValue", value: n } } } } } },
+      }),
+    ),
+  );
   return created.map(({ run }) => run!.id);
 }
 
@@ -66,7 +78,15 @@ async function startGhost(workflow: string, workerId: string, concurrency: numbe
 
 /** An in-process executor that completes every run at once. */
 function startLiveExecutor(workflow: string, workerId: string): Worker {
-  return createWorker({ server: url, apiKey: tenant.key, workflows: [workflow], workerId, concurrency: 8, leaseMs, handler: async () => ({ done: true }) });
+  return createWorker({
+    server: url,
+    apiKey: tenant.key,
+    workflows: [workflow],
+    workerId,
+    concurrency: 8,
+    leaseMs,
+    handler: async () => ({ done: true }),
+  });
 }
 
 /** Each run's claims must be exactly: attempt 1 by the ghost, attempt 2 by the live executor. */
@@ -85,7 +105,9 @@ describe("an executor killed with kill -9 while holding 5 leases", () => {
     await createWorkflowWith(tenant, workflow, { maxAttempts: 3, backoffMs });
     const ghost = await startGhost(workflow, "ghost-killed", 5);
     const runIds = await createRuns(workflow, 5);
-    await eventually(10_000, "5 leases held", async () => (ghost.lines().filter((line) => line.startsWith("holding ")).length === 5 ? true : undefined));
+    await eventually(10_000, "5 leases held", async () =>
+      ghost.lines().filter((line) => line.startsWith("holding ")).length === 5 ? true : undefined,
+    );
     expect(await statusesOf(runIds)).toEqual(Array(5).fill("RUNNING"));
 
     const killedAt = performance.now();
@@ -93,7 +115,9 @@ describe("an executor killed with kill -9 while holding 5 leases", () => {
     const sessionEndedMs = await streamsReach(url, work, 0, 2_000);
     // No executor at all now: once the leases expire the runs must wait in the queue.
     // A session left open in the dead executor's name would claim them again here.
-    await eventually(leaseMs + 2_000, "leases expired", async () => ((await statusesOf(runIds)).every((status) => status === "QUEUED") ? true : undefined));
+    await eventually(leaseMs + 2_000, "leases expired", async () =>
+      (await statusesOf(runIds)).every((status) => status === "QUEUED") ? true : undefined,
+    );
     const expiredMs = performance.now() - killedAt;
     await sleep(backoffMs + 1_000);
     expect(await statusesOf(runIds)).toEqual(Array(5).fill("QUEUED"));
@@ -102,10 +126,14 @@ describe("an executor killed with kill -9 while holding 5 leases", () => {
     const liveSince = performance.now();
     const live = startLiveExecutor(workflow, "live-after-kill");
     try {
-      await eventually(5_000, "runs done", async () => ((await statusesOf(runIds)).every((status) => status === "SUCCEEDED") ? true : undefined));
+      await eventually(5_000, "runs done", async () =>
+        (await statusesOf(runIds)).every((status) => status === "SUCCEEDED") ? true : undefined,
+      );
       const takenOverMs = performance.now() - liveSince;
       expectOneAttemptLost(await claimsOf(runIds), runIds, "ghost-killed", "live-after-kill");
-      console.log(`kill -9 with 5 leases: Work session ended ${sessionEndedMs.toFixed(0)} ms after the kill; leases expired ${expiredMs.toFixed(0)} ms after it (lease ${leaseMs} ms); no claim in the dead executor's name; a live executor finished all 5 within ${takenOverMs.toFixed(0)} ms, attempt 2 each`);
+      console.log(
+        `kill -9 with 5 leases: Work session ended ${sessionEndedMs.toFixed(0)} ms after the kill; leases expired ${expiredMs.toFixed(0)} ms after it (lease ${leaseMs} ms); no claim in the dead executor's name; a live executor finished all 5 within ${takenOverMs.toFixed(0)} ms, attempt 2 each`,
+      );
     } finally {
       await live.stop({ graceMs: 1_000 });
     }
@@ -118,7 +146,9 @@ describe("an executor frozen with SIGSTOP while holding 5 leases (no FIN)", () =
     await createWorkflowWith(tenant, workflow, { maxAttempts: 3, backoffMs });
     const ghost = await startGhost(workflow, "ghost-frozen", 5);
     const runIds = await createRuns(workflow, 5);
-    await eventually(10_000, "5 leases held", async () => (ghost.lines().filter((line) => line.startsWith("holding ")).length === 5 ? true : undefined));
+    await eventually(10_000, "5 leases held", async () =>
+      ghost.lines().filter((line) => line.startsWith("holding ")).length === 5 ? true : undefined,
+    );
     // The live executor is there from the start, so it competes for every re-claim with
     // a session left open in the frozen executor's name, if there were one.
     const live = startLiveExecutor(workflow, "live-beside-frozen");
@@ -127,14 +157,18 @@ describe("an executor frozen with SIGSTOP while holding 5 leases (no FIN)", () =
       const frozenAt = performance.now();
       process.kill(ghost.pid, "SIGSTOP");
       const sessionEndedMs = await streamsReach(url, work, 1, 4_000);
-      await eventually(leaseMs + backoffMs + 3_000, "runs done", async () => ((await statusesOf(runIds)).every((status) => status === "SUCCEEDED") ? true : undefined));
+      await eventually(leaseMs + backoffMs + 3_000, "runs done", async () =>
+        (await statusesOf(runIds)).every((status) => status === "SUCCEEDED") ? true : undefined,
+      );
       const doneMs = performance.now() - frozenAt;
       expectOneAttemptLost(await claimsOf(runIds), runIds, "ghost-frozen", "live-beside-frozen");
       // Keepalive 500 ms + 500 ms: about 1 s, plus timer and scrape slack.
       expect(sessionEndedMs).toBeLessThan(2_500);
       // The last heartbeat came at most lease/3 before the freeze; then lease, sweep, backoff.
       expect(doneMs).toBeLessThan(leaseMs + sweepMs + backoffMs + 1_500);
-      console.log(`SIGSTOP with 5 leases: Work session ended ${sessionEndedMs.toFixed(0)} ms after the freeze (keepalive 500 + 500 ms); a live executor finished all 5 runs ${doneMs.toFixed(0)} ms after it (lease ${leaseMs} + backoff ${backoffMs} ms), attempt 2 each`);
+      console.log(
+        `SIGSTOP with 5 leases: Work session ended ${sessionEndedMs.toFixed(0)} ms after the freeze (keepalive 500 + 500 ms); a live executor finished all 5 runs ${doneMs.toFixed(0)} ms after it (lease ${leaseMs} + backoff ${backoffMs} ms), attempt 2 each`,
+      );
     } finally {
       await live.stop({ graceMs: 1_000 });
       process.kill(ghost.pid, "SIGCONT");
@@ -149,10 +183,23 @@ describe("shutdown after executors died or froze holding leases", () => {
     const own = await createTenant(server.url);
     const workflow = "shutdown-after-ghosts";
     await createWorkflowWith(own, workflow, { maxAttempts: 3 });
-    const ghosts = await Promise.all(["ghost-dead", "ghost-stopped"].map((workerId) => startPeer("executor-peer.ts", [server.url, own.key, workflow, workerId, "2", String(leaseMs)])));
+    const ghosts = await Promise.all(
+      ["ghost-dead", "ghost-stopped"].map((workerId) =>
+        startPeer("executor-peer.ts", [server.url, own.key, workflow, workerId, "2", String(leaseMs)]),
+      ),
+    );
     const runs = own.runs();
-    await Promise.all(Array.from({ length: 4 }, () => runs.createRun({ workflow, input: { kind: { case: "structValue", value: { fields: { n: { kind: { case: "numberValue", value: 1 } } } } } } })));
-    await eventually(10_000, "4 leases held", async () => (ghosts.flatMap((ghost) => ghost.lines()).filter((line) => line.startsWith("holding ")).length === 4 ? true : undefined));
+    await Promise.all(
+      Array.from({ length: 4 }, () =>
+        runs.createRun({
+          workflow,
+          input: { kind: { case: "structValue", value: { fields: { n: { kind: { case: "numberValue", value: 1 } } } } } },
+        }),
+      ),
+    );
+    await eventually(10_000, "4 leases held", async () =>
+      ghosts.flatMap((ghost) => ghost.lines()).filter((line) => line.startsWith("holding ")).length === 4 ? true : undefined,
+    );
     const [dead, stopped] = ghosts as [PeerProcess, PeerProcess];
     await dead.kill();
     process.kill(stopped.pid, "SIGSTOP");
@@ -161,7 +208,9 @@ describe("shutdown after executors died or froze holding leases", () => {
       await server.close();
       const closeMs = performance.now() - started;
       expect(closeMs).toBeLessThan(3_000);
-      console.log(`shutdown after one executor was killed and one frozen, each holding 2 leases: ${closeMs.toFixed(0)} ms (grace 10000 ms, keepalive timeout 500 ms)`);
+      console.log(
+        `shutdown after one executor was killed and one frozen, each holding 2 leases: ${closeMs.toFixed(0)} ms (grace 10000 ms, keepalive timeout 500 ms)`,
+      );
     } finally {
       process.kill(stopped.pid, "SIGCONT");
       await stopped.kill();

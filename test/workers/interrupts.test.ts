@@ -23,7 +23,10 @@ beforeAll(async () => {
 
 /** Cleanup: a failed test must not leave a claimable run to the next one. */
 async function cancelIfLive(runId: string): Promise<void> {
-  await tenant.runs().cancelRun({ runId }).catch(() => undefined);
+  await tenant
+    .runs()
+    .cancelRun({ runId })
+    .catch(() => undefined);
 }
 
 const approvalSchema = { type: "object", properties: { approved: { type: "boolean" } }, required: ["approved"] };
@@ -44,7 +47,13 @@ describe.each(protocols)("interrupts over %s", (protocol) => {
     const { runId, leaseId } = await runningRun(worker);
     await runs.ingestRunEvents({ runId, events: [{ type: "step", data: json({ done: "fetch invoice" }) }] });
 
-    const paused = await worker.interruptRun({ runId, leaseId, reason: "needs approval", payload: json({ amount: 100 }), resumeSchema: json(approvalSchema) });
+    const paused = await worker.interruptRun({
+      runId,
+      leaseId,
+      reason: "needs approval",
+      payload: json({ amount: 100 }),
+      resumeSchema: json(approvalSchema),
+    });
     expect(paused.run!.status).toBe(RunStatus.INTERRUPTED);
     const interruptId = paused.interrupt!.id;
     expect(interruptId).not.toBe("");
@@ -72,7 +81,13 @@ describe.each(protocols)("interrupts over %s", (protocol) => {
     expect(again.run!.id).toBe(runId);
     expect(again.run!.lastSequence).toBe(resumed.run!.lastSequence);
     const { events } = await runs.listRunEvents({ runId });
-    expect(events.map((event) => (event.type === "status" ? event.status : event.type))).toEqual([RunStatus.QUEUED, RunStatus.RUNNING, "step", RunStatus.INTERRUPTED, RunStatus.QUEUED]);
+    expect(events.map((event) => (event.type === "status" ? event.status : event.type))).toEqual([
+      RunStatus.QUEUED,
+      RunStatus.RUNNING,
+      "step",
+      RunStatus.INTERRUPTED,
+      RunStatus.QUEUED,
+    ]);
 
     const { leases } = await worker.claimRuns({ workerId: "second-executor", workflows: ["approval"], waitTimeout: millis(2000) });
     expect(leases).toHaveLength(1);
@@ -93,7 +108,9 @@ describe.each(protocols)("interrupts over %s", (protocol) => {
   it("refuses an interrupt whose resume schema is not a valid JSON Schema, and leaves the run RUNNING", async () => {
     const worker = workerClient(tenant, baseUrl, protocol);
     const { runId, leaseId } = await runningRun(worker);
-    const error = await rejection(worker.interruptRun({ runId, leaseId, reason: "needs approval", resumeSchema: json({ type: "not-a-type" }) }));
+    const error = await rejection(
+      worker.interruptRun({ runId, leaseId, reason: "needs approval", resumeSchema: json({ type: "not-a-type" }) }),
+    );
     expect(error.code).toBe(Code.InvalidArgument);
     expect(error.findDetails(BadRequestSchema)[0]!.fieldViolations[0]!.field).toMatch(/^resume_schema/);
     expect((await tenant.runs(protocol).getRun({ runId })).run!.status).toBe(RunStatus.RUNNING);

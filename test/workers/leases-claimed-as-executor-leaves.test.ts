@@ -42,14 +42,24 @@ afterAll(() => Promise.all([database.end(), locker.end()]));
 
 /** An HTTP/2 transport as executors use (Connect binary over h2c). */
 function h2Transport(tenant: TenantFixture): Transport {
-  return createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true, interceptors: [(next) => (request) => {
-    request.header.set("authorization", `Bearer ${tenant.key}`);
-    return next(request);
-  }] });
+  return createConnectTransport({
+    baseUrl,
+    httpVersion: "2",
+    useBinaryFormat: true,
+    interceptors: [
+      (next) => (request) => {
+        request.header.set("authorization", `Bearer ${tenant.key}`);
+        return next(request);
+      },
+    ],
+  });
 }
 
 async function stored(runId: string): Promise<{ status: string; attempt: number; worker_id: string | null }> {
-  const { rows } = await database.query<{ status: string; attempt: number; worker_id: string | null }>("select status, attempt, worker_id from runs where id = $1", [runId]);
+  const { rows } = await database.query<{ status: string; attempt: number; worker_id: string | null }>(
+    "select status, attempt, worker_id from runs where id = $1",
+    [runId],
+  );
   return rows[0]!;
 }
 
@@ -67,7 +77,9 @@ async function scene() {
   const resumedId = (await runs.createRun({ workflow: "w", input: json({ n: 1 }) })).run!.id;
   const [first] = (await worker.claimRuns({ workerId: "first", workflows: ["w"] })).leases;
   const { interrupt } = await worker.interruptRun({ runId: resumedId, leaseId: first!.leaseId, reason: "approval" });
-  expect((await runs.resumeRun({ runId: resumedId, interruptId: interrupt!.id, input: json({ approved: true }) })).run!.status).toBe(RunStatus.QUEUED);
+  expect((await runs.resumeRun({ runId: resumedId, interruptId: interrupt!.id, input: json({ approved: true }) })).run!.status).toBe(
+    RunStatus.QUEUED,
+  );
   await database.query("update runs set ready_time = now() + interval '1 hour' where id = $1", [resumedId]);
   const ordinaryId = (await runs.createRun({ workflow: "w", input: json({ n: 2 }) })).run!.id;
   await runs.createRun({ workflow: "blocker", input: json({ n: 3 }) });
@@ -85,7 +97,9 @@ async function starveStatementPool(worker: ReturnType<typeof workerClient>, bloc
   const beats = Array.from({ length: statementPool }, () => worker.heartbeat({ runId: blocker.run!.id, leaseId: blocker.leaseId }));
   await eventually(10_000, `${statementPool} statements waiting on the locked row`, async () => {
     const { rows } = await database.query<{ waiting: number }>(
-      "select count(*)::int as waiting from pg_stat_activity where datname = $1 and wait_event_type = 'Lock'", [databaseName]);
+      "select count(*)::int as waiting from pg_stat_activity where datname = $1 and wait_event_type = 'Lock'",
+      [databaseName],
+    );
     return rows[0]!.waiting >= statementPool ? true : undefined;
   });
   return {
@@ -102,10 +116,7 @@ async function starveStatementPool(worker: ReturnType<typeof workerClient>, bloc
  * and is claimed; the executor leaves (`leave`); the pool is given back. Returns the
  * resumed run's attempt under the lost claim.
  */
-async function claimAsExecutorLeaves(
-  workerId: string,
-  open: (tenant: TenantFixture, received: Lease[]) => { leave: () => Promise<void> },
-) {
+async function claimAsExecutorLeaves(workerId: string, open: (tenant: TenantFixture, received: Lease[]) => { leave: () => Promise<void> }) {
   const { tenant, worker, resumedId, ordinaryId, blocker } = await scene();
   const received: Lease[] = [];
   const call = open(tenant, received);
@@ -131,7 +142,12 @@ async function afterServerSawTheReset(transport: Transport): Promise<void> {
 async function expectHandedBack(result: Awaited<ReturnType<typeof claimAsExecutorLeaves>>): Promise<void> {
   const { tenant, worker, resumedId, ordinaryId, claimed, received } = result;
   // Lease 60 s: only a hand-back brings the run back this soon.
-  await eventually(10_000, "the resumed run QUEUED again", async () => ((await stored(resumedId)).status === "QUEUED" ? true : undefined), 50);
+  await eventually(
+    10_000,
+    "the resumed run QUEUED again",
+    async () => ((await stored(resumedId)).status === "QUEUED" ? true : undefined),
+    50,
+  );
   expect(received.map((lease) => lease.run!.id)).toEqual([ordinaryId]);
   const { events } = await tenant.runs().listRunEvents({ runId: resumedId });
   expect(plain(events.at(-1)!.data)).toMatchObject({ reason: "released" });
@@ -149,7 +165,12 @@ describe("a lease claimed as the executor leaves", () => {
       const transport = h2Transport(tenant);
       const cancel = new AbortController();
       async function* requests() {
-        yield { kind: { case: "open" as const, value: { workerId: "work-executor", workflows: ["w"], maxRuns: 2, leaseDuration: millis(60_000) } } };
+        yield {
+          kind: {
+            case: "open" as const,
+            value: { workerId: "work-executor", workflows: ["w"], maxRuns: 2, leaseDuration: millis(60_000) },
+          },
+        };
         await new Promise((resolve) => cancel.signal.addEventListener("abort", resolve, { once: true }));
       }
       const ended = (async () => {
@@ -174,7 +195,8 @@ describe("a lease claimed as the executor leaves", () => {
       const cancel = new AbortController();
       const ended = (async () => {
         const request = { workerId: "stream-executor", workflows: ["w"], maxRuns: 2, leaseDuration: millis(60_000) };
-        for await (const response of createClient(WorkerService, transport).streamAssignments(request, { signal: cancel.signal })) received.push(...response.leases);
+        for await (const response of createClient(WorkerService, transport).streamAssignments(request, { signal: cancel.signal }))
+          received.push(...response.leases);
       })().catch((error: unknown) => error);
       return {
         async leave() {

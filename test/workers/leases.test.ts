@@ -38,13 +38,23 @@ describe("lease expiry", () => {
     expect(first.leases[0]!.run!.attempt).toBe(1);
 
     // No heartbeat: the sweeper puts the run back. The attempt counts up at the next claim.
-    const queued = await eventually(5000, "run queued again", async () => {
-      const { run: current } = await runs.getRun({ runId: run!.id });
-      return current!.status === RunStatus.QUEUED ? current! : undefined;
-    }, 20);
+    const queued = await eventually(
+      5000,
+      "run queued again",
+      async () => {
+        const { run: current } = await runs.getRun({ runId: run!.id });
+        return current!.status === RunStatus.QUEUED ? current! : undefined;
+      },
+      20,
+    );
     expect(queued.attempt).toBe(1);
 
-    const second = await worker.claimRuns({ workerId: "next", workflows: [workflow], waitTimeout: millis(5000), leaseDuration: millis(30_000) });
+    const second = await worker.claimRuns({
+      workerId: "next",
+      workflows: [workflow],
+      waitTimeout: millis(5000),
+      leaseDuration: millis(30_000),
+    });
     expect(second.leases).toHaveLength(1);
     expect(second.leases[0]!.run!.attempt).toBe(2);
     expect(second.leases[0]!.leaseId).not.toBe(first.leases[0]!.leaseId);
@@ -73,7 +83,11 @@ describe("lease expiry", () => {
     expect(output!.outcome.case).toBe("error");
     expect(output!.outcome.case === "error" && output!.outcome.value.code).toBe("LEASE_EXPIRED");
     const { events } = await runs.listRunEvents({ runId: run!.id });
-    expect(events.map((event) => [event.sequence, event.status])).toEqual([[1n, RunStatus.QUEUED], [2n, RunStatus.RUNNING], [3n, RunStatus.TIMED_OUT]]);
+    expect(events.map((event) => [event.sequence, event.status])).toEqual([
+      [1n, RunStatus.QUEUED],
+      [2n, RunStatus.RUNNING],
+      [3n, RunStatus.TIMED_OUT],
+    ]);
     // Nothing left to claim.
     expect((await worker.claimRuns({ workerId: "late", workflows: [workflow] })).leases).toEqual([]);
   });
@@ -98,7 +112,8 @@ describe("stale leases", () => {
       heartbeat: () => worker.heartbeat({ runId: run!.id, leaseId: old.leaseId }),
       complete: () => worker.completeRun({ runId: run!.id, leaseId: old.leaseId, output: json("late") }),
       fail: () => worker.failRun({ runId: run!.id, leaseId: old.leaseId, error: { message: "late", code: "LATE" }, retryable: false }),
-      interrupt: () => worker.interruptRun({ runId: run!.id, leaseId: old.leaseId, reason: "late", resumeSchema: json({ type: "object" }) }),
+      interrupt: () =>
+        worker.interruptRun({ runId: run!.id, leaseId: old.leaseId, reason: "late", resumeSchema: json({ type: "object" }) }),
     };
     for (const [write, attempt] of Object.entries(staleWrites)) {
       const error = await rejection(attempt());
@@ -163,7 +178,9 @@ describe("heartbeats", () => {
     const { run } = await runs.createRun({ workflow, input: json({ n: 1 }) });
     const lease = (await worker.claimRuns({ workerId: "beating", workflows: [workflow], leaseDuration: millis(leaseMs) })).leases[0]!;
     let rivalAnswered = false;
-    const rivalClaim = rival.claimRuns({ workerId: "rival", workflows: [workflow], waitTimeout: millis(aliveMs) }).finally(() => (rivalAnswered = true));
+    const rivalClaim = rival
+      .claimRuns({ workerId: "rival", workflows: [workflow], waitTimeout: millis(aliveMs) })
+      .finally(() => (rivalAnswered = true));
 
     // A heartbeat every 0.1 s on a fixed schedule, as an executor's timer sends them
     // (each is due whether or not the previous answer is back), until the rival gave up.

@@ -10,7 +10,12 @@ import { createClient, type Client, type Interceptor } from "@connectrpc/connect
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { WorkerService, type Lease, type StreamAssignmentsRequestSchema, type WorkRequestSchema } from "../../gen/runline/v1/worker_service_pb.js";
+import {
+  WorkerService,
+  type Lease,
+  type StreamAssignmentsRequestSchema,
+  type WorkRequestSchema,
+} from "../../gen/runline/v1/worker_service_pb.js";
 import { createTenant, json, type TenantFixture } from "../support/clients.js";
 import { startTestServer } from "../support/test-server.js";
 import { restClient, type RestClient } from "../rest/rest-client.js";
@@ -57,16 +62,23 @@ function collect(batches: (signal: AbortSignal) => AsyncIterable<readonly Lease[
   return feed;
 }
 
-const bearer = (key: string): Interceptor => (next) => (request) => {
-  request.header.set("authorization", `Bearer ${key}`);
-  return next(request);
-};
+const bearer =
+  (key: string): Interceptor =>
+  (next) =>
+  (request) => {
+    request.header.set("authorization", `Bearer ${key}`);
+    return next(request);
+  };
 
 type OpenInit = MessageInitShape<typeof StreamAssignmentsRequestSchema>;
 type WorkRequestInit = MessageInitShape<typeof WorkRequestSchema>;
 
 /** StreamAssignments over gRPC. */
-async function* assignmentStream(workers: Client<typeof WorkerService>, open: OpenInit, signal: AbortSignal): AsyncIterable<readonly Lease[]> {
+async function* assignmentStream(
+  workers: Client<typeof WorkerService>,
+  open: OpenInit,
+  signal: AbortSignal,
+): AsyncIterable<readonly Lease[]> {
   for await (const response of workers.streamAssignments(open, { signal })) yield response.leases;
 }
 
@@ -76,7 +88,8 @@ async function* workSession(workers: Client<typeof WorkerService>, open: OpenIni
     yield { kind: { case: "open", value: open } };
     await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
   }
-  for await (const response of workers.work(requests(), { signal })) if (response.kind.case === "assigned") yield response.kind.value.leases;
+  for await (const response of workers.work(requests(), { signal }))
+    if (response.kind.case === "assigned") yield response.kind.value.leases;
 }
 
 /**
@@ -88,7 +101,10 @@ async function wakeDelays(feed: LeaseFeed, rest: RestClient): Promise<number[]> 
   for (let index = 0; index <= samples; index++) {
     const { lease } = await eventually(5000, `lease #${index + 1}`, async () => feed.arrivals[index]);
     const sent = performance.now();
-    const completed = await rest.post(`/api/v1/workers/runs/${lease.run!.id}:complete`, { leaseId: lease.leaseId, output: { done: index } });
+    const completed = await rest.post(`/api/v1/workers/runs/${lease.run!.id}:complete`, {
+      leaseId: lease.leaseId,
+      output: { done: index },
+    });
     expect(completed.status, completed.text).toBe(200);
     if (index === samples) break;
     const next = await eventually(5000, `lease #${index + 2}`, async () => feed.arrivals[index + 1]);
@@ -101,7 +117,9 @@ async function wakeDelays(feed: LeaseFeed, rest: RestClient): Promise<number[]> 
 async function tenantWithQueue(): Promise<TenantFixture> {
   const tenant = await createTenant(baseUrl);
   await createWorkflowWith(tenant, "wake");
-  const { runs } = await tenant.runs().batchCreateRuns({ template: { workflow: "wake" }, inputs: Array.from({ length: samples + 1 }, (_, n) => json({ n })) });
+  const { runs } = await tenant
+    .runs()
+    .batchCreateRuns({ template: { workflow: "wake" }, inputs: Array.from({ length: samples + 1 }, (_, n) => json({ n })) });
   expect(runs).toHaveLength(samples + 1);
   return tenant;
 }
@@ -113,12 +131,16 @@ describe.each([
   it(`at once, well under the ${recountMs} ms recount`, { timeout: 60_000 }, async () => {
     const tenant = await tenantWithQueue();
     const workers = createClient(WorkerService, createGrpcTransport({ baseUrl, interceptors: [bearer(tenant.key)] }));
-    const feed = collect((signal) => open(workers, { workerId: "rest-finished", workflows: ["wake"], maxRuns: 1, leaseDuration: millis(30_000) }, signal));
+    const feed = collect((signal) =>
+      open(workers, { workerId: "rest-finished", workflows: ["wake"], maxRuns: 1, leaseDuration: millis(30_000) }, signal),
+    );
     const delays = await wakeDelays(feed, restClient(baseUrl, tenant.key));
     // One run at a time: every lease was the only one held until REST finished it.
     expect(new Set(feed.arrivals.map((arrival) => arrival.lease.run!.id)).size).toBe(samples + 1);
     const median = percentile(delays, 50);
-    console.log(`${what}: next lease ${delays.map((delay) => delay.toFixed(1)).join(", ")} ms after a REST CompleteRun (median ${median.toFixed(1)} ms, recount ${recountMs} ms)`);
+    console.log(
+      `${what}: next lease ${delays.map((delay) => delay.toFixed(1)).join(", ")} ms after a REST CompleteRun (median ${median.toFixed(1)} ms, recount ${recountMs} ms)`,
+    );
     expect(median).toBeLessThan(promptMs);
   });
 });

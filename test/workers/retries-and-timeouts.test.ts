@@ -27,7 +27,9 @@ beforeAll(async () => {
 });
 
 /** Creates a run ("retrying" unless named); cancelled after the test if still live, so a failure cannot leak into the next test. */
-async function createRun(options: { workflow?: string; maxAttempts?: number; timeoutMs?: number; scheduleTime?: Date } = {}): Promise<string> {
+async function createRun(
+  options: { workflow?: string; maxAttempts?: number; timeoutMs?: number; scheduleTime?: Date } = {},
+): Promise<string> {
   const { run } = await tenant.runs().createRun({
     workflow: options.workflow ?? "retrying",
     input: json({ n: 1 }),
@@ -35,7 +37,15 @@ async function createRun(options: { workflow?: string; maxAttempts?: number; tim
     ...(options.timeoutMs === undefined ? {} : { timeout: millis(options.timeoutMs) }),
     ...(options.scheduleTime === undefined ? {} : { scheduleTime: timestampFromMs(options.scheduleTime.getTime()) }),
   });
-  onTestFinished(() => tenant.runs().cancelRun({ runId: run!.id }).then(() => undefined, () => undefined));
+  onTestFinished(() =>
+    tenant
+      .runs()
+      .cancelRun({ runId: run!.id })
+      .then(
+        () => undefined,
+        () => undefined,
+      ),
+  );
   return run!.id;
 }
 
@@ -49,17 +59,31 @@ describe("failed attempts", () => {
       const { leases } = await worker().claimRuns({ workerId: "flaky", workflows: ["retrying"], waitTimeout: millis(3000) });
       expect(leases.map((lease) => lease.run!.id)).toEqual([runId]);
       attempts.push(leases[0]!.run!.attempt);
-      const failed = await worker().failRun({ runId, leaseId: leases[0]!.leaseId, error: { message: `boom ${attempt}`, code: "BOOM" }, retryable: true });
+      const failed = await worker().failRun({
+        runId,
+        leaseId: leases[0]!.leaseId,
+        error: { message: `boom ${attempt}`, code: "BOOM" },
+        retryable: true,
+      });
       expect(failed.run!.status).toBe(attempt < 3 ? RunStatus.QUEUED : RunStatus.FAILED);
     }
     expect(attempts).toEqual([1, 2, 3]);
 
     const { output } = await tenant.runs().getRunOutput({ runId });
     expect([output!.status, output!.done]).toEqual([RunStatus.FAILED, true]);
-    expect(output!.outcome.case === "error" ? [output!.outcome.value.message, output!.outcome.value.code] : undefined).toEqual(["boom 3", "BOOM"]);
+    expect(output!.outcome.case === "error" ? [output!.outcome.value.message, output!.outcome.value.code] : undefined).toEqual([
+      "boom 3",
+      "BOOM",
+    ]);
     const { events } = await tenant.runs().listRunEvents({ runId });
     expect(events.map((event) => event.status)).toEqual([
-      RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.FAILED,
+      RunStatus.QUEUED,
+      RunStatus.RUNNING,
+      RunStatus.QUEUED,
+      RunStatus.RUNNING,
+      RunStatus.QUEUED,
+      RunStatus.RUNNING,
+      RunStatus.FAILED,
     ]);
     expect((await worker().claimRuns({ workerId: "flaky", workflows: ["retrying"] })).leases).toEqual([]);
   });
@@ -82,7 +106,12 @@ describe("failed attempts", () => {
   it("end the run FAILED at once when not retryable, attempts left or not", async () => {
     const runId = await createRun();
     const { leases } = await worker().claimRuns({ workerId: "doomed", workflows: ["retrying"], waitTimeout: millis(3000) });
-    const failed = await worker().failRun({ runId, leaseId: leases[0]!.leaseId, error: { message: "bad input", code: "INVALID" }, retryable: false });
+    const failed = await worker().failRun({
+      runId,
+      leaseId: leases[0]!.leaseId,
+      error: { message: "bad input", code: "INVALID" },
+      retryable: false,
+    });
     expect([failed.run!.status, failed.run!.attempt]).toEqual([RunStatus.FAILED, 1]);
     expect(failed.run!.endTime).toBeDefined();
     const { output } = await tenant.runs().getRunOutput({ runId });
@@ -103,14 +132,24 @@ describe("run timeouts", () => {
   it("end a heartbeating run TIMED_OUT with RUN_TIMEOUT, after which its lease is refused", async () => {
     const runId = await createRun({ timeoutMs: 500 });
     // A lease far longer than the timeout: only the timeout can end this run.
-    const { leases } = await worker().claimRuns({ workerId: "slow", workflows: ["retrying"], waitTimeout: millis(3000), leaseDuration: millis(30_000) });
+    const { leases } = await worker().claimRuns({
+      workerId: "slow",
+      workflows: ["retrying"],
+      waitTimeout: millis(3000),
+      leaseDuration: millis(30_000),
+    });
     const lease = leases[0]!;
     const claimedAt = Date.now();
     // Keep the lease alive until the server stops accepting heartbeats (bounded).
     let refused: Code | undefined;
     while (refused === undefined && Date.now() - claimedAt < 5000) {
       await sleep(100);
-      refused = await worker().heartbeat({ runId, leaseId: lease.leaseId }).then(() => undefined, (error: unknown) => (error as { code: Code }).code);
+      refused = await worker()
+        .heartbeat({ runId, leaseId: lease.leaseId })
+        .then(
+          () => undefined,
+          (error: unknown) => (error as { code: Code }).code,
+        );
     }
     expect(refused).toBe(Code.FailedPrecondition);
     expect(Date.now() - claimedAt).toBeGreaterThanOrEqual(450);
@@ -145,7 +184,11 @@ describe("scheduled runs", () => {
     expect(claimedAt).toBeGreaterThanOrEqual(scheduleTime.getTime());
     // The sweeper's QUEUED event sits between SCHEDULED and RUNNING, at or after the time.
     const { events } = await tenant.runs().listRunEvents({ runId });
-    expect(events.map((event) => [event.sequence, event.status])).toEqual([[1n, RunStatus.SCHEDULED], [2n, RunStatus.QUEUED], [3n, RunStatus.RUNNING]]);
+    expect(events.map((event) => [event.sequence, event.status])).toEqual([
+      [1n, RunStatus.SCHEDULED],
+      [2n, RunStatus.QUEUED],
+      [3n, RunStatus.RUNNING],
+    ]);
     expect(timestampMs(events[1]!.createTime!)).toBeGreaterThanOrEqual(scheduleTime.getTime());
     await worker().completeRun({ runId, leaseId: leases[0]!.leaseId });
   });
@@ -161,7 +204,10 @@ describe("late attempts", () => {
   }
 
   async function secondsUntilReady(runId: string): Promise<number> {
-    const [row] = await database.sql.query<{ seconds: number }>(`select extract(epoch from ready_time - now())::float8 as seconds from runs where id = $1::uuid`, [runId]);
+    const [row] = await database.sql.query<{ seconds: number }>(
+      `select extract(epoch from ready_time - now())::float8 as seconds from runs where id = $1::uuid`,
+      [runId],
+    );
     return row!.seconds;
   }
 
@@ -181,7 +227,9 @@ describe("late attempts", () => {
     const other = await createRun();
     const { leases } = await worker().claimRuns({ workerId: "late", workflows: ["retrying"], waitTimeout: millis(3000) });
     expect(leases.map((lease) => lease.run!.id)).toEqual([other]);
-    await database.sql.query(`update runs set lease_expire_time = now() - interval '1 second' where id = any($1::uuid[])`, [[runId, other]]);
+    await database.sql.query(`update runs set lease_expire_time = now() - interval '1 second' where id = any($1::uuid[])`, [
+      [runId, other],
+    ]);
     await eventually(5000, "both expired leases swept", async () => {
       const { run } = await tenant.runs().getRun({ runId: other });
       return run!.status === RunStatus.QUEUED ? true : undefined;

@@ -32,12 +32,17 @@ async function callInLoops(loops: number, call: () => Promise<unknown>, stopAfte
   const count = (outcome: Outcome) => outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
   let stopped = false;
   void stopAfter.finally(() => (stopped = true));
-  await Promise.all(Array.from({ length: loops }, async () => {
-    while (!stopped) {
-      await call().then(() => count("OK"), (error: unknown) => count(outcomeOf(error)));
-      await sleep(1);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: loops }, async () => {
+      while (!stopped) {
+        await call().then(
+          () => count("OK"),
+          (error: unknown) => count(outcomeOf(error)),
+        );
+        await sleep(1);
+      }
+    }),
+  );
   return outcomes;
 }
 
@@ -64,7 +69,11 @@ describe("a call refused by a draining server", () => {
       const calls = healthCalls(withRefusedStreamRetries(transportTo(server.url), { attempts: 1 }));
       await calls();
       const closing = sleep(200).then(() => server.close());
-      const outcomes = await callInLoops(16, calls, closing.then(() => sleep(200)));
+      const outcomes = await callInLoops(
+        16,
+        calls,
+        closing.then(() => sleep(200)),
+      );
       console.info(`${name}, drain: ${JSON.stringify(Object.fromEntries(outcomes))}`);
       expect(outcomes.get("Unavailable (refused)") ?? 0, "refusals seen (the drain must refuse some)").toBeGreaterThan(0);
       expect([...outcomes.keys()].filter((outcome) => outcome.includes("refused") && outcome !== "Unavailable (refused)")).toEqual([]);
@@ -84,17 +93,27 @@ describe("the SDK's unary calls across a drain behind a balancer", () => {
     const tenant = await createTenant(draining.url);
     await createWorkflowWith(tenant, "w");
     await tenant.runs().createRun({ workflow: "w", input: json({ n: 1 }) });
-    const [lease] = (await workerClient(tenant, draining.url).claimRuns({ workerId: "w", workflows: ["w"], leaseDuration: millis(60_000) })).leases;
+    const [lease] = (await workerClient(tenant, draining.url).claimRuns({ workerId: "w", workflows: ["w"], leaseDuration: millis(60_000) }))
+      .leases;
 
     // The SDK's transport over a connect-node one that counts the refusals it absorbs.
     let refused = 0;
-    const inner = createConnectTransport({ baseUrl: balancer.url, httpVersion: "2", useBinaryFormat: true, interceptors: [(next) => (request) => {
-      request.header.set("authorization", `Bearer ${tenant.key}`);
-      return next(request);
-    }, (next) => (request) => next(request).catch((error: unknown) => {
-      if (isRefusedStream(error)) refused++;
-      throw error;
-    })] });
+    const inner = createConnectTransport({
+      baseUrl: balancer.url,
+      httpVersion: "2",
+      useBinaryFormat: true,
+      interceptors: [
+        (next) => (request) => {
+          request.header.set("authorization", `Bearer ${tenant.key}`);
+          return next(request);
+        },
+        (next) => (request) =>
+          next(request).catch((error: unknown) => {
+            if (isRefusedStream(error)) refused++;
+            throw error;
+          }),
+      ],
+    });
     const transport = createWorkerTransport({ server: balancer.url, apiKey: tenant.key, transport: inner });
     const workers = createClient(WorkerService, transport);
     const health = createClient(Health, transport);
@@ -108,7 +127,11 @@ describe("the SDK's unary calls across a drain behind a balancer", () => {
       balancer.retarget(successor.port);
       return draining.close();
     });
-    const outcomes = await callInLoops(16, call, closing.then(() => sleep(300)));
+    const outcomes = await callInLoops(
+      16,
+      call,
+      closing.then(() => sleep(300)),
+    );
     console.info(`calls across the drain: ${JSON.stringify(Object.fromEntries(outcomes))}, ${refused} refused and resent`);
     return { refused, outcomes };
   }

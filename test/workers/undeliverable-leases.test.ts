@@ -47,7 +47,9 @@ const poisons = {
 async function poisonedQueue(poison: string, good: number): Promise<{ tenant: TenantFixture; bad: string; goods: string[] }> {
   const tenant = await createTenant(baseUrl);
   await createWorkflowWith(tenant, "q");
-  const { runs } = await tenant.runs().batchCreateRuns({ template: { workflow: "q" }, inputs: Array.from({ length: good + 1 }, (_, index) => json({ n: index })) });
+  const { runs } = await tenant
+    .runs()
+    .batchCreateRuns({ template: { workflow: "q" }, inputs: Array.from({ length: good + 1 }, (_, index) => json({ n: index })) });
   const [bad, ...goods] = runs.map((run) => run.id);
   // Queued first, so every claim reaches it before the others.
   await database.query(`update runs set ${poison}, ready_time = now() - interval '1 hour' where id = $1`, [bad]);
@@ -57,13 +59,17 @@ async function poisonedQueue(poison: string, good: number): Promise<{ tenant: Te
 /** The run's status and error as stored (a JSON read of the poisoned run is not this test's concern). */
 async function stored(runId: string): Promise<{ status: string; code: string | null; message: string | null; leased: boolean }> {
   const { rows } = await database.query<{ status: string; code: string | null; message: string | null; leased: boolean }>(
-    "select status, error->>'code' as code, error->>'message' as message, lease_id is not null as leased from runs where id = $1", [runId]);
+    "select status, error->>'code' as code, error->>'message' as message, lease_id is not null as leased from runs where id = $1",
+    [runId],
+  );
   return rows[0]!;
 }
 
 /** Ids of the tenant's RUNNING runs. */
 async function runningOf(tenant: TenantFixture): Promise<string[]> {
-  const { rows } = await database.query<{ id: string }>("select id from runs where tenant_id = $1 and status = 'RUNNING' order by id", [tenant.tenantId]);
+  const { rows } = await database.query<{ id: string }>("select id from runs where tenant_id = $1 and status = 'RUNNING' order by id", [
+    tenant.tenantId,
+  ]);
   return rows.map((row) => row.id);
 }
 
@@ -96,7 +102,11 @@ describe("ClaimRuns with a run the API cannot express", () => {
 
   it("over REST, claiming one run: the poisoned run first in the queue is failed and the same call answers 200 with the next run", async () => {
     const { tenant, bad, goods } = await poisonedQueue(poisons["a schedule_time in year 10000"], 1);
-    const claimed = await restClient(baseUrl, tenant.key).post<{ leases: { run: { id: string } }[] }>("/api/v1/workers/rest:claim", { workflows: ["q"], maxRuns: 1, waitTimeout: "5s" });
+    const claimed = await restClient(baseUrl, tenant.key).post<{ leases: { run: { id: string } }[] }>("/api/v1/workers/rest:claim", {
+      workflows: ["q"],
+      maxRuns: 1,
+      waitTimeout: "5s",
+    });
     expect(claimed.status, claimed.text).toBe(200);
     expect(claimed.body.leases.map((lease) => lease.run.id)).toEqual(goods);
     expect((await stored(bad)).status).toBe("FAILED");
@@ -108,15 +118,24 @@ describe("a Work session with a run the API cannot express", () => {
     it(`with ${name}: the session skips it (failed), receives the other runs one at a time and finishes them`, async () => {
       const { tenant, bad, goods } = await poisonedQueue(poison, 2);
       const requests = new AbortController();
-      const transport = createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true, interceptors: [(next) => (request) => {
-        request.header.set("authorization", `Bearer ${tenant.key}`);
-        return next(request);
-      }] });
+      const transport = createConnectTransport({
+        baseUrl,
+        httpVersion: "2",
+        useBinaryFormat: true,
+        interceptors: [
+          (next) => (request) => {
+            request.header.set("authorization", `Bearer ${tenant.key}`);
+            return next(request);
+          },
+        ],
+      });
       const leases: Lease[] = [];
       const outgoing: { kind: { case: "complete"; value: { runId: string; leaseId: string } } }[] = [];
       let wake: (() => void) | undefined;
       async function* messages() {
-        yield { kind: { case: "open" as const, value: { workerId: "session", workflows: ["q"], maxRuns: 1, leaseDuration: millis(30_000) } } };
+        yield {
+          kind: { case: "open" as const, value: { workerId: "session", workflows: ["q"], maxRuns: 1, leaseDuration: millis(30_000) } },
+        };
         while (!requests.signal.aborted) {
           const message = outgoing.shift();
           if (message !== undefined) yield message;
@@ -135,7 +154,12 @@ describe("a Work session with a run the API cannot express", () => {
           }
         }
       })().catch((error: unknown) => error);
-      await eventually(10_000, "both good runs succeeded", async () => ((await Promise.all(goods.map(stored))).every((run) => run.status === "SUCCEEDED") ? true : undefined), 50);
+      await eventually(
+        10_000,
+        "both good runs succeeded",
+        async () => ((await Promise.all(goods.map(stored))).every((run) => run.status === "SUCCEEDED") ? true : undefined),
+        50,
+      );
       requests.abort();
       wake?.();
       await within(10_000, "session end", closed);
@@ -150,6 +174,13 @@ describe("the SQL of a claim", () => {
   it("is not failed by a stored timeout whose deadline overflows an interval (10^15 s)", async () => {
     const { tenant } = await poisonedQueue(poisons["a timeout of 10^15 s"], 0);
     // Before, the statement itself failed ("interval out of range") for every claimer.
-    expect(await workerClient(tenant, baseUrl, "grpc").claimRuns({ workerId: "w", workflows: ["q"] }).then(() => undefined, (error: unknown) => (error as { code: Code }).code)).toBeUndefined();
+    expect(
+      await workerClient(tenant, baseUrl, "grpc")
+        .claimRuns({ workerId: "w", workflows: ["q"] })
+        .then(
+          () => undefined,
+          (error: unknown) => (error as { code: Code }).code,
+        ),
+    ).toBeUndefined();
   });
 });

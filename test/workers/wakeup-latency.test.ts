@@ -23,7 +23,10 @@ let tenant: TenantFixture;
 beforeAll(async () => {
   const first = await startTestServer();
   const second = await startTestServer(first.databaseUrl);
-  servers = [{ name: "A", url: first.url }, { name: "B", url: second.url }];
+  servers = [
+    { name: "A", url: first.url },
+    { name: "B", url: second.url },
+  ];
   tenant = await createTenant(first.url);
   await createWorkflowWith(tenant, "wake");
 });
@@ -32,7 +35,9 @@ beforeAll(async () => {
 function summarise(what: string, latencies: number[]): { p50: number; p99: number } {
   const p50 = percentile(latencies, 50);
   const p99 = percentile(latencies, 99);
-  console.log(`${what}: p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms over ${latencies.length} samples`);
+  console.log(
+    `${what}: p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms over ${latencies.length} samples`,
+  );
   return { p50, p99 };
 }
 

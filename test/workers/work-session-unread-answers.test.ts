@@ -46,24 +46,39 @@ async function leasedRuns(url: string): Promise<{ tenant: TenantFixture; leases:
   await createWorkflowWith(tenant, "q");
   await createWorkflowWith(tenant, "idle");
   await tenant.runs().batchCreateRuns({ template: { workflow: "q" }, inputs: Array.from({ length: 16 }, (_, n) => json({ n })) });
-  const { leases } = await workerClient(tenant, url).claimRuns({ workerId: "holder", workflows: ["q"], maxRuns: 16, leaseDuration: millis(600_000) });
+  const { leases } = await workerClient(tenant, url).claimRuns({
+    workerId: "holder",
+    workflows: ["q"],
+    maxRuns: 16,
+    leaseDuration: millis(600_000),
+  });
   expect(leases).toHaveLength(16);
   return { tenant, leases };
 }
 
-const openIdle = { kind: { case: "open" as const, value: { workerId: "unread", workflows: ["idle"], maxRuns: 1, leaseDuration: millis(600_000) } } };
+const openIdle = {
+  kind: { case: "open" as const, value: { workerId: "unread", workflows: ["idle"], maxRuns: 1, leaseDuration: millis(600_000) } },
+};
 
 /** `count` reports, each one event whose data holds `text`, spread over the leased runs. */
 function* reports(leases: readonly Lease[], count: number, text: string) {
   for (let index = 0; index < count; index++) {
     const lease = leases[index % leases.length]!;
-    yield { kind: { case: "report" as const, value: { runId: lease.run!.id, leaseId: lease.leaseId, events: [{ type: "log", eventId: `e${index}`, data: json({ text }) }] } } };
+    yield {
+      kind: {
+        case: "report" as const,
+        value: { runId: lease.run!.id, leaseId: lease.leaseId, events: [{ type: "log", eventId: `e${index}`, data: json({ text }) }] },
+      },
+    };
   }
 }
 
 /** Reports the server has applied (each stores one `log` event). */
 async function applied(tenant: TenantFixture): Promise<number> {
-  const { rows } = await database.query<{ count: number }>("select count(*)::int as count from run_events where tenant_id = $1 and type = 'log'", [tenant.tenantId]);
+  const { rows } = await database.query<{ count: number }>(
+    "select count(*)::int as count from run_events where tenant_id = $1 and type = 'log'",
+    [tenant.tenantId],
+  );
   return rows[0]!.count;
 }
 
@@ -78,10 +93,17 @@ async function servedMeanwhile(tenant: TenantFixture, leases: readonly Lease[]):
   }
   await createWorkflowWith(tenant, "fresh");
   const { run } = await tenant.runs().createRun({ workflow: "fresh", input: json({ n: 1 }) });
-  const transport = createConnectTransport({ baseUrl: server.url, httpVersion: "2", useBinaryFormat: true, interceptors: [(next) => (request) => {
-    request.header.set("authorization", `Bearer ${tenant.key}`);
-    return next(request);
-  }] });
+  const transport = createConnectTransport({
+    baseUrl: server.url,
+    httpVersion: "2",
+    useBinaryFormat: true,
+    interceptors: [
+      (next) => (request) => {
+        request.header.set("authorization", `Bearer ${tenant.key}`);
+        return next(request);
+      },
+    ],
+  });
   let completeWith: ((lease: Lease) => void) | undefined;
   const completion = new Promise<Lease>((resolve) => (completeWith = resolve));
   async function* requests() {
@@ -102,42 +124,50 @@ async function servedMeanwhile(tenant: TenantFixture, leases: readonly Lease[]):
 }
 
 describe("a Work session whose executor never reads", () => {
-  it("with 1 MiB reports: the server reads about 4 MiB of them, stays small and serves others; once read, all are answered", { timeout: 90_000 }, async () => {
-    const { tenant, leases } = await leasedRuns(server.url);
-    const stream = openRawWorkStream(server.url, tenant.key, openIdle);
-    const rssBefore = server.rssBytes();
-    // 200 MiB wanted; the writer gives up when a write has not drained for 3 s.
-    const progress = await stream.writeUntilStalled(reports(leases, 200, "x".repeat(megabyte)), 3000);
-    const rssGrowth = server.rssBytes() - rssBefore;
-    const appliedWhileStalled = await applied(tenant);
-    console.info(`1 MiB reports: ${progress.messages} of 200 written (${(stream.socketBytesWritten() / megabyte).toFixed(1)} MiB on the socket), ${appliedWhileStalled} applied, server RSS +${(rssGrowth / megabyte).toFixed(0)} MiB`);
-    expect(progress.stalled).toBe(true);
-    // 4 MiB held + the one read past it + what the windows and buffers in between hold.
-    expect(appliedWhileStalled).toBeLessThanOrEqual(8);
-    expect(progress.messages).toBeLessThanOrEqual(12);
-    expect(stream.socketBytesWritten()).toBeLessThan(16 * megabyte);
-    // Measured ≈ 66 MiB (decoding, JSON and SQL copies of ~6 MiB); 392 MiB before the byte bound.
-    expect(rssGrowth).toBeLessThan(160 * megabyte);
+  it(
+    "with 1 MiB reports: the server reads about 4 MiB of them, stays small and serves others; once read, all are answered",
+    { timeout: 90_000 },
+    async () => {
+      const { tenant, leases } = await leasedRuns(server.url);
+      const stream = openRawWorkStream(server.url, tenant.key, openIdle);
+      const rssBefore = server.rssBytes();
+      // 200 MiB wanted; the writer gives up when a write has not drained for 3 s.
+      const progress = await stream.writeUntilStalled(reports(leases, 200, "x".repeat(megabyte)), 3000);
+      const rssGrowth = server.rssBytes() - rssBefore;
+      const appliedWhileStalled = await applied(tenant);
+      console.info(
+        `1 MiB reports: ${progress.messages} of 200 written (${(stream.socketBytesWritten() / megabyte).toFixed(1)} MiB on the socket), ${appliedWhileStalled} applied, server RSS +${(rssGrowth / megabyte).toFixed(0)} MiB`,
+      );
+      expect(progress.stalled).toBe(true);
+      // 4 MiB held + the one read past it + what the windows and buffers in between hold.
+      expect(appliedWhileStalled).toBeLessThanOrEqual(8);
+      expect(progress.messages).toBeLessThanOrEqual(12);
+      expect(stream.socketBytesWritten()).toBeLessThan(16 * megabyte);
+      // Measured ≈ 66 MiB (decoding, JSON and SQL copies of ~6 MiB); 392 MiB before the byte bound.
+      expect(rssGrowth).toBeLessThan(160 * megabyte);
 
-    const slowestMs = await servedMeanwhile(tenant, leases);
-    expect(slowestMs).toBeLessThan(2000);
-    expect(stream.closed()).toBe(false);
-    expect(await applied(tenant)).toBe(appliedWhileStalled);
+      const slowestMs = await servedMeanwhile(tenant, leases);
+      expect(slowestMs).toBeLessThan(2000);
+      expect(stream.closed()).toBe(false);
+      expect(await applied(tenant)).toBe(appliedWhileStalled);
 
-    const end = await within(30_000, "reading the answers", stream.readToEnd());
-    expect([end.grpcStatus, end.rstCode]).toEqual(["0", 0]);
-    const answers = end.responses.filter((response) => response.kind.case === "reported");
-    expect(answers).toHaveLength(progress.messages);
-    expect(answers.filter((response) => response.kind.case === "reported" && response.kind.value.error !== undefined)).toEqual([]);
-    expect(await applied(tenant)).toBe(progress.messages);
-  });
+      const end = await within(30_000, "reading the answers", stream.readToEnd());
+      expect([end.grpcStatus, end.rstCode]).toEqual(["0", 0]);
+      const answers = end.responses.filter((response) => response.kind.case === "reported");
+      expect(answers).toHaveLength(progress.messages);
+      expect(answers.filter((response) => response.kind.case === "reported" && response.kind.value.error !== undefined)).toEqual([]);
+      expect(await applied(tenant)).toBe(progress.messages);
+    },
+  );
 
   it("with small reports: the server stops after about 2 × 256 answers; once read, all are answered", { timeout: 90_000 }, async () => {
     const { tenant, leases } = await leasedRuns(server.url);
     const stream = openRawWorkStream(server.url, tenant.key, openIdle);
     const progress = await stream.writeUntilStalled(reports(leases, 20_000, "small"), 3000);
     const appliedWhileStalled = await applied(tenant);
-    console.info(`small reports: ${progress.messages} of 20000 written (${(progress.bytes / 1024).toFixed(0)} KiB), ${appliedWhileStalled} applied`);
+    console.info(
+      `small reports: ${progress.messages} of 20000 written (${(progress.bytes / 1024).toFixed(0)} KiB), ${appliedWhileStalled} applied`,
+    );
     expect(progress.stalled).toBe(true);
     // 256 queued + 256 being applied, plus the ~100-byte answers that the stream's HTTP/2
     // window and the client's read buffer took (64 KiB each); the requests not applied
@@ -149,20 +179,29 @@ describe("a Work session whose executor never reads", () => {
 
     const end = await within(60_000, "reading the answers", stream.readToEnd());
     expect([end.grpcStatus, end.rstCode]).toEqual(["0", 0]);
-    expect(end.responses.filter((response) => response.kind.case === "reported" && response.kind.value.error === undefined)).toHaveLength(progress.messages);
+    expect(end.responses.filter((response) => response.kind.case === "reported" && response.kind.value.error === undefined)).toHaveLength(
+      progress.messages,
+    );
   });
 
-  it("stalled past RUNLINE_STREAM_STALL_TIMEOUT_MS: reset with ENHANCE_YOUR_CALM, and the server drops the session", { timeout: 60_000 }, async () => {
-    const stalling = await startServerProcess({ RUNLINE_STREAM_STALL_TIMEOUT_MS: "1500" });
-    const { tenant, leases } = await leasedRuns(stalling.url);
-    const stream = openRawWorkStream(stalling.url, tenant.key, openIdle);
-    await stream.writeUntilStalled(reports(leases, 200, "x".repeat(megabyte)), 500);
-    await eventually(15_000, "the stalled stream reset", async () => (stream.closed() ? true : undefined), 50);
-    const end = await stream.readToEnd();
-    expect([end.rstCode, end.grpcStatus]).toEqual([11 /* ENHANCE_YOUR_CALM */, undefined]);
-    await streamsReach(stalling.url, "/runline.v1.WorkerService/Work", 0, 5000);
-    // The runs it reported on are still leased to their holder: only the stream ended.
-    const { leaseExpireTime } = await workerClient(tenant, stalling.url).heartbeat({ runId: leases[0]!.run!.id, leaseId: leases[0]!.leaseId });
-    expect(leaseExpireTime).toBeDefined();
-  });
+  it(
+    "stalled past RUNLINE_STREAM_STALL_TIMEOUT_MS: reset with ENHANCE_YOUR_CALM, and the server drops the session",
+    { timeout: 60_000 },
+    async () => {
+      const stalling = await startServerProcess({ RUNLINE_STREAM_STALL_TIMEOUT_MS: "1500" });
+      const { tenant, leases } = await leasedRuns(stalling.url);
+      const stream = openRawWorkStream(stalling.url, tenant.key, openIdle);
+      await stream.writeUntilStalled(reports(leases, 200, "x".repeat(megabyte)), 500);
+      await eventually(15_000, "the stalled stream reset", async () => (stream.closed() ? true : undefined), 50);
+      const end = await stream.readToEnd();
+      expect([end.rstCode, end.grpcStatus]).toEqual([11 /* ENHANCE_YOUR_CALM */, undefined]);
+      await streamsReach(stalling.url, "/runline.v1.WorkerService/Work", 0, 5000);
+      // The runs it reported on are still leased to their holder: only the stream ended.
+      const { leaseExpireTime } = await workerClient(tenant, stalling.url).heartbeat({
+        runId: leases[0]!.run!.id,
+        leaseId: leases[0]!.leaseId,
+      });
+      expect(leaseExpireTime).toBeDefined();
+    },
+  );
 });

@@ -28,7 +28,9 @@ describe.each(protocols)("WorkflowsService over %s", (protocol) => {
     const same = await workflows.createWorkflowVersion({ workflow: slug, definition: json({ steps: ["a", "b"] }) });
     expect(same.version!.version).toBe(2);
     expect((await workflows.getWorkflow({ workflow: slug })).workflow!.latestVersion).toBe(2);
-    expect(toJson(ValueSchema, (await workflows.getWorkflowVersion({ workflow: slug, version: 1 })).version!.definition!)).toEqual({ steps: ["a"] });
+    expect(toJson(ValueSchema, (await workflows.getWorkflowVersion({ workflow: slug, version: 1 })).version!.definition!)).toEqual({
+      steps: ["a"],
+    });
     expect((await workflows.getWorkflowVersion({ workflow: slug, version: 0 })).version!.version).toBe(2);
     const versions = await workflows.listWorkflowVersions({ workflow: slug, pageSize: 1 });
     expect(versions.versions.map((v) => v.version)).toEqual([2]);
@@ -42,7 +44,12 @@ describe.each(protocols)("WorkflowsService over %s", (protocol) => {
     const workflows = tenant.workflows(protocol);
     expect(await codeOf(workflows.createWorkflow({ slug: "Bad Slug", definition: json({}) }))).toBe(Code.InvalidArgument);
     expect(await codeOf(workflows.createWorkflow({ slug: `nodef-${protocol}` }))).toBe(Code.InvalidArgument);
-    const error = await workflows.createWorkflow({ slug: `badschema-${protocol}`, definition: json({}), inputSchema: json({ type: "no-such-type" }) }).then(() => undefined, (caught: unknown) => caught as ConnectError);
+    const error = await workflows
+      .createWorkflow({ slug: `badschema-${protocol}`, definition: json({}), inputSchema: json({ type: "no-such-type" }) })
+      .then(
+        () => undefined,
+        (caught: unknown) => caught as ConnectError,
+      );
     expect(error?.code).toBe(Code.InvalidArgument);
     expect(error?.message).toContain("input_schema");
     expect(await codeOf(workflows.getWorkflowVersion({ workflow: `wf-${protocol}`, version: 99 }))).toBe(Code.NotFound);
@@ -53,8 +60,12 @@ describe.each(protocols)("WorkflowsService over %s", (protocol) => {
     const slug = `bounded-${protocol}`;
     const created = await workflows.createWorkflow({ slug, definition: json({}), defaults: { timeout: { seconds: 31_622_400n } } });
     expect(created.version!.defaults!.timeout).toMatchObject({ seconds: 31_622_400n });
-    const error = await workflows.createWorkflowVersion({ workflow: slug, definition: json({}), defaults: { timeout: { seconds: 31_622_401n } } })
-      .then(() => undefined, (caught: unknown) => caught as ConnectError);
+    const error = await workflows
+      .createWorkflowVersion({ workflow: slug, definition: json({}), defaults: { timeout: { seconds: 31_622_401n } } })
+      .then(
+        () => undefined,
+        (caught: unknown) => caught as ConnectError,
+      );
     expect([error?.code, error?.message]).toEqual([Code.InvalidArgument, expect.stringContaining("defaults.timeout")]);
   });
 });

@@ -2,7 +2,14 @@
  * `runline keys create|list|revoke`: a tenant's API keys, managed with the root key.
  * A new key's secret is printed once; the server keeps only its hash.
  */
-import { AdminService, CreateApiKeyResponseSchema, ListApiKeysResponseSchema, RevokeApiKeyResponseSchema, Scope, type ApiKey } from "../../../gen/runline/v1/admin_service_pb.js";
+import {
+  AdminService,
+  CreateApiKeyResponseSchema,
+  ListApiKeysResponseSchema,
+  RevokeApiKeyResponseSchema,
+  Scope,
+  type ApiKey,
+} from "../../../gen/runline/v1/admin_service_pb.js";
 import { splitList } from "../argument-values.js";
 import { UsageError } from "../cli-errors.js";
 import type { Command, OptionSpec } from "../command.js";
@@ -36,7 +43,11 @@ export const createKeyCommand: Command = {
   ],
   key: "root",
   async run({ args, out, connect }) {
-    const request = { tenant: args.required("tenant"), scopes: parseScopes(args.required("scopes")), displayName: args.string("name") ?? "" };
+    const request = {
+      tenant: args.required("tenant"),
+      scopes: parseScopes(args.required("scopes")),
+      displayName: args.string("name") ?? "",
+    };
     const response = await connect().client(AdminService).createApiKey(request);
     if (out.json) return out.message(CreateApiKeyResponseSchema, response);
     out.line(`created key ${response.apiKey!.id} (scopes ${scopeList(response.apiKey!)}); its secret, shown only now:`);
@@ -52,11 +63,19 @@ export const listKeysCommand: Command = {
   options: [tenantOption],
   key: "root",
   async run({ args, out, connect }) {
-    const response = await connect().client(AdminService).listApiKeys({ tenant: args.required("tenant") });
+    const response = await connect()
+      .client(AdminService)
+      .listApiKeys({ tenant: args.required("tenant") });
     if (out.json) return out.message(ListApiKeysResponseSchema, response);
     out.table(
       ["ID", "NAME", "SCOPES", "CREATED", "REVOKED"],
-      response.apiKeys.map((key) => [key.id, key.displayName || "-", scopeList(key), formatTime(key.createTime), formatTime(key.revokeTime)]),
+      response.apiKeys.map((key) => [
+        key.id,
+        key.displayName || "-",
+        scopeList(key),
+        formatTime(key.createTime),
+        formatTime(key.revokeTime),
+      ]),
     );
   },
 };
@@ -69,7 +88,9 @@ export const revokeKeyCommand: Command = {
   options: [tenantOption],
   key: "root",
   async run({ args, out, connect }) {
-    const response = await connect().client(AdminService).revokeApiKey({ tenant: args.required("tenant"), apiKeyId: args.positionals[0]! });
+    const response = await connect()
+      .client(AdminService)
+      .revokeApiKey({ tenant: args.required("tenant"), apiKeyId: args.positionals[0]! });
     if (out.json) return out.message(RevokeApiKeyResponseSchema, response);
     out.line(`revoked key ${response.apiKey!.id} at ${formatTime(response.apiKey!.revokeTime)}`);
   },

@@ -13,7 +13,13 @@ import {
   RunsService,
   type CreateRunRequestSchema,
 } from "../../../gen/runline/v1/runs_service_pb.js";
-import { parseCountArgument, parseDurationArgument, parseLabelArguments, parseStatusArguments, parseValueArgument } from "../argument-values.js";
+import {
+  parseCountArgument,
+  parseDurationArgument,
+  parseLabelArguments,
+  parseStatusArguments,
+  parseValueArgument,
+} from "../argument-values.js";
 import type { Arguments, Command } from "../command.js";
 import { exitCodeForRunStatus, exitCodeHelp } from "../exit-codes.js";
 import { collectPages } from "../paging.js";
@@ -116,7 +122,9 @@ export const cancelRunCommand: Command = {
   options: [{ name: "reason", type: "string", value: "<text>", help: "why, recorded on the run" }],
   key: "tenant",
   async run({ args, out, connect }) {
-    const response = await connect().client(RunsService).cancelRun({ runId: args.positionals[0]!, reason: args.string("reason") ?? "" });
+    const response = await connect()
+      .client(RunsService)
+      .cancelRun({ runId: args.positionals[0]!, reason: args.string("reason") ?? "" });
     if (out.json) return out.message(CancelRunResponseSchema, response);
     out.line(`run ${response.run!.id}: ${paintStatus(out, response.run!.status)}`);
   },
@@ -133,11 +141,13 @@ export const resumeRunCommand: Command = {
   ],
   key: "tenant",
   async run({ args, out, connect }) {
-    const response = await connect().client(RunsService).resumeRun({
-      runId: args.positionals[0]!,
-      input: parseValueArgument("input", args.required("input")),
-      interruptId: args.string("interrupt") ?? "",
-    });
+    const response = await connect()
+      .client(RunsService)
+      .resumeRun({
+        runId: args.positionals[0]!,
+        input: parseValueArgument("input", args.required("input")),
+        interruptId: args.string("interrupt") ?? "",
+      });
     if (out.json) return out.message(ResumeRunResponseSchema, response);
     out.line(`resumed run ${response.run!.id}: ${paintStatus(out, response.run!.status)}`);
   },

@@ -16,7 +16,9 @@ export const watchRunCommand: Command = {
   path: ["runs", "watch"],
   summary: "print a run's events live until it ends (progress as a bar on a terminal)",
   positionals: ["run-id"],
-  options: [{ name: "after", type: "string", value: "<sequence>", help: "start after this event sequence (default 0: from the first event)" }],
+  options: [
+    { name: "after", type: "string", value: "<sequence>", help: "start after this event sequence (default 0: from the first event)" },
+  ],
   key: "tenant",
   notes: `Each event is a line: #sequence, time, type, then the status or data.
 With --json each stream message is one line of proto3 JSON.
@@ -25,10 +27,12 @@ The exit code says how the run ended (0 SUCCEEDED, 10 FAILED, 11 CANCELLED, 12 T
 
 ${exitCodeHelp}`,
   async run({ args, out, connect }) {
-    const stream = connect().client(RunsService).streamRunEvents({
-      runId: args.positionals[0]!,
-      afterSequence: BigInt(parseCountArgument("after", args.string("after") ?? "0", 0)),
-    });
+    const stream = connect()
+      .client(RunsService)
+      .streamRunEvents({
+        runId: args.positionals[0]!,
+        afterSequence: BigInt(parseCountArgument("after", args.string("after") ?? "0", 0)),
+      });
     const printer = createEventPrinter(out);
     let status = RunStatus.UNSPECIFIED;
     try {
@@ -36,7 +40,8 @@ ${exitCodeHelp}`,
         if (out.json) out.messageLine(StreamRunEventsResponseSchema, message);
         if (message.run !== undefined) {
           status = message.run.status;
-          if (!out.json) out.line(`run ${message.run.id} (${message.run.workflowSlug || message.run.workflowId}): ${paintStatus(out, status)}`);
+          if (!out.json)
+            out.line(`run ${message.run.id} (${message.run.workflowSlug || message.run.workflowId}): ${paintStatus(out, status)}`);
         }
         for (const event of message.events) {
           if (event.type === "status") status = event.status;

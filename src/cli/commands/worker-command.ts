@@ -22,7 +22,8 @@ function chosenWorkflows(names: readonly string[]) {
   if (names.length === 0) return demoWorkflows;
   return names.map((name) => {
     const workflow = demoWorkflows.find((candidate) => candidate.slug === name);
-    if (workflow === undefined) throw new UsageError(`--workflows: no demo workflow "${name}" (one of ${demoWorkflows.map((w) => w.slug).join(", ")})`);
+    if (workflow === undefined)
+      throw new UsageError(`--workflows: no demo workflow "${name}" (one of ${demoWorkflows.map((w) => w.slug).join(", ")})`);
     return workflow;
   });
 }
@@ -46,7 +47,12 @@ export const workerCommand: Command = {
   summary: "run the demo executor (echo, sleep, flaky, approval) for the key's tenant; needs the worker scope",
   positionals: [],
   options: [
-    { name: "workflows", type: "string", value: "<list>", help: `demo workflows to perform (default all: ${demoWorkflows.map((w) => w.slug).join(",")})` },
+    {
+      name: "workflows",
+      type: "string",
+      value: "<list>",
+      help: `demo workflows to perform (default all: ${demoWorkflows.map((w) => w.slug).join(",")})`,
+    },
     { name: "concurrency", type: "string", value: "<n>", help: "runs performed at once (default 4)" },
   ],
   key: "tenant",

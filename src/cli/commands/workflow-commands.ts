@@ -3,7 +3,11 @@
  * input JSON Schema are given inline or as `@file`.
  */
 import { create } from "@bufbuild/protobuf";
-import { CreateWorkflowResponseSchema, ListWorkflowsResponseSchema, WorkflowsService } from "../../../gen/runline/v1/workflows_service_pb.js";
+import {
+  CreateWorkflowResponseSchema,
+  ListWorkflowsResponseSchema,
+  WorkflowsService,
+} from "../../../gen/runline/v1/workflows_service_pb.js";
 import { parseCountArgument, parseDurationArgument, parseValueArgument } from "../argument-values.js";
 import type { Command } from "../command.js";
 import { collectPages } from "../paging.js";
@@ -25,15 +29,17 @@ export const createWorkflowCommand: Command = {
     const schema = args.string("input-schema");
     const maxAttempts = args.string("max-attempts");
     const timeout = args.string("timeout");
-    const response = await connect().client(WorkflowsService).createWorkflow({
-      slug: args.positionals[0]!,
-      definition: parseValueArgument("definition", args.required("definition")),
-      ...(schema === undefined ? {} : { inputSchema: parseValueArgument("input-schema", schema) }),
-      defaults: {
-        maxAttempts: maxAttempts === undefined ? 0 : parseCountArgument("max-attempts", maxAttempts),
-        ...(timeout === undefined ? {} : { timeout: parseDurationArgument("timeout", timeout) }),
-      },
-    });
+    const response = await connect()
+      .client(WorkflowsService)
+      .createWorkflow({
+        slug: args.positionals[0]!,
+        definition: parseValueArgument("definition", args.required("definition")),
+        ...(schema === undefined ? {} : { inputSchema: parseValueArgument("input-schema", schema) }),
+        defaults: {
+          maxAttempts: maxAttempts === undefined ? 0 : parseCountArgument("max-attempts", maxAttempts),
+          ...(timeout === undefined ? {} : { timeout: parseDurationArgument("timeout", timeout) }),
+        },
+      });
     if (out.json) return out.message(CreateWorkflowResponseSchema, response);
     out.line(`created workflow ${response.workflow!.slug} (${response.workflow!.id}) version ${response.workflow!.latestVersion}`);
   },
@@ -54,6 +60,9 @@ export const listWorkflowsCommand: Command = {
       return { items: page.workflows, nextPageToken: page.nextPageToken };
     });
     if (out.json) return out.message(ListWorkflowsResponseSchema, create(ListWorkflowsResponseSchema, { workflows: items, nextPageToken }));
-    out.table(["SLUG", "ID", "VERSION", "CREATED"], items.map((workflow) => [workflow.slug, workflow.id, String(workflow.latestVersion), formatTime(workflow.createTime)]));
+    out.table(
+      ["SLUG", "ID", "VERSION", "CREATED"],
+      items.map((workflow) => [workflow.slug, workflow.id, String(workflow.latestVersion), formatTime(workflow.createTime)]),
+    );
   },
 };

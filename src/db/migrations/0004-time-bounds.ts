@@ -82,7 +82,9 @@ export class TimeBounds extends Migration {
         ${runTimes.map((column) => `${column} = ${clamped(column)}`).join(",\n        ")}
       where timeout_ms > ${maxTimeoutMs} or ${runTimes.map(outOfRange).join(" or ")}`);
     for (const [table, columns] of Object.entries(clockTimes)) {
-      this.addSql(`update ${table} set ${columns.map((column) => `${column} = ${clamped(column)}`).join(", ")} where ${columns.map(outOfRange).join(" or ")}`);
+      this.addSql(
+        `update ${table} set ${columns.map((column) => `${column} = ${clamped(column)}`).join(", ")} where ${columns.map(outOfRange).join(" or ")}`,
+      );
     }
     // One ALTER, so one scan validates both.
     this.addSql(`

@@ -16,7 +16,10 @@ import { headerValue } from "./request-body.js";
 import type { NodeResponse } from "./response-writer.js";
 
 /** A Node request handler as `connectNodeAdapter()` returns it and a listener takes it. */
-export type NodeHandler = (request: http.IncomingMessage | http2.Http2ServerRequest, response: http.ServerResponse | http2.Http2ServerResponse) => void;
+export type NodeHandler = (
+  request: http.IncomingMessage | http2.Http2ServerRequest,
+  response: http.ServerResponse | http2.Http2ServerResponse,
+) => void;
 
 /** Who may call from a browser, and with what. */
 export interface CorsOptions {
@@ -70,7 +73,10 @@ export function withCors(options: CorsOptions, handler: NodeHandler): NodeHandle
       }
       return handler(request, response);
     }
-    answerPreflight(response, allowed ? { origin: origins === "*" && !credentials ? "*" : origin, credentials, allowedMethods, allowedHeaders, maxAge } : undefined);
+    answerPreflight(
+      response,
+      allowed ? { origin: origins === "*" && !credentials ? "*" : origin, credentials, allowedMethods, allowedHeaders, maxAge } : undefined,
+    );
   };
 }
 

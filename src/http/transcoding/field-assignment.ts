@@ -32,14 +32,18 @@ export function assignText(target: ReflectMessage, fields: readonly DescField[],
   const type = valueTypeOf(leaf);
   if (!hasTextForm(type)) {
     const hint = leaf.fieldKind === "message" ? "; set its fields one by one (name.field=value)" : "; send it in a request body";
-    throw malformedField(source.field, `${source.label}: ${type.kind === "message" ? type.desc.typeName : "this field"} cannot be set from text${hint}`);
+    throw malformedField(
+      source.field,
+      `${source.label}: ${type.kind === "message" ? type.desc.typeName : "this field"} cannot be set from text${hint}`,
+    );
   }
   if (leaf.fieldKind === "list") {
     const list = message.get(leaf) as ReflectList;
     for (const value of values) list.add(toReflectValue(type, parseValue(type, value, source)));
     return;
   }
-  if (values.length > 1) throw malformedField(source.field, `${source.label} is given ${values.length} times but its field is not repeated`);
+  if (values.length > 1)
+    throw malformedField(source.field, `${source.label} is given ${values.length} times but its field is not repeated`);
   const value = toReflectValue(type, parseValue(type, values[0] ?? "", source));
   if (leaf.fieldKind === "map") {
     const key = parseValue({ kind: "scalar", scalar: leaf.mapKey }, source.mapKey ?? "", source);
@@ -65,7 +69,10 @@ function checkOneof(message: ReflectMessage, field: DescField, source: TextSourc
   if (field.oneof === undefined) return;
   const current = message.oneofCase(field.oneof);
   if (current !== undefined && current !== field) {
-    throw malformedField(source.field, `${source.label}: "${field.name}" and "${current.name}" belong to oneof "${field.oneof.name}"; set only one`);
+    throw malformedField(
+      source.field,
+      `${source.label}: "${field.name}" and "${current.name}" belong to oneof "${field.oneof.name}"; set only one`,
+    );
   }
 }
 

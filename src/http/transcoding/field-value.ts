@@ -18,7 +18,9 @@ export type ValueType =
   | { readonly kind: "message"; readonly desc: DescMessage };
 
 const wrapperTypes = new Set(
-  ["DoubleValue", "FloatValue", "Int64Value", "UInt64Value", "Int32Value", "UInt32Value", "BoolValue", "StringValue", "BytesValue"].map((name) => `google.protobuf.${name}`),
+  ["DoubleValue", "FloatValue", "Int64Value", "UInt64Value", "Int32Value", "UInt32Value", "BoolValue", "StringValue", "BytesValue"].map(
+    (name) => `google.protobuf.${name}`,
+  ),
 );
 const textFormTypes = new Set([
   ...wrapperTypes,
@@ -35,9 +37,17 @@ export function valueTypeOf(field: DescField): ValueType {
     case "message":
       return { kind: "message", desc: field.message };
     case "list":
-      return field.listKind === "scalar" ? { kind: "scalar", scalar: field.scalar } : field.listKind === "enum" ? { kind: "enum", desc: field.enum } : { kind: "message", desc: field.message };
+      return field.listKind === "scalar"
+        ? { kind: "scalar", scalar: field.scalar }
+        : field.listKind === "enum"
+          ? { kind: "enum", desc: field.enum }
+          : { kind: "message", desc: field.message };
     case "map":
-      return field.mapKind === "scalar" ? { kind: "scalar", scalar: field.scalar } : field.mapKind === "enum" ? { kind: "enum", desc: field.enum } : { kind: "message", desc: field.message };
+      return field.mapKind === "scalar"
+        ? { kind: "scalar", scalar: field.scalar }
+        : field.mapKind === "enum"
+          ? { kind: "enum", desc: field.enum }
+          : { kind: "message", desc: field.message };
   }
 }
 

@@ -71,7 +71,12 @@ export function readRestBindings(services: readonly DescService[]): RestBinding[
 /** The same HTTP method, template and body mapping, resolved against another method (a hook's alternative). */
 export function rebindToMethod(binding: RestBinding, method: DescMethod): RestBinding {
   const body = binding.body.kind === "none" ? "" : binding.body.kind === "all" ? "*" : binding.body.field.name;
-  return resolveBinding(method, binding.index, { httpMethod: binding.httpMethod, path: binding.template.source, body, responseBody: binding.responseBody?.name ?? "" });
+  return resolveBinding(method, binding.index, {
+    httpMethod: binding.httpMethod,
+    path: binding.template.source,
+    body,
+    responseBody: binding.responseBody?.name ?? "",
+  });
 }
 
 /** "GET /v1/things/{id} (pkg.Service.Method)", for messages. */

@@ -85,7 +85,8 @@ export function toNodeHeaders(headers: Headers): OutgoingHttpHeaders {
 export function callTimeoutMs(request: NodeRequest): number | undefined {
   const value = headerValue(request, timeoutHeader);
   if (value === undefined) return undefined;
-  if (!/^\d+(\.\d+)?$/.test(value)) throw malformedField("X-Server-Timeout", `X-Server-Timeout must be a number of seconds, got "${value}"`);
+  if (!/^\d+(\.\d+)?$/.test(value))
+    throw malformedField("X-Server-Timeout", `X-Server-Timeout must be a number of seconds, got "${value}"`);
   // Capped at the longest delay a Node timer holds (2³¹−1 ms, 24.8 days): a longer one
   // fires at once, with a TimeoutOverflowWarning on stderr.
   return Math.min(maxTimerMs, Math.max(1, Math.round(Number(value) * 1000)));

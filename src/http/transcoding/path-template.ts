@@ -162,4 +162,3 @@ function checkVariablesAreDistinct(parser: Parser, variables: readonly TemplateV
     seen.add(name);
   }
 }
-

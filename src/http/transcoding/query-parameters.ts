@@ -52,17 +52,20 @@ function resolveParameter(message: DescMessage, name: string): ResolvedParameter
   const fields: DescField[] = [];
   let current = message;
   for (const [index, step] of steps.entries()) {
-    const field = current.fields.find((candidate) => candidate.jsonName === step) ?? current.fields.find((candidate) => candidate.name === step);
+    const field =
+      current.fields.find((candidate) => candidate.jsonName === step) ?? current.fields.find((candidate) => candidate.name === step);
     if (field === undefined) return undefined;
     fields.push(field);
     const isLast = index === steps.length - 1;
     if (field.fieldKind === "map") {
       const key = isLast ? bracket?.[2] : bracket === null ? steps.slice(index + 1).join(".") : undefined;
-      if (key === undefined) throw malformedField(name, `query parameter "${name}": name the map entry as ${field.jsonName}[key] or ${field.jsonName}.key`);
+      if (key === undefined)
+        throw malformedField(name, `query parameter "${name}": name the map entry as ${field.jsonName}[key] or ${field.jsonName}.key`);
       return { fields, mapKey: key };
     }
     if (isLast) break;
-    if (field.fieldKind !== "message") throw malformedField(name, `query parameter "${name}": "${field.name}" is not a singular message field`);
+    if (field.fieldKind !== "message")
+      throw malformedField(name, `query parameter "${name}": "${field.name}" is not a singular message field`);
     current = field.message;
   }
   if (bracket !== null) throw malformedField(name, `query parameter "${name}": "${fields.at(-1)?.name ?? ""}" is not a map field`);

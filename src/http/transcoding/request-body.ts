@@ -33,7 +33,10 @@ export function checkJsonContentType(request: NodeRequest): void {
   const contentType = headerValue(request, "content-type");
   if (contentType === undefined || contentType.trim() === "") return;
   const [mediaType = "", ...parameters] = contentType.split(";").map((part) => part.trim().toLowerCase());
-  const charset = parameters.find((parameter) => parameter.startsWith("charset="))?.slice("charset=".length).replaceAll('"', "");
+  const charset = parameters
+    .find((parameter) => parameter.startsWith("charset="))
+    ?.slice("charset=".length)
+    .replaceAll('"', "");
   if (mediaType !== "application/json" || (charset !== undefined && charset !== "utf-8")) {
     throw httpRefusal(Code.InvalidArgument, 415, `Content-Type "${contentType}" is not supported; send application/json`);
   }

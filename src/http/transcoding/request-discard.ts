@@ -58,7 +58,10 @@ export function discardRequestBody(request: NodeRequest, limits: DiscardLimits =
  * rest first; if it is too long to wait for, the connection is closed after the answer.
  * HTTP/2 needs none of this: its streams are reset one by one, never the connection.
  */
-export async function lingerBeforeAnswer(request: NodeRequest, response: { readonly headersSent: boolean; setHeader(name: string, value: string): unknown }): Promise<void> {
+export async function lingerBeforeAnswer(
+  request: NodeRequest,
+  response: { readonly headersSent: boolean; setHeader(name: string, value: string): unknown },
+): Promise<void> {
   if (request.httpVersionMajor !== 1 || request.complete) return;
   const drained = await discardRequestBody(request);
   if (!drained && !response.headersSent) response.setHeader("connection", "close");
@@ -109,7 +112,8 @@ export async function* requestChunks(request: NodeRequest): AsyncGenerator<Uint8
     notify();
   };
   const onClose = (): void => {
-    if (!request.complete) failure ??= Object.assign(new Error("the client closed the request before its body ended"), { code: "ECONNRESET" });
+    if (!request.complete)
+      failure ??= Object.assign(new Error("the client closed the request before its body ended"), { code: "ECONNRESET" });
     done = true;
     notify();
   };

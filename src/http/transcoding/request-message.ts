@@ -87,7 +87,9 @@ function captureVariable(variable: BoundVariable, segments: readonly string[], l
   const captured = segments.slice(variable.start, variable.end ?? segments.length);
   const isSingleSegment = variable.end !== undefined && variable.end - variable.start === 1;
   try {
-    return isSingleSegment ? decodeURIComponent(captured[0] ?? "") : captured.map((segment) => decodeURIComponent(segment.replace(/%2f/gi, "%252F"))).join("/");
+    return isSingleSegment
+      ? decodeURIComponent(captured[0] ?? "")
+      : captured.map((segment) => decodeURIComponent(segment.replace(/%2f/gi, "%252F"))).join("/");
   } catch {
     throw malformedRequest(`${label}: invalid percent-encoding in "${captured.join("/")}"`);
   }
@@ -96,7 +98,9 @@ function captureVariable(variable: BoundVariable, segments: readonly string[], l
 /** Why a field cannot come from the query, or undefined when it can. */
 function reservedBy(binding: RestBinding, fields: readonly DescField[]): string | undefined {
   if (binding.body.kind === "all") return 'comes from the request body (body: "*")';
-  if (binding.body.kind === "field" && fields[0] === binding.body.field) return `comes from the request body (body: "${binding.body.field.name}")`;
-  const samePath = (variable: BoundVariable): boolean => variable.fields.length === fields.length && variable.fields.every((field, index) => field === fields[index]);
+  if (binding.body.kind === "field" && fields[0] === binding.body.field)
+    return `comes from the request body (body: "${binding.body.field.name}")`;
+  const samePath = (variable: BoundVariable): boolean =>
+    variable.fields.length === fields.length && variable.fields.every((field, index) => field === fields[index]);
   return binding.variables.some(samePath) ? "comes from the URL path" : undefined;
 }

@@ -103,7 +103,12 @@ export async function writeWithBackpressure(response: NodeResponse, chunk: Uint8
         return;
       }
       resetStalled(response);
-      settle(new ConnectError(`the client read nothing for ${stallTimeoutMs} ms; the stream was ended: resume from the last sequence received`, Code.ResourceExhausted));
+      settle(
+        new ConnectError(
+          `the client read nothing for ${stallTimeoutMs} ms; the stream was ended: resume from the last sequence received`,
+          Code.ResourceExhausted,
+        ),
+      );
     };
     response.on("drain", onDrain);
     response.on("close", onClose);

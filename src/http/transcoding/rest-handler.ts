@@ -45,7 +45,10 @@ export function createRestHandler(options: RestOptions): RestHandler {
   };
   const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes;
   const answerUnmatched = options.answerUnmatched ?? true;
-  const mapping: RequestMappingOptions = { registry: environment.registry, allowUnknownQueryParameters: options.allowUnknownQueryParameters ?? false };
+  const mapping: RequestMappingOptions = {
+    registry: environment.registry,
+    allowUnknownQueryParameters: options.allowUnknownQueryParameters ?? false,
+  };
   return async (request, response) => {
     const requestId = requestIdOf(request);
     const responseHeaders = new Headers({ [requestIdHeader]: requestId });
@@ -62,7 +65,12 @@ export function createRestHandler(options: RestOptions): RestHandler {
         throw httpRefusal(Code.Unimplemented, 405, `${httpMethod} is not allowed on ${path}; allowed: ${match.allowed.join(", ")}`);
       }
       const bodyText = await readBodyText(request, maxBodyBytes);
-      const call = await prepareCall(routes, match.value, { request, response, segments: match.segments, query, bodyText, requestId, responseHeaders }, mapping);
+      const call = await prepareCall(
+        routes,
+        match.value,
+        { request, response, segments: match.segments, query, bodyText, requestId, responseHeaders },
+        mapping,
+      );
       if (call.binding.method.methodKind === "server_streaming") await serveServerStream(call, environment);
       else await serveUnary(call, environment);
     } catch (error) {
@@ -88,7 +96,12 @@ interface IncomingCall {
 }
 
 /** Picks the binding, maps the request into its message, applies Last-Event-ID, runs beforeCall. */
-async function prepareCall(routes: RestRoutes, target: RouteTarget, incoming: IncomingCall, mapping: RequestMappingOptions): Promise<PreparedCall> {
+async function prepareCall(
+  routes: RestRoutes,
+  target: RouteTarget,
+  incoming: IncomingCall,
+  mapping: RequestMappingOptions,
+): Promise<PreparedCall> {
   const { request } = incoming;
   const binding = target.alternatives.find((alternative) => alternative.when(request))?.binding ?? target.binding;
   if (incoming.bodyText !== "" && takesBody(binding)) checkJsonContentType(request);
@@ -102,7 +115,16 @@ async function prepareCall(routes: RestRoutes, target: RouteTarget, incoming: In
   const metadata = requestMetadata(request, incoming.requestId);
   const hooks = routes.hooksFor(binding.method);
   await hooks?.beforeCall?.({ method: binding.method, httpRequest: request, message: message.message, headers: metadata });
-  return { binding, hooks, request, response: incoming.response, message: message.message, metadata, timeoutMs: callTimeoutMs(request), responseHeaders: incoming.responseHeaders };
+  return {
+    binding,
+    hooks,
+    request,
+    response: incoming.response,
+    message: message.message,
+    metadata,
+    timeoutMs: callTimeoutMs(request),
+    responseHeaders: incoming.responseHeaders,
+  };
 }
 
 /** Writes the error unless the response already started or the client is gone; never throws. */

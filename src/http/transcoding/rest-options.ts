@@ -3,7 +3,16 @@
  * REST-only behaviour (a header into a request field, ETags and 304, 204 for an empty
  * result, another RPC for the same URL) without the transcoder knowing about its domain.
  */
-import type { DescMessage, DescMethod, DescMethodServerStreaming, DescMethodUnary, DescService, Message, MessageShape, Registry } from "@bufbuild/protobuf";
+import type {
+  DescMessage,
+  DescMethod,
+  DescMethodServerStreaming,
+  DescMethodUnary,
+  DescService,
+  Message,
+  MessageShape,
+  Registry,
+} from "@bufbuild/protobuf";
 import type { Transport } from "@connectrpc/connect";
 import type { NodeRequest } from "./request-body.js";
 
@@ -107,6 +116,8 @@ export interface RestMethodHooks<I extends DescMessage = DescMessage, O extends 
 }
 
 /** Types a hooks object by its method, so `message` has the method's request and response types. */
-export function defineRestHooks<I extends DescMessage, O extends DescMessage>(hooks: RestMethodHooks<I, O> & { readonly method: DescMethodUnary<I, O> | DescMethodServerStreaming<I, O> }): RestMethodHooks {
+export function defineRestHooks<I extends DescMessage, O extends DescMessage>(
+  hooks: RestMethodHooks<I, O> & { readonly method: DescMethodUnary<I, O> | DescMethodServerStreaming<I, O> },
+): RestMethodHooks {
   return hooks;
 }

@@ -36,7 +36,8 @@ export function buildRestRoutes(options: Pick<RestOptions, "services" | "hooks" 
   for (const binding of readRestBindings(options.services)) {
     const alternatives = (hooks.get(keyOf(binding.method))?.alternatives ?? []).map((alternative) => {
       const method = served.get(keyOf(alternative.method));
-      if (method === undefined) throw new Error(`REST alternative for ${describeBinding(binding)}: ${keyOf(alternative.method)} is not a served method`);
+      if (method === undefined)
+        throw new Error(`REST alternative for ${describeBinding(binding)}: ${keyOf(alternative.method)} is not a served method`);
       return { binding: rebindToMethod(binding, method), when: alternative.when };
     });
     for (const target of [binding, ...alternatives.map((alternative) => alternative.binding)]) {
@@ -72,7 +73,10 @@ function indexHooks(hooks: readonly RestMethodHooks[], served: ReadonlyMap<strin
   return index;
 }
 
-function resolveLastEventIdFields(methods: readonly DescMethod[], fieldFor: RestOptions["lastEventIdField"]): Map<string, readonly DescField[]> {
+function resolveLastEventIdFields(
+  methods: readonly DescMethod[],
+  fieldFor: RestOptions["lastEventIdField"],
+): Map<string, readonly DescField[]> {
   const fields = new Map<string, readonly DescField[]>();
   for (const method of methods) {
     const path = fieldFor?.(method);
@@ -80,7 +84,8 @@ function resolveLastEventIdFields(methods: readonly DescMethod[], fieldFor: Rest
     try {
       const resolved = resolveFieldPath(method.input, path);
       const leaf = resolved[resolved.length - 1];
-      if (leaf === undefined || (leaf.fieldKind !== "scalar" && leaf.fieldKind !== "enum")) throw new Error(`"${fieldPathName(resolved)}" is not a singular scalar field`);
+      if (leaf === undefined || (leaf.fieldKind !== "scalar" && leaf.fieldKind !== "enum"))
+        throw new Error(`"${fieldPathName(resolved)}" is not a singular scalar field`);
       fields.set(keyOf(method), resolved);
     } catch (error) {
       throw new Error(`Last-Event-ID field for ${keyOf(method)}: ${(error as Error).message}`, { cause: error });

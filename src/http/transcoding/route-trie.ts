@@ -53,7 +53,9 @@ export function createRouteTrie<T>(describe: (value: T) => string): RouteTrie<T>
       node.ends.set(template.verb ?? "", methods);
       const existing = methods.get(httpMethod);
       if (existing !== undefined) {
-        throw new Error(`conflicting REST bindings: ${describe(value)} and ${describe(existing)} have the same HTTP method and path template`);
+        throw new Error(
+          `conflicting REST bindings: ${describe(value)} and ${describe(existing)} have the same HTTP method and path template`,
+        );
       }
       methods.set(httpMethod, value);
     },
@@ -90,7 +92,14 @@ function childOf<T>(children: Map<string, TrieNode<T>>, literal: string): TrieNo
 }
 
 /** Depth-first: literal, then `*`, then `**`; records in `allowed` the methods of every path that matched. */
-function search<T>(node: TrieNode<T>, segments: readonly string[], index: number, verb: string, httpMethod: string, allowed: Set<string>): T | undefined {
+function search<T>(
+  node: TrieNode<T>,
+  segments: readonly string[],
+  index: number,
+  verb: string,
+  httpMethod: string,
+  allowed: Set<string>,
+): T | undefined {
   if (index === segments.length) {
     const found = endOf(node, verb, httpMethod, allowed);
     if (found !== undefined) return found;

@@ -19,7 +19,13 @@ import { copyResponseMetadata, toNodeHeaders } from "./metadata-headers.js";
 import { headerValue } from "./request-body.js";
 import { statusJson } from "./status-json.js";
 import { responseJson } from "./response-json.js";
-import { isResponseClosed, watchClientDisconnect, writeErrorResponse, writeWithBackpressure, type NodeResponse } from "./response-writer.js";
+import {
+  isResponseClosed,
+  watchClientDisconnect,
+  writeErrorResponse,
+  writeWithBackpressure,
+  type NodeResponse,
+} from "./response-writer.js";
 import { hideUnexpectedError } from "./rest-errors.js";
 import type { CallEnvironment, PreparedCall } from "./prepared-call.js";
 
@@ -44,7 +50,13 @@ export async function serveServerStream(call: PreparedCall, environment: CallEnv
   // for a reader for ever (see createInProcessTransport in the server's wiring).
   const relay = new AbortController();
   const signal = AbortSignal.any([disconnect.signal, relay.signal]);
-  const writer = createFrameWriter(response, format, call.responseHeaders, format === "sse" ? environment.keepAliveMs : undefined, environment.stallTimeoutMs);
+  const writer = createFrameWriter(
+    response,
+    format,
+    call.responseHeaders,
+    format === "sse" ? environment.keepAliveMs : undefined,
+    environment.stallTimeoutMs,
+  );
   try {
     const method = binding.method as DescMethodStreaming;
     const result = await environment.transport.stream(method, signal, call.timeoutMs, call.metadata, singleMessage(call.message));
@@ -83,7 +95,13 @@ interface FrameWriter {
 }
 
 /** `keepAliveMs` undefined: no keep-alive comments (NDJSON has no comment syntax). */
-function createFrameWriter(response: NodeResponse, format: StreamFormat, headers: Headers, keepAliveMs: number | undefined, stallTimeoutMs: number): FrameWriter {
+function createFrameWriter(
+  response: NodeResponse,
+  format: StreamFormat,
+  headers: Headers,
+  keepAliveMs: number | undefined,
+  stallTimeoutMs: number,
+): FrameWriter {
   let committed = false;
   let timer: NodeJS.Timeout | undefined;
   const commit = (): void => {

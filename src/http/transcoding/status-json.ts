@@ -46,4 +46,3 @@ export function retryAfterSeconds(error: ConnectError): number | undefined {
   if (delay === undefined) return undefined;
   return Math.max(0, Math.ceil(Number(delay.seconds) + delay.nanos / 1e9));
 }
-

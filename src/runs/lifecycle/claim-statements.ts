@@ -27,9 +27,13 @@ const claimSlots = `select s.n, s.worker_id, s.lease_ms from unnest(:workerIds, 
  * those go through the concurrency-limit path.
  */
 export function claimSteps(filter: ClaimFilter, guarded: boolean, slots: string): string {
-  const workflowCondition = { any: "", only: "and r.workflow_id = any(:workflowIds)", except: "and r.workflow_id <> all(:workflowIds)" }[filter];
+  const workflowCondition = { any: "", only: "and r.workflow_id = any(:workflowIds)", except: "and r.workflow_id <> all(:workflowIds)" }[
+    filter
+  ];
   const limitedCondition = filter === "only" ? "and w.id = any(:workflowIds)" : "";
-  const guard = guarded ? `and not exists (select 1 from workflows w where w.tenant_id = :tenantId and w.concurrency_limit > 0 ${limitedCondition})` : "";
+  const guard = guarded
+    ? `and not exists (select 1 from workflows w where w.tenant_id = :tenantId and w.concurrency_limit > 0 ${limitedCondition})`
+    : "";
   return `
     slot as (${slots}), c0 as (
       select r.tenant_id, r.id, r.priority, r.ready_time from runs r

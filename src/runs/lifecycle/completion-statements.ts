@@ -50,9 +50,12 @@ function completionSteps(returning: string): string {
 const completion = { tenantId: "uuid", runIds: "uuid[]", leaseIds: "uuid[]", outputs: "jsonb[]" } as const;
 
 /** CompleteRun for many calls; a row per completed run, with its call's number `n`. */
-export const completeStatement = namedStatement(completion, `
+export const completeStatement = namedStatement(
+  completion,
+  `
   with ${completionSteps("r.*")}
-  select ${runColumns}, r.n, ${notifyExpression("r")} from d as r`);
+  select ${runColumns}, r.n, ${notifyExpression("r")} from d as r`,
+);
 
 // One slot per completed run whose report wants a replacement (:nextWorkerIds,
 // :nextLeaseMs: the reports' terms, null where none is wanted), numbered in report order.

@@ -31,9 +31,21 @@ const latestGuard = `
 
 /** The parameters of one run, by name. */
 const oneRun = {
-  tenantId: "uuid", runId: "uuid", workflowId: "uuid", version: "int", input: "jsonb", labels: "jsonb",
-  maxAttempts: "int", priority: "int", timeoutMs: "bigint", backoffMs: "bigint", createdBy: "text",
-  idempotencyKey: "text", webhookUrl: "text", webhookIntermediate: "boolean", scheduleTime: "timestamptz",
+  tenantId: "uuid",
+  runId: "uuid",
+  workflowId: "uuid",
+  version: "int",
+  input: "jsonb",
+  labels: "jsonb",
+  maxAttempts: "int",
+  priority: "int",
+  timeoutMs: "bigint",
+  backoffMs: "bigint",
+  createdBy: "text",
+  idempotencyKey: "text",
+  webhookUrl: "text",
+  webhookIntermediate: "boolean",
+  scheduleTime: "timestamptz",
   checkLatest: "boolean",
 } as const;
 
@@ -47,14 +59,19 @@ const insertedRun = (guard: string) => `r as (
   ${changedRows(transitions.create, runColumns)}`;
 
 /** One run without an idempotency key; no row when the latest guard failed. */
-export const insertRunStatement = namedStatement(oneRun, `
-  with ${insertedRun(latestGuard)}`);
+export const insertRunStatement = namedStatement(
+  oneRun,
+  `
+  with ${insertedRun(latestGuard)}`,
+);
 
 /**
  * One run, only when its idempotency key row could be claimed: fresh, or expired (then
  * taken over); no row when the key is live (or the latest guard failed).
  */
-export const insertRunWithKeyStatement = namedStatement({ ...oneRun, requestHash: "text" }, `
+export const insertRunWithKeyStatement = namedStatement(
+  { ...oneRun, requestHash: "text" },
+  `
   with k as (
     insert into idempotency_keys (tenant_id, key, request_hash, run_id, expire_time)
     select :tenantId, :idempotencyKey, :requestHash, :runId, now() + interval '${idempotencyKeyLifetimeHours} hours'
@@ -64,7 +81,8 @@ export const insertRunWithKeyStatement = namedStatement({ ...oneRun, requestHash
           create_time = now(), expire_time = excluded.expire_time
       where idempotency_keys.expire_time < now()
     returning run_id
-  ), ${insertedRun("exists (select 1 from k)")}`);
+  ), ${insertedRun("exists (select 1 from k)")}`,
+);
 
 /** The batch reads each run's schedule time from its row of x. */
 const batchStatus = statusExpression(transitions.create).replaceAll(":scheduleTime", "x.schedule_time");
@@ -73,11 +91,24 @@ const batchStatus = statusExpression(transitions.create).replaceAll(":scheduleTi
  * Many runs without idempotency keys, and their first events: one array parameter per
  * column (tenant and creator are shared).
  */
-export const insertRunsStatement = namedStatement({
-  tenantId: "uuid", runIds: "uuid[]", workflowIds: "uuid[]", versions: "int[]", inputs: "jsonb[]", labels: "jsonb[]",
-  maxAttempts: "int[]", priorities: "int[]", timeoutMs: "bigint[]", backoffMs: "bigint[]", createdBy: "text",
-  webhookUrls: "text[]", webhookIntermediates: "boolean[]", scheduleTimes: "timestamptz[]",
-}, `
+export const insertRunsStatement = namedStatement(
+  {
+    tenantId: "uuid",
+    runIds: "uuid[]",
+    workflowIds: "uuid[]",
+    versions: "int[]",
+    inputs: "jsonb[]",
+    labels: "jsonb[]",
+    maxAttempts: "int[]",
+    priorities: "int[]",
+    timeoutMs: "bigint[]",
+    backoffMs: "bigint[]",
+    createdBy: "text",
+    webhookUrls: "text[]",
+    webhookIntermediates: "boolean[]",
+    scheduleTimes: "timestamptz[]",
+  },
+  `
   with x as (
     select * from unnest(:runIds, :workflowIds, :versions, :inputs, :labels, :maxAttempts, :priorities,
                          :timeoutMs, :backoffMs, :webhookUrls, :webhookIntermediates, :scheduleTimes)
@@ -94,4 +125,5 @@ export const insertRunsStatement = namedStatement({
   ), e as (
     ${statusEvent(transitions.create, "r")}
   )
-  ${changedRows(transitions.create, runColumns)}`);
+  ${changedRows(transitions.create, runColumns)}`,
+);

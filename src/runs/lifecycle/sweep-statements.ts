@@ -37,7 +37,10 @@ export const expireLeasesStatement = namedStatement({}, sweepStatement(transitio
 export const timeOutRunsStatement = namedStatement({}, sweepStatement(transitions.timeout, "deadline_time"));
 
 /** CANCELLING past the grace period, cancelGraceMs (runs_cancel_grace). */
-export const endCancelGraceStatement = namedStatement({ cancelGraceMs: "bigint" }, sweepStatement(transitions.cancelGraceEnded, "update_time"));
+export const endCancelGraceStatement = namedStatement(
+  { cancelGraceMs: "bigint" },
+  sweepStatement(transitions.cancelGraceEnded, "update_time"),
+);
 
 /** SCHEDULED runs whose time came (runs_schedule_due). */
 export const startScheduledStatement = namedStatement({}, sweepStatement(transitions.schedule, "schedule_time"));

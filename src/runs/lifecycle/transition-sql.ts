@@ -38,7 +38,9 @@ export function statusExpression(transition: Transition): string {
   const [only] = transition.outcomes;
   if (transition.outcomes.length === 1 && only !== undefined) return quoted(only.to);
   const branches = transition.outcomes.map((outcome) => {
-    const conditions = [outcome.from === undefined ? undefined : `r.status = ${quoted(outcome.from)}`, outcome.when].filter((part) => part !== undefined);
+    const conditions = [outcome.from === undefined ? undefined : `r.status = ${quoted(outcome.from)}`, outcome.when].filter(
+      (part) => part !== undefined,
+    );
     return conditions.length === 0 ? `else ${quoted(outcome.to)}` : `when ${conditions.join(" and ")} then ${quoted(outcome.to)}`;
   });
   return `case ${branches.join(" ")} end`;
@@ -47,7 +49,9 @@ export function statusExpression(transition: Transition): string {
 /** The SET clause of an `update runs r`: status, the transition's columns, update time and sequence. */
 export function setClause(transition: Transition): string {
   const columns = Object.entries(transition.set).map(([column, value]) => `${column} = ${value}`);
-  return [`status = ${statusExpression(transition)}`, ...columns, "update_time = now()", "last_sequence = r.last_sequence + 1"].join(",\n      ");
+  return [`status = ${statusExpression(transition)}`, ...columns, "update_time = now()", "last_sequence = r.last_sequence + 1"].join(
+    ",\n      ",
+  );
 }
 
 /**

@@ -60,28 +60,40 @@ export const transitions = {
   create: {
     from: [],
     outcomes: [{ when: ":scheduleTime > now()", to: "SCHEDULED" }, { to: "QUEUED" }],
-    fenced: false, set: {}, eventData: "null", notifies: false,
+    fenced: false,
+    set: {},
+    eventData: "null",
+    notifies: false,
   },
   /** The sweeper: a scheduled run's time came. */
   schedule: {
-    from: ["SCHEDULED"], where: "r.schedule_time <= now()",
+    from: ["SCHEDULED"],
+    where: "r.schedule_time <= now()",
     outcomes: [{ to: "QUEUED" }],
     // Clearing a lease it cannot hold keeps the sweeper's statements alike.
-    fenced: false, set: { ready_time: "now()", ...clearLease }, eventData: "null", notifies: true,
+    fenced: false,
+    set: { ready_time: "now()", ...clearLease },
+    eventData: "null",
+    notifies: true,
   },
   /** ClaimRuns, Work, StreamAssignments: an executor takes a queued run under a new lease (slot: the claimer's terms). */
   claim: {
-    from: ["QUEUED"], where: "r.ready_time <= now()",
+    from: ["QUEUED"],
+    where: "r.ready_time <= now()",
     outcomes: [{ to: "RUNNING" }],
     fenced: false,
     set: {
-      attempt: "r.attempt + 1", lease_id: "gen_random_uuid()",
-      lease_duration_ms: "slot.lease_ms", lease_expire_time: "now() + slot.lease_ms * interval '1 millisecond'",
-      worker_id: "slot.worker_id", start_time: "coalesce(r.start_time, now())",
+      attempt: "r.attempt + 1",
+      lease_id: "gen_random_uuid()",
+      lease_duration_ms: "slot.lease_ms",
+      lease_expire_time: "now() + slot.lease_ms * interval '1 millisecond'",
+      worker_id: "slot.worker_id",
+      start_time: "coalesce(r.start_time, now())",
       deadline_time: `coalesce(r.deadline_time, now() + least(r.timeout_ms, ${maxTimeoutMs}) * interval '1 millisecond')`,
       cancel_requested: "false",
     },
-    eventData: "jsonb_build_object('attempt', attempt, 'workerId', worker_id)", notifies: true,
+    eventData: "jsonb_build_object('attempt', attempt, 'workerId', worker_id)",
+    notifies: true,
   },
   /** CompleteRun (t.output: the call's output). A CANCELLING run that completes was stopped by the cancellation. */
   complete: {
@@ -89,19 +101,26 @@ export const transitions = {
     outcomes: [{ from: "CANCELLING", to: "CANCELLED" }, { to: "SUCCEEDED" }],
     fenced: true,
     set: { result: "case when r.status = 'CANCELLING' then null else t.output end", end_time: "now()", ...clearLease },
-    eventData: "null", notifies: true,
+    eventData: "null",
+    notifies: true,
   },
   /** FailRun: retryable with attempts left, back to the queue after backoff (retry-delay.ts). */
   fail: {
     from: ["RUNNING", "CANCELLING"],
-    outcomes: [{ from: "CANCELLING", to: "CANCELLED" }, { when: ":retryable and r.attempt < r.max_attempts", to: "QUEUED" }, { to: "FAILED" }],
+    outcomes: [
+      { from: "CANCELLING", to: "CANCELLED" },
+      { when: ":retryable and r.attempt < r.max_attempts", to: "QUEUED" },
+      { to: "FAILED" },
+    ],
     fenced: true,
     set: {
       ready_time: `case when ${retrying} then ${retryReadyTime} else r.ready_time end`,
       end_time: `case when ${retrying} then null else now() end`,
-      error: ":error", ...clearLease,
+      error: ":error",
+      ...clearLease,
     },
-    eventData: "jsonb_build_object('error', :error, 'attempt', attempt)", notifies: true,
+    eventData: "jsonb_build_object('error', :error, 'attempt', attempt)",
+    notifies: true,
   },
   /** ReleaseRun: the lease handed back; the attempt too (attempt − 1), so the next claim counts it again. */
   release: {
@@ -110,9 +129,12 @@ export const transitions = {
     fenced: true,
     set: {
       attempt: "case when r.status = 'CANCELLING' then r.attempt else r.attempt - 1 end",
-      ready_time: "now()", end_time: "case when r.status = 'CANCELLING' then now() else null end", ...clearLease,
+      ready_time: "now()",
+      end_time: "case when r.status = 'CANCELLING' then now() else null end",
+      ...clearLease,
     },
-    eventData: "jsonb_build_object('reason', 'released')", notifies: true,
+    eventData: "jsonb_build_object('reason', 'released')",
+    notifies: true,
   },
   /** InterruptRun: only a RUNNING run pauses; a CANCELLING one must stop instead. */
   interrupt: {
@@ -120,15 +142,18 @@ export const transitions = {
     outcomes: [{ to: "INTERRUPTED" }],
     fenced: true,
     set: { interrupt: ":interrupt", resume_input: "null", ...clearLease },
-    eventData: "jsonb_build_object('interruptId', :interrupt->>'id', 'reason', :interrupt->>'reason')", notifies: true,
+    eventData: "jsonb_build_object('interruptId', :interrupt->>'id', 'reason', :interrupt->>'reason')",
+    notifies: true,
   },
   /** ResumeRun: continues the interrupted attempt (the next claim counts it again), once per interrupt. */
   resume: {
-    from: ["INTERRUPTED"], where: "r.interrupt->>'id' = :interruptId",
+    from: ["INTERRUPTED"],
+    where: "r.interrupt->>'id' = :interruptId",
     outcomes: [{ to: "QUEUED" }],
     fenced: false,
     set: { attempt: "greatest(r.attempt - 1, 0)", resume_input: ":input", ready_time: "now()" },
-    eventData: "jsonb_build_object('resumedInterruptId', :interruptId)", notifies: true,
+    eventData: "jsonb_build_object('resumedInterruptId', :interruptId)",
+    notifies: true,
   },
   /** CancelRun: a RUNNING run's executor learns it on its next heartbeat; the others stop at once. */
   cancel: {
@@ -136,18 +161,23 @@ export const transitions = {
     outcomes: [{ from: "RUNNING", to: "CANCELLING" }, { to: "CANCELLED" }],
     fenced: false,
     set: { cancel_requested: "true", end_time: "case when r.status = 'RUNNING' then null else now() end" },
-    eventData: "jsonb_build_object('reason', :reason)", notifies: true,
+    eventData: "jsonb_build_object('reason', :reason)",
+    notifies: true,
   },
   /** The sweeper: a CANCELLING run that outlived the grace period. update_time is when it became CANCELLING. */
   cancelGraceEnded: {
-    from: ["CANCELLING"], where: "r.update_time < now() - :cancelGraceMs * interval '1 millisecond'",
+    from: ["CANCELLING"],
+    where: "r.update_time < now() - :cancelGraceMs * interval '1 millisecond'",
     outcomes: [{ to: "CANCELLED" }],
-    fenced: false, set: { end_time: "now()", worker_id: "null", ...clearLease },
-    eventData: "jsonb_build_object('reason', 'cancel_grace_period_ended')", notifies: true,
+    fenced: false,
+    set: { end_time: "now()", worker_id: "null", ...clearLease },
+    eventData: "jsonb_build_object('reason', 'cancel_grace_period_ended')",
+    notifies: true,
   },
   /** The sweeper: the executor stopped heartbeating. Back to the queue after backoff, or TIMED_OUT when no attempt is left. */
   leaseExpired: {
-    from: ["RUNNING", "CANCELLING"], where: "r.lease_expire_time < now()",
+    from: ["RUNNING", "CANCELLING"],
+    where: "r.lease_expire_time < now()",
     outcomes: [{ from: "CANCELLING", to: "CANCELLED" }, { when: "r.attempt < r.max_attempts", to: "QUEUED" }, { to: "TIMED_OUT" }],
     fenced: false,
     set: {
@@ -155,20 +185,26 @@ export const transitions = {
       end_time: `case when ${requeuedAfterExpiry} then null else now() end`,
       error: `case when r.status = 'RUNNING' and r.attempt >= r.max_attempts
      then jsonb_build_object('message', 'the executor stopped heartbeating and no attempts are left', 'code', 'LEASE_EXPIRED') else r.error end`,
-      worker_id: "null", ...clearLease,
+      worker_id: "null",
+      ...clearLease,
     },
-    eventData: "jsonb_build_object('reason', 'lease_expired', 'attempt', attempt)", notifies: true,
+    eventData: "jsonb_build_object('reason', 'lease_expired', 'attempt', attempt)",
+    notifies: true,
   },
   /** The sweeper: the run's deadline (first start + timeout) passed. */
   timeout: {
-    from: ["QUEUED", "RUNNING", "INTERRUPTED", "CANCELLING"], where: "r.deadline_time < now()",
+    from: ["QUEUED", "RUNNING", "INTERRUPTED", "CANCELLING"],
+    where: "r.deadline_time < now()",
     outcomes: [{ to: "TIMED_OUT" }],
     fenced: false,
     set: {
-      end_time: "now()", worker_id: "null",
-      error: "jsonb_build_object('message', 'the run exceeded its timeout', 'code', 'RUN_TIMEOUT')", ...clearLease,
+      end_time: "now()",
+      worker_id: "null",
+      error: "jsonb_build_object('message', 'the run exceeded its timeout', 'code', 'RUN_TIMEOUT')",
+      ...clearLease,
     },
-    eventData: "jsonb_build_object('reason', 'timeout')", notifies: true,
+    eventData: "jsonb_build_object('reason', 'timeout')",
+    notifies: true,
   },
 } as const satisfies Record<string, Transition>;
 
