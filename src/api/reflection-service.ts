@@ -218,17 +218,16 @@ async function* answerEach<Request, Response>(
   }
 }
 
+/** A response's fields for `request`: the same in v1 and v1alpha, but for the messages' names. */
+function responseFields<Request extends ReflectionRequest>(catalog: ReflectionCatalog, request: Request) {
+  return { validHost: request.host, originalRequest: request, messageResponse: answer(catalog, request.messageRequest) };
+}
+
 /** grpc.reflection.v1.ServerReflection over `catalog` (built on first use). */
 export function reflectionServiceV1(catalog: () => ReflectionCatalog): ServiceImpl<typeof v1.ServerReflection> {
   return {
     serverReflectionInfo: (requests, context) =>
-      answerEach(requests, context.signal, (request) =>
-        create(v1.ServerReflectionResponseSchema, {
-          validHost: request.host,
-          originalRequest: request,
-          messageResponse: answer(catalog(), request.messageRequest),
-        }),
-      ),
+      answerEach(requests, context.signal, (request) => create(v1.ServerReflectionResponseSchema, responseFields(catalog(), request))),
   };
 }
 
@@ -236,12 +235,6 @@ export function reflectionServiceV1(catalog: () => ReflectionCatalog): ServiceIm
 export function reflectionServiceV1alpha(catalog: () => ReflectionCatalog): ServiceImpl<typeof v1alpha.ServerReflection> {
   return {
     serverReflectionInfo: (requests, context) =>
-      answerEach(requests, context.signal, (request) =>
-        create(v1alpha.ServerReflectionResponseSchema, {
-          validHost: request.host,
-          originalRequest: request,
-          messageResponse: answer(catalog(), request.messageRequest),
-        }),
-      ),
+      answerEach(requests, context.signal, (request) => create(v1alpha.ServerReflectionResponseSchema, responseFields(catalog(), request))),
   };
 }

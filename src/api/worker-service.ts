@@ -102,14 +102,11 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
       return { run: runMessage(await executors.release(tenantOf(context), request.runId, request.leaseId)) };
     },
     async interruptRun(request, context) {
-      const result = await executors.interrupt(
-        tenantOf(context),
-        request.runId,
-        request.leaseId,
-        request.reason,
-        jsonFromValue(request.payload, "payload"),
-        jsonFromValue(request.resumeSchema, "resume_schema"),
-      );
+      const result = await executors.interrupt(tenantOf(context), request.runId, request.leaseId, {
+        reason: request.reason,
+        payload: jsonFromValue(request.payload, "payload"),
+        resumeSchema: jsonFromValue(request.resumeSchema, "resume_schema"),
+      });
       return {
         run: runMessage(result.run),
         interrupt: {

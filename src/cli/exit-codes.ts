@@ -32,40 +32,33 @@ export const exitCodes = {
   runNotSettled: 14,
 } as const;
 
+/** Connect error codes with an exit code of their own; every other code exits with `failure`. */
+const exitCodeByErrorCode: ReadonlyMap<Code, number> = new Map([
+  [Code.NotFound, exitCodes.notFound],
+  [Code.Unauthenticated, exitCodes.auth],
+  [Code.PermissionDenied, exitCodes.auth],
+  [Code.InvalidArgument, exitCodes.refused],
+  [Code.FailedPrecondition, exitCodes.refused],
+  [Code.Unavailable, exitCodes.unavailable],
+]);
+
 /** The exit code for a Connect error code, so that auth and not-found failures are told apart without parsing messages. */
 export function exitCodeForErrorCode(code: Code): number {
-  switch (code) {
-    case Code.NotFound:
-      return exitCodes.notFound;
-    case Code.Unauthenticated:
-    case Code.PermissionDenied:
-      return exitCodes.auth;
-    case Code.InvalidArgument:
-    case Code.FailedPrecondition:
-      return exitCodes.refused;
-    case Code.Unavailable:
-      return exitCodes.unavailable;
-    default:
-      return exitCodes.failure;
-  }
+  return exitCodeByErrorCode.get(code) ?? exitCodes.failure;
 }
+
+/** Settled run statuses with an exit code of their own; a run still on its way exits with `runNotSettled`. */
+const exitCodeByRunStatus: ReadonlyMap<RunStatus, number> = new Map([
+  [RunStatus.SUCCEEDED, exitCodes.ok],
+  [RunStatus.FAILED, exitCodes.runFailed],
+  [RunStatus.CANCELLED, exitCodes.runCancelled],
+  [RunStatus.TIMED_OUT, exitCodes.runTimedOut],
+  [RunStatus.INTERRUPTED, exitCodes.runInterrupted],
+]);
 
 /** The exit code for where a followed run ended up, so `runs watch && deploy` does what it reads like. */
 export function exitCodeForRunStatus(status: RunStatus): number {
-  switch (status) {
-    case RunStatus.SUCCEEDED:
-      return exitCodes.ok;
-    case RunStatus.FAILED:
-      return exitCodes.runFailed;
-    case RunStatus.CANCELLED:
-      return exitCodes.runCancelled;
-    case RunStatus.TIMED_OUT:
-      return exitCodes.runTimedOut;
-    case RunStatus.INTERRUPTED:
-      return exitCodes.runInterrupted;
-    default:
-      return exitCodes.runNotSettled;
-  }
+  return exitCodeByRunStatus.get(status) ?? exitCodes.runNotSettled;
 }
 
 /** The exit-code table as the help text shows it. */

@@ -64,33 +64,27 @@ function programRefusal(program: CommanderCommand, error: CommanderError): Error
 /** A refusal of a group (`runs`) without a known command after it. */
 function groupRefusal(group: CommanderCommand, error: CommanderError): Error {
   const name = group.name();
-  switch (error.code) {
-    case "commander.help":
-      if (group.opts().help !== true) return new UsageError(`"${name}" needs a command`, groupUsageLine(group));
-      process.stdout.write(group.helpInformation());
-      return new CommanderError(exitCodes.ok, "commander.helpDisplayed", error.message);
-    case "commander.unknownCommand":
-      return new UsageError(`unknown command "${name} ${group.args[0] ?? ""}"`, groupUsageLine(group));
-    case "commander.unknownOption":
-      return new UsageError(`unknown option "${unknownFlag(group)}"`, groupUsageLine(group));
-    default:
-      return new UsageError(commanderMessage(error), groupUsageLine(group));
+  if (error.code === "commander.help" && group.opts().help === true) {
+    process.stdout.write(group.helpInformation());
+    return new CommanderError(exitCodes.ok, "commander.helpDisplayed", error.message);
   }
+  const messages: Record<string, () => string> = {
+    "commander.help": () => `"${name}" needs a command`,
+    "commander.unknownCommand": () => `unknown command "${name} ${group.args[0] ?? ""}"`,
+    "commander.unknownOption": () => `unknown option "${unknownFlag(group)}"`,
+  };
+  return new UsageError((messages[error.code] ?? (() => commanderMessage(error)))(), groupUsageLine(group));
 }
 
 /** A refusal of a command's own line: options and positionals. */
 function commandRefusal(command: CommanderCommand, error: CommanderError): Error {
   const expected = command.registeredArguments;
-  switch (error.code) {
-    case "commander.missingArgument":
-      return new UsageError(`missing <${expected[command.args.length]?.name() ?? ""}>`, usageLine(command));
-    case "commander.excessArguments":
-      return new UsageError(`unexpected argument "${command.args[expected.length] ?? ""}"`, usageLine(command));
-    case "commander.unknownOption":
-      return new UsageError(`Unknown option '${unknownFlag(command)}'`, usageLine(command));
-    default:
-      return new UsageError(commanderMessage(error), usageLine(command));
-  }
+  const messages: Record<string, () => string> = {
+    "commander.missingArgument": () => `missing <${expected[command.args.length]?.name() ?? ""}>`,
+    "commander.excessArguments": () => `unexpected argument "${command.args[expected.length] ?? ""}"`,
+    "commander.unknownOption": () => `Unknown option '${unknownFlag(command)}'`,
+  };
+  return new UsageError((messages[error.code] ?? (() => commanderMessage(error)))(), usageLine(command));
 }
 
 /** Makes commander throw instead of exiting: help shown (exit 0) as is, refusals as UsageErrors. */

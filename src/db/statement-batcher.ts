@@ -11,33 +11,40 @@
  * failure (or a deadlock with another statement) is never another call's error.
  */
 
-/** Runs one statement for `items` (all sharing `key`); answers in the same order. */
-export type BatchExecutor<Item, Answer> = (key: string, items: readonly Item[]) => Promise<readonly Answer[]>;
+/**
+ * Runs one statement for `items`, all of one group (the tenant, say, or a tenant and a
+ * workflow set: what the statement needs once beside its items); answers in their order.
+ */
+export type BatchExecutor<Group, Item, Answer> = (group: Group, items: readonly Item[]) => Promise<readonly Answer[]>;
 
-interface Pending<Item, Answer> {
+interface Pending<Group, Item, Answer> {
+  readonly group: Group;
   readonly item: Item;
   resolve(answer: Answer): void;
   reject(error: unknown): void;
 }
 
-/** A batcher: `submit(key, item)` resolves with that item's answer. */
-export interface StatementBatcher<Item, Answer> {
-  submit(key: string, item: Item): Promise<Answer>;
+/**
+ * A batcher: `submit(key, group, item)` resolves with that item's answer. Items of one
+ * key share statements, so a key must name its group (it is read from the first item).
+ */
+export interface StatementBatcher<Group, Item, Answer> {
+  submit(key: string, group: Group, item: Item): Promise<Answer>;
 }
 
 /** `maxBatch` bounds the items of one statement (parameters, result size, lock count). */
-export function createStatementBatcher<Item, Answer>(
+export function createStatementBatcher<Group, Item, Answer>(
   maxBatch: number,
-  execute: BatchExecutor<Item, Answer>,
+  execute: BatchExecutor<Group, Item, Answer>,
   maxInFlight = 1,
-): StatementBatcher<Item, Answer> {
+): StatementBatcher<Group, Item, Answer> {
   /** Per key: the calls waiting, and how many statements are in flight. */
-  const keys = new Map<string, { waiting: Pending<Item, Answer>[]; inFlight: number }>();
+  const keys = new Map<string, { waiting: Pending<Group, Item, Answer>[]; inFlight: number }>();
 
-  const runBatch = async (key: string, batch: readonly Pending<Item, Answer>[]): Promise<void> => {
+  const runBatch = async (key: string, batch: readonly Pending<Group, Item, Answer>[]): Promise<void> => {
     try {
       const answers = await execute(
-        key,
+        batch[0]!.group,
         batch.map((pending) => pending.item),
       );
       batch.forEach((pending, index) => pending.resolve(answers[index]!));
@@ -48,7 +55,7 @@ export function createStatementBatcher<Item, Answer>(
   };
 
   // Runs statements for the key while calls wait; the last one out forgets the key.
-  const work = async (key: string, state: { waiting: Pending<Item, Answer>[]; inFlight: number }): Promise<void> => {
+  const work = async (key: string, state: { waiting: Pending<Group, Item, Answer>[]; inFlight: number }): Promise<void> => {
     state.inFlight++;
     while (state.waiting.length > 0) await runBatch(key, state.waiting.splice(0, maxBatch));
     state.inFlight--;
@@ -56,11 +63,11 @@ export function createStatementBatcher<Item, Answer>(
   };
 
   return {
-    submit(key, item) {
+    submit(key, group, item) {
       return new Promise<Answer>((resolve, reject) => {
         let state = keys.get(key);
         if (state === undefined) keys.set(key, (state = { waiting: [], inFlight: 0 }));
-        state.waiting.push({ item, resolve, reject });
+        state.waiting.push({ group, item, resolve, reject });
         if (state.inFlight < maxInFlight) void work(key, state);
       });
     },

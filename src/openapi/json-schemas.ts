@@ -13,6 +13,7 @@
 import { ScalarType } from "@bufbuild/protobuf";
 import type { DescEnum, DescField, DescMessage, DescOneof } from "@bufbuild/protobuf";
 import { isWrapperDesc } from "@bufbuild/protobuf/wkt";
+import { valueTypeOf, type ValueType } from "../http/transcoding/index.js";
 import type { JsonSchemaType, SchemaObject } from "./openapi-types.js";
 import { commentOf, joinParagraphs } from "./proto-comments.js";
 
@@ -90,28 +91,18 @@ function oneofNote(oneof: DescOneof): string {
   return `At most one of ${members} is set (oneof \`${oneof.name}\`).`;
 }
 
-function typeSchema(registry: SchemaRegistry, field: DescField): SchemaObject {
-  switch (field.fieldKind) {
-    case "scalar":
-      return scalarSchema(field.scalar);
-    case "enum":
-      return registry.enumSchema(field.enum);
-    case "message":
-      return registry.messageSchema(field.message);
-    case "list":
-      return { type: "array", items: elementSchema(registry, field) };
-    case "map":
-      return { type: "object", additionalProperties: elementSchema(registry, field), ...mapKeySchema(field.mapKey) };
-  }
+/** The schema of one value of `type`: a singular field's, a list's element, a map's value. */
+export function valueSchema(registry: SchemaRegistry, type: ValueType): SchemaObject {
+  if (type.kind === "scalar") return scalarSchema(type.scalar);
+  if (type.kind === "enum") return registry.enumSchema(type.desc);
+  return registry.messageSchema(type.desc);
 }
 
-/** The schema of one element of a list, or one value of a map. */
-function elementSchema(registry: SchemaRegistry, field: DescField & { fieldKind: "list" | "map" }): SchemaObject {
-  const kind = field.fieldKind === "list" ? field.listKind : field.mapKind;
-  if (kind === "enum" && field.enum !== undefined) return registry.enumSchema(field.enum);
-  if (kind === "message" && field.message !== undefined) return registry.messageSchema(field.message);
-  if (field.scalar === undefined) throw new Error(`${field.parent.typeName}.${field.name}: element type unknown`);
-  return scalarSchema(field.scalar);
+function typeSchema(registry: SchemaRegistry, field: DescField): SchemaObject {
+  const value = valueSchema(registry, valueTypeOf(field));
+  if (field.fieldKind === "list") return { type: "array", items: value };
+  if (field.fieldKind === "map") return { type: "object", additionalProperties: value, ...mapKeySchema(field.mapKey) };
+  return value;
 }
 
 /** Map keys are JSON object keys, so always strings; integer and bool keys are spelled out. */

@@ -26,7 +26,7 @@ import {
   type TemplateSegment,
   type ValueType,
 } from "../http/transcoding/index.js";
-import { fieldDescription, scalarSchema, type SchemaRegistry } from "./json-schemas.js";
+import { fieldDescription, scalarSchema, valueSchema, type SchemaRegistry } from "./json-schemas.js";
 import type { ParameterObject, SchemaObject } from "./openapi-types.js";
 import { joinParagraphs } from "./proto-comments.js";
 
@@ -178,18 +178,13 @@ function queryParameter(path: readonly DescField[], registry: SchemaRegistry): P
 
 /** One value as query text takes it: wrappers as their scalar, Value, Struct and ListValue as JSON text. */
 function queryValueSchema(type: ValueType, registry: SchemaRegistry): SchemaObject {
-  switch (type.kind) {
-    case "scalar":
-      return scalarSchema(type.scalar);
-    case "enum":
-      return registry.enumSchema(type.desc);
-    case "message": {
-      if (isWrapperDesc(type.desc)) return scalarSchema(type.desc.fields[0].scalar);
-      const isJson = ["google.protobuf.Value", "google.protobuf.Struct", "google.protobuf.ListValue"].includes(type.desc.typeName);
-      return isJson ? { type: "string", description: "JSON text." } : registry.messageSchema(type.desc);
-    }
-  }
+  if (type.kind === "message" && isWrapperDesc(type.desc)) return scalarSchema(type.desc.fields[0].scalar);
+  if (type.kind === "message" && jsonTextTypes.includes(type.desc.typeName)) return { type: "string", description: "JSON text." };
+  return valueSchema(registry, type);
 }
+
+/** Messages whose query text is JSON. */
+const jsonTextTypes = ["google.protobuf.Value", "google.protobuf.Struct", "google.protobuf.ListValue"];
 
 interface ParameterFlags {
   readonly required?: boolean;

@@ -112,17 +112,11 @@ const maxRequestsPerStatement = 32;
 
 /** A Claimer over `sql`; see statement-batcher.ts for how calls are grouped. */
 export function createClaimer(sql: Sql): Claimer {
-  const batcher = createStatementBatcher<{ tenantId: string; request: ClaimRequest }, LeaseRecord[]>(
-    maxRequestsPerStatement,
-    (_key, items) =>
-      claimTogether(
-        sql,
-        items[0]!.tenantId,
-        items.map((item) => item.request),
-      ),
+  const batcher = createStatementBatcher<string, ClaimRequest, LeaseRecord[]>(maxRequestsPerStatement, (tenantId, requests) =>
+    claimTogether(sql, tenantId, requests),
   );
   return {
-    claim: (tenantId, request) => batcher.submit(`${tenantId}/${[...request.workflowIds].sort().join(",")}`, { tenantId, request }),
+    claim: (tenantId, request) => batcher.submit(`${tenantId}/${[...request.workflowIds].sort().join(",")}`, tenantId, request),
   };
 }
 

@@ -65,20 +65,14 @@ const maxReportsPerStatement = 64;
 
 /** A ReportCompleter over `sql`. Reports are grouped by tenant and workflow set. */
 export function createReportCompleter(sql: Sql): ReportCompleter {
-  const batcher = createStatementBatcher<{ tenantId: string; workflowIds: readonly string[]; report: Report }, Reported>(
+  const batcher = createStatementBatcher<{ tenantId: string; workflowIds: readonly string[] }, Report, Reported>(
     maxReportsPerStatement,
-    (_key, items) =>
-      reportTogether(
-        sql,
-        items[0]!.tenantId,
-        items[0]!.workflowIds,
-        items.map((item) => item.report),
-      ),
+    (group, reports) => reportTogether(sql, group.tenantId, group.workflowIds, reports),
   );
   return {
     report: (tenantId, workflowIds, report) => {
       const sorted = [...workflowIds].sort();
-      return batcher.submit(`${tenantId}/${sorted.join(",")}`, { tenantId, workflowIds: sorted, report });
+      return batcher.submit(`${tenantId}/${sorted.join(",")}`, { tenantId, workflowIds: sorted }, report);
     },
   };
 }

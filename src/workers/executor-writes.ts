@@ -24,6 +24,7 @@ import {
   refuseStaleLease,
   releaseRun,
   type InterruptRecord,
+  type InterruptRequest,
 } from "./lease-writes.js";
 import { reportRunEvents } from "./report-events.js";
 
@@ -56,9 +57,7 @@ export interface ExecutorWrites {
     tenantId: string,
     runId: string,
     leaseId: string,
-    reason: string,
-    payload: unknown,
-    resumeSchema: unknown,
+    request: InterruptRequest,
   ): Promise<{ run: RunRecord; interrupt: InterruptRecord }>;
   /** Appends to the log of a run the lease holds (report-events.ts). */
   report(tenantId: string, runId: string, leaseId: string, events: readonly NewEvent[]): Promise<EventRecord[]>;
@@ -107,8 +106,8 @@ export function createExecutorWrites(app: Pick<AppContext, "database" | "hub">):
       if (run.status === "QUEUED") app.hub.announceQueued(tenantId);
       return run;
     },
-    interrupt: async (tenantId, runId, leaseId, reason, payload, resumeSchema) => {
-      const result = await interruptRun(sql, tenantId, runId, leaseId, reason, payload, resumeSchema);
+    interrupt: async (tenantId, runId, leaseId, request) => {
+      const result = await interruptRun(sql, tenantId, runId, leaseId, request);
       finished(result.run);
       return result;
     },

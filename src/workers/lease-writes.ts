@@ -106,19 +106,13 @@ const maxCompletionsPerStatement = 64;
 
 /** A Completer over `sql`; see statement-batcher.ts for how calls are grouped. */
 export function createCompleter(sql: Sql): Completer {
-  const batcher = createStatementBatcher<{ tenantId: string; call: Completion }, RunRecord | undefined>(
-    maxCompletionsPerStatement,
-    (_key, items) =>
-      completeTogether(
-        sql,
-        items[0]!.tenantId,
-        items.map((item) => item.call),
-      ),
+  const batcher = createStatementBatcher<string, Completion, RunRecord | undefined>(maxCompletionsPerStatement, (tenantId, calls) =>
+    completeTogether(sql, tenantId, calls),
   );
   return {
     async complete(tenantId, runId, leaseId, output) {
       checkLease(runId, leaseId);
-      const run = await batcher.submit(tenantId, { tenantId, call: { runId, leaseId, output } });
+      const run = await batcher.submit(tenantId, tenantId, { runId, leaseId, output });
       return run ?? refuseStaleLease(sql, tenantId, runId);
     },
   };
@@ -149,12 +143,16 @@ export async function releaseRun(sql: Sql, tenantId: string, runId: string, leas
   return row === undefined ? refuseStaleLease(sql, tenantId, runId) : withoutNotifyColumn(row);
 }
 
-/** An interrupt as stored on the run. */
-export interface InterruptRecord {
-  readonly id: string;
+/** What an executor asks for when it pauses a run: why, what for the caller, and the schema of the answer. */
+export interface InterruptRequest {
   readonly reason: string;
   readonly payload: unknown;
   readonly resumeSchema: unknown;
+}
+
+/** An interrupt as stored on the run: the request with the id ResumeRun answers. */
+export interface InterruptRecord extends InterruptRequest {
+  readonly id: string;
 }
 
 /** Pauses a run until ResumeRun; the resume schema is checked here, once. */
@@ -163,13 +161,16 @@ export async function interruptRun(
   tenantId: string,
   runId: string,
   leaseId: string,
-  reason: string,
-  payload: unknown,
-  resumeSchema: unknown,
+  request: InterruptRequest,
 ): Promise<{ run: RunRecord; interrupt: InterruptRecord }> {
   checkLease(runId, leaseId);
-  checkSchema(resumeSchema, "resume_schema");
-  const interrupt: InterruptRecord = { id: randomUUID(), reason, payload: payload ?? null, resumeSchema: resumeSchema ?? null };
+  checkSchema(request.resumeSchema, "resume_schema");
+  const interrupt: InterruptRecord = {
+    id: randomUUID(),
+    reason: request.reason,
+    payload: request.payload ?? null,
+    resumeSchema: request.resumeSchema ?? null,
+  };
   const [row] = await sql.query<RunRecord>(
     interruptStatement.text,
     interruptStatement.values({ tenantId, runId, leaseId, interrupt: JSON.stringify(interrupt) }),

@@ -91,12 +91,10 @@ describe("raw-socket peers against a server process", () => {
     // About 16 MB of events: what a stream replays to a reader that never reads.
     const padding = "x".repeat(16 * 1024);
     for (let call = 0; call < 20; call += 1) {
-      await tenant
-        .runs()
-        .ingestRunEvents({
-          runId: bigRunId,
-          events: Array.from({ length: 50 }, (_, index) => ({ type: "chunk", data: json({ index, padding }) })),
-        });
+      await tenant.runs().ingestRunEvents({
+        runId: bigRunId,
+        events: Array.from({ length: 50 }, (_, index) => ({ type: "chunk", data: json({ index, padding }) })),
+      });
     }
     await sleep(500);
     baselineFds = server.fdCount();

@@ -29,26 +29,13 @@ const textFormTypes = new Set([
 
 /** The type of the values `field` holds. */
 export function valueTypeOf(field: DescField): ValueType {
-  switch (field.fieldKind) {
-    case "scalar":
-      return { kind: "scalar", scalar: field.scalar };
-    case "enum":
-      return { kind: "enum", desc: field.enum };
-    case "message":
-      return { kind: "message", desc: field.message };
-    case "list":
-      return field.listKind === "scalar"
-        ? { kind: "scalar", scalar: field.scalar }
-        : field.listKind === "enum"
-          ? { kind: "enum", desc: field.enum }
-          : { kind: "message", desc: field.message };
-    case "map":
-      return field.mapKind === "scalar"
-        ? { kind: "scalar", scalar: field.scalar }
-        : field.mapKind === "enum"
-          ? { kind: "enum", desc: field.enum }
-          : { kind: "message", desc: field.message };
-  }
+  // A list's elements and a map's values have a kind of their own; singular fields are
+  // theirs. Whatever the field kind, protobuf-es sets `scalar`, `enum` or `message` as
+  // that kind says, which TypeScript cannot follow through the union.
+  const kind = field.fieldKind === "list" ? field.listKind : field.fieldKind === "map" ? field.mapKind : field.fieldKind;
+  if (kind === "scalar") return { kind, scalar: field.scalar! };
+  if (kind === "enum") return { kind, desc: field.enum! };
+  return { kind, desc: field.message! };
 }
 
 /** Whether values of this type can be written as text at all (messages only if well-known). */
