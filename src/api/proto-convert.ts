@@ -21,7 +21,7 @@ import type { CreateRunRequest } from "../../gen/runline/v1/runs_service_pb.js";
 import { millisFromTimestamptz } from "../db/timestamptz-text.js";
 import { invalidArgument } from "../errors.js";
 import { maxDurationMs, maxTimestampMs, minTimestampMs } from "../proto-ranges.js";
-import type { EventRecord } from "../events/event-store.js";
+import type { EventRecord } from "../runs/event-append.js";
 import type { CreateRunInput } from "../runs/create-run.js";
 import type { RunRecord } from "../runs/run-record.js";
 import { runStatuses, type RunStatus } from "../runs/run-status.js";

@@ -8,7 +8,8 @@ import { RunOutputSchema, type RunOutput } from "../../gen/runline/v1/run_pb.js"
 import type { RunsService } from "../../gen/runline/v1/runs_service_pb.js";
 import type { AppContext } from "../app-context.js";
 import { invalidArgument } from "../errors.js";
-import { appendEvents, listEventsAfter } from "../events/event-store.js";
+import { listEventsAfter } from "../events/event-store.js";
+import { appendEvents } from "../runs/event-append.js";
 import { streamRunEvents } from "../events/run-event-stream.js";
 import { createRun, createRunTargetCache, createRuns } from "../runs/create-run.js";
 import { cancelRun, deleteRun } from "../runs/run-control.js";

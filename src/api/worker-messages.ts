@@ -15,7 +15,7 @@ import {
   type WorkResponse,
 } from "../../gen/runline/v1/worker_service_pb.js";
 import { invalidArgument, RunlineError } from "../errors.js";
-import type { EventRecord } from "../events/event-store.js";
+import type { EventRecord } from "../runs/event-append.js";
 import type { Logger } from "../logger.js";
 import type { LeaseRecord } from "../workers/lease-record.js";
 import type { SessionAnswer, SessionMessage } from "../workers/work-session.js";

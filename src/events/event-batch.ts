@@ -6,7 +6,7 @@
  * The cut is made in Postgres, so an over-sized batch is never read into the process.
  */
 import type { Sql } from "../db/database.js";
-import type { EventRecord } from "./event-store.js";
+import type { EventRecord } from "../runs/event-append.js";
 
 /** How much one batch may hold. */
 export interface BatchLimits {

@@ -13,7 +13,7 @@ import { getRun } from "../runs/run-queries.js";
 import { isTerminal, type RunStatus } from "../runs/run-status.js";
 import type { EventHub } from "./event-hub.js";
 import { readEventBatch, type BatchLimits } from "./event-batch.js";
-import type { EventRecord } from "./event-store.js";
+import type { EventRecord } from "../runs/event-append.js";
 
 /** One message of the stream: the run (first message only) or a batch of events. */
 export type StreamItem =

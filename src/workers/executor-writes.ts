@@ -7,7 +7,8 @@
  * translates its calls into these.
  */
 import type { AppContext } from "../app-context.js";
-import { listEventsAfter, type EventRecord, type NewEvent } from "../events/event-store.js";
+import { listEventsAfter } from "../events/event-store.js";
+import type { EventRecord, NewEvent } from "../runs/event-append.js";
 import type { RunRecord } from "../runs/run-record.js";
 import type { AssignmentDeps, FinishBoard } from "./assignment-stream.js";
 import { createFinishBoard } from "./assignment-stream.js";

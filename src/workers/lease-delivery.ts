@@ -20,7 +20,7 @@
  * The three ways leases reach an executor (ClaimRuns, StreamAssignments, a Work session)
  * all deliver through here; the message type is the API's, so this folder never sees it.
  */
-import type { EventRecord } from "../events/event-store.js";
+import type { EventRecord } from "../runs/event-append.js";
 import type { Logger } from "../logger.js";
 import { assignments } from "./assignment-stream.js";
 import type { ClaimRequest } from "./claim-runs.js";

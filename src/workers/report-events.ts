@@ -10,7 +10,7 @@
  * Heartbeat/Complete/Fail/Interrupt answer it.
  */
 import type { Sql } from "../db/database.js";
-import { appendToLockedRun, checkEvents, type EventRecord, type NewEvent } from "../events/event-store.js";
+import { appendToLockedRun, checkEvents, type EventRecord, type NewEvent } from "../runs/event-append.js";
 import { namedStatement } from "../runs/lifecycle/named-statement.js";
 import { currentLease } from "../runs/lifecycle/transition-sql.js";
 import { checkLease, refuseStaleLease } from "./lease-writes.js";

@@ -16,7 +16,7 @@
  * Messages and answers are the domain's (`SessionMessage`, `SessionAnswer`);
  * api/worker-service.ts translates them to and from the WorkerService.Work stream.
  */
-import type { EventRecord, NewEvent } from "../events/event-store.js";
+import type { EventRecord, NewEvent } from "../runs/event-append.js";
 import type { Logger } from "../logger.js";
 import { Outbox } from "../outbox.js";
 import { Assignments } from "./assignment-stream.js";
