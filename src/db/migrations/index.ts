@@ -5,6 +5,7 @@ import { InitialSchema } from "./0001-initial-schema.js";
 import { Executors } from "./0002-executors.js";
 import { TenantEstimates } from "./0003-tenant-estimates.js";
 import { TimeBounds } from "./0004-time-bounds.js";
+import { Webhooks } from "./0005-webhooks.js";
 
 /** Every migration, oldest first, as MikroORM's `migrationsList` wants them. */
 export const migrations = [
@@ -12,4 +13,5 @@ export const migrations = [
   { name: "0002-executors", class: Executors },
   { name: "0003-tenant-estimates", class: TenantEstimates },
   { name: "0004-time-bounds", class: TimeBounds },
+  { name: "0005-webhooks", class: Webhooks },
 ];
