@@ -50,8 +50,13 @@ describe("migrations", () => {
     try {
       const applied = await Promise.all(databases.map((database) => migrateDatabase(database, url)));
       expect(applied.flat()).toEqual(allMigrations);
-      const secrets = await databases[0]!.sql.query<{ count: string }>(`select count(*) from server_secrets`);
-      expect(Number(secrets[0]!.count)).toBe(1);
+      const secrets = await databases[0]!.sql.query<{ name: string; count: string }>(
+        `select name, count(*) from server_secrets group by name order by name`,
+      );
+      expect(secrets.map((row) => [row.name, Number(row.count)])).toEqual([
+        ["page_token_key", 1],
+        ["webhook_secret_key", 1],
+      ]);
     } finally {
       await Promise.all(databases.map((database) => database.close()));
     }
