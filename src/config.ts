@@ -43,6 +43,57 @@ export interface Config {
    * `RUNLINE_HTTP2_SESSION_MEMORY_MB` (10).
    */
   readonly connectionLimits: ConnectionLimits;
+  /** Webhook delivery (see WebhookSettings). */
+  readonly webhooks: WebhookSettings;
+}
+
+/** How webhooks are delivered; every field from its own variable, documented in README.md. */
+export interface WebhookSettings {
+  /**
+   * Hosts and CIDRs that may be private, loopback or `http://` (`RUNLINE_WEBHOOK_ALLOW`,
+   * comma-separated, e.g. `127.0.0.1/32,hooks.internal`; default: none). Raw text here;
+   * webhooks/ parses it and refuses a bad entry at start-up.
+   */
+  readonly allow: string;
+  /** One attempt's timeout (`RUNLINE_WEBHOOK_TIMEOUT_MS`, default 10000). */
+  readonly timeoutMs: number;
+  /**
+   * Delays before each retry (`RUNLINE_WEBHOOK_RETRY_SCHEDULE`, durations like `30s`,
+   * `5m`, `2h`, comma-separated); each is jittered. The default, 11 retries over about
+   * 24 h: 5s,30s,2m,5m,15m,30m,1h,2h,4h,8h,8h. After the last, the delivery FAILED.
+   */
+  readonly retryScheduleMs: readonly number[];
+  /** Attempts in flight at once per target host, per replica (`RUNLINE_WEBHOOK_HOST_CONCURRENCY`, default 8). */
+  readonly hostConcurrency: number;
+  /** How long a rotated secret still signs beside the new one (`RUNLINE_WEBHOOK_SECRET_OVERLAP_MS`, default 86400000). */
+  readonly secretOverlapMs: number;
+}
+
+const durationUnitsMs: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** The default retry schedule: about 24 h in 11 retries. */
+export const defaultWebhookRetrySchedule = "5s,30s,2m,5m,15m,30m,1h,2h,4h,8h,8h";
+
+function readDurations(env: NodeJS.ProcessEnv, name: string, fallback: string): number[] {
+  const raw = readOptional(env, name) ?? fallback;
+  const delays = raw.split(",").map((item) => {
+    const match = /^(\d+)(ms|s|m|h)$/.exec(item.trim());
+    if (match === null) throw new ConfigError(name, `"${item.trim()}" is not a duration like 30s, 5m or 2h`);
+    return Number(match[1]) * durationUnitsMs[match[2]!]!;
+  });
+  if (delays.length > 100) throw new ConfigError(name, "at most 100 retries");
+  if (delays.some((delay) => delay > 7 * 86_400_000)) throw new ConfigError(name, "each delay must be at most 7 days");
+  return delays;
+}
+
+function readWebhookSettings(env: NodeJS.ProcessEnv): WebhookSettings {
+  return {
+    allow: readOptional(env, "RUNLINE_WEBHOOK_ALLOW") ?? "",
+    timeoutMs: readInteger(env, "RUNLINE_WEBHOOK_TIMEOUT_MS", 10_000, 100, 600_000),
+    retryScheduleMs: readDurations(env, "RUNLINE_WEBHOOK_RETRY_SCHEDULE", defaultWebhookRetrySchedule),
+    hostConcurrency: readInteger(env, "RUNLINE_WEBHOOK_HOST_CONCURRENCY", 8, 1, 1000),
+    secretOverlapMs: readInteger(env, "RUNLINE_WEBHOOK_SECRET_OVERLAP_MS", 86_400_000, 0, 30 * 86_400_000),
+  };
 }
 
 const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
@@ -133,5 +184,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     corsOrigins: readOrigins(env, "RUNLINE_CORS_ORIGINS"),
     streamStallTimeoutMs: readInteger(env, "RUNLINE_STREAM_STALL_TIMEOUT_MS", 60000, 0, 86400000),
     connectionLimits: readConnectionLimits(env),
+    webhooks: readWebhookSettings(env),
   };
 }
