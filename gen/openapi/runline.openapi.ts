@@ -393,6 +393,184 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists the tenant's endpoints, newest first.
+         * @description Lists the tenant's endpoints, newest first.
+         */
+        get: operations["WebhooksService_ListWebhooks"];
+        put?: never;
+        /**
+         * Creates an endpoint that receives the tenant's run status changes.
+         * @description Creates an endpoint that receives the tenant's run status changes. The response
+         *     carries its signing secret, the only time it is shown. A bad `url`, an unknown event
+         *     type or workflow, or bad labels: INVALID_ARGUMENT naming the field. A tenant has at
+         *     most 100 endpoints; the 101st is FAILED_PRECONDITION.
+         */
+        post: operations["WebhooksService_CreateWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Returns an endpoint (without its secret).
+         * @description Returns an endpoint (without its secret).
+         */
+        get: operations["WebhooksService_GetWebhook"];
+        put?: never;
+        post?: never;
+        /**
+         * Deletes an endpoint.
+         * @description Deletes an endpoint. Its pending deliveries are not sent; the delivery log keeps them.
+         */
+        delete: operations["WebhooksService_DeleteWebhook"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/{webhook.id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Changes the fields of an endpoint named in `update_mask` (AIP-134).
+         * @description Changes the fields of an endpoint named in `update_mask` (AIP-134). Enabling a
+         *     disabled endpoint (`disabled` false) clears its `disabled_reason`.
+         */
+        patch: operations["WebhooksService_UpdateWebhook"];
+        trace?: never;
+    };
+    "/api/v1/webhooks/{id}:rotateSecret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replaces an endpoint's signing secret and returns the new one.
+         * @description Replaces an endpoint's signing secret and returns the new one. The previous secret
+         *     keeps signing beside it (two signatures per delivery) for the server's overlap
+         *     (RUNLINE_WEBHOOK_SECRET_OVERLAP_MS, default 24 h), so receivers can switch over.
+         */
+        post: operations["WebhooksService_RotateWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runWebhookSecret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Returns the tenant's secret for per-run webhooks (CreateRunRequest.webhook), made on first use and the same on every call until rotated.
+         * @description Returns the tenant's secret for per-run webhooks (CreateRunRequest.webhook), made on
+         *     first use and the same on every call until rotated. Needs the `write` or `admin`
+         *     scope.
+         */
+        get: operations["WebhooksService_GetRunWebhookSecret"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/runWebhookSecret:rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replaces the tenant's per-run webhook secret and returns the new one; the previous one keeps signing beside it for the server's overlap, as for RotateWebhookSecret.
+         * @description Replaces the tenant's per-run webhook secret and returns the new one; the previous one
+         *     keeps signing beside it for the server's overlap, as for RotateWebhookSecret.
+         */
+        post: operations["WebhooksService_RotateRunWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhookDeliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists deliveries, newest first, each with its attempts; filters combine with AND.
+         * @description Lists deliveries, newest first, each with its attempts; filters combine with AND.
+         */
+        get: operations["WebhooksService_ListWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhookDeliveries/{id}:redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sends a delivery again, as a new attempt with the same `webhook-id`: it becomes PENDING and due now (its earlier attempts stay in the log).
+         * @description Sends a delivery again, as a new attempt with the same `webhook-id`: it becomes
+         *     PENDING and due now (its earlier attempts stay in the log). Unknown id: NOT_FOUND.
+         */
+        post: operations["WebhooksService_RedeliverWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workers/{worker_id}:claim": {
         parameters: {
             query?: never;
@@ -790,6 +968,13 @@ export interface components {
             /** @description The tenant created. */
             tenant?: components["schemas"]["runline.v1.Tenant"];
         };
+        /** @description Response for CreateWebhook. */
+        "runline.v1.CreateWebhookResponse": {
+            /** @description The endpoint created. */
+            webhook?: components["schemas"]["runline.v1.WebhookEndpoint"];
+            /** @description Its signing secret (`whsec_…`), shown only here and by RotateWebhookSecret. */
+            secret?: string;
+        };
         /** @description Request for CreateWorkflow. */
         "runline.v1.CreateWorkflowRequest": {
             /** @description The workflow's slug, unique in the tenant. */
@@ -815,6 +1000,18 @@ export interface components {
         };
         /** @description Response for DeleteRun. */
         "runline.v1.DeleteRunResponse": Record<string, never>;
+        /** @description Response for DeleteWebhook. */
+        "runline.v1.DeleteWebhookResponse": Record<string, never>;
+        /**
+         * @description Where a delivery stands.
+         *
+         *     - `DELIVERY_OUTCOME_UNSPECIFIED`: Not used.
+         *     - `DELIVERY_OUTCOME_PENDING`: Not yet delivered: waiting for its first attempt or a retry.
+         *     - `DELIVERY_OUTCOME_SUCCEEDED`: A 2xx answer was received.
+         *     - `DELIVERY_OUTCOME_FAILED`: Given up: a 4xx other than 408 and 429, a refused target, or the retries ran out.
+         * @enum {string}
+         */
+        "runline.v1.DeliveryOutcome": "DELIVERY_OUTCOME_UNSPECIFIED" | "DELIVERY_OUTCOME_PENDING" | "DELIVERY_OUTCOME_SUCCEEDED" | "DELIVERY_OUTCOME_FAILED";
         /** @description Response for FailRun. */
         "runline.v1.FailRunResponse": {
             /** @description The run after the request: QUEUED for a retry, or FAILED. */
@@ -845,6 +1042,16 @@ export interface components {
         "runline.v1.GetRunResponse": {
             /** @description The run. */
             run?: components["schemas"]["runline.v1.Run"];
+        };
+        /** @description Response for GetRunWebhookSecret. */
+        "runline.v1.GetRunWebhookSecretResponse": {
+            /** @description The secret (`whsec_…`) that signs every per-run webhook of the tenant. */
+            secret?: string;
+        };
+        /** @description Response for GetWebhook. */
+        "runline.v1.GetWebhookResponse": {
+            /** @description The endpoint. */
+            webhook?: components["schemas"]["runline.v1.WebhookEndpoint"];
         };
         /** @description Response for GetWorkflow. */
         "runline.v1.GetWorkflowResponse": {
@@ -945,6 +1152,20 @@ export interface components {
             /** @description Pass as `page_token` for the next page; empty on the last page. */
             nextPageToken?: string;
         };
+        /** @description Response for ListWebhookDeliveries. */
+        "runline.v1.ListWebhookDeliveriesResponse": {
+            /** @description The page of deliveries, newest first. */
+            deliveries?: components["schemas"]["runline.v1.WebhookDelivery"][];
+            /** @description Pass as `page_token` for the next page; empty on the last page. */
+            nextPageToken?: string;
+        };
+        /** @description Response for ListWebhooks. */
+        "runline.v1.ListWebhooksResponse": {
+            /** @description The page of endpoints, newest first. */
+            webhooks?: components["schemas"]["runline.v1.WebhookEndpoint"][];
+            /** @description Pass as `page_token` for the next page; empty on the last page. */
+            nextPageToken?: string;
+        };
         /** @description Response for ListWorkflowVersions. */
         "runline.v1.ListWorkflowVersionsResponse": {
             /** @description The page of versions, newest first. */
@@ -958,6 +1179,11 @@ export interface components {
             workflows?: components["schemas"]["runline.v1.Workflow"][];
             /** @description Pass as `page_token` for the next page; empty on the last page. */
             nextPageToken?: string;
+        };
+        /** @description Response for RedeliverWebhook. */
+        "runline.v1.RedeliverWebhookResponse": {
+            /** @description The delivery, now PENDING. */
+            delivery?: components["schemas"]["runline.v1.WebhookDelivery"];
         };
         /** @description Response for ReleaseRun. */
         "runline.v1.ReleaseRunResponse": {
@@ -978,6 +1204,18 @@ export interface components {
         "runline.v1.RevokeApiKeyResponse": {
             /** @description The key, now revoked. */
             apiKey?: components["schemas"]["runline.v1.ApiKey"];
+        };
+        /** @description Request for RotateRunWebhookSecret. */
+        "runline.v1.RotateRunWebhookSecretRequest": Record<string, never>;
+        /** @description Response for RotateRunWebhookSecret. */
+        "runline.v1.RotateRunWebhookSecretResponse": {
+            /** @description The new secret (`whsec_…`). */
+            secret?: string;
+        };
+        /** @description Response for RotateWebhookSecret. */
+        "runline.v1.RotateWebhookSecretResponse": {
+            /** @description The new signing secret (`whsec_…`), shown only here. */
+            secret?: string;
         };
         /** @description One execution of a workflow version. */
         "runline.v1.Run": {
@@ -1287,12 +1525,116 @@ export interface components {
              */
             createTime?: string;
         };
+        /** @description Response for UpdateWebhook. */
+        "runline.v1.UpdateWebhookResponse": {
+            /** @description The endpoint as it now is. */
+            webhook?: components["schemas"]["runline.v1.WebhookEndpoint"];
+        };
         /** @description Where and how the server reports a run's status changes by HTTP POST. */
         "runline.v1.Webhook": {
             /** @description The absolute http(s) URL that receives the run's status changes. */
             url?: string;
             /** @description When true every status change is sent; when false only the terminal one. */
             intermediateStatus?: boolean;
+        };
+        /** @description One HTTP attempt of a delivery. */
+        "runline.v1.WebhookAttempt": {
+            /**
+             * Format: date-time
+             * @description When the attempt started.
+             */
+            startTime?: string;
+            /**
+             * Format: int32
+             * @description The HTTP status answered; 0 when there was no answer (see `error`).
+             */
+            httpStatus?: number;
+            /** @description Why there was no answer (network error, timeout, refused target); empty otherwise. */
+            error?: string;
+            /**
+             * @description How long the attempt took.
+             *
+             *     A duration in seconds with an `s` suffix, e.g. `1.5s`.
+             */
+            duration?: string;
+            /** @description The first 1 KiB of the response body, as UTF-8. */
+            responseBody?: string;
+        };
+        /** @description One event sent (or to be sent) to one target. */
+        "runline.v1.WebhookDelivery": {
+            /** @description The delivery's id (a UUID). */
+            id?: string;
+            /** @description The `webhook-id` header sent on every attempt: `msg_` and the id without dashes. */
+            webhookId?: string;
+            /** @description The run the event is about. */
+            runId?: string;
+            /** @description The tenant endpoint it goes to; empty for the run's own webhook. */
+            endpointId?: string;
+            /** @description The event type, e.g. `run.succeeded`. */
+            type?: string;
+            /** @description The URL it is sent to. */
+            url?: string;
+            /** @description Where it stands. */
+            outcome?: components["schemas"]["runline.v1.DeliveryOutcome"];
+            /**
+             * Format: date-time
+             * @description When the status change that caused it happened.
+             */
+            createTime?: string;
+            /**
+             * Format: date-time
+             * @description When the next attempt is due; unset unless PENDING.
+             */
+            nextAttemptTime?: string;
+            /** @description Every attempt so far, oldest first. */
+            attempts?: components["schemas"]["runline.v1.WebhookAttempt"][];
+        };
+        /** @description A tenant's webhook endpoint: where run status changes are POSTed, and which ones. */
+        "runline.v1.WebhookEndpoint": {
+            /** @description Server-assigned identifier (a UUID); ignored on create. */
+            id?: string;
+            /**
+             * @description Where deliveries are POSTed: `https://`, or `http://` only for hosts the server
+             *     allows (RUNLINE_WEBHOOK_ALLOW); at most 2048 characters. Private, loopback,
+             *     link-local and metadata addresses are refused unless allowed.
+             */
+            url?: string;
+            /**
+             * @description Event types sent, e.g. `run.succeeded` (`run.` and a lowercase run status); empty
+             *     means every type.
+             */
+            eventTypes?: string[];
+            /**
+             * @description Only runs of these workflows; empty means every workflow. Given as ids or slugs (at
+             *     most 100), returned as ids.
+             */
+            workflows?: string[];
+            /**
+             * @description Only runs carrying every one of these labels with these values; empty means every run.
+             *     Keys and values follow the rules of run labels.
+             */
+            labels?: {
+                [key: string]: string;
+            };
+            /**
+             * @description True when no deliveries are made: set by the caller, or by the server after the
+             *     endpoint answered 410 Gone or failed for 24 h straight (see `disabled_reason`).
+             */
+            disabled?: boolean;
+            /** @description Free text for people, at most 1024 characters. */
+            description?: string;
+            /** @description Output only: why the server disabled the endpoint; empty when it did not. */
+            disabledReason?: string;
+            /**
+             * Format: date-time
+             * @description Output only: when the endpoint was created.
+             */
+            createTime?: string;
+            /**
+             * Format: date-time
+             * @description Output only: when the endpoint was last changed.
+             */
+            updateTime?: string;
         };
         /** @description A workflow: a named, versioned thing that can be run. */
         "runline.v1.Workflow": {
@@ -2002,6 +2344,281 @@ export interface operations {
                     "application/x-ndjson": components["schemas"]["runline.v1.RunAndStreamResponse"] | {
                         error: components["schemas"]["google.rpc.Status"];
                     };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    WebhooksService_ListWebhooks: {
+        parameters: {
+            query?: {
+                /** @description Page size: 0 means 50; above 100 is treated as 100; negative is INVALID_ARGUMENT. */
+                pageSize?: number;
+                /** @description The `next_page_token` of the previous page. */
+                pageToken?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Response for ListWebhooks. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["runline.v1.ListWebhooksResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    WebhooksService_CreateWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The endpoint to create (`id`, `disabled_reason` and times are ignored). */
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["runline.v1.WebhookEndpoint"];
+            };
+        };
+        responses: {
+            /** @description Response for CreateWebhook. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["runline.v1.CreateWebhookResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    WebhooksService_GetWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Response for GetWebhook. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["runline.v1.GetWebhookResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    WebhooksService_DeleteWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Response for DeleteWebhook. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["runline.v1.DeleteWebhookResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    WebhooksService_UpdateWebhook: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The fields to change, among `url`, `event_types`, `workflows`, `labels`, `disabled`
+                 *     and `description`. Empty: INVALID_ARGUMENT (a full replacement is not offered, so a
+                 *     client that does not know a new field cannot clear it by mistake).
+                 *
+                 *     Comma-separated field paths in lowerCamelCase, e.g. `name,createTime`.
+                 */
+                updateMask?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Server-assigned identifier (a UUID); ignored on create. */
+                "webhook.id": string;
+            };
+            cookie?: never;
+        };
+        /** @description The endpoint's id and the new values of the fields named in `update_mask`. */
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["runline.v1.WebhookEndpoint"];
+            };
+        };
+        responses: {
+            /** @description Response for UpdateWebhook. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["runline.v1.UpdateWebhookResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    WebhooksService_RotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description Request for RotateWebhookSecret. */
+        requestBody?: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Response for RotateWebhookSecret. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["runline.v1.RotateWebhookSecretResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    WebhooksService_GetRunWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Response for GetRunWebhookSecret. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["runline.v1.GetRunWebhookSecretResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    WebhooksService_RotateRunWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Request for RotateRunWebhookSecret. */
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["runline.v1.RotateRunWebhookSecretRequest"];
+            };
+        };
+        responses: {
+            /** @description Response for RotateRunWebhookSecret. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["runline.v1.RotateRunWebhookSecretResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    WebhooksService_ListWebhookDeliveries: {
+        parameters: {
+            query?: {
+                /** @description Page size: 0 means 50; above 1000 is treated as 1000; negative is INVALID_ARGUMENT. */
+                pageSize?: number;
+                /** @description The `next_page_token` of the previous page; it is bound to the filters it came with. */
+                pageToken?: string;
+                /** @description Only deliveries about this run. */
+                runId?: string;
+                /** @description Only deliveries to this tenant endpoint. */
+                endpointId?: string;
+                /** @description Only deliveries with this outcome; UNSPECIFIED means any. */
+                outcome?: components["schemas"]["runline.v1.DeliveryOutcome"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Response for ListWebhookDeliveries. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["runline.v1.ListWebhookDeliveriesResponse"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    WebhooksService_RedeliverWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The delivery's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description Request for RedeliverWebhook. */
+        requestBody?: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Response for RedeliverWebhook. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["runline.v1.RedeliverWebhookResponse"];
                 };
             };
             default: components["responses"]["Error"];
