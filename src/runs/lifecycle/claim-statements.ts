@@ -50,9 +50,7 @@ export function claimSteps(filter: ClaimFilter, guarded: boolean, slots: string)
       from c join slot on slot.n = c.n
       where r.tenant_id = c.tenant_id and r.id = c.id
       returning r.*, c.n as slot
-    ), e as (
-      ${statusEvent(transitions.claim, "r")}
-    )`;
+    ), ${statusEvent(transitions.claim, "r")}`;
 }
 
 /** What a claim returns per run: the lease columns, its slot, and the NOTIFY. */

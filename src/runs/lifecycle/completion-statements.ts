@@ -12,8 +12,8 @@ import { transitions } from "./transitions.js";
 
 /**
  * The completion as CTEs: `i` the calls, `t` each call's run if its lease is current,
- * locked, and `d` the completed runs, returning `returning` and the call's number `n`;
- * `de` their status events. When two calls name the same run, the update changes it
+ * locked, and `d` the completed runs (whole rows, which the webhook outbox reads) with
+ * the call's number `n`; `de` their status events. When two calls name the same run, the update changes it
  * once; the other call then finds its lease gone.
  *
  * Each call's run is found by primary key only, and the lease is checked outside that
@@ -24,7 +24,7 @@ import { transitions } from "./transitions.js";
  * queue drained (12 ms a statement after 60,000 runs). FOR UPDATE returns the run's
  * latest version, so a lease taken or finished meanwhile is seen and refused.
  */
-function completionSteps(returning: string): string {
+function completionSteps(): string {
   return `
     i as (
       select * from unnest(:runIds, :leaseIds, :outputs) with ordinality as i(id, lease_id, output, n)
@@ -41,10 +41,8 @@ function completionSteps(returning: string): string {
         ${setClause(transitions.complete)}
       from t
       where r.tenant_id = :tenantId and r.id = t.id
-      returning ${returning}, t.n
-    ), de as (
-      ${statusEvent(transitions.complete, "d")}
-    )`;
+      returning r.*, t.n
+    ), ${statusEvent(transitions.complete, "d", "de")}`;
 }
 
 const completion = { tenantId: "uuid", runIds: "uuid[]", leaseIds: "uuid[]", outputs: "jsonb[]" } as const;
@@ -53,7 +51,7 @@ const completion = { tenantId: "uuid", runIds: "uuid[]", leaseIds: "uuid[]", out
 export const completeStatement = namedStatement(
   completion,
   `
-  with ${completionSteps("r.*")}
+  with ${completionSteps()}
   select ${runColumns}, r.n, ${notifyExpression("r")} from d as r`,
 );
 
@@ -68,7 +66,7 @@ const replacements = { ...completion, nextWorkerIds: "text[]", nextLeaseMs: "big
 
 function completeAndClaim(filter: "any" | "only"): string {
   return `
-    with ${completionSteps("r.tenant_id, r.id, r.status, r.last_sequence")}, dn as (select ${notifyExpression("d")} from d),
+    with ${completionSteps()}, dn as (select ${notifyExpression("d")} from d),
     ${claimSteps(filter, true, replacementSlots)}
     select done.done, done.notified, claimed.*
     from (

@@ -53,9 +53,7 @@ const oneRun = {
 const insertedRun = (guard: string) => `r as (
     insert into runs (${runInsertColumns}) select ${runValues} where ${guard}
     returning *
-  ), e as (
-    ${statusEvent(transitions.create, "r")}
-  )
+  ), ${statusEvent(transitions.create, "r")}
   ${changedRows(transitions.create, runColumns)}`;
 
 /** One run without an idempotency key; no row when the latest guard failed. */
@@ -122,8 +120,6 @@ export const insertRunsStatement = namedStatement(
       x.webhook_url, x.webhook_intermediate, x.schedule_time, greatest(coalesce(x.schedule_time, now()), now()), 1
     from x
     returning *
-  ), e as (
-    ${statusEvent(transitions.create, "r")}
-  )
+  ), ${statusEvent(transitions.create, "r")}
   ${changedRows(transitions.create, runColumns)}`,
 );

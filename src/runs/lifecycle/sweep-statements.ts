@@ -22,9 +22,7 @@ function sweepStatement(transition: Transition, order: string): string {
       ${setClause(transition)}
     from x where r.tenant_id = x.tenant_id and r.id = x.id
     returning r.*
-  ), e as (
-    ${statusEvent(transition, "r")}
-  )
+  ), ${statusEvent(transition, "r")}
   ${changedRows(transition, "r.tenant_id, r.status")}`;
 }
 

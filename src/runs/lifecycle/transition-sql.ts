@@ -14,6 +14,7 @@ import { runColumns } from "../run-record.js";
 import type { RunStatus } from "../run-status.js";
 import { notifyExpression } from "./notify-channel.js";
 import type { Transition } from "./transitions.js";
+import { webhookDeliveries } from "./webhook-outbox.js";
 
 const quoted = (status: RunStatus) => `'${status}'`;
 
@@ -67,12 +68,15 @@ export function transitionGuard(transition: Transition, alias: string, leaseId?:
 }
 
 /**
- * The status event of every run in `changed` (rows of runs after the change): an
- * `insert` for a CTE. See the module comment: the hook point for status changes.
+ * The status event of every run in `changed` (whole rows of runs after the change), as
+ * the CTE `name`, and its webhook deliveries (webhook-outbox.ts) as CTEs named after it.
+ * See the module comment: the hook point for status changes.
  */
-export function statusEvent(transition: Transition, changed: string): string {
-  return `insert into run_events (tenant_id, run_id, sequence, type, status, data)
-    select tenant_id, id, last_sequence, 'status', status, ${transition.eventData} from ${changed}`;
+export function statusEvent(transition: Transition, changed: string, name = "e"): string {
+  return `${name} as (
+    insert into run_events (tenant_id, run_id, sequence, type, status, data)
+    select tenant_id, id, last_sequence, 'status', status, ${transition.eventData} from ${changed}
+  ), ${webhookDeliveries(changed, name)}`;
 }
 
 /** `columns` of the changed rows `r`, with the NOTIFY when the transition sends one. */
@@ -91,8 +95,6 @@ export function singleRunStatement(transition: Transition): string {
       ${setClause(transition)}
     where r.tenant_id = :tenantId and r.id = :runId and ${transitionGuard(transition, "r")}
     returning r.*
-  ), e as (
-    ${statusEvent(transition, "r")}
-  )
+  ), ${statusEvent(transition, "r")}
   ${changedRows(transition, runColumns)}`;
 }

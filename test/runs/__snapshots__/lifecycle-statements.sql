@@ -14,6 +14,26 @@ with r as (
   ), e as (
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, null from r
+  ), ec as (
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+      to_jsonb(r) as row
+    from r r
+    where r.webhook_url is not null
+      and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
+    union all
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    from r r
+    join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
+    where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
+      and (cardinality(ep.workflow_ids) = 0 or r.workflow_id = any(ep.workflow_ids))
+      and r.labels @> ep.labels
+  ), ed as (
+    insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
+      c.row || jsonb_build_object('workflow_slug',
+        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    from ec c
+    where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
   )
   select 
   r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
@@ -47,6 +67,26 @@ with k as (
   ), e as (
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, null from r
+  ), ec as (
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+      to_jsonb(r) as row
+    from r r
+    where r.webhook_url is not null
+      and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
+    union all
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    from r r
+    join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
+    where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
+      and (cardinality(ep.workflow_ids) = 0 or r.workflow_id = any(ep.workflow_ids))
+      and r.labels @> ep.labels
+  ), ed as (
+    insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
+      c.row || jsonb_build_object('workflow_slug',
+        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    from ec c
+    where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
   )
   select 
   r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
@@ -75,6 +115,26 @@ with x as (
   ), e as (
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, null from r
+  ), ec as (
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+      to_jsonb(r) as row
+    from r r
+    where r.webhook_url is not null
+      and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
+    union all
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    from r r
+    join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
+    where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
+      and (cardinality(ep.workflow_ids) = 0 or r.workflow_id = any(ep.workflow_ids))
+      and r.labels @> ep.labels
+  ), ed as (
+    insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
+      c.row || jsonb_build_object('workflow_slug',
+        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    from ec c
+    where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
   )
   select 
   r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
@@ -96,6 +156,26 @@ with r as (
   ), e as (
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('reason', $3::text) from r
+  ), ec as (
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+      to_jsonb(r) as row
+    from r r
+    where r.webhook_url is not null
+      and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
+    union all
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    from r r
+    join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
+    where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
+      and (cardinality(ep.workflow_ids) = 0 or r.workflow_id = any(ep.workflow_ids))
+      and r.labels @> ep.labels
+  ), ed as (
+    insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
+      c.row || jsonb_build_object('workflow_slug',
+        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    from ec c
+    where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
   )
   select 
   r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
@@ -118,6 +198,26 @@ with r as (
   ), e as (
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('resumedInterruptId', $4::text) from r
+  ), ec as (
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+      to_jsonb(r) as row
+    from r r
+    where r.webhook_url is not null
+      and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
+    union all
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    from r r
+    join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
+    where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
+      and (cardinality(ep.workflow_ids) = 0 or r.workflow_id = any(ep.workflow_ids))
+      and r.labels @> ep.labels
+  ), ed as (
+    insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
+      c.row || jsonb_build_object('workflow_slug',
+        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    from ec c
+    where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
   )
   select 
   r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
@@ -142,6 +242,26 @@ with r as (
   ), e as (
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('error', $4::jsonb, 'attempt', attempt) from r
+  ), ec as (
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+      to_jsonb(r) as row
+    from r r
+    where r.webhook_url is not null
+      and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
+    union all
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    from r r
+    join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
+    where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
+      and (cardinality(ep.workflow_ids) = 0 or r.workflow_id = any(ep.workflow_ids))
+      and r.labels @> ep.labels
+  ), ed as (
+    insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
+      c.row || jsonb_build_object('workflow_slug',
+        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    from ec c
+    where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
   )
   select 
   r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
@@ -166,6 +286,26 @@ with r as (
   ), e as (
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('reason', 'released') from r
+  ), ec as (
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+      to_jsonb(r) as row
+    from r r
+    where r.webhook_url is not null
+      and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
+    union all
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    from r r
+    join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
+    where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
+      and (cardinality(ep.workflow_ids) = 0 or r.workflow_id = any(ep.workflow_ids))
+      and r.labels @> ep.labels
+  ), ed as (
+    insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
+      c.row || jsonb_build_object('workflow_slug',
+        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    from ec c
+    where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
   )
   select 
   r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
@@ -189,6 +329,26 @@ with r as (
   ), e as (
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('interruptId', $4::jsonb->>'id', 'reason', $4::jsonb->>'reason') from r
+  ), ec as (
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+      to_jsonb(r) as row
+    from r r
+    where r.webhook_url is not null
+      and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
+    union all
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    from r r
+    join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
+    where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
+      and (cardinality(ep.workflow_ids) = 0 or r.workflow_id = any(ep.workflow_ids))
+      and r.labels @> ep.labels
+  ), ed as (
+    insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
+      c.row || jsonb_build_object('workflow_slug',
+        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    from ec c
+    where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
   )
   select 
   r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
@@ -225,9 +385,29 @@ with
       where r.tenant_id = c.tenant_id and r.id = c.id
       returning r.*, c.n as slot
     ), e as (
-      insert into run_events (tenant_id, run_id, sequence, type, status, data)
+    insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('attempt', attempt, 'workerId', worker_id) from r
-    ) select 
+  ), ec as (
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+      to_jsonb(r) as row
+    from r r
+    where r.webhook_url is not null
+      and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
+    union all
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    from r r
+    join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
+    where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
+      and (cardinality(ep.workflow_ids) = 0 or r.workflow_id = any(ep.workflow_ids))
+      and r.labels @> ep.labels
+  ), ed as (
+    insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
+      c.row || jsonb_build_object('workflow_slug',
+        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    from ec c
+    where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
+  ) select 
   r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
   r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
   r.webhook_intermediate, r.schedule_time, r.create_time, r.update_time, r.start_time,
@@ -262,9 +442,29 @@ with
       where r.tenant_id = c.tenant_id and r.id = c.id
       returning r.*, c.n as slot
     ), e as (
-      insert into run_events (tenant_id, run_id, sequence, type, status, data)
+    insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('attempt', attempt, 'workerId', worker_id) from r
-    ) select 
+  ), ec as (
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+      to_jsonb(r) as row
+    from r r
+    where r.webhook_url is not null
+      and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
+    union all
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    from r r
+    join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
+    where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
+      and (cardinality(ep.workflow_ids) = 0 or r.workflow_id = any(ep.workflow_ids))
+      and r.labels @> ep.labels
+  ), ed as (
+    insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
+      c.row || jsonb_build_object('workflow_slug',
+        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    from ec c
+    where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
+  ) select 
   r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
   r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
   r.webhook_intermediate, r.schedule_time, r.create_time, r.update_time, r.start_time,
@@ -299,9 +499,29 @@ with
       where r.tenant_id = c.tenant_id and r.id = c.id
       returning r.*, c.n as slot
     ), e as (
-      insert into run_events (tenant_id, run_id, sequence, type, status, data)
+    insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('attempt', attempt, 'workerId', worker_id) from r
-    ) select 
+  ), ec as (
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+      to_jsonb(r) as row
+    from r r
+    where r.webhook_url is not null
+      and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
+    union all
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    from r r
+    join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
+    where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
+      and (cardinality(ep.workflow_ids) = 0 or r.workflow_id = any(ep.workflow_ids))
+      and r.labels @> ep.labels
+  ), ed as (
+    insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
+      c.row || jsonb_build_object('workflow_slug',
+        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    from ec c
+    where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
+  ) select 
   r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
   r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
   r.webhook_intermediate, r.schedule_time, r.create_time, r.update_time, r.start_time,
@@ -336,9 +556,29 @@ with
       where r.tenant_id = c.tenant_id and r.id = c.id
       returning r.*, c.n as slot
     ), e as (
-      insert into run_events (tenant_id, run_id, sequence, type, status, data)
+    insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('attempt', attempt, 'workerId', worker_id) from r
-    ) select 
+  ), ec as (
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+      to_jsonb(r) as row
+    from r r
+    where r.webhook_url is not null
+      and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
+    union all
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    from r r
+    join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
+    where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
+      and (cardinality(ep.workflow_ids) = 0 or r.workflow_id = any(ep.workflow_ids))
+      and r.labels @> ep.labels
+  ), ed as (
+    insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
+      c.row || jsonb_build_object('workflow_slug',
+        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    from ec c
+    where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
+  ) select 
   r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
   r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
   r.webhook_intermediate, r.schedule_time, r.create_time, r.update_time, r.start_time,
@@ -370,9 +610,29 @@ with
       where r.tenant_id = $1::uuid and r.id = t.id
       returning r.*, t.n
     ), de as (
-      insert into run_events (tenant_id, run_id, sequence, type, status, data)
+    insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, null from d
-    )
+  ), dec as (
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+      to_jsonb(r) as row
+    from d r
+    where r.webhook_url is not null
+      and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
+    union all
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    from d r
+    join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
+    where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
+      and (cardinality(ep.workflow_ids) = 0 or r.workflow_id = any(ep.workflow_ids))
+      and r.labels @> ep.labels
+  ), ded as (
+    insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
+      c.row || jsonb_build_object('workflow_slug',
+        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    from dec c
+    where (select count(pg_notify('runline_webhooks', '')) from (select from dec limit 1) one) >= 0
+  )
   select 
   r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
   r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
@@ -403,11 +663,31 @@ with
       last_sequence = r.last_sequence + 1
       from t
       where r.tenant_id = $1::uuid and r.id = t.id
-      returning r.tenant_id, r.id, r.status, r.last_sequence, t.n
+      returning r.*, t.n
     ), de as (
-      insert into run_events (tenant_id, run_id, sequence, type, status, data)
+    insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, null from d
-    ), dn as (select pg_notify('runline_run_events', d.tenant_id::text || '/' || d.id::text || '/' || d.last_sequence::text) from d),
+  ), dec as (
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+      to_jsonb(r) as row
+    from d r
+    where r.webhook_url is not null
+      and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
+    union all
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    from d r
+    join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
+    where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
+      and (cardinality(ep.workflow_ids) = 0 or r.workflow_id = any(ep.workflow_ids))
+      and r.labels @> ep.labels
+  ), ded as (
+    insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
+      c.row || jsonb_build_object('workflow_slug',
+        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    from dec c
+    where (select count(pg_notify('runline_webhooks', '')) from (select from dec limit 1) one) >= 0
+  ), dn as (select pg_notify('runline_run_events', d.tenant_id::text || '/' || d.id::text || '/' || d.last_sequence::text) from d),
     
     slot as (
   select row_number() over (order by d.n) as n, s.worker_id, s.lease_ms
@@ -438,9 +718,29 @@ with
       where r.tenant_id = c.tenant_id and r.id = c.id
       returning r.*, c.n as slot
     ), e as (
-      insert into run_events (tenant_id, run_id, sequence, type, status, data)
+    insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('attempt', attempt, 'workerId', worker_id) from r
-    )
+  ), ec as (
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+      to_jsonb(r) as row
+    from r r
+    where r.webhook_url is not null
+      and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
+    union all
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    from r r
+    join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
+    where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
+      and (cardinality(ep.workflow_ids) = 0 or r.workflow_id = any(ep.workflow_ids))
+      and r.labels @> ep.labels
+  ), ed as (
+    insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
+      c.row || jsonb_build_object('workflow_slug',
+        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    from ec c
+    where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
+  )
     select done.done, done.notified, claimed.*
     from (
       select coalesce(jsonb_agg(jsonb_build_object('n', d.n, 'id', d.id, 'status', d.status)), '[]'::jsonb) as done,
@@ -477,11 +777,31 @@ with
       last_sequence = r.last_sequence + 1
       from t
       where r.tenant_id = $1::uuid and r.id = t.id
-      returning r.tenant_id, r.id, r.status, r.last_sequence, t.n
+      returning r.*, t.n
     ), de as (
-      insert into run_events (tenant_id, run_id, sequence, type, status, data)
+    insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, null from d
-    ), dn as (select pg_notify('runline_run_events', d.tenant_id::text || '/' || d.id::text || '/' || d.last_sequence::text) from d),
+  ), dec as (
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+      to_jsonb(r) as row
+    from d r
+    where r.webhook_url is not null
+      and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
+    union all
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    from d r
+    join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
+    where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
+      and (cardinality(ep.workflow_ids) = 0 or r.workflow_id = any(ep.workflow_ids))
+      and r.labels @> ep.labels
+  ), ded as (
+    insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
+      c.row || jsonb_build_object('workflow_slug',
+        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    from dec c
+    where (select count(pg_notify('runline_webhooks', '')) from (select from dec limit 1) one) >= 0
+  ), dn as (select pg_notify('runline_run_events', d.tenant_id::text || '/' || d.id::text || '/' || d.last_sequence::text) from d),
     
     slot as (
   select row_number() over (order by d.n) as n, s.worker_id, s.lease_ms
@@ -512,9 +832,29 @@ with
       where r.tenant_id = c.tenant_id and r.id = c.id
       returning r.*, c.n as slot
     ), e as (
-      insert into run_events (tenant_id, run_id, sequence, type, status, data)
+    insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('attempt', attempt, 'workerId', worker_id) from r
-    )
+  ), ec as (
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+      to_jsonb(r) as row
+    from r r
+    where r.webhook_url is not null
+      and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
+    union all
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    from r r
+    join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
+    where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
+      and (cardinality(ep.workflow_ids) = 0 or r.workflow_id = any(ep.workflow_ids))
+      and r.labels @> ep.labels
+  ), ed as (
+    insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
+      c.row || jsonb_build_object('workflow_slug',
+        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    from ec c
+    where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
+  )
     select done.done, done.notified, claimed.*
     from (
       select coalesce(jsonb_agg(jsonb_build_object('n', d.n, 'id', d.id, 'status', d.status)), '[]'::jsonb) as done,
@@ -549,6 +889,26 @@ with x as (
   ), e as (
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('reason', 'lease_expired', 'attempt', attempt) from r
+  ), ec as (
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+      to_jsonb(r) as row
+    from r r
+    where r.webhook_url is not null
+      and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
+    union all
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    from r r
+    join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
+    where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
+      and (cardinality(ep.workflow_ids) = 0 or r.workflow_id = any(ep.workflow_ids))
+      and r.labels @> ep.labels
+  ), ed as (
+    insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
+      c.row || jsonb_build_object('workflow_slug',
+        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    from ec c
+    where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
   )
   select r.tenant_id, r.status, pg_notify('runline_run_events', r.tenant_id::text || '/' || r.id::text || '/' || r.last_sequence::text) from r;
 
@@ -571,6 +931,26 @@ with x as (
   ), e as (
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('reason', 'timeout') from r
+  ), ec as (
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+      to_jsonb(r) as row
+    from r r
+    where r.webhook_url is not null
+      and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
+    union all
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    from r r
+    join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
+    where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
+      and (cardinality(ep.workflow_ids) = 0 or r.workflow_id = any(ep.workflow_ids))
+      and r.labels @> ep.labels
+  ), ed as (
+    insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
+      c.row || jsonb_build_object('workflow_slug',
+        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    from ec c
+    where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
   )
   select r.tenant_id, r.status, pg_notify('runline_run_events', r.tenant_id::text || '/' || r.id::text || '/' || r.last_sequence::text) from r;
 
@@ -592,6 +972,26 @@ with x as (
   ), e as (
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('reason', 'cancel_grace_period_ended') from r
+  ), ec as (
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+      to_jsonb(r) as row
+    from r r
+    where r.webhook_url is not null
+      and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
+    union all
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    from r r
+    join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
+    where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
+      and (cardinality(ep.workflow_ids) = 0 or r.workflow_id = any(ep.workflow_ids))
+      and r.labels @> ep.labels
+  ), ed as (
+    insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
+      c.row || jsonb_build_object('workflow_slug',
+        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    from ec c
+    where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
   )
   select r.tenant_id, r.status, pg_notify('runline_run_events', r.tenant_id::text || '/' || r.id::text || '/' || r.last_sequence::text) from r;
 
@@ -612,5 +1012,25 @@ with x as (
   ), e as (
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, null from r
+  ), ec as (
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+      to_jsonb(r) as row
+    from r r
+    where r.webhook_url is not null
+      and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
+    union all
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    from r r
+    join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
+    where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
+      and (cardinality(ep.workflow_ids) = 0 or r.workflow_id = any(ep.workflow_ids))
+      and r.labels @> ep.labels
+  ), ed as (
+    insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
+      c.row || jsonb_build_object('workflow_slug',
+        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    from ec c
+    where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
   )
   select r.tenant_id, r.status, pg_notify('runline_run_events', r.tenant_id::text || '/' || r.id::text || '/' || r.last_sequence::text) from r;
