@@ -1,12 +1,13 @@
 /**
  * `npm run bench`: Runline against baselines in one run on one Postgres cluster
- * (embedded, fsync on) and one Runline server process. Three scenario groups, all by
+ * (embedded, fsync on) and one Runline server process. Scenario groups, all by
  * default, or those named in BENCH_SCENARIOS (comma-separated):
  *
  * - `raw`: CreateRun and IngestRunEvents ×100 against the same SQL on raw `pg`.
  * - `rest`: GetRun and CreateRun over REST against the same RPCs over Connect JSON.
  * - `executors`: draining queued runs with 8 workers against graphile-worker.
  * - `slow-readers`: 40 clients that never read a 59 MB event stream, per protocol (RSS).
+ * - `webhooks`: delivery latency under bursts, and a drain with vs without webhooks.
  *
  * Each prints Markdown tables; bench/RESULTS.md records runs and what they mean. Set
  * BENCH_CPU_PROFILE_DIR to write a CPU profile of the server process there,
@@ -27,9 +28,10 @@ import { rawComparison } from "./raw-comparison.js";
 import { restComparison } from "./rest-comparison.js";
 import { slowReaders } from "./slow-readers.js";
 import { startRunlineProcess } from "./runline-side.js";
+import { webhookBench } from "./webhooks.js";
 
 /** In the order they run, whatever order BENCH_SCENARIOS names them in. */
-const groups: readonly ScenarioGroup[] = [rawComparison, restComparison, executorComparison, slowReaders];
+const groups: readonly ScenarioGroup[] = [rawComparison, restComparison, executorComparison, slowReaders, webhookBench];
 /** The server's default pool size (RUNLINE_DB_POOL_SIZE): what a deployment gets. */
 const runlinePoolSize = 20;
 const rootKey = "bench-root-key-0123456789";
@@ -64,6 +66,8 @@ async function runGroups(
     rootKey,
     poolSize: runlinePoolSize,
     cpuProfileDirectory: process.env.BENCH_CPU_PROFILE_DIR,
+    // The webhooks group's receiver listens on loopback, which the SSRF guard refuses unless allowed.
+    env: { RUNLINE_WEBHOOK_ALLOW: "127.0.0.1/32" },
   });
   try {
     const context: BenchContext = { admin, urlFor, server, rootKey, watch: { pids: [process.pid, server.pid], postmasterPid } };

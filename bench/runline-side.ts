@@ -39,6 +39,8 @@ export interface RunlineProcessOptions {
   readonly poolSize: number;
   /** When set, the server runs with `--cpu-prof` and writes its profile here on exit. */
   readonly cpuProfileDirectory: string | undefined;
+  /** Further server settings (e.g. RUNLINE_WEBHOOK_ALLOW for the webhooks group's receiver). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 const keptLogLines = 20;
@@ -100,6 +102,7 @@ export async function startRunlineProcess(options: RunlineProcessOptions): Promi
       LOG_LEVEL: "info",
       // The demo executor serves its own tenant only; off, so the server does bench work alone.
       RUNLINE_DEMO_WORKER: "0",
+      ...options.env,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
