@@ -7,6 +7,8 @@ import type { EventHub } from "./events/event-hub.js";
 import type { KeyResolver } from "./auth/api-keys.js";
 import type { Logger } from "./logger.js";
 import type { PageTokens } from "./runs/page-token.js";
+import type { WebhookSecrets } from "./webhooks/secrets.js";
+import type { TargetPolicy } from "./webhooks/target-policy.js";
 
 /** The process's shared parts. */
 export interface AppContext {
@@ -15,6 +17,8 @@ export interface AppContext {
   readonly keys: KeyResolver;
   readonly pageTokens: PageTokens;
   readonly logger: Logger;
+  /** Webhook signing secrets, and where webhooks may go (RUNLINE_WEBHOOK_ALLOW). */
+  readonly webhooks: { readonly secrets: WebhookSecrets; readonly targets: TargetPolicy };
   /** Aborted when the server begins shutting down: long waits end early. */
   readonly shutdownSignal: AbortSignal;
 }

@@ -42,6 +42,19 @@ const rules: Record<string, Access | Record<string, Access>> = {
     GetWorkflowVersion: read,
     ListWorkflowVersions: read,
   },
+  "runline.v1.WebhooksService": {
+    CreateWebhook: write,
+    GetWebhook: read,
+    ListWebhooks: read,
+    UpdateWebhook: write,
+    DeleteWebhook: write,
+    RotateWebhookSecret: write,
+    // A read, but it returns a signing secret: whoever holds it can forge deliveries.
+    GetRunWebhookSecret: write,
+    RotateRunWebhookSecret: write,
+    ListWebhookDeliveries: read,
+    RedeliverWebhook: write,
+  },
   "runline.v1.WorkerService": worker,
   "runline.v1.AdminService": root,
 };

@@ -8,10 +8,12 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import { AdminService } from "../../gen/runline/v1/admin_service_pb.js";
 import { RunsService } from "../../gen/runline/v1/runs_service_pb.js";
 import { WorkerService } from "../../gen/runline/v1/worker_service_pb.js";
+import { WebhooksService } from "../../gen/runline/v1/webhooks_service_pb.js";
 import { WorkflowsService } from "../../gen/runline/v1/workflows_service_pb.js";
 import type { AppContext } from "../app-context.js";
 import { adminService } from "./admin-service.js";
 import { runsService } from "./runs-service.js";
+import { webhooksService } from "./webhooks-service.js";
 import { workerService } from "./worker-service.js";
 import { workflowsService } from "./workflows-service.js";
 
@@ -21,7 +23,8 @@ export function registerRoutes(router: ConnectRouter, app: AppContext): void {
   router.service(WorkflowsService, workflowsService(app));
   router.service(AdminService, adminService(app));
   router.service(WorkerService, workerService(app));
+  router.service(WebhooksService, webhooksService(app));
 }
 
 /** The services REST callers reach through their google.api.http annotations. */
-export const restServices = [RunsService, WorkflowsService, WorkerService, AdminService];
+export const restServices = [RunsService, WorkflowsService, WorkerService, AdminService, WebhooksService];

@@ -36,7 +36,8 @@ export interface CreateRunResult {
   readonly replayed: boolean;
 }
 
-const labelKeyPattern = /^[a-z0-9]([a-z0-9_./-]{0,61}[a-z0-9])?$/i;
+/** What a label key may be (run labels, and the label filters that match them). */
+export const labelKeyPattern = /^[a-z0-9]([a-z0-9_./-]{0,61}[a-z0-9])?$/i;
 
 const dayMs = 24 * 60 * 60 * 1000;
 /** How far ahead `schedule_time` may be: a year (runs_service.proto, CreateRunRequest.schedule_time). */

@@ -16,6 +16,7 @@ import { http } from "../../gen/google/api/annotations_pb.js";
 import { file_runline_v1_admin_service } from "../../gen/runline/v1/admin_service_pb.js";
 import { file_runline_v1_run } from "../../gen/runline/v1/run_pb.js";
 import { file_runline_v1_runs_service } from "../../gen/runline/v1/runs_service_pb.js";
+import { file_runline_v1_webhooks_service } from "../../gen/runline/v1/webhooks_service_pb.js";
 import { file_runline_v1_worker_service } from "../../gen/runline/v1/worker_service_pb.js";
 import { file_runline_v1_workflows_service } from "../../gen/runline/v1/workflows_service_pb.js";
 import type { OpenApiDocument, OperationObject } from "../../src/openapi/openapi-types.js";
@@ -27,6 +28,7 @@ const services: readonly DescService[] = [
   file_runline_v1_admin_service,
   file_runline_v1_run,
   file_runline_v1_runs_service,
+  file_runline_v1_webhooks_service,
   file_runline_v1_worker_service,
   file_runline_v1_workflows_service,
 ].flatMap((file) => file.services);
@@ -71,7 +73,7 @@ describe("the generated Runline OpenAPI document", () => {
       }),
     );
     expect(new Set(services.map((service) => service.name))).toEqual(
-      new Set(["AdminService", "RunsService", "WorkerService", "WorkflowsService"]),
+      new Set(["AdminService", "RunsService", "WebhooksService", "WorkerService", "WorkflowsService"]),
     );
     expect(
       operations()

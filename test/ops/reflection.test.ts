@@ -23,6 +23,7 @@ const servedServices = [
   "grpc.reflection.v1alpha.ServerReflection",
   "runline.v1.AdminService",
   "runline.v1.RunsService",
+  "runline.v1.WebhooksService",
   "runline.v1.WorkerService",
   "runline.v1.WorkflowsService",
 ];
