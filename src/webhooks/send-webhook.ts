@@ -82,7 +82,12 @@ export function sendWebhook(request: WebhookRequest, options: SendOptions): Prom
           const refusal = checkAddress(address, host, options.policy);
           if (refusal !== undefined) return finish({ kind: "refused", reason: refusal });
         }
-        post = postTo(url, request, addresses, finish);
+        try {
+          post = postTo(url, request, addresses, finish);
+        } catch (error) {
+          // http.request throws at once for a header it cannot send (e.g. a newline in a value).
+          finish({ kind: "failed", reason: describe(error) });
+        }
       },
       (error: unknown) => finish({ kind: "failed", reason: `cannot resolve ${host}: ${describe(error)}` }),
     );

@@ -38,7 +38,7 @@ export class AllowListError extends Error {
 }
 
 /** The longest URL accepted: longer ones are more likely an attack than an endpoint. */
-export const maxTargetUrlLength = 2048;
+const maxTargetUrlLength = 2048;
 
 /** The problem reported for http:// to a host the allow-list does not name. */
 const httpsOnly = "must be https:// (http:// only for allowed hosts)";

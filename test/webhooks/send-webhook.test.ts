@@ -83,6 +83,11 @@ describe("sendWebhook answers", () => {
     expect(result.kind === "failed" && result.reason).toContain("ECONNREFUSED");
   });
 
+  it("never throws: a header Node cannot send is a failure", async () => {
+    const result = await sendWebhook({ url: receiver.url("/ok"), headers: { "x-bad": "line\nbreak" }, body }, { policy, timeoutMs: 1_000 });
+    expect(result.kind === "failed" && result.reason).toContain("ERR_INVALID_CHAR");
+  });
+
   it("fails when the name does not resolve", async () => {
     const lookup: LookupFunction = (hostname, _options, callback) =>
       callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: "ENOTFOUND" }), "");
