@@ -5,9 +5,9 @@
  */
 
 /** Folders that hold the rules and their SQL: no transport, no service implementations. */
-const domain = "^src/(runs|events|workers|workflows|auth|tenants)/";
+const domain = "^src/(runs|events|workers|workflows|auth|tenants|webhooks)/";
 /** Everything in src/ that is not the transport-agnostic HTTP layer itself. */
-const notHttp = "^src/(api|runs|events|workers|workflows|auth|tenants|health|db|demo|sdk|cli)/";
+const notHttp = "^src/(api|runs|events|workers|workflows|auth|tenants|webhooks|health|db|demo|sdk|cli)/";
 
 module.exports = {
   forbidden: [
