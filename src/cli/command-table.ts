@@ -3,12 +3,22 @@
  * commander program from this list.
  */
 import type { Command } from "./command.js";
+import { listDeliveriesCommand, redeliverCommand } from "./commands/delivery-commands.js";
 import { createKeyCommand, listKeysCommand, revokeKeyCommand } from "./commands/key-commands.js";
 import { cancelRunCommand, createRunCommand, getRunCommand, listRunsCommand, resumeRunCommand } from "./commands/run-commands.js";
 import { runOutputCommand } from "./commands/run-output-command.js";
 import { watchRunCommand } from "./commands/run-watch-command.js";
 import { migrateCommand, serveCommand } from "./commands/server-commands.js";
 import { createTenantCommand } from "./commands/tenant-commands.js";
+import {
+  createWebhookCommand,
+  deleteWebhookCommand,
+  getWebhookCommand,
+  listWebhooksCommand,
+  rotateWebhookSecretCommand,
+  runWebhookSecretCommand,
+  updateWebhookCommand,
+} from "./commands/webhook-commands.js";
 import { workerCommand } from "./commands/worker-command.js";
 import { createWorkflowCommand, listWorkflowsCommand } from "./commands/workflow-commands.js";
 
@@ -26,6 +36,15 @@ export const commands: readonly Command[] = [
   cancelRunCommand,
   resumeRunCommand,
   runOutputCommand,
+  createWebhookCommand,
+  listWebhooksCommand,
+  getWebhookCommand,
+  updateWebhookCommand,
+  deleteWebhookCommand,
+  rotateWebhookSecretCommand,
+  runWebhookSecretCommand,
+  listDeliveriesCommand,
+  redeliverCommand,
   createKeyCommand,
   listKeysCommand,
   revokeKeyCommand,

@@ -170,6 +170,53 @@ describe("runline runs", () => {
   });
 });
 
+describe("runline webhooks and deliveries", () => {
+  it("creates an endpoint printing its secret once, shows, updates, rotates and deletes it", async () => {
+    const created = await runCli(["webhooks", "create", "--url", "https://example.com/cli", "--events", "run.failed", "--json"], asTenant);
+    expect(created.code, created.stderr).toBe(0);
+    const { webhook, secret } = JSON.parse(created.stdout) as { webhook: { id: string }; secret: string };
+    expect(secret).toMatch(/^whsec_/);
+    const shown = await runCli(["webhooks", "get", webhook.id], asTenant);
+    expect(shown.stdout).toContain("url:         https://example.com/cli");
+    expect(shown.stdout).not.toContain("whsec_");
+    const updated = await runCli(["webhooks", "update", webhook.id, "--disable", "--description", "paused"], asTenant);
+    expect(updated.stdout).toMatch(/disabled: +yes\n/);
+    expect(updated.stdout).toContain("events:      run.failed");
+    const listed = await runCli(["webhooks", "list"], asTenant);
+    expect(listed.stdout).toMatch(new RegExp(`^${webhook.id} +https://example.com/cli +run.failed +yes`, "m"));
+    const rotated = await runCli(["webhooks", "rotate-secret", webhook.id], asTenant);
+    expect(rotated.stdout.trimEnd().split("\n").pop()).toMatch(/^whsec_/);
+    expect(rotated.stdout).not.toContain(secret);
+    expect((await runCli(["webhooks", "delete", webhook.id], asTenant)).stdout).toBe(`deleted webhook ${webhook.id}\n`);
+    expect((await runCli(["webhooks", "get", webhook.id], asTenant)).code).toBe(3);
+  });
+
+  it("prints the run-webhook secret, the same until --rotate", async () => {
+    const first = await runCli(["webhooks", "run-secret"], asTenant);
+    expect(first.stdout).toMatch(/^whsec_\S+\n$/);
+    expect((await runCli(["webhooks", "run-secret"], asTenant)).stdout).toBe(first.stdout);
+    const rotated = await runCli(["webhooks", "run-secret", "--rotate"], asTenant);
+    expect(rotated.stdout).not.toBe(first.stdout);
+    expect((await runCli(["webhooks", "run-secret"], asTenant)).stdout).toBe(rotated.stdout);
+  });
+
+  it("refuses a bad url with exit 5 naming the field, an unknown outcome with exit 2, an unknown delivery with exit 3", async () => {
+    const [badUrl, badOutcome, missing, listed] = await Promise.all([
+      runCli(["webhooks", "create", "--url", "http://example.com/"], asTenant),
+      runCli(["deliveries", "list", "--outcome", "lost"], asTenant),
+      runCli(["deliveries", "redeliver", unknownRunId], asTenant),
+      runCli(["deliveries", "list", "--run", unknownRunId, "--outcome", "failed"], asTenant),
+    ]);
+    expect(badUrl.code).toBe(5);
+    expect(badUrl.stderr).toMatch(/^runline: invalid_argument: url: /);
+    expect(badOutcome.code).toBe(2);
+    expect(badOutcome.stderr).toMatch(/^runline: usage: --outcome: unknown outcome "lost"/);
+    expect(missing.code).toBe(3);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toMatch(/^ID +RUN +TYPE +OUTCOME +ATTEMPTS +LAST +CREATED\n$/);
+  });
+});
+
 describe("runline errors", () => {
   it("exits 3 for an unknown run, 5 with the field named for bad input, 6 when the server is down", async () => {
     const [missing, invalid, down, noKey] = await Promise.all([
