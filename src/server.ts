@@ -32,6 +32,9 @@ import { failureMessage, type Logger } from "./logger.js";
 import { createPageTokens } from "./runs/page-token.js";
 import { startLeaseSweeper } from "./workers/lease-sweeper.js";
 import { startDemoExecutor } from "./demo/demo-executor.js";
+import { renderWebhookBody } from "./api/webhook-body.js";
+import { startDispatcher } from "./webhooks/dispatcher.js";
+import { sendWebhook } from "./webhooks/send-webhook.js";
 import { createWebhookSecrets, readSecretKey } from "./webhooks/secrets.js";
 import { parseAllowList } from "./webhooks/target-policy.js";
 
@@ -161,6 +164,19 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     cancelGraceMs: config.cancelGraceMs,
     onSweep: (result) => metrics.recordLeaseExpiries(result.leasesExpired),
   });
+  // Every replica sends webhooks (webhooks/dispatcher.ts); the body is rendered here, in api/'s terms.
+  const dispatcher = await startDispatcher({
+    url,
+    sql: database.sql,
+    logger,
+    renderBody: renderWebhookBody,
+    send: (request) => sendWebhook(request, { policy: app.webhooks.targets, timeoutMs: config.webhooks.timeoutMs }),
+    signingSecrets: (tenantId, endpointId) => app.webhooks.secrets.signingSecrets(tenantId, endpointId),
+    timeoutMs: config.webhooks.timeoutMs,
+    retryScheduleMs: config.webhooks.retryScheduleMs,
+    hostConcurrency: config.webhooks.hostConcurrency,
+    onAttempt: (outcome, seconds) => metrics.recordWebhookAttempt(outcome, seconds),
+  });
   const listener = await startListener({
     host: config.host,
     port: config.port,
@@ -192,6 +208,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         shutdown.abort(new ConnectError("the server is shutting down; retry", Code.Unavailable));
         await step("listener", () => listener.close({ graceMs: config.shutdownGraceMs }));
         await step("sweeper", stopSweeper);
+        await step("webhook dispatcher", () => dispatcher.stop());
         await step("event hub", () => hub.close());
         // Bounded: a statement still in flight here (seen rarely under heavy load, cause not
         // yet found) must not hold the process open; the pool is abandoned after 5 s.

@@ -16,6 +16,8 @@ export interface Metrics {
   trackStream(procedure: string, delta: 1 | -1): void;
   /** Counts leases the sweeper expired. */
   recordLeaseExpiries(count: number): void;
+  /** Records one webhook attempt: its duration, and the delivery's outcome when it ended (not when retried). */
+  recordWebhookAttempt(outcome: "PENDING" | "SUCCEEDED" | "FAILED", seconds: number): void;
   /** The Prometheus text exposition. */
   render(): Promise<string>;
 }
@@ -37,6 +39,10 @@ const queueByWorkflow = `
   join tenants t on t.id = r.tenant_id
   where r.status = 'QUEUED' and r.ready_time <= now()
   group by t.slug, w.slug`;
+// webhook_deliveries_due: how long the oldest due delivery has waited (0 when none).
+const oldestPendingDelivery = `
+  select coalesce(extract(epoch from now() - min(next_attempt_time))::float8, 0) as seconds
+  from webhook_deliveries where outcome = 'PENDING' and next_attempt_time <= now()`;
 
 /** Creates the registry and its metrics. */
 export function createMetrics(sources: MetricsSources): Metrics {
@@ -107,6 +113,27 @@ export function createMetrics(sources: MetricsSources): Metrics {
       for (const row of await readQueue()) this.set({ tenant: row.tenant, workflow: row.workflow }, Math.max(0, row.oldest));
     },
   });
+  const webhookDeliveries = new Counter({
+    name: "runline_webhook_deliveries_total",
+    help: "Webhook deliveries ended, by outcome (succeeded, failed).",
+    labelNames: ["outcome"],
+    registers: [registry],
+  });
+  const webhookAttempts = new Histogram({
+    name: "runline_webhook_attempt_duration_seconds",
+    help: "Duration of each webhook attempt (resolve, connect, send, read the answer).",
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  new Gauge({
+    name: "runline_webhook_oldest_pending_seconds",
+    help: "How long the oldest due webhook delivery has waited to be sent (0 when none).",
+    registers: [registry],
+    async collect() {
+      const [row] = await sources.sql.query<{ seconds: number }>(oldestPendingDelivery);
+      this.set(Math.max(0, row?.seconds ?? 0));
+    },
+  });
   new Gauge({
     name: "runline_db_pool_connections",
     help: "Postgres pool: connections in use, and the pool's size.",
@@ -129,6 +156,10 @@ export function createMetrics(sources: MetricsSources): Metrics {
     },
     recordLeaseExpiries(count) {
       if (count > 0) leaseExpiries.inc(count);
+    },
+    recordWebhookAttempt(outcome, seconds) {
+      webhookAttempts.observe(seconds);
+      if (outcome !== "PENDING") webhookDeliveries.inc({ outcome: outcome.toLowerCase() });
     },
     render: () => registry.metrics(),
   };
