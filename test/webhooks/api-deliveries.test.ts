@@ -126,6 +126,18 @@ describe("ListWebhookDeliveries", () => {
   });
 });
 
+describe("DeleteWebhook", () => {
+  it("ends the endpoint's pending deliveries as FAILED and keeps them in the log", async () => {
+    const own = await createTenant(baseUrl);
+    const client = webhooks("connect-json", own.key);
+    const endpointId = (await client.createWebhook({ webhook: { url: "https://example.com/leaving" } })).webhook!.id;
+    const pending = await seedDelivery(own.tenantId, { runId: newId(), endpointId });
+    await client.deleteWebhook({ id: endpointId });
+    const listed = await client.listWebhookDeliveries({ endpointId });
+    expect(listed.deliveries.map((delivery) => [delivery.id, delivery.outcome])).toEqual([[pending, DeliveryOutcome.FAILED]]);
+  });
+});
+
 describe("RedeliverWebhook", () => {
   it("puts a failed delivery back to PENDING, due now, keeping its attempts", async () => {
     const id = await seedDelivery(tenant.tenantId, { runId: newId(), outcome: "FAILED", attempts: 1 });

@@ -83,6 +83,17 @@ describe("POST /api/v1/webhooks", () => {
   });
 });
 
+describe("the endpoint limit", () => {
+  it("refuses the 101st endpoint of a tenant with 400 FAILED_PRECONDITION", async () => {
+    const crowded = await createRestTenant(baseUrl);
+    for (let index = 0; index < 100; index++) {
+      const created = await crowded.rest.post("/api/v1/webhooks", { url: `https://example.com/${index}` });
+      expect(created.status, created.text).toBe(200);
+    }
+    expectStatus(await crowded.rest.post("/api/v1/webhooks", { url: "https://example.com/one-too-many" }), 400, Code.FailedPrecondition);
+  });
+});
+
 describe("GET, PATCH, DELETE /api/v1/webhooks/{id}", () => {
   it("lists endpoints newest first, in pages", async () => {
     const other = await createRestTenant(baseUrl);
