@@ -107,7 +107,8 @@ const recordStatement = `
     select d.tenant_id, d.id, d.attempt_count, $6::timestamptz, $7::int, $8::int, $9::text, $10::text from d
   ), x as (
     select e.tenant_id, e.id, e.disabled as was_disabled,
-      $11::boolean or ($3::text <> 'SUCCEEDED' and e.failing_since < now() - interval '${endpointFailingLimitHours} hours') as disable,
+      $11::boolean or ($3::text <> 'SUCCEEDED' and coalesce(e.failing_since < now() - interval '${endpointFailingLimitHours} hours', false))
+        as disable,
       case when $11::boolean then 'the endpoint answered 410 Gone'
            else 'every delivery failed for ${endpointFailingLimitHours} hours' end as reason
     from d join webhook_endpoints e on e.tenant_id = d.tenant_id and e.id = d.endpoint_id
