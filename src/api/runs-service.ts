@@ -5,13 +5,13 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { RunOutputSchema, type RunOutput } from "../../gen/runline/v1/run_pb.js";
-import type { RunsService } from "../../gen/runline/v1/runs_service_pb.js";
+import type { CreateRunRequest, RunsService } from "../../gen/runline/v1/runs_service_pb.js";
 import type { AppContext } from "../app-context.js";
 import { invalidArgument } from "../errors.js";
 import { listEventsAfter } from "../events/event-store.js";
 import { appendEvents } from "../runs/event-append.js";
 import { streamRunEvents } from "../events/run-event-stream.js";
-import { createRun, createRunTargetCache, createRuns } from "../runs/create-run.js";
+import { createRun, createRunTargetCache, createRuns, type CreateRunInput } from "../runs/create-run.js";
 import { cancelRun, deleteRun } from "../runs/run-control.js";
 import { waitForSettledRun } from "../runs/run-output.js";
 import { resumeRun } from "../runs/resume-run.js";
@@ -19,6 +19,7 @@ import type { RunRecord } from "../runs/run-record.js";
 import { getRun, listRuns, type RunFilter } from "../runs/run-queries.js";
 import { isSettled } from "../runs/run-status.js";
 import { pageSize } from "../runs/page-token.js";
+import { checkTargetUrl } from "../webhooks/target-policy.js";
 import { getRunDefinition } from "../workflows/run-definition.js";
 import { tenantOf, callerOf } from "./caller-context.js";
 import {
@@ -101,11 +102,21 @@ export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsSer
     if (app.shutdownSignal.aborted)
       throw new ConnectError("server is shutting down; resume from the last sequence received", Code.Unavailable);
   };
+  // CreateRunInput from a request, with its per-run webhook URL held to the SSRF rules
+  // (target-policy.ts) as tenant endpoints are: a bad URL is refused now, naming the
+  // field, not discovered at the first delivery.
+  const runInput = (request: CreateRunRequest, field = ""): CreateRunInput => {
+    const input = createRunInput(request, field);
+    const url = input.webhook?.url ?? "";
+    const problem = url === "" ? undefined : checkTargetUrl(url, app.webhooks.targets);
+    if (problem !== undefined) throw invalidArgument(`${field}webhook.url`, problem);
+    return input;
+  };
   return {
     async createRun(request, context) {
       const caller = callerOf(context);
       const tenantId = tenantOf(context);
-      const result = await createRun(sql, tenantId, caller.keyId, createRunInput(request), "", targets);
+      const result = await createRun(sql, tenantId, caller.keyId, runInput(request), "", targets);
       if (result.run.status === "QUEUED" && !result.replayed) app.hub.announceQueued(tenantId);
       if (result.replayed) context.responseHeader.set(replayedHeader, "true");
       return { run: runMessage(result.run), idempotentReplayed: result.replayed };
@@ -115,10 +126,10 @@ export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsSer
       const template = request.template;
       if (request.inputs.length > 0 && template === undefined) throw invalidArgument("template", "is required with inputs");
       const requests = [
-        ...request.requests.map((one, index) => ({ request: createRunInput(one, `requests[${index}].`), field: `requests[${index}].` })),
+        ...request.requests.map((one, index) => ({ request: runInput(one, `requests[${index}].`), field: `requests[${index}].` })),
         ...request.inputs.map((input, index) => ({
           request: {
-            ...createRunInput(template!, "template."),
+            ...runInput(template!, "template."),
             input: jsonFromValue(input, `inputs[${index}]`),
             idempotencyKey: template!.idempotencyKey === "" ? "" : `${template!.idempotencyKey}/${index}`,
           },
@@ -198,7 +209,7 @@ export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsSer
       if (request.run === undefined) throw invalidArgument("run", "is required");
       const tenantId = tenantOf(context);
       const waitMs = Math.min(millisFrom(request.waitTimeout, "wait_timeout") ?? defaultRunWaitMs, maxRunWaitMs);
-      const created = await createRun(sql, tenantId, callerOf(context).keyId, createRunInput(request.run, "run."), "run.", targets);
+      const created = await createRun(sql, tenantId, callerOf(context).keyId, runInput(request.run, "run."), "run.", targets);
       if (created.run.status === "QUEUED") app.hub.announceQueued(tenantId);
       const signal = AbortSignal.any([context.signal, app.shutdownSignal]);
       const run = await waitForSettledRun(sql, app.hub, tenantId, created.run.id, waitMs, signal);
@@ -207,7 +218,7 @@ export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsSer
     async *runAndStream(request, context) {
       if (request.run === undefined) throw invalidArgument("run", "is required");
       const tenantId = tenantOf(context);
-      const created = await createRun(sql, tenantId, callerOf(context).keyId, createRunInput(request.run, "run."), "run.", targets);
+      const created = await createRun(sql, tenantId, callerOf(context).keyId, runInput(request.run, "run."), "run.", targets);
       if (created.run.status === "QUEUED") app.hub.announceQueued(tenantId);
       // From sequence 0: the run's whole log, its creation event included.
       yield* stream(tenantId, created.run.id, 0, context);
