@@ -12,9 +12,16 @@
  * - Drain cost: the `executors` drain (8 × createWorker, 5,000 queued runs) without and
  *   with a per-run webhook on every run; the ratio of the two throughputs is the cost
  *   (goal ≥ 0.8). The clock stops at the last completion, as in `executors`; "all
- *   delivered" says when the last delivery of that drain arrived.
+ *   delivered" says when the last delivery of that drain arrived. Each drain has a
+ *   tenant of its own (no round inherits another's finished runs), starts only once the
+ *   dispatcher is idle (no PENDING delivery left by the latency phase or an earlier
+ *   round), and after its runs are queued the tables are analyzed and a checkpoint taken,
+ *   so every drain starts from the same statistics: an autovacuum ANALYZE while no run was
+ *   queued flips the claim's plan (bench/RESULTS.md, "A plan flip"). Five rounds by
+ *   default, the side that goes first alternating.
  * The server needs the receiver's address allowed (RUNLINE_WEBHOOK_ALLOW, set by run.ts).
  */
+import pg from "pg";
 import { RunsService } from "../gen/runline/v1/runs_service_pb.js";
 import { startWebhookReceiver, type ReceivedWebhook } from "../test/support/webhook-receiver.js";
 import { median, say, type BenchContext, type ScenarioGroup } from "./bench-context.js";
@@ -34,6 +41,8 @@ const workers = 8;
 const batchSize = 500;
 /** How long deliveries may trail the last completion before the group reports them missing. */
 const deliveryGraceMs = 120_000;
+/** Drain rounds unless BENCH_ROUNDS says otherwise: the ratio swings, so more than the executors' three. */
+const defaultRounds = 5;
 
 /** First arrival of each webhook-id, by receiver path. */
 interface Arrivals {
@@ -128,11 +137,31 @@ interface DrainSample {
   readonly errors: number;
 }
 
-async function measureDrain(context: BenchContext, arrivals: Arrivals, url: string, key: string, round: number, webhooks: boolean) {
+/** Waits until no delivery is PENDING: the dispatcher has nothing left to send or record. */
+async function waitForIdleDispatcher(database: pg.Client): Promise<void> {
+  const deadline = Date.now() + deliveryGraceMs;
+  for (;;) {
+    const { rows } = await database.query<{ pending: number }>(
+      `select count(*)::int as pending from webhook_deliveries where outcome = 'PENDING'`,
+    );
+    if (rows[0]!.pending === 0) return;
+    if (Date.now() > deadline) throw new Error(`${rows[0]!.pending} deliveries still PENDING after ${deliveryGraceMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+async function measureDrain(context: BenchContext, database: pg.Client, arrivals: Arrivals, url: string, round: number, webhooks: boolean) {
   const path = `/drain-${round}`;
+  const key = await createBenchTenant(
+    context.server.url,
+    context.rootKey,
+    `bench-webhooks-drain-${round}-${webhooks ? "with" : "without"}`,
+  );
+  await waitForIdleDispatcher(database);
   say(`round ${round}, ${webhooks ? "with" : "without"} a webhook per run: queueing ${drainJobs} runs, then draining them …`);
   if (webhooks) await createRunsWithWebhook(context.server.url, key, url + path, drainJobs);
   else await queueRuns(context.server.url, key, drainJobs);
+  await database.query("analyze");
   await context.admin.query("checkpoint");
   const before = await sampleCpu(context.watch);
   const startedAt = performance.timeOrigin + performance.now();
@@ -172,13 +201,18 @@ async function run(context: BenchContext): Promise<boolean> {
     const latency = await measureLatency(context, arrivals, receiver.url(""));
     say(`\nStatus change → receipt, receiver answering in ${receiverDelayMs} ms, ${workers} SDK workers finishing the runs:\n`);
     say(`${table(["bursts", "runs finished", "deliveries", "p50 ms", "p99 ms", "max ms", "delivered", "errors"], [latency.row])}\n`);
-    const key = await createBenchTenant(context.server.url, context.rootKey, "bench-webhooks-drain");
-    const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3) || 3);
+    const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? defaultRounds) || defaultRounds);
     const samples: DrainSample[] = [];
-    for (let round = 1; round <= rounds; round++) {
-      // Alternate which side goes first, so drift over the run hits both alike.
-      const order = round % 2 === 1 ? [false, true] : [true, false];
-      for (const webhooks of order) samples.push(await measureDrain(context, arrivals, receiver.url(""), key, round, webhooks));
+    const database = new pg.Client({ connectionString: context.urlFor("bench_runline") });
+    await database.connect();
+    try {
+      for (let round = 1; round <= rounds; round++) {
+        // Alternate which side goes first, so drift over the run hits both alike.
+        const order = round % 2 === 1 ? [false, true] : [true, false];
+        for (const webhooks of order) samples.push(await measureDrain(context, database, arrivals, receiver.url(""), round, webhooks));
+      }
+    } finally {
+      await database.end();
     }
     say(
       `\n${drainJobs} runs per drain, ${workers} × createWorker({ concurrency: 1 }), no-op handler; ratio = with / without in the round:\n`,
