@@ -13,6 +13,7 @@ import { ServerReflection as ReflectionV1 } from "../../gen/grpc/reflection/v1/r
 import { ServerReflection as ReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { AdminService } from "../../gen/runline/v1/admin_service_pb.js";
 import { RunsService } from "../../gen/runline/v1/runs_service_pb.js";
+import { WebhooksService } from "../../gen/runline/v1/webhooks_service_pb.js";
 import { WorkerService } from "../../gen/runline/v1/worker_service_pb.js";
 import { WorkflowsService } from "../../gen/runline/v1/workflows_service_pb.js";
 
@@ -22,6 +23,7 @@ export const hostileServices: readonly DescService[] = [
   WorkflowsService,
   WorkerService,
   AdminService,
+  WebhooksService,
   Health,
   ReflectionV1,
   ReflectionV1alpha,
@@ -78,6 +80,8 @@ function keysFor(service: DescService, method: DescMethod): KeyKind[] {
   if (service === AdminService) return ["root"];
   if (service === WorkerService) return ["worker", "full"];
   if (service === Health || service === ReflectionV1 || service === ReflectionV1alpha) return ["full"];
+  // A read that needs more than the read scope: the run-webhook secret signs deliveries.
+  if (method.name === "GetRunWebhookSecret") return ["full"];
   return method.idempotency === Idempotency.NO_SIDE_EFFECTS ? ["full", "read"] : ["full", "worker", "read"];
 }
 
