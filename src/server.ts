@@ -171,7 +171,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     logger,
     renderBody: renderWebhookBody,
     send: (request) => sendWebhook(request, { policy: app.webhooks.targets, timeoutMs: config.webhooks.timeoutMs }),
-    signingSecrets: (tenantId, endpointId) => app.webhooks.secrets.signingSecrets(tenantId, endpointId),
+    signingSecrets: (tenantId, endpointId, sealed) => app.webhooks.secrets.signingSecrets(tenantId, endpointId, sealed),
     timeoutMs: config.webhooks.timeoutMs,
     retryScheduleMs: config.webhooks.retryScheduleMs,
     hostConcurrency: config.webhooks.hostConcurrency,

@@ -4,9 +4,10 @@
  * by the status changes themselves (runs/lifecycle/webhook-outbox.ts).
  */
 import type { Sql } from "../db/database.js";
+import type { SealedSecrets } from "./secrets.js";
 
-/** A claimed delivery, as the dispatcher sends it. */
-export interface ClaimedDelivery {
+/** A claimed delivery, as the dispatcher sends it, with its target's secrets as stored. */
+export interface ClaimedDelivery extends SealedSecrets {
   tenant_id: string;
   id: string;
   run_id: string;
@@ -26,35 +27,68 @@ export function deliveryHost(url: string): string {
 }
 const hostSql = `lower(substring(d.url from '^[^:]+://(?:[^@/?#]*@)?([^/?#]*)'))`;
 
+/** Hosts with attempts in flight and how many more each may take (the rest: hostConcurrency). */
+export interface HostRoom {
+  readonly hosts: readonly string[];
+  readonly free: readonly number[];
+  /** A host with nothing in flight may take this many (config.webhooks.hostConcurrency). */
+  readonly hostConcurrency: number;
+}
+
 /**
  * Up to :limit due PENDING deliveries, oldest first, leased for :leaseMs (a killed
- * replica's claims come back when it ends), not for the hosts in :busyHosts (each at its
- * concurrency). A delivery is only due when no earlier-sequence delivery of the same run
- * and target (endpoint_id, null for the run's own webhook) is still PENDING, leased or
- * not: a later status never overtakes an earlier one, also across retries.
- * webhook_deliveries_due finds the due rows, webhook_deliveries_run the earlier ones.
+ * replica's claims come back when it ends), no more for each host than it has room for
+ * (:hosts / :free, else :hostConcurrency; a full host is not read at all). A delivery is
+ * only due when no earlier-sequence delivery of the same run and target (endpoint_id,
+ * null for the run's own webhook) is still PENDING, leased or not: a later status never
+ * overtakes an earlier one, also across retries. webhook_deliveries_due finds the due
+ * rows, webhook_deliveries_run the earlier ones.
+ *
+ * The candidates are read unlocked and ranked per host, and only those within their
+ * host's room are locked (the due conditions are checked again under the lock): claiming
+ * :limit and handing back what a nearly full host cannot take cost two writes of dozens
+ * of rows after every attempt while one host was busy.
+ *
+ * The target's secrets come along, read by primary key, so signing reads nothing more
+ * (secrets.ts opens them). A rotation committed after the claim signs from the next
+ * attempt on, as it did when they were read just before signing.
  */
 const claimStatement = `
-  with due as (
-    select d.tenant_id, d.id from webhook_deliveries d
+  with candidate as (
+    select d.tenant_id, d.id, d.next_attempt_time, ${hostSql} as host from webhook_deliveries d
     where d.outcome = 'PENDING' and d.next_attempt_time <= now()
       and (d.lease_expire_time is null or d.lease_expire_time < now())
-      and ${hostSql} <> all($3::text[])
+      and ${hostSql} <> all(array(select h from unnest($3::text[], $4::int[]) as f(h, n) where n <= 0))
       and not exists (
         select 1 from webhook_deliveries p
         where p.tenant_id = d.tenant_id and p.run_id = d.run_id and p.endpoint_id is not distinct from d.endpoint_id
           and p.sequence < d.sequence and p.outcome = 'PENDING')
     order by d.next_attempt_time
     limit $1::int
-    for update skip locked
+  ), ranked as (
+    select c.tenant_id, c.id, c.next_attempt_time, c.host,
+      row_number() over (partition by c.host order by c.next_attempt_time) as rank
+    from candidate c
+  ), due as (
+    select d.tenant_id, d.id, d.endpoint_id from webhook_deliveries d
+    join ranked r on r.tenant_id = d.tenant_id and r.id = d.id
+    where r.rank <= coalesce((select f.n from unnest($3::text[], $4::int[]) as f(h, n) where f.h = r.host), $5::int)
+      and d.outcome = 'PENDING' and (d.lease_expire_time is null or d.lease_expire_time < now())
+    order by r.next_attempt_time
+    for update of d skip locked
   )
   update webhook_deliveries d set lease_expire_time = now() + $2::bigint * interval '1 millisecond'
-  from due where d.tenant_id = due.tenant_id and d.id = due.id
-  returning d.tenant_id, d.id, d.run_id, d.endpoint_id, d.url, d.type, d.payload, d.attempt_count, d.lease_expire_time::text`;
+  from due
+    left join webhook_endpoints e on e.tenant_id = due.tenant_id and e.id = due.endpoint_id
+    left join run_webhook_secrets s on due.endpoint_id is null and s.tenant_id = due.tenant_id
+  where d.tenant_id = due.tenant_id and d.id = due.id
+  returning d.tenant_id, d.id, d.run_id, d.endpoint_id, d.url, d.type, d.payload, d.attempt_count, d.lease_expire_time::text,
+    coalesce(e.secret, s.secret) as secret, coalesce(e.previous_secret, s.previous_secret) as previous_secret,
+    coalesce(coalesce(e.previous_secret_expire_time, s.previous_secret_expire_time) > now(), false) as previous_valid`;
 
 /** Claims due deliveries; see claimStatement. */
-export async function claimDeliveries(sql: Sql, limit: number, leaseMs: number, busyHosts: readonly string[]): Promise<ClaimedDelivery[]> {
-  return sql.query<ClaimedDelivery>(claimStatement, [limit, leaseMs, busyHosts]);
+export async function claimDeliveries(sql: Sql, limit: number, leaseMs: number, room: HostRoom): Promise<ClaimedDelivery[]> {
+  return sql.query<ClaimedDelivery>(claimStatement, [limit, leaseMs, room.hosts, room.free, room.hostConcurrency]);
 }
 
 /** Hands claimed deliveries back unsent (their host was full): due again at once. */

@@ -14,6 +14,7 @@ import type { Logger } from "../logger.js";
 import { webhooksChannel } from "../runs/lifecycle/webhook-outbox.js";
 import { deliveryOutcome } from "./delivery-outcome.js";
 import { claimDeliveries, deliveryHost, recordAttempt, releaseDeliveries, type ClaimedDelivery } from "./delivery-writes.js";
+import type { SealedSecrets } from "./secrets.js";
 import type { SendResult, WebhookRequest } from "./send-webhook.js";
 
 /** Attempts in flight at once on one replica, over all hosts. */
@@ -33,8 +34,8 @@ export interface DispatcherOptions {
   readonly renderBody: (type: string, payload: Record<string, unknown>) => string;
   /** One attempt (send-webhook.ts's sendWebhook with the server's policy and timeout). */
   readonly send: (request: WebhookRequest) => Promise<SendResult>;
-  /** The whsec_ secrets to sign with, current first (secrets.ts). */
-  readonly signingSecrets: (tenantId: string, endpointId: string | null) => Promise<string[]>;
+  /** The whsec_ secrets to sign with, current first (secrets.ts), from those the claim read if any. */
+  readonly signingSecrets: (tenantId: string, endpointId: string | null, sealed: SealedSecrets) => Promise<string[]>;
   /** config.webhooks: timeoutMs, retryScheduleMs, hostConcurrency. */
   readonly timeoutMs: number;
   readonly retryScheduleMs: readonly number[];
@@ -73,12 +74,16 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
   let again = false;
   let listener: pg.Client | undefined;
 
-  const busyHosts = () => [...perHost].filter(([, count]) => count >= options.hostConcurrency).map(([host]) => host);
+  const hostRoom = () => ({
+    hosts: [...perHost.keys()],
+    free: [...perHost.values()].map((count) => options.hostConcurrency - count),
+    hostConcurrency: options.hostConcurrency,
+  });
 
   const attempt = async (delivery: ClaimedDelivery, host: string): Promise<void> => {
     try {
       const body = options.renderBody(delivery.type, delivery.payload);
-      const headers = await signedHeaders(delivery, body, await options.signingSecrets(delivery.tenant_id, delivery.endpoint_id));
+      const headers = await signedHeaders(delivery, body, await options.signingSecrets(delivery.tenant_id, delivery.endpoint_id, delivery));
       const startTime = new Date();
       const result = await options.send({ url: delivery.url, headers, body });
       const record = deliveryOutcome(result, delivery, options.retryScheduleMs, startTime);
@@ -108,8 +113,8 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
   const claim = async (): Promise<void> => {
     const room = maxInFlight - inFlight.size;
     if (room <= 0) return;
-    const claimed = await claimDeliveries(options.sql, room, options.timeoutMs + leaseMarginMs, busyHosts());
-    // One claim may hold more for a host than it has room for: those go back at once.
+    const claimed = await claimDeliveries(options.sql, room, options.timeoutMs + leaseMarginMs, hostRoom());
+    // The claim takes no more for a host than it had room for; should one hold more, those go back at once.
     const overflow = claimed.filter((delivery) => !start(delivery));
     await releaseDeliveries(options.sql, overflow);
     if (claimed.length === room && overflow.length === 0) again = true;

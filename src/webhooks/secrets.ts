@@ -19,13 +19,25 @@ import type { Sql } from "../db/database.js";
 import { notFound } from "../errors.js";
 import { isUuid } from "../ids.js";
 
+/**
+ * A target's secrets as stored, read by the dispatcher's claim in the same statement
+ * (delivery-writes.ts), so signing needs no read of its own; `secret` is null when the
+ * tenant's run-webhook secret is not created yet.
+ */
+export interface SealedSecrets {
+  readonly secret: Buffer | null;
+  readonly previous_secret: Buffer | null;
+  /** The previous secret's overlap lasts, by the database's clock. */
+  readonly previous_valid: boolean;
+}
+
 /** The secrets of one tenant's webhooks, for signing and for showing once. */
 export interface WebhookSecrets {
   /**
    * The secrets to sign a delivery with, current first, then the previous one while its
    * overlap lasts. `endpointId` null: the tenant's run-webhook secret (created on first use).
    */
-  signingSecrets(tenantId: string, endpointId: string | null): Promise<string[]>;
+  signingSecrets(tenantId: string, endpointId: string | null, sealed?: SealedSecrets): Promise<string[]>;
   /** The tenant's run-webhook secret, created on first use; stable until rotated. */
   runSecret(tenantId: string): Promise<string>;
   /** Replaces the tenant's run-webhook secret; returns the new one. */
@@ -72,11 +84,12 @@ export async function readSecretKey(sql: Sql): Promise<Buffer> {
   return row.value;
 }
 
-interface SecretRow {
+interface SecretRow extends SealedSecrets {
   readonly secret: Buffer;
-  readonly previous_secret: Buffer | null;
-  readonly previous_valid: boolean;
 }
+
+/** Opened secrets kept, by ciphertext: a rotation writes a new ciphertext, so none goes stale. */
+const openedLimit = 1000;
 
 // Both read by primary key; `previous_valid` is decided by the database's clock, as the
 // rotation's expiry was.
@@ -111,12 +124,26 @@ export function createWebhookSecrets(sql: Sql, key: Buffer, overlapMs: number): 
     await sql.query(insertRunSecret, [tenantId, seal(key, newSecret(), owner(tenantId, null))]);
     return (await readRow(tenantId, null))!;
   };
+  // Every delivery is signed: decrypting each time cost more than the signature. The
+  // ciphertext (with its random IV) and the row it is bound to name the plaintext.
+  const opened = new Map<string, string>();
+  const openCached = (sealed: Buffer, aad: Buffer): string => {
+    const cacheKey = `${aad.toString()}|${sealed.toString("base64")}`;
+    let secret = opened.get(cacheKey);
+    if (secret === undefined) {
+      secret = open(key, sealed, aad);
+      if (opened.size >= openedLimit) opened.clear();
+      opened.set(cacheKey, secret);
+    }
+    return secret;
+  };
   const openAll = (row: SecretRow, aad: Buffer): string[] => {
-    const current = open(key, row.secret, aad);
-    return row.previous_secret !== null && row.previous_valid ? [current, open(key, row.previous_secret, aad)] : [current];
+    const current = openCached(row.secret, aad);
+    return row.previous_secret !== null && row.previous_valid ? [current, openCached(row.previous_secret, aad)] : [current];
   };
   return {
-    async signingSecrets(tenantId, endpointId) {
+    async signingSecrets(tenantId, endpointId, sealed) {
+      if (sealed?.secret != null) return openAll({ ...sealed, secret: sealed.secret }, owner(tenantId, endpointId));
       const row = endpointId === null ? await runRow(tenantId) : await readRow(tenantId, endpointId);
       if (row === undefined) throw notFound("webhook", endpointId ?? "");
       return openAll(row, owner(tenantId, endpointId));
