@@ -4,6 +4,7 @@
  * by the status changes themselves (runs/lifecycle/webhook-outbox.ts).
  */
 import type { Sql } from "../db/database.js";
+import { createStatementBatcher } from "../db/statement-batcher.js";
 import type { SealedSecrets } from "./secrets.js";
 
 /** A claimed delivery, as the dispatcher sends it, with its target's secrets as stored. */
@@ -44,44 +45,38 @@ export interface HostRoom {
  * overtakes an earlier one, also across retries. webhook_deliveries_due finds the due
  * rows, webhook_deliveries_run the earlier ones.
  *
- * The candidates are read unlocked and ranked per host, and only those within their
- * host's room are locked (the due conditions are checked again under the lock): claiming
- * :limit and handing back what a nearly full host cannot take cost two writes of dozens
- * of rows after every attempt while one host was busy.
+ * Of the due rows locked, only those within their host's room are leased; the others
+ * are left as they were and unlocked at commit. Leasing all :limit and handing back what
+ * a nearly full host could not take cost two updates of dozens of rows after every
+ * attempt while one host was busy.
  *
  * The target's secrets come along, read by primary key, so signing reads nothing more
  * (secrets.ts opens them). A rotation committed after the claim signs from the next
  * attempt on, as it did when they were read just before signing.
  */
 const claimStatement = `
-  with candidate as (
-    select d.tenant_id, d.id, d.next_attempt_time, ${hostSql} as host from webhook_deliveries d
+  with due as (
+    select d.tenant_id, d.id, d.endpoint_id, d.next_attempt_time, ${hostSql} as host from webhook_deliveries d
     where d.outcome = 'PENDING' and d.next_attempt_time <= now()
       and (d.lease_expire_time is null or d.lease_expire_time < now())
-      and ${hostSql} <> all(array(select h from unnest($3::text[], $4::int[]) as f(h, n) where n <= 0))
+      and ${hostSql} <> all(array(select f.h from unnest($3::text[], $4::int[]) as f(h, n) where f.n <= 0))
       and not exists (
         select 1 from webhook_deliveries p
         where p.tenant_id = d.tenant_id and p.run_id = d.run_id and p.endpoint_id is not distinct from d.endpoint_id
           and p.sequence < d.sequence and p.outcome = 'PENDING')
     order by d.next_attempt_time
     limit $1::int
-  ), ranked as (
-    select c.tenant_id, c.id, c.next_attempt_time, c.host,
-      row_number() over (partition by c.host order by c.next_attempt_time) as rank
-    from candidate c
-  ), due as (
-    select d.tenant_id, d.id, d.endpoint_id from webhook_deliveries d
-    join ranked r on r.tenant_id = d.tenant_id and r.id = d.id
+    for update skip locked
+  ), taken as (
+    select r.tenant_id, r.id, r.endpoint_id from (
+      select due.*, row_number() over (partition by due.host order by due.next_attempt_time) as rank from due) r
     where r.rank <= coalesce((select f.n from unnest($3::text[], $4::int[]) as f(h, n) where f.h = r.host), $5::int)
-      and d.outcome = 'PENDING' and (d.lease_expire_time is null or d.lease_expire_time < now())
-    order by r.next_attempt_time
-    for update of d skip locked
   )
   update webhook_deliveries d set lease_expire_time = now() + $2::bigint * interval '1 millisecond'
-  from due
-    left join webhook_endpoints e on e.tenant_id = due.tenant_id and e.id = due.endpoint_id
-    left join run_webhook_secrets s on due.endpoint_id is null and s.tenant_id = due.tenant_id
-  where d.tenant_id = due.tenant_id and d.id = due.id
+  from taken
+    left join webhook_endpoints e on e.tenant_id = taken.tenant_id and e.id = taken.endpoint_id
+    left join run_webhook_secrets s on taken.endpoint_id is null and s.tenant_id = taken.tenant_id
+  where d.tenant_id = taken.tenant_id and d.id = taken.id
   returning d.tenant_id, d.id, d.run_id, d.endpoint_id, d.url, d.type, d.payload, d.attempt_count, d.lease_expire_time::text,
     coalesce(e.secret, s.secret) as secret, coalesce(e.previous_secret, s.previous_secret) as previous_secret,
     coalesce(coalesce(e.previous_secret_expire_time, s.previous_secret_expire_time) > now(), false) as previous_valid`;
@@ -163,8 +158,58 @@ const recordStatement = `
   )
   select d.attempt_count from d`;
 
+/**
+ * recordStatement for many successful attempts of run webhooks at once (no endpoint, so
+ * nothing but the delivery and its attempt to write), fenced on each one's lease the same
+ * way; answers the ids recorded. The common case under load: one statement and one commit
+ * for the attempts that finished while the previous one ran (statement-batcher.ts).
+ */
+const recordRunSuccessesStatement = `
+  with i as (
+    select * from unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[], $5::int[], $6::int[], $7::text[])
+      as i(tenant_id, id, lease_expire_time, start_time, duration_ms, http_status, response_body)
+  ), d as (
+    update webhook_deliveries d set attempt_count = d.attempt_count + 1, outcome = 'SUCCEEDED', lease_expire_time = null, end_time = now()
+    from i
+    where d.tenant_id = i.tenant_id and d.id = i.id and d.endpoint_id is null and d.outcome = 'PENDING'
+      and d.lease_expire_time = i.lease_expire_time
+    returning d.tenant_id, d.id, d.attempt_count, i.start_time, i.duration_ms, i.http_status, i.response_body
+  ), a as (
+    insert into webhook_attempts (tenant_id, delivery_id, attempt, start_time, duration_ms, http_status, error, response_body)
+    select d.tenant_id, d.id, d.attempt_count, d.start_time, d.duration_ms, d.http_status, null, d.response_body from d
+  )
+  select d.id from d`;
+
+/** Attempts recorded together at most. */
+const maxRecordBatch = 64;
+
+/** Records attempts (see recordAttempt); successes of run webhooks are batched. */
+export function createAttemptRecorder(sql: Sql): (delivery: ClaimedDelivery, attempt: AttemptRecord) => Promise<boolean> {
+  const successes = createStatementBatcher<null, { delivery: ClaimedDelivery; attempt: AttemptRecord }, boolean>(
+    maxRecordBatch,
+    async (_group, items) => {
+      const rows = await sql.query<{ id: string }>(recordRunSuccessesStatement, [
+        items.map(({ delivery }) => delivery.tenant_id),
+        items.map(({ delivery }) => delivery.id),
+        items.map(({ delivery }) => delivery.lease_expire_time),
+        items.map(({ attempt }) => attempt.startTime),
+        items.map(({ attempt }) => Math.round(attempt.durationMs)),
+        items.map(({ attempt }) => attempt.httpStatus),
+        items.map(({ attempt }) => attempt.responseBody),
+      ]);
+      const recorded = new Set(rows.map((row) => row.id));
+      return items.map(({ delivery }) => recorded.has(delivery.id));
+    },
+    2,
+  );
+  return (delivery, attempt) =>
+    delivery.endpoint_id === null && attempt.outcome === "SUCCEEDED"
+      ? successes.submit("run-successes", null, { delivery, attempt })
+      : recordAttempt(sql, delivery, attempt);
+}
+
 /** Records an attempt; false when the lease was lost (nothing recorded). */
-export async function recordAttempt(sql: Sql, delivery: ClaimedDelivery, attempt: AttemptRecord): Promise<boolean> {
+async function recordAttempt(sql: Sql, delivery: ClaimedDelivery, attempt: AttemptRecord): Promise<boolean> {
   const rows = await sql.query(recordStatement, [
     delivery.tenant_id,
     delivery.id,
