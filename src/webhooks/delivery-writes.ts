@@ -4,7 +4,6 @@
  * by the status changes themselves (runs/lifecycle/webhook-outbox.ts).
  */
 import type { Sql } from "../db/database.js";
-import { createStatementBatcher } from "../db/statement-batcher.js";
 import type { SealedSecrets } from "./secrets.js";
 
 /** A claimed delivery, as the dispatcher sends it, with its target's secrets as stored. */
@@ -158,58 +157,8 @@ const recordStatement = `
   )
   select d.attempt_count from d`;
 
-/**
- * recordStatement for many successful attempts of run webhooks at once (no endpoint, so
- * nothing but the delivery and its attempt to write), fenced on each one's lease the same
- * way; answers the ids recorded. The common case under load: one statement and one commit
- * for the attempts that finished while the previous one ran (statement-batcher.ts).
- */
-const recordRunSuccessesStatement = `
-  with i as (
-    select * from unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[], $5::int[], $6::int[], $7::text[])
-      as i(tenant_id, id, lease_expire_time, start_time, duration_ms, http_status, response_body)
-  ), d as (
-    update webhook_deliveries d set attempt_count = d.attempt_count + 1, outcome = 'SUCCEEDED', lease_expire_time = null, end_time = now()
-    from i
-    where d.tenant_id = i.tenant_id and d.id = i.id and d.endpoint_id is null and d.outcome = 'PENDING'
-      and d.lease_expire_time = i.lease_expire_time
-    returning d.tenant_id, d.id, d.attempt_count, i.start_time, i.duration_ms, i.http_status, i.response_body
-  ), a as (
-    insert into webhook_attempts (tenant_id, delivery_id, attempt, start_time, duration_ms, http_status, error, response_body)
-    select d.tenant_id, d.id, d.attempt_count, d.start_time, d.duration_ms, d.http_status, null, d.response_body from d
-  )
-  select d.id from d`;
-
-/** Attempts recorded together at most. */
-const maxRecordBatch = 64;
-
-/** Records attempts (see recordAttempt); successes of run webhooks are batched. */
-export function createAttemptRecorder(sql: Sql): (delivery: ClaimedDelivery, attempt: AttemptRecord) => Promise<boolean> {
-  const successes = createStatementBatcher<null, { delivery: ClaimedDelivery; attempt: AttemptRecord }, boolean>(
-    maxRecordBatch,
-    async (_group, items) => {
-      const rows = await sql.query<{ id: string }>(recordRunSuccessesStatement, [
-        items.map(({ delivery }) => delivery.tenant_id),
-        items.map(({ delivery }) => delivery.id),
-        items.map(({ delivery }) => delivery.lease_expire_time),
-        items.map(({ attempt }) => attempt.startTime),
-        items.map(({ attempt }) => Math.round(attempt.durationMs)),
-        items.map(({ attempt }) => attempt.httpStatus),
-        items.map(({ attempt }) => attempt.responseBody),
-      ]);
-      const recorded = new Set(rows.map((row) => row.id));
-      return items.map(({ delivery }) => recorded.has(delivery.id));
-    },
-    2,
-  );
-  return (delivery, attempt) =>
-    delivery.endpoint_id === null && attempt.outcome === "SUCCEEDED"
-      ? successes.submit("run-successes", null, { delivery, attempt })
-      : recordAttempt(sql, delivery, attempt);
-}
-
 /** Records an attempt; false when the lease was lost (nothing recorded). */
-async function recordAttempt(sql: Sql, delivery: ClaimedDelivery, attempt: AttemptRecord): Promise<boolean> {
+export async function recordAttempt(sql: Sql, delivery: ClaimedDelivery, attempt: AttemptRecord): Promise<boolean> {
   const rows = await sql.query(recordStatement, [
     delivery.tenant_id,
     delivery.id,

@@ -13,7 +13,7 @@ import type { Sql } from "../db/database.js";
 import type { Logger } from "../logger.js";
 import { webhooksChannel } from "../runs/lifecycle/webhook-outbox.js";
 import { deliveryOutcome } from "./delivery-outcome.js";
-import { claimDeliveries, createAttemptRecorder, deliveryHost, releaseDeliveries, type ClaimedDelivery } from "./delivery-writes.js";
+import { claimDeliveries, deliveryHost, recordAttempt, releaseDeliveries, type ClaimedDelivery } from "./delivery-writes.js";
 import type { SealedSecrets } from "./secrets.js";
 import type { SendResult, WebhookRequest } from "./send-webhook.js";
 
@@ -73,7 +73,6 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
   let claiming = false;
   let again = false;
   let listener: pg.Client | undefined;
-  const recordAttempt = createAttemptRecorder(options.sql);
 
   const hostRoom = () => ({
     hosts: [...perHost.keys()],
@@ -88,7 +87,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
       const startTime = new Date();
       const result = await options.send({ url: delivery.url, headers, body });
       const record = deliveryOutcome(result, delivery, options.retryScheduleMs, startTime);
-      if (await recordAttempt(delivery, record)) options.onAttempt?.(record.outcome, result.durationMs / 1000);
+      if (await recordAttempt(options.sql, delivery, record)) options.onAttempt?.(record.outcome, result.durationMs / 1000);
     } catch (error) {
       // The lease runs out and the delivery is tried again, by this replica or another.
       log.warn({ err: error, deliveryId: delivery.id }, "webhook attempt not recorded");
