@@ -5,7 +5,6 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import net from "node:net";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
@@ -17,6 +16,7 @@ import { AdminService, Scope } from "../gen/runline/v1/admin_service_pb.js";
 import { RunsService } from "../gen/runline/v1/runs_service_pb.js";
 import { WorkflowsService } from "../gen/runline/v1/workflows_service_pb.js";
 import type { Operation } from "./load.js";
+import { freePort } from "../test/support/free-port.js";
 
 /** A server process started by the bench. */
 export interface RunlineProcess {
@@ -45,16 +45,6 @@ export interface RunlineProcessOptions {
 
 const keptLogLines = 20;
 const startTimeoutMs = 60_000;
-
-async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  probe.listen(0, "127.0.0.1");
-  await once(probe, "listening");
-  const { port } = probe.address() as net.AddressInfo;
-  probe.close();
-  await once(probe, "close");
-  return port;
-}
 
 // pino writes the level first; every call's line is read, so this stays a cheap match.
 const pinoLevel = /^\{"level":(\d+)/;

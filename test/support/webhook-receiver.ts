@@ -11,6 +11,7 @@ import { once } from "node:events";
 import http from "node:http";
 import type net from "node:net";
 import { Webhook } from "standardwebhooks";
+import { freePort } from "./free-port.js";
 
 /** One request as the receiver saw it. */
 export interface ReceivedWebhook {
@@ -116,17 +117,6 @@ function verifyingSecrets(secrets: readonly string[], body: string, headers: Rec
   });
 }
 
-/** A free loopback port, released at once (the receiver binds it when it listens). */
-async function reservePort(): Promise<number> {
-  const probe = http.createServer();
-  probe.listen(0, "127.0.0.1");
-  await once(probe, "listening");
-  const { port } = probe.address() as net.AddressInfo;
-  probe.close();
-  await once(probe, "close");
-  return port;
-}
-
 const waitPollMs = 25;
 
 /** Starts a receiver on 127.0.0.1 (a free port), listening unless told otherwise. */
@@ -170,7 +160,7 @@ export async function startWebhookReceiver(options: WebhookReceiverOptions = {})
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
   });
-  const port = await reservePort();
+  const port = await freePort();
   let listening = false;
   const receiver: WebhookReceiver = {
     port,

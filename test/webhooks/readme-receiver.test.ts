@@ -6,12 +6,13 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { once } from "node:events";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebhooksService } from "../../gen/runline/v1/webhooks_service_pb.js";
 import { clientFor, createTenant, json, type TenantFixture } from "../support/clients.js";
 import { eventually } from "../support/expectations.js";
+import { freePort } from "../support/free-port.js";
 import { startTestServer } from "../support/test-server.js";
 import { createWorkflowWith, millis, workerClient } from "../workers/worker-fixtures.js";
 
@@ -43,16 +44,6 @@ async function canConnect(port: number): Promise<boolean> {
   } finally {
     socket.destroy();
   }
-}
-
-/** A port nobody listens on now. */
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, "close");
-  return port;
 }
 
 beforeAll(async () => {
