@@ -2,31 +2,15 @@
  * Logs: one structured line per call with request id, procedure, protocol, tenant, code
  * and duration; never a secret.
  */
-import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { AdminService, Scope } from "../../gen/runline/v1/admin_service_pb.js";
-import { loadConfig } from "../../src/config.js";
-import { createLogger } from "../../src/logger.js";
-import { startServer } from "../../src/server.js";
 import { clientFor, createCounterWorkflow, createTenant, json } from "../support/clients.js";
-import { createTestDatabase } from "../support/test-database.js";
+import { startLoggedServer } from "../support/logged-server.js";
 import { testRootKey } from "../support/test-server.js";
 
 describe("call logs", () => {
   it("log every call of a full run lifecycle without ever printing a key", async () => {
-    const lines: string[] = [];
-    const sink = new Writable({
-      write: (chunk: Buffer, _encoding, done) => (lines.push(...chunk.toString("utf8").split("\n").filter(Boolean)), done()),
-    });
-    const config = loadConfig({
-      PORT: "0",
-      HOST: "127.0.0.1",
-      DATABASE_URL: await createTestDatabase(),
-      RUNLINE_ROOT_KEY: testRootKey,
-      LOG_LEVEL: "info",
-      RUNLINE_DEMO_WORKER: "0",
-    });
-    const server = await startServer(config, createLogger("info", sink));
+    const { server, lines } = await startLoggedServer();
     try {
       const tenant = await createTenant(server.url);
       const extra = await clientFor(AdminService, "grpc", server.url, testRootKey).createApiKey({

@@ -4,15 +4,10 @@
  * the same procedure keeps its own label. A Connect client cannot pass itself off as
  * REST.
  */
-import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { WorkflowsService } from "../../gen/runline/v1/workflows_service_pb.js";
-import { loadConfig } from "../../src/config.js";
-import { createLogger } from "../../src/logger.js";
-import { startServer } from "../../src/server.js";
 import { clientFor, createTenant } from "../support/clients.js";
-import { createTestDatabase } from "../support/test-database.js";
-import { testRootKey } from "../support/test-server.js";
+import { startLoggedServer } from "../support/logged-server.js";
 import { restClient } from "../rest/rest-client.js";
 
 const procedure = "/runline.v1.WorkflowsService/ListWorkflows";
@@ -27,19 +22,7 @@ function callsOver(metrics: string, protocol: string): number {
 
 describe("the protocol label", () => {
   it("is rest for a REST call, in its log line and in /metrics, and connect or grpc for the others", async () => {
-    const lines: string[] = [];
-    const sink = new Writable({
-      write: (chunk: Buffer, _encoding, done) => (lines.push(...chunk.toString("utf8").split("\n").filter(Boolean)), done()),
-    });
-    const config = loadConfig({
-      PORT: "0",
-      HOST: "127.0.0.1",
-      DATABASE_URL: await createTestDatabase(),
-      RUNLINE_ROOT_KEY: testRootKey,
-      LOG_LEVEL: "info",
-      RUNLINE_DEMO_WORKER: "0",
-    });
-    const server = await startServer(config, createLogger("info", sink));
+    const { server, lines } = await startLoggedServer();
     let metrics: string;
     try {
       const tenant = await createTenant(server.url);
