@@ -15,7 +15,8 @@ import { testRootKey } from "./test-server.js";
 export const protocols = ["connect-json", "grpc", "grpc-web"] as const;
 export type Protocol = (typeof protocols)[number];
 
-function bearer(key: string | undefined): Interceptor {
+/** Sends `key` as the bearer token (none when undefined). */
+export function bearer(key: string | undefined): Interceptor {
   return (next) => (request) => {
     if (key !== undefined) request.header.set("authorization", `Bearer ${key}`);
     return next(request);
@@ -33,6 +34,14 @@ export function transportFor(protocol: Protocol, baseUrl: string, key: string | 
     case "grpc-web":
       return createGrpcWebTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: true, interceptors });
   }
+}
+
+/**
+ * Connect, binary, over HTTP/2 to `baseUrl` with `key` as the bearer token: what the
+ * bidirectional Work session needs. `interceptors` run after the bearer one.
+ */
+export function h2ConnectTransport(baseUrl: string, key: string, ...interceptors: Interceptor[]): Transport {
+  return createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true, interceptors: [bearer(key), ...interceptors] });
 }
 
 /** A typed client of `service`. */

@@ -12,13 +12,12 @@
  * own pool, goes through. The executor leaves; then the test lets go of the lock.
  */
 import { createClient, type Transport } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Health } from "../../gen/health/v1/health_pb.js";
 import { RunStatus } from "../../gen/runline/v1/run_pb.js";
 import { WorkerService, type Lease } from "../../gen/runline/v1/worker_service_pb.js";
-import { createTenant, json, type TenantFixture } from "../support/clients.js";
+import { createTenant, h2ConnectTransport, json, type TenantFixture } from "../support/clients.js";
 import { startTestServer } from "../support/test-server.js";
 import { createWorkflowWith, eventually, millis, plain, within, workerClient } from "./worker-fixtures.js";
 
@@ -42,17 +41,7 @@ afterAll(() => Promise.all([database.end(), locker.end()]));
 
 /** An HTTP/2 transport as executors use (Connect binary over h2c). */
 function h2Transport(tenant: TenantFixture): Transport {
-  return createConnectTransport({
-    baseUrl,
-    httpVersion: "2",
-    useBinaryFormat: true,
-    interceptors: [
-      (next) => (request) => {
-        request.header.set("authorization", `Bearer ${tenant.key}`);
-        return next(request);
-      },
-    ],
-  });
+  return h2ConnectTransport(baseUrl, tenant.key);
 }
 
 async function stored(runId: string): Promise<{ status: string; attempt: number; worker_id: string | null }> {

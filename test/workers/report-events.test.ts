@@ -8,7 +8,6 @@
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AdminService, Scope } from "../../gen/runline/v1/admin_service_pb.js";
@@ -16,7 +15,7 @@ import { RunStatus, type RunEvent } from "../../gen/runline/v1/run_pb.js";
 import { RunsService } from "../../gen/runline/v1/runs_service_pb.js";
 import { WorkerService, type Lease, type WorkRequestSchema, type WorkResponse } from "../../gen/runline/v1/worker_service_pb.js";
 import { createWorker } from "../../src/sdk/create-worker.js";
-import { clientFor, createTenant, json, protocols, type TenantFixture } from "../support/clients.js";
+import { clientFor, createTenant, h2ConnectTransport, json, protocols, type TenantFixture } from "../support/clients.js";
 import { codeOf } from "../support/expectations.js";
 import { startTestServer, testRootKey } from "../support/test-server.js";
 import { createWorkflowWith, eventually, millis, plain, reasonOf, rejection, within, workerClient } from "./worker-fixtures.js";
@@ -206,17 +205,7 @@ function workSession(tenant: TenantFixture) {
       else await new Promise<void>((resolve) => (wake = resolve));
     }
   })();
-  const transport = createConnectTransport({
-    baseUrl,
-    httpVersion: "2",
-    useBinaryFormat: true,
-    interceptors: [
-      (next) => (request) => {
-        request.header.set("authorization", `Bearer ${tenant.key}`);
-        return next(request);
-      },
-    ],
-  });
+  const transport = h2ConnectTransport(baseUrl, tenant.key);
   const responses: WorkResponse[] = [];
   const closed = (async () => {
     for await (const response of createClient(WorkerService, transport).work(requests, { signal: AbortSignal.timeout(20_000) }))

@@ -6,7 +6,7 @@
  * Each stream holds one run at a time; the delay is from sending the REST CompleteRun to
  * the next lease arriving on the stream. The figures are printed for the record.
  */
-import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
+import { createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -16,7 +16,7 @@ import {
   type StreamAssignmentsRequestSchema,
   type WorkRequestSchema,
 } from "../../gen/runline/v1/worker_service_pb.js";
-import { createTenant, json, type TenantFixture } from "../support/clients.js";
+import { bearer, createTenant, json, type TenantFixture } from "../support/clients.js";
 import { startTestServer } from "../support/test-server.js";
 import { restClient, type RestClient } from "../rest/rest-client.js";
 import { createWorkflowWith, eventually, millis, percentile, within } from "./worker-fixtures.js";
@@ -61,14 +61,6 @@ function collect(batches: (signal: AbortSignal) => AsyncIterable<readonly Lease[
   feeds.push(feed);
   return feed;
 }
-
-const bearer =
-  (key: string): Interceptor =>
-  (next) =>
-  (request) => {
-    request.header.set("authorization", `Bearer ${key}`);
-    return next(request);
-  };
 
 type OpenInit = MessageInitShape<typeof StreamAssignmentsRequestSchema>;
 type WorkRequestInit = MessageInitShape<typeof WorkRequestSchema>;

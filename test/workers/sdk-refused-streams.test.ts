@@ -12,7 +12,7 @@ import { Health } from "../../gen/health/v1/health_pb.js";
 import { WorkerService } from "../../gen/runline/v1/worker_service_pb.js";
 import { createWorkerTransport } from "../../src/sdk/create-worker.js";
 import { isRefusedStream, withRefusedStreamRetries } from "../../src/sdk/refused-streams.js";
-import { createTenant, json } from "../support/clients.js";
+import { createTenant, h2ConnectTransport, json } from "../support/clients.js";
 import { sleep } from "../support/expectations.js";
 import { startTcpForwarder } from "../support/tcp-forwarder.js";
 import { startTestServer } from "../support/test-server.js";
@@ -98,22 +98,15 @@ describe("the SDK's unary calls across a drain behind a balancer", () => {
 
     // The SDK's transport over a connect-node one that counts the refusals it absorbs.
     let refused = 0;
-    const inner = createConnectTransport({
-      baseUrl: balancer.url,
-      httpVersion: "2",
-      useBinaryFormat: true,
-      interceptors: [
-        (next) => (request) => {
-          request.header.set("authorization", `Bearer ${tenant.key}`);
-          return next(request);
-        },
-        (next) => (request) =>
-          next(request).catch((error: unknown) => {
-            if (isRefusedStream(error)) refused++;
-            throw error;
-          }),
-      ],
-    });
+    const inner = h2ConnectTransport(
+      balancer.url,
+      tenant.key,
+      (next) => (request) =>
+        next(request).catch((error: unknown) => {
+          if (isRefusedStream(error)) refused++;
+          throw error;
+        }),
+    );
     const transport = createWorkerTransport({ server: balancer.url, apiKey: tenant.key, transport: inner });
     const workers = createClient(WorkerService, transport);
     const health = createClient(Health, transport);

@@ -10,11 +10,10 @@
  */
 import { Code } from "@connectrpc/connect";
 import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WorkerService, type Lease, type WorkResponse } from "../../gen/runline/v1/worker_service_pb.js";
-import { createTenant, json, type Protocol, type TenantFixture } from "../support/clients.js";
+import { createTenant, h2ConnectTransport, json, type Protocol, type TenantFixture } from "../support/clients.js";
 import { dropTimeBounds } from "../support/stored-before-bounds.js";
 import { startTestServer } from "../support/test-server.js";
 import { restClient } from "../rest/rest-client.js";
@@ -118,17 +117,7 @@ describe("a Work session with a run the API cannot express", () => {
     it(`with ${name}: the session skips it (failed), receives the other runs one at a time and finishes them`, async () => {
       const { tenant, bad, goods } = await poisonedQueue(poison, 2);
       const requests = new AbortController();
-      const transport = createConnectTransport({
-        baseUrl,
-        httpVersion: "2",
-        useBinaryFormat: true,
-        interceptors: [
-          (next) => (request) => {
-            request.header.set("authorization", `Bearer ${tenant.key}`);
-            return next(request);
-          },
-        ],
-      });
+      const transport = h2ConnectTransport(baseUrl, tenant.key);
       const leases: Lease[] = [];
       const outgoing: { kind: { case: "complete"; value: { runId: string; leaseId: string } } }[] = [];
       let wake: (() => void) | undefined;

@@ -14,12 +14,11 @@
  * Before the byte bound, 265 reports of 1 MiB were read and the server grew by 392 MB.
  */
 import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RunStatus } from "../../gen/runline/v1/run_pb.js";
 import { WorkerService, type Lease } from "../../gen/runline/v1/worker_service_pb.js";
-import { createTenant, json, type TenantFixture } from "../support/clients.js";
+import { createTenant, h2ConnectTransport, json, type TenantFixture } from "../support/clients.js";
 import { openRawWorkStream } from "../support/raw-work-stream.js";
 import { startServerProcess, type ServerProcess } from "../support/server-process.js";
 import { streamsReach } from "../support/stream-gauge.js";
@@ -93,17 +92,7 @@ async function servedMeanwhile(tenant: TenantFixture, leases: readonly Lease[]):
   }
   await createWorkflowWith(tenant, "fresh");
   const { run } = await tenant.runs().createRun({ workflow: "fresh", input: json({ n: 1 }) });
-  const transport = createConnectTransport({
-    baseUrl: server.url,
-    httpVersion: "2",
-    useBinaryFormat: true,
-    interceptors: [
-      (next) => (request) => {
-        request.header.set("authorization", `Bearer ${tenant.key}`);
-        return next(request);
-      },
-    ],
-  });
+  const transport = h2ConnectTransport(server.url, tenant.key);
   let completeWith: ((lease: Lease) => void) | undefined;
   const completion = new Promise<Lease>((resolve) => (completeWith = resolve));
   async function* requests() {

@@ -7,8 +7,8 @@
  * gRPC, and the SDK that runs on a Work session. Every test has a tenant of its own.
  */
 import type { JsonValue, MessageInitShape } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { RunStatus } from "../../gen/runline/v1/run_pb.js";
 import {
@@ -20,7 +20,7 @@ import {
   type WorkResponse,
 } from "../../gen/runline/v1/worker_service_pb.js";
 import { createWorker, type Job } from "../../src/sdk/create-worker.js";
-import { createTenant, json, type TenantFixture } from "../support/clients.js";
+import { bearer, createTenant, h2ConnectTransport, json, type TenantFixture } from "../support/clients.js";
 import { startTestServer } from "../support/test-server.js";
 import { codeOf } from "../support/expectations.js";
 import { createWorkflowWith, eventually, plain, reasonOf, sleep, within, workerClient, type DefaultsInMillis } from "./worker-fixtures.js";
@@ -35,19 +35,11 @@ beforeAll(async () => {
 type WorkRequestInit = MessageInitShape<typeof WorkRequestSchema>;
 type OpenInit = MessageInitShape<typeof StreamAssignmentsRequestSchema>;
 
-const bearer =
-  (key: string): Interceptor =>
-  (next) =>
-  (request) => {
-    request.header.set("authorization", `Bearer ${key}`);
-    return next(request);
-  };
-
 /** An HTTP/2 transport (Connect binary over h2c, or gRPC), as a Work session needs. */
 function h2Transport(tenant: TenantFixture, protocol: "connect" | "grpc" = "connect"): Transport {
   return protocol === "grpc"
     ? createGrpcTransport({ baseUrl, interceptors: [bearer(tenant.key)] })
-    : createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true, interceptors: [bearer(tenant.key)] });
+    : h2ConnectTransport(baseUrl, tenant.key);
 }
 
 /** The request half of a session: a queue the call reads with for-await. */
