@@ -396,7 +396,7 @@ const bodies: Case[] = [
     path: "/v1/resources",
     body: { bogus: 1 },
     status: 400,
-    error: { code: Code.InvalidArgument, message: 'key "bogus" is unknown' },
+    error: { code: Code.InvalidArgument, message: 'bogus: unknown field: transcodingtest.v1.Sample has no field "bogus"' },
   },
   {
     name: "malformed JSON is a 400",
@@ -517,7 +517,7 @@ const bodies: Case[] = [
     path: "/v1/resources/r1/tags",
     body: { a: 1 },
     status: 400,
-    error: { code: Code.InvalidArgument, message: "invalid JSON body" },
+    error: { code: Code.InvalidArgument, message: 'tags: expected a JSON array, got {"a":1}' },
   },
   {
     name: "a body cannot escape its field",

@@ -26,3 +26,8 @@ export function resolveFieldPath(message: DescMessage, path: string): DescField[
 export function fieldPathName(fields: readonly DescField[]): string {
   return fields.map((field) => field.name).join(".");
 }
+
+/** `a.b.c` in JSON (lowerCamel) names: how google.rpc.BadRequest field violations name fields. */
+export function fieldJsonPath(fields: readonly DescField[]): string {
+  return fields.map((field) => field.jsonName).join(".");
+}

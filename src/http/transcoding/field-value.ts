@@ -172,7 +172,8 @@ function parseFieldMaskPaths(text: string): string[] {
   });
 }
 
-function describeTextForm(typeName: string): string {
+/** How a well-known type is written as text or JSON, with an example, for error messages. */
+export function describeTextForm(typeName: string): string {
   switch (typeName) {
     case "google.protobuf.Timestamp":
       return 'RFC 3339, e.g. "2024-01-02T03:04:05Z"';

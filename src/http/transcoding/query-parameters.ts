@@ -14,6 +14,7 @@
 import type { DescField, DescMessage } from "@bufbuild/protobuf";
 import type { ReflectMessage } from "@bufbuild/protobuf/reflect";
 import { assignText } from "./field-assignment.js";
+import { fieldJsonPath } from "./field-path.js";
 import { malformedField } from "./rest-errors.js";
 
 /** How the query may fill a request message. */
@@ -39,9 +40,11 @@ export function applyQueryParameters(target: ReflectMessage, query: URLSearchPar
       if (mapping.allowUnknown) continue;
       throw malformedField(name, `unknown query parameter "${name}": it names no field of ${target.desc.typeName}`);
     }
+    // Violations name the field by its JSON path whichever name form the caller used.
+    const field = resolved.mapKey === undefined ? fieldJsonPath(resolved.fields) : `${fieldJsonPath(resolved.fields)}[${resolved.mapKey}]`;
     const reason = mapping.reservedBy(resolved.fields);
-    if (reason !== undefined) throw malformedField(name, `query parameter "${name}" sets a field that ${reason}`);
-    assignText(target, resolved.fields, query.getAll(name), { label: `query parameter "${name}"`, field: name, mapKey: resolved.mapKey });
+    if (reason !== undefined) throw malformedField(field, `query parameter "${name}" sets a field that ${reason}`);
+    assignText(target, resolved.fields, query.getAll(name), { label: `query parameter "${name}"`, field, mapKey: resolved.mapKey });
   }
 }
 

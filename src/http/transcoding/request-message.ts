@@ -13,10 +13,11 @@ import { create, fromJsonString } from "@bufbuild/protobuf";
 import type { DescField, Message, Registry } from "@bufbuild/protobuf";
 import { reflect, type ReflectMessage } from "@bufbuild/protobuf/reflect";
 import { assignText } from "./field-assignment.js";
-import { fieldPathName } from "./field-path.js";
+import { fieldJsonPath, fieldPathName } from "./field-path.js";
 import type { BoundVariable, RestBinding } from "./http-bindings.js";
 import { applyQueryParameters } from "./query-parameters.js";
-import { malformedRequest } from "./rest-errors.js";
+import { findJsonFault, jsonFaultMessage } from "./json-faults.js";
+import { malformedField, malformedRequest } from "./rest-errors.js";
 
 /** The parts of an HTTP request that carry request fields. */
 export interface RequestParts {
@@ -39,8 +40,7 @@ export interface RequestMappingOptions {
 export function buildRequestMessage(binding: RestBinding, parts: RequestParts, options: RequestMappingOptions): ReflectMessage {
   const message = reflect(binding.method.input, parseBody(binding, parts.bodyText, options.registry));
   for (const variable of binding.variables) {
-    const name = fieldPathName(variable.fields);
-    const source = { label: `path variable "${name}"`, field: name };
+    const source = { label: `path variable "${fieldPathName(variable.fields)}"`, field: fieldJsonPath(variable.fields) };
     assignText(message, variable.fields, [captureVariable(variable, parts.segments, source.label)], source);
   }
   applyQueryParameters(message, parts.query, {
@@ -65,20 +65,26 @@ function parseBody(binding: RestBinding, bodyText: string, registry: Registry): 
   if (isEmpty) return create(schema);
   // For `body: "field"` the body is that field's JSON value: wrap it as the field's member
   // of the request, after checking it is one JSON value so the wrapping cannot be escaped.
-  const json = binding.body.kind === "all" ? bodyText : `{${JSON.stringify(binding.body.field.jsonName)}:${checkedJson(bodyText)}}`;
+  const json =
+    binding.body.kind === "all"
+      ? bodyText
+      : `{${JSON.stringify(binding.body.field.jsonName)}:${checkedJson(bodyText, binding.body.field)}}`;
   try {
     return fromJsonString(schema, json, { registry });
   } catch (error) {
-    throw malformedRequest(`invalid JSON body: ${(error as Error).message}`);
+    const fault = findJsonFault(schema, json, error, registry);
+    throw malformedField(fault.field, jsonFaultMessage(fault), fault.description);
   }
 }
 
-function checkedJson(text: string): string {
+/** `text` when it is one JSON value; else INVALID_ARGUMENT naming the body's field. */
+function checkedJson(text: string, field: DescField): string {
   try {
     JSON.parse(text);
     return text;
   } catch (error) {
-    throw malformedRequest(`invalid JSON body: ${(error as Error).message}`);
+    const fault = { field: field.jsonName, description: `not valid JSON: ${(error as Error).message}` };
+    throw malformedField(fault.field, `invalid JSON body: ${fault.description}`, fault.description);
   }
 }
 
@@ -91,7 +97,7 @@ function captureVariable(variable: BoundVariable, segments: readonly string[], l
       ? decodeURIComponent(captured[0] ?? "")
       : captured.map((segment) => decodeURIComponent(segment.replace(/%2f/gi, "%252F"))).join("/");
   } catch {
-    throw malformedRequest(`${label}: invalid percent-encoding in "${captured.join("/")}"`);
+    throw malformedField(fieldJsonPath(variable.fields), `${label}: invalid percent-encoding in "${captured.join("/")}"`);
   }
 }
 

@@ -49,21 +49,23 @@ export function httpRefusal(code: Code, httpStatus: number, message: string): Co
 }
 
 /**
- * INVALID_ARGUMENT (400) for a request the transcoder cannot read (a body that is not
- * JSON or UTF-8, a body where the route takes none). The transcoder serves any service,
- * so these carry no domain reason, only the message.
+ * INVALID_ARGUMENT (400) for a request the transcoder cannot read as a whole (a body that
+ * is not UTF-8, a body where the route takes none). Its google.rpc.BadRequest violation
+ * names no field (""), as Google's APIs answer a payload they cannot parse: the request
+ * itself is at fault, and clients that look for violations still find one.
  */
 export function malformedRequest(message: string): ConnectError {
-  return new ConnectError(message, Code.InvalidArgument);
+  return malformedField("", message);
 }
 
 /**
  * INVALID_ARGUMENT (400) for one bad part of a request: `field` is the query parameter,
- * header or field path at fault, carried as a google.rpc.BadRequest field violation so
- * clients can point at the culprit without parsing the message.
+ * header or field path at fault (JSON names), carried as a google.rpc.BadRequest field
+ * violation so clients can point at the culprit without parsing the message;
+ * `description` says what is wrong with it (default: the message).
  */
-export function malformedField(field: string, message: string): ConnectError {
-  const details = [{ desc: BadRequestSchema, value: create(BadRequestSchema, { fieldViolations: [{ field, description: message }] }) }];
+export function malformedField(field: string, message: string, description = message): ConnectError {
+  const details = [{ desc: BadRequestSchema, value: create(BadRequestSchema, { fieldViolations: [{ field, description }] }) }];
   return new ConnectError(message, Code.InvalidArgument, undefined, details);
 }
 

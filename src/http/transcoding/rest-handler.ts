@@ -12,7 +12,7 @@ import type { DescFile, DescService, Registry } from "@bufbuild/protobuf";
 import { Code, type ConnectError } from "@connectrpc/connect";
 import { file_google_rpc_error_details } from "../../../gen/google/rpc/error_details_pb.js";
 import { assignText } from "./field-assignment.js";
-import { fieldPathName } from "./field-path.js";
+import { fieldJsonPath } from "./field-path.js";
 import { callTimeoutMs, requestIdHeader, requestIdOf, requestMetadata } from "./metadata-headers.js";
 import type { CallEnvironment, PreparedCall } from "./prepared-call.js";
 import { checkJsonContentType, headerValue, readBodyText, type NodeRequest } from "./request-body.js";
@@ -110,7 +110,7 @@ async function prepareCall(
   const lastEventIdFields = routes.lastEventIdFieldsFor(binding.method);
   if (lastEventId !== undefined && lastEventIdFields !== undefined) {
     // The header wins over the query: a reconnecting EventSource repeats the original URL.
-    assignText(message, lastEventIdFields, [lastEventId], { label: "header Last-Event-ID", field: fieldPathName(lastEventIdFields) });
+    assignText(message, lastEventIdFields, [lastEventId], { label: "header Last-Event-ID", field: fieldJsonPath(lastEventIdFields) });
   }
   const metadata = requestMetadata(request, incoming.requestId);
   const hooks = routes.hooksFor(binding.method);
