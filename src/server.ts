@@ -35,6 +35,7 @@ import { startDemoExecutor } from "./demo/demo-executor.js";
 import { renderWebhookBody } from "./api/webhook-body.js";
 import { startDispatcher } from "./webhooks/dispatcher.js";
 import { sendWebhook } from "./webhooks/send-webhook.js";
+import { createTargetAgents } from "./webhooks/target-agents.js";
 import { createWebhookSecrets, readSecretKey } from "./webhooks/secrets.js";
 import { parseAllowList } from "./webhooks/target-policy.js";
 
@@ -165,12 +166,15 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     onSweep: (result) => metrics.recordLeaseExpiries(result.leasesExpired),
   });
   // Every replica sends webhooks (webhooks/dispatcher.ts); the body is rendered here, in api/'s terms.
+  // Connections are kept alive per target and checked addresses (webhooks/target-agents.ts); an idle
+  // one closes after 4 s, before the 5 s of Node's http server, a common receiver that may not say so.
+  const webhookAgents = createTargetAgents({ maxTargets: 1024, socketsPerTarget: config.webhooks.hostConcurrency, idleMs: 4_000 });
   const dispatcher = await startDispatcher({
     url,
     sql: database.sql,
     logger,
     renderBody: renderWebhookBody,
-    send: (request) => sendWebhook(request, { policy: app.webhooks.targets, timeoutMs: config.webhooks.timeoutMs }),
+    send: (request) => sendWebhook(request, { policy: app.webhooks.targets, timeoutMs: config.webhooks.timeoutMs, agents: webhookAgents }),
     signingSecrets: (tenantId, endpointId, sealed) => app.webhooks.secrets.signingSecrets(tenantId, endpointId, sealed),
     timeoutMs: config.webhooks.timeoutMs,
     retryScheduleMs: config.webhooks.retryScheduleMs,
@@ -208,7 +212,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         shutdown.abort(new ConnectError("the server is shutting down; retry", Code.Unavailable));
         await step("listener", () => listener.close({ graceMs: config.shutdownGraceMs }));
         await step("sweeper", stopSweeper);
-        await step("webhook dispatcher", () => dispatcher.stop());
+        await step("webhook dispatcher", async () => {
+          await dispatcher.stop();
+          webhookAgents.close();
+        });
         await step("event hub", () => hub.close());
         // Bounded: a statement still in flight here (seen rarely under heavy load, cause not
         // yet found) must not hold the process open; the pool is abandoned after 5 s.

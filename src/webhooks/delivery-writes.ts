@@ -1,7 +1,7 @@
 /**
- * The dispatcher's SQL (dispatcher.ts): claiming due deliveries under a lease, recording
- * an attempt with its outcome. Deliveries are written
- * by the status changes themselves (runs/lifecycle/webhook-outbox.ts).
+ * The dispatcher's SQL (dispatcher.ts): claiming due deliveries under a lease, host by
+ * host; recording attempts with their outcomes, a batch per statement. Deliveries are
+ * written by the status changes themselves (runs/lifecycle/webhook-outbox.ts).
  */
 import type { Sql } from "../db/database.js";
 import type { SealedSecrets } from "./secrets.js";
@@ -17,81 +17,91 @@ export interface ClaimedDelivery extends SealedSecrets {
   payload: Record<string, unknown>;
   /** Attempts recorded before this one. */
   attempt_count: number;
+  /** The target's host[:port], lowercase (the column Postgres computes from url). */
+  host: string;
   /** The lease, as text: recording the attempt is fenced on it. */
   lease_expire_time: string;
 }
 
-/** A delivery's target host (host[:port], lowercase), as the claim's SQL computes it too. */
-export function deliveryHost(url: string): string {
-  return (/^[^:]+:\/\/(?:[^@/?#]*@)?([^/?#]*)/.exec(url)?.[1] ?? "").toLowerCase();
-}
-const hostSql = `lower(substring(d.url from '^[^:]+://(?:[^@/?#]*@)?([^/?#]*)'))`;
-
-/** Hosts with attempts in flight and how many more each may take (the rest: hostConcurrency). */
+/** Hosts this replica holds deliveries for, and how many more each may take (the rest: hostRoom). */
 export interface HostRoom {
   readonly hosts: readonly string[];
   readonly free: readonly number[];
-  /** A host with nothing in flight may take this many (config.webhooks.hostConcurrency). */
-  readonly hostConcurrency: number;
+  /** A host this replica holds nothing for may take this many. */
+  readonly hostRoom: number;
 }
 
 /**
- * Up to :limit due PENDING deliveries, oldest first, leased for :leaseMs (a killed
- * replica's claims come back when it ends), no more for each host than it has room for
- * (:hosts / :free, else :hostConcurrency; a full host is not read at all). A delivery is
- * only due when no earlier-sequence delivery of the same run and target (endpoint_id,
- * null for the run's own webhook) is still PENDING, leased or not: a later status never
- * overtakes an earlier one, also across retries. webhook_deliveries_due finds the due
- * rows, webhook_deliveries_run the earlier ones.
+ * Up to :limit due PENDING deliveries, leased for :leaseMs (a killed replica's claims
+ * come back when their leases run out), no more for each host than it has room for
+ * (:hosts / :free, else :hostRoom); a host without room is not read at all.
  *
- * Of the due rows locked, only those within their host's room are leased; the others
- * are left as they were and unlocked at commit. Leasing all :limit and handing back what
- * a nearly full host could not take cost two updates of dozens of rows after every
- * attempt while one host was busy.
+ * `hosts` walks webhook_deliveries_host_due once per host with pending rows (a loose
+ * index scan: each step is one index probe for the next host), and each host with room
+ * reads its oldest due rows in that index's order, locking them with SKIP LOCKED, so
+ * that replicas claiming at once take different rows and a busy host's backlog costs a
+ * claim nothing. A delivery is only due when no earlier-sequence delivery of the same run
+ * and target (endpoint_id, null for the run's own webhook) is still PENDING, leased or
+ * not (webhook_deliveries_run): a later status never overtakes an earlier one, also
+ * across retries.
  *
  * The target's secrets come along, read by primary key, so signing reads nothing more
  * (secrets.ts opens them). A rotation committed after the claim signs from the next
- * attempt on, as it did when they were read just before signing.
+ * attempt on.
  */
 const claimStatement = `
-  with due as (
-    select d.tenant_id, d.id, d.endpoint_id, d.next_attempt_time, ${hostSql} as host from webhook_deliveries d
-    where d.outcome = 'PENDING' and d.next_attempt_time <= now()
-      and (d.lease_expire_time is null or d.lease_expire_time < now())
-      and ${hostSql} <> all(array(select f.h from unnest($3::text[], $4::int[]) as f(h, n) where f.n <= 0))
-      and not exists (
-        select 1 from webhook_deliveries p
-        where p.tenant_id = d.tenant_id and p.run_id = d.run_id and p.endpoint_id is not distinct from d.endpoint_id
-          and p.sequence < d.sequence and p.outcome = 'PENDING')
-    order by d.next_attempt_time
-    limit $1::int
-    for update skip locked
+  with recursive hosts(host) as (
+    (select d.host from webhook_deliveries d where d.outcome = 'PENDING' order by d.host limit 1)
+    union all
+    select (select d.host from webhook_deliveries d where d.outcome = 'PENDING' and d.host > h.host order by d.host limit 1)
+    from hosts h where h.host is not null
+  ), room as (
+    select h.host, coalesce((select f.n from unnest($3::text[], $4::int[]) as f(h, n) where f.h = h.host), $5::int) as n
+    from hosts h where h.host is not null
   ), taken as (
-    select r.tenant_id, r.id, r.endpoint_id from (
-      select due.*, row_number() over (partition by due.host order by due.next_attempt_time) as rank from due) r
-    where r.rank <= coalesce((select f.n from unnest($3::text[], $4::int[]) as f(h, n) where f.h = r.host), $5::int)
+    select c.tenant_id, c.id, c.endpoint_id from room cross join lateral (
+      select d.tenant_id, d.id, d.endpoint_id, d.next_attempt_time from webhook_deliveries d
+      where d.outcome = 'PENDING' and d.host = room.host and d.next_attempt_time <= now()
+        and (d.lease_expire_time is null or d.lease_expire_time < now())
+        and not exists (
+          select 1 from webhook_deliveries p
+          where p.tenant_id = d.tenant_id and p.run_id = d.run_id and p.endpoint_id is not distinct from d.endpoint_id
+            and p.sequence < d.sequence and p.outcome = 'PENDING')
+      order by d.next_attempt_time
+      limit room.n
+      for update of d skip locked
+    ) c
+    where room.n > 0
+    order by c.next_attempt_time
+    limit $1::int
   )
   update webhook_deliveries d set lease_expire_time = now() + $2::bigint * interval '1 millisecond'
   from taken
     left join webhook_endpoints e on e.tenant_id = taken.tenant_id and e.id = taken.endpoint_id
     left join run_webhook_secrets s on taken.endpoint_id is null and s.tenant_id = taken.tenant_id
   where d.tenant_id = taken.tenant_id and d.id = taken.id
-  returning d.tenant_id, d.id, d.run_id, d.endpoint_id, d.url, d.type, d.payload, d.attempt_count, d.lease_expire_time::text,
+  returning d.tenant_id, d.id, d.run_id, d.endpoint_id, d.url, d.host, d.type, d.payload, d.attempt_count,
+    d.lease_expire_time::text,
     coalesce(e.secret, s.secret) as secret, coalesce(e.previous_secret, s.previous_secret) as previous_secret,
     coalesce(coalesce(e.previous_secret_expire_time, s.previous_secret_expire_time) > now(), false) as previous_valid`;
 
 /** Claims due deliveries; see claimStatement. */
 export async function claimDeliveries(sql: Sql, limit: number, leaseMs: number, room: HostRoom): Promise<ClaimedDelivery[]> {
-  return sql.query<ClaimedDelivery>(claimStatement, [limit, leaseMs, room.hosts, room.free, room.hostConcurrency]);
+  return sql.query<ClaimedDelivery>(claimStatement, [limit, leaseMs, room.hosts, room.free, room.hostRoom]);
 }
 
-/** Hands claimed deliveries back unsent (their host was full): due again at once. */
+/** Hands claimed deliveries back unsent (the replica is stopping): due again at once, unless their lease already passed on. */
 export async function releaseDeliveries(sql: Sql, deliveries: readonly ClaimedDelivery[]): Promise<void> {
   if (deliveries.length === 0) return;
   await sql.query(
-    `update webhook_deliveries set lease_expire_time = null
-     where tenant_id = any($1::uuid[]) and id = any($2::uuid[]) and outcome = 'PENDING'`,
-    [deliveries.map((delivery) => delivery.tenant_id), deliveries.map((delivery) => delivery.id)],
+    `update webhook_deliveries d set lease_expire_time = null
+     from unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) as r(tenant_id, id, lease)
+     where d.tenant_id = r.tenant_id and d.id = r.id and d.outcome = 'PENDING' and d.lease_expire_time = r.lease`,
+    [
+      deliveries.map((delivery) => delivery.tenant_id),
+      deliveries.map((delivery) => delivery.id),
+      deliveries.map((delivery) => delivery.lease_expire_time),
+    ],
   );
 }
 
@@ -113,64 +123,93 @@ export interface AttemptRecord {
 export const endpointFailingLimitHours = 24;
 
 /**
- * Records the attempt (number attempt_count + 1) and the delivery's outcome, fenced on
- * the lease (a delivery whose lease passed to another replica, or that was deleted,
- * matches no row and nothing is written). For a tenant endpoint: a success clears
- * failing_since; a failed attempt sets it if unset, and disables the endpoint on 410 or
- * when it has been failing for endpointFailingLimitHours; disabling fails the endpoint's
- * other pending deliveries, which would never be sent.
+ * Records a batch of attempts (each number attempt_count + 1) and their deliveries'
+ * outcomes in one statement, each fenced on its lease: a delivery whose lease passed to
+ * another replica, or that was deleted, matches no row and nothing is written for it.
+ *
+ * - A delivery left PENDING for a retry pushes the later PENDING deliveries of its run
+ *   and target to its own retry time: they could not go before it anyway, and so they
+ *   stay out of the claim's due range instead of being read and skipped by every claim.
+ * - For a tenant endpoint (once per endpoint in the batch): a success clears
+ *   failing_since; attempts that all failed set it if unset, and disable the endpoint
+ *   on 410 or when it has been failing for endpointFailingLimitHours; disabling fails
+ *   the endpoint's other pending deliveries, which would never be sent.
  */
 const recordStatement = `
-  with d as (
+  with r as (
+    select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::bigint[], $5::timestamptz[], $6::timestamptz[], $7::int[],
+      $8::int[], $9::text[], $10::text[], $11::boolean[])
+      as r(tenant_id, id, outcome, retry_ms, lease, start_time, duration_ms, http_status, error, response_body, gone)
+  ), d as (
     update webhook_deliveries d set
       attempt_count = d.attempt_count + 1,
-      outcome = $3::text,
-      next_attempt_time = case when $3::text = 'PENDING' then now() + $4::bigint * interval '1 millisecond' else d.next_attempt_time end,
+      outcome = r.outcome,
+      next_attempt_time = case when r.outcome = 'PENDING' then now() + r.retry_ms * interval '1 millisecond' else d.next_attempt_time end,
       lease_expire_time = null,
-      end_time = case when $3::text = 'PENDING' then null else now() end
-    where d.tenant_id = $1::uuid and d.id = $2::uuid and d.outcome = 'PENDING' and d.lease_expire_time = $5::timestamptz
-    returning d.tenant_id, d.id, d.endpoint_id, d.attempt_count
+      end_time = case when r.outcome = 'PENDING' then null else now() end
+    from r
+    where d.tenant_id = r.tenant_id and d.id = r.id and d.outcome = 'PENDING' and d.lease_expire_time = r.lease
+    returning d.tenant_id, d.id, d.run_id, d.endpoint_id, d.sequence, d.attempt_count, d.next_attempt_time, r.outcome, r.gone,
+      r.start_time, r.duration_ms, r.http_status, r.error, r.response_body
   ), a as (
     insert into webhook_attempts (tenant_id, delivery_id, attempt, start_time, duration_ms, http_status, error, response_body)
-    select d.tenant_id, d.id, d.attempt_count, $6::timestamptz, $7::int, $8::int, $9::text, $10::text from d
+    select d.tenant_id, d.id, d.attempt_count, d.start_time, d.duration_ms, d.http_status, d.error, d.response_body from d
   ), x as (
-    select e.tenant_id, e.id, e.disabled as was_disabled,
-      $11::boolean or ($3::text <> 'SUCCEEDED' and coalesce(e.failing_since < now() - interval '${endpointFailingLimitHours} hours', false))
-        as disable,
-      case when $11::boolean then 'the endpoint answered 410 Gone'
-           else 'every delivery failed for ${endpointFailingLimitHours} hours' end as reason
+    select e.tenant_id, e.id, e.disabled as was_disabled, bool_or(d.outcome = 'SUCCEEDED') as succeeded, bool_or(d.gone) as gone,
+      bool_or(d.gone) or (not bool_or(d.outcome = 'SUCCEEDED')
+        and coalesce(e.failing_since < now() - interval '${endpointFailingLimitHours} hours', false)) as disable
     from d join webhook_endpoints e on e.tenant_id = d.tenant_id and e.id = d.endpoint_id
-    where ($3::text = 'SUCCEEDED') <> (e.failing_since is null) or $11::boolean
-      or ($3::text <> 'SUCCEEDED' and e.failing_since < now() - interval '${endpointFailingLimitHours} hours')
+    group by e.tenant_id, e.id
   ), ep as (
     update webhook_endpoints e set
-      failing_since = case when $3::text = 'SUCCEEDED' then null else coalesce(e.failing_since, now()) end,
+      failing_since = case when x.succeeded then null else coalesce(e.failing_since, now()) end,
       disabled = e.disabled or x.disable,
-      disabled_reason = case when x.disable and not x.was_disabled then x.reason else e.disabled_reason end,
+      disabled_reason = case when x.disable and not x.was_disabled then
+          case when x.gone then 'the endpoint answered 410 Gone' else 'every delivery failed for ${endpointFailingLimitHours} hours' end
+        else e.disabled_reason end,
       update_time = case when x.disable and not x.was_disabled then now() else e.update_time end
-    from x where e.tenant_id = x.tenant_id and e.id = x.id
+    from x
+    where e.tenant_id = x.tenant_id and e.id = x.id
+      and (x.succeeded <> (e.failing_since is null) or x.disable)
     returning e.tenant_id, e.id, e.disabled
   ), others as (
     update webhook_deliveries o set outcome = 'FAILED', end_time = now()
-    from ep, d
-    where ep.disabled and o.tenant_id = ep.tenant_id and o.endpoint_id = ep.id and o.outcome = 'PENDING' and o.id <> d.id
+    from ep
+    where ep.disabled and o.tenant_id = ep.tenant_id and o.endpoint_id = ep.id and o.outcome = 'PENDING'
+      and not exists (select 1 from d where d.tenant_id = o.tenant_id and d.id = o.id)
+  ), later as (
+    update webhook_deliveries l set next_attempt_time = d.next_attempt_time
+    from d
+    where d.outcome = 'PENDING' and l.tenant_id = d.tenant_id and l.run_id = d.run_id
+      and l.endpoint_id is not distinct from d.endpoint_id and l.sequence > d.sequence and l.outcome = 'PENDING'
+      and l.next_attempt_time < d.next_attempt_time
+      and not exists (select 1 from r where r.tenant_id = l.tenant_id and r.id = l.id)
+      and not exists (select 1 from ep where ep.disabled and ep.tenant_id = d.tenant_id and ep.id = d.endpoint_id)
   )
-  select d.attempt_count from d`;
+  select d.id, d.outcome from d`;
 
-/** Records an attempt; false when the lease was lost (nothing recorded). */
-export async function recordAttempt(sql: Sql, delivery: ClaimedDelivery, attempt: AttemptRecord): Promise<boolean> {
-  const rows = await sql.query(recordStatement, [
-    delivery.tenant_id,
-    delivery.id,
-    attempt.outcome,
-    attempt.retryDelayMs,
-    delivery.lease_expire_time,
-    attempt.startTime,
-    Math.round(attempt.durationMs),
-    attempt.httpStatus,
-    attempt.error,
-    attempt.responseBody,
-    attempt.gone,
+/** One delivery's attempt to record: the delivery as claimed and what the attempt made of it. */
+export interface RecordedAttempt {
+  readonly delivery: ClaimedDelivery;
+  readonly attempt: AttemptRecord;
+}
+
+/** Records attempts in one statement; returns the ids of the deliveries recorded (the others had lost their lease). */
+export async function recordAttempts(sql: Sql, attempts: readonly RecordedAttempt[]): Promise<Set<string>> {
+  if (attempts.length === 0) return new Set();
+  const column = <T>(pick: (entry: RecordedAttempt) => T): T[] => attempts.map(pick);
+  const rows = await sql.query<{ id: string }>(recordStatement, [
+    column((entry) => entry.delivery.tenant_id),
+    column((entry) => entry.delivery.id),
+    column((entry) => entry.attempt.outcome),
+    column((entry) => entry.attempt.retryDelayMs),
+    column((entry) => entry.delivery.lease_expire_time),
+    column((entry) => entry.attempt.startTime),
+    column((entry) => Math.round(entry.attempt.durationMs)),
+    column((entry) => entry.attempt.httpStatus),
+    column((entry) => entry.attempt.error),
+    column((entry) => entry.attempt.responseBody),
+    column((entry) => entry.attempt.gone),
   ]);
-  return rows.length > 0;
+  return new Set(rows.map((row) => row.id));
 }

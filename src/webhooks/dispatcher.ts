@@ -3,9 +3,14 @@
  * `runline_webhooks` (sent by the statements that write deliveries, and by
  * RedeliverWebhook) and by a poll each second, it claims due deliveries
  * (delivery-writes.ts), signs them with Standard Webhooks and sends them, at most
- * `hostConcurrency` at once per target host and maxInFlight in all, and records each
- * attempt. Any replica may send any delivery; a killed replica's leases run out and
- * another takes its deliveries.
+ * `hostConcurrency` at once per target host, and records the attempts. Any replica may
+ * send any delivery; a killed replica's leases run out and another takes its deliveries.
+ *
+ * What one delivery costs is kept down by batching, never by waiting on a timer while
+ * there is work: a claim takes what every host has room for (its attempts in flight
+ * plus as many again waiting their turn, so a host's next attempt starts the moment one
+ * ends), at most one claim runs at a time and claims start at least claimGapMs apart,
+ * and attempts that end while a record statement runs are recorded together by the next.
  */
 import pg from "pg";
 import { Webhook } from "standardwebhooks";
@@ -13,15 +18,19 @@ import type { Sql } from "../db/database.js";
 import type { Logger } from "../logger.js";
 import { webhooksChannel } from "../runs/lifecycle/webhook-outbox.js";
 import { deliveryOutcome } from "./delivery-outcome.js";
-import { claimDeliveries, deliveryHost, recordAttempt, releaseDeliveries, type ClaimedDelivery } from "./delivery-writes.js";
+import { claimDeliveries, recordAttempts, releaseDeliveries, type ClaimedDelivery, type RecordedAttempt } from "./delivery-writes.js";
 import type { SealedSecrets } from "./secrets.js";
 import type { SendResult, WebhookRequest } from "./send-webhook.js";
 
-/** Attempts in flight at once on one replica, over all hosts. */
-const maxInFlight = 64;
+/** Deliveries one replica holds at once (in flight, waiting their host's turn, or being recorded). */
+const maxHeld = 512;
+/** A host may hold its concurrency in flight and this many times it waiting. */
+const waitingPerSlot = 1;
 /** The fallback poll: a lost NOTIFY, or a retry coming due, waits at most this long. */
 const pollIntervalMs = 1000;
-/** A lease outlives an attempt's timeout by this much, so only a dead replica loses one. */
+/** Claims start at least this far apart: a NOTIFY per status change would otherwise mean a claim per delivery. */
+const claimGapMs = 5;
+/** A lease outlives its delivery's wait and attempt by this much, so only a dead replica loses one. */
 const leaseMarginMs = 30_000;
 
 /** What the dispatcher needs; the renderer and the sender are injected by server.ts. */
@@ -32,7 +41,7 @@ export interface DispatcherOptions {
   readonly logger: Logger;
   /** The body of a delivery: its type, the change's time and the run (`payload`) as REST shows it. */
   readonly renderBody: (type: string, payload: Record<string, unknown>) => string;
-  /** One attempt (send-webhook.ts's sendWebhook with the server's policy and timeout). */
+  /** One attempt (send-webhook.ts's sendWebhook with the server's policy, agents and timeout). */
   readonly send: (request: WebhookRequest) => Promise<SendResult>;
   /** The whsec_ secrets to sign with, current first (secrets.ts), from those the claim read if any. */
   readonly signingSecrets: (tenantId: string, endpointId: string | null, sealed: SealedSecrets) => Promise<string[]>;
@@ -46,7 +55,7 @@ export interface DispatcherOptions {
 
 /** A started dispatcher. */
 export interface Dispatcher {
-  /** Stops claiming and waits for attempts in flight to be recorded. */
+  /** Stops claiming, hands back what waits unsent, and waits for attempts in flight to be recorded. */
   stop(): Promise<void>;
 }
 
@@ -64,67 +73,127 @@ async function signedHeaders(delivery: ClaimedDelivery, body: string, secrets: r
   };
 }
 
+/** One host's deliveries on this replica. */
+interface HostQueue {
+  running: number;
+  readonly waiting: { delivery: ClaimedDelivery; leaseEnd: number }[];
+}
+
 /** Starts the dispatcher: LISTEN, poll, and a first claim at once. */
 export async function startDispatcher(options: DispatcherOptions): Promise<Dispatcher> {
   const log = options.logger.child({ component: "webhook-dispatcher" });
-  const perHost = new Map<string, number>();
-  const inFlight = new Set<Promise<void>>();
+  const hostLimit = options.hostConcurrency * (1 + waitingPerSlot);
+  // A delivery may wait behind hostLimit - 1 others, hostConcurrency at a time, then take its own timeout.
+  const leaseMs = options.timeoutMs * (1 + waitingPerSlot + 1) + leaseMarginMs;
+  const hosts = new Map<string, HostQueue>();
+  const attempts = new Set<Promise<void>>();
+  const toRecord: RecordedAttempt[] = [];
+  let held = 0;
   let stopped = false;
   let claiming = false;
   let again = false;
+  let lastClaim = 0;
+  let gapTimer: NodeJS.Timeout | undefined;
+  let recording: Promise<void> | undefined;
   let listener: pg.Client | undefined;
 
-  const hostRoom = () => ({
-    hosts: [...perHost.keys()],
-    free: [...perHost.values()].map((count) => options.hostConcurrency - count),
-    hostConcurrency: options.hostConcurrency,
-  });
+  const heldBy = (queue: HostQueue) => queue.running + queue.waiting.length;
 
-  const attempt = async (delivery: ClaimedDelivery, host: string): Promise<void> => {
+  const hostRoom = () => {
+    const names = [...hosts.keys()];
+    return { hosts: names, free: names.map((name) => hostLimit - heldBy(hosts.get(name)!)), hostRoom: hostLimit };
+  };
+
+  /** Records what has ended, one statement at a time, each taking all that ended meanwhile. */
+  const record = (): void => {
+    if (recording !== undefined || toRecord.length === 0) return;
+    const batch = toRecord.splice(0);
+    recording = (async () => {
+      try {
+        const recorded = await recordAttempts(options.sql, batch);
+        for (const { delivery, attempt } of batch) {
+          if (recorded.has(delivery.id)) options.onAttempt?.(attempt.outcome, attempt.durationMs / 1000);
+        }
+      } catch (error) {
+        // Their leases run out and the deliveries are tried again, by this replica or another.
+        log.warn({ err: error, deliveries: batch.length }, "webhook attempts not recorded");
+      } finally {
+        held -= batch.length;
+        recording = undefined;
+        record();
+        wake();
+      }
+    })();
+  };
+
+  const attempt = async (delivery: ClaimedDelivery): Promise<void> => {
     try {
       const body = options.renderBody(delivery.type, delivery.payload);
       const headers = await signedHeaders(delivery, body, await options.signingSecrets(delivery.tenant_id, delivery.endpoint_id, delivery));
       const startTime = new Date();
       const result = await options.send({ url: delivery.url, headers, body });
-      const record = deliveryOutcome(result, delivery, options.retryScheduleMs, startTime);
-      if (await recordAttempt(options.sql, delivery, record)) options.onAttempt?.(record.outcome, result.durationMs / 1000);
+      toRecord.push({ delivery, attempt: deliveryOutcome(result, delivery, options.retryScheduleMs, startTime) });
     } catch (error) {
-      // The lease runs out and the delivery is tried again, by this replica or another.
-      log.warn({ err: error, deliveryId: delivery.id }, "webhook attempt not recorded");
-    } finally {
-      const count = (perHost.get(host) ?? 1) - 1;
-      if (count === 0) perHost.delete(host);
-      else perHost.set(host, count);
-      wake();
+      held--;
+      log.warn({ err: error, deliveryId: delivery.id }, "webhook attempt failed before sending; its lease runs out and it is tried again");
     }
   };
 
-  const start = (delivery: ClaimedDelivery): boolean => {
-    const host = deliveryHost(delivery.url);
-    const count = perHost.get(host) ?? 0;
-    if (count >= options.hostConcurrency) return false;
-    perHost.set(host, count + 1);
-    const running = attempt(delivery, host);
-    inFlight.add(running);
-    void running.finally(() => inFlight.delete(running));
-    return true;
+  /** Starts the host's waiting deliveries while it has a free slot. */
+  const pump = (host: string): void => {
+    const queue = hosts.get(host);
+    if (queue === undefined) return;
+    while (queue.running < options.hostConcurrency && !stopped) {
+      const next = queue.waiting.shift();
+      if (next === undefined) break;
+      if (next.leaseEnd - Date.now() < options.timeoutMs + leaseMarginMs / 2) {
+        // Too close to its lease's end to be sure to be recorded within it: left to run out and be claimed again.
+        held--;
+        continue;
+      }
+      queue.running++;
+      const running = attempt(next.delivery).finally(() => {
+        queue.running--;
+        attempts.delete(running);
+        pump(host);
+        record();
+      });
+      attempts.add(running);
+    }
+    if (heldBy(queue) === 0) hosts.delete(host);
   };
 
   const claim = async (): Promise<void> => {
-    const room = maxInFlight - inFlight.size;
+    const room = maxHeld - held;
     if (room <= 0) return;
-    const claimed = await claimDeliveries(options.sql, room, options.timeoutMs + leaseMarginMs, hostRoom());
-    // The claim takes no more for a host than it had room for; should one hold more, those go back at once.
-    const overflow = claimed.filter((delivery) => !start(delivery));
-    await releaseDeliveries(options.sql, overflow);
-    if (claimed.length === room && overflow.length === 0) again = true;
+    lastClaim = Date.now();
+    const claimed = await claimDeliveries(options.sql, room, leaseMs, hostRoom());
+    const leaseEnd = lastClaim + leaseMs;
+    held += claimed.length;
+    const touched = new Set<string>();
+    for (const delivery of claimed) {
+      let queue = hosts.get(delivery.host);
+      if (queue === undefined) hosts.set(delivery.host, (queue = { running: 0, waiting: [] }));
+      queue.waiting.push({ delivery, leaseEnd });
+      touched.add(delivery.host);
+    }
+    for (const host of touched) pump(host);
+    if (claimed.length === room) again = true;
   };
 
-  /** Claims until nothing more is due or there is no room; calls coalesce. */
+  /** Claims until nothing more is due or there is no room; calls coalesce, and claims keep claimGapMs apart. */
   function wake(): void {
-    if (stopped) return;
+    if (stopped || gapTimer !== undefined) return;
     if (claiming) {
       again = true;
+      return;
+    }
+    const wait = lastClaim + claimGapMs - Date.now();
+    if (wait > 0) {
+      gapTimer = setTimeout(() => {
+        gapTimer = undefined;
+        wake();
+      }, wait);
       return;
     }
     claiming = true;
@@ -165,9 +234,18 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
     async stop() {
       stopped = true;
       clearInterval(poll);
+      clearTimeout(gapTimer);
       await listener?.end().catch(() => undefined);
       while (claiming) await new Promise((resolve) => setTimeout(resolve, 10));
-      await Promise.allSettled([...inFlight]);
+      const unsent = [...hosts.values()].flatMap((queue) => queue.waiting.splice(0).map((entry) => entry.delivery));
+      await releaseDeliveries(options.sql, unsent).catch((error: unknown) =>
+        log.warn({ err: error }, "unsent webhook deliveries not handed back; their leases run out"),
+      );
+      await Promise.allSettled([...attempts]);
+      while (recording !== undefined || toRecord.length > 0) {
+        record();
+        await recording;
+      }
     },
   };
 }

@@ -8,16 +8,24 @@
  *
  * The outcome is a value, never a throw: `answered` (any status; redirects are answers,
  * never followed), `refused` (the policy said no: retrying cannot help) or `failed`
- * (DNS, connect, reset, timeout: worth a retry). Each call uses a fresh agent without
- * keep-alive, so no socket outlives its attempt and none is shared between targets;
- * the cost is a TCP (and TLS) handshake per attempt.
+ * (DNS, connect, reset, timeout: worth a retry).
+ *
+ * With `agents` (target-agents.ts, as the dispatcher sends), sockets are kept alive and
+ * reused by attempts to the same target with the same checked addresses. A request on a
+ * reused socket that the receiver closed at that moment fails like any dropped
+ * connection (and is retried on the schedule): it is not sent again at once, because
+ * from here it cannot be told from a receiver that dropped the request on purpose, and
+ * each attempt must be in the log. Idle sockets close before the receiver's own idle
+ * timeout where it announces one, which keeps that race rare. Without `agents`, each
+ * attempt has its own connection.
  */
-import type { ClientRequest, IncomingMessage } from "node:http";
+import type { Agent, ClientRequest, IncomingMessage } from "node:http";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { lookup as systemLookup, type LookupAddress } from "node:dns";
 import { isIP, type LookupFunction } from "node:net";
 import { performance } from "node:perf_hooks";
+import { checkedLookup, type TargetAgents } from "./target-agents.js";
 import { checkAddress, checkTargetUrl, targetHost, type TargetPolicy } from "./target-policy.js";
 
 /** What is sent: the signed headers and the rendered body. */
@@ -35,6 +43,8 @@ export interface SendOptions {
   readonly timeoutMs: number;
   /** The resolver (default: the system's, dns.lookup); tests inject one to play DNS. */
   readonly lookup?: LookupFunction;
+  /** Keep-alive agents per target and checked addresses; without, a connection per attempt. */
+  readonly agents?: TargetAgents;
 }
 
 /** How an attempt ended; the dispatcher retries `failed` only. */
@@ -64,12 +74,13 @@ export function sendWebhook(request: WebhookRequest, options: SendOptions): Prom
   return new Promise((resolve) => {
     let post: ClientRequest | undefined;
     let settled = false;
-    const finish = (outcome: Outcome) => {
+    /** `ended`: the answer was read to its end, and its socket may serve the next attempt. */
+    const finish = (outcome: Outcome, ended = false) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       // Also stops reading a body past the kept bytes: the rest is never buffered.
-      post?.destroy();
+      if (!ended) post?.destroy();
       resolve(measured(outcome));
     };
     const timer = setTimeout(() => finish({ kind: "failed", reason: `timed out after ${options.timeoutMs} ms` }), options.timeoutMs);
@@ -83,7 +94,7 @@ export function sendWebhook(request: WebhookRequest, options: SendOptions): Prom
           if (refusal !== undefined) return finish({ kind: "refused", reason: refusal });
         }
         try {
-          post = postTo(url, request, addresses, finish);
+          post = postTo(url, request, addresses, options.agents?.agentFor(url, addresses), finish);
         } catch (error) {
           // http.request throws at once for a header it cannot send (e.g. a newline in a value).
           finish({ kind: "failed", reason: describe(error) });
@@ -107,27 +118,16 @@ function resolveAll(host: string, lookup: LookupFunction): Promise<LookupAddress
 }
 
 /**
- * The resolver handed to http(s).request: it answers with the checked addresses and
- * never asks DNS again. Node asks with `all: true` when it races IPv4 and IPv6
- * (autoSelectFamily), and may ask for one family only.
+ * Starts the POST (through `agent`, or on a connection of its own); every way it can end
+ * reaches `finish`, with `ended` true when the answer was read to its end.
  */
-function checkedLookup(addresses: readonly LookupAddress[]): LookupFunction {
-  return (hostname, options, callback) => {
-    const family = options.family === "IPv4" ? 4 : options.family === "IPv6" ? 6 : options.family;
-    const usable = family === 4 || family === 6 ? addresses.filter((entry) => entry.family === family) : addresses;
-    const [first] = usable;
-    if (first === undefined) {
-      callback(Object.assign(new Error(`${hostname} has no checked IPv${family} address`), { code: "ENOTFOUND" }), "");
-    } else if (options.all === true) {
-      callback(null, [...usable]);
-    } else {
-      callback(null, first.address, first.family);
-    }
-  };
-}
-
-/** Starts the POST; every way it can end reaches `finish`. */
-function postTo(url: URL, request: WebhookRequest, addresses: readonly LookupAddress[], finish: (outcome: Outcome) => void) {
+function postTo(
+  url: URL,
+  request: WebhookRequest,
+  addresses: readonly LookupAddress[],
+  agent: Agent | undefined,
+  finish: (outcome: Outcome, ended?: boolean) => void,
+) {
   const body = Buffer.from(request.body, "utf8");
   const send = url.protocol === "https:" ? httpsRequest : httpRequest;
   const post = send(
@@ -135,7 +135,7 @@ function postTo(url: URL, request: WebhookRequest, addresses: readonly LookupAdd
     {
       method: "POST",
       headers: { ...request.headers, "content-length": String(body.length) },
-      agent: false,
+      agent: agent ?? false,
       lookup: checkedLookup(addresses),
     },
     (response) => readAnswer(response, finish),
@@ -145,11 +145,15 @@ function postTo(url: URL, request: WebhookRequest, addresses: readonly LookupAdd
   return post;
 }
 
-/** Keeps the first keptResponseBytes of the body; the answer counts once those are in or the body ended. */
-function readAnswer(response: IncomingMessage, finish: (outcome: Outcome) => void): void {
+/**
+ * Keeps the first keptResponseBytes of the body; the answer counts once those are in or
+ * the body ended (`ended` true: the socket is free for another request).
+ */
+function readAnswer(response: IncomingMessage, finish: (outcome: Outcome, ended?: boolean) => void): void {
   const kept: Buffer[] = [];
   let size = 0;
-  const answered = () => finish({ kind: "answered", status: response.statusCode ?? 0, body: decodeStart(Buffer.concat(kept, size)) });
+  const answered = (ended: boolean) =>
+    finish({ kind: "answered", status: response.statusCode ?? 0, body: decodeStart(Buffer.concat(kept, size)) }, ended);
   response.on("data", (chunk: Buffer) => {
     const room = keptResponseBytes - size;
     if (room > 0) {
@@ -158,9 +162,9 @@ function readAnswer(response: IncomingMessage, finish: (outcome: Outcome) => voi
       kept.push(part);
       size += part.length;
     }
-    if (size >= keptResponseBytes) answered();
+    if (size >= keptResponseBytes) answered(false);
   });
-  response.on("end", answered);
+  response.on("end", () => answered(true));
   response.on("error", (error) => finish({ kind: "failed", reason: describe(error) }));
   response.on("close", () => {
     if (!response.complete) finish({ kind: "failed", reason: "connection closed before the answer ended" });

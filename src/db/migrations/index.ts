@@ -6,6 +6,7 @@ import { Executors } from "./0002-executors.js";
 import { TenantEstimates } from "./0003-tenant-estimates.js";
 import { TimeBounds } from "./0004-time-bounds.js";
 import { Webhooks } from "./0005-webhooks.js";
+import { WebhookHosts } from "./0006-webhook-hosts.js";
 
 /** Every migration, oldest first, as MikroORM's `migrationsList` wants them. */
 export const migrations = [
@@ -14,4 +15,5 @@ export const migrations = [
   { name: "0003-tenant-estimates", class: TenantEstimates },
   { name: "0004-time-bounds", class: TimeBounds },
   { name: "0005-webhooks", class: Webhooks },
+  { name: "0006-webhook-hosts", class: WebhookHosts },
 ];
