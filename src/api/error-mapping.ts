@@ -101,13 +101,16 @@ function isAbort(error: unknown): boolean {
 }
 
 /**
- * Why a call ended before its handler finished, from the call's signal: its reason when
- * that is a ConnectError (deadline, shutdown, an HTTP/2 reset code), else CANCELED.
+ * Why a call ended before its handler finished, from the call's signal: the deadline
+ * (DEADLINE_EXCEEDED) or shutdown (UNAVAILABLE) as their reasons say, else the client
+ * left: CANCELED, whatever the reset code or socket error it left with (connect-node
+ * names an HTTP/2 RST_STREAM INTERNAL_ERROR from the client INTERNAL, a dropped HTTP/1.1
+ * connection ABORTED; neither is a fault of ours, and INTERNAL would be logged as one).
  */
 export function fromAbortedCall(signal: AbortSignal, cause?: unknown): ConnectError {
   const reason: unknown = signal.reason;
-  if (reason instanceof ConnectError) return reason;
-  return new ConnectError("the client cancelled the call or went away", Code.Canceled, undefined, undefined, cause);
+  if (reason instanceof ConnectError && (reason.code === Code.DeadlineExceeded || reason.code === Code.Unavailable)) return reason;
+  return new ConnectError("the client cancelled the call or went away", Code.Canceled, undefined, undefined, cause ?? reason);
 }
 
 function fromInfrastructure(error: unknown): ConnectError | undefined {

@@ -8,7 +8,7 @@ import type { KeyResolver } from "../auth/api-keys.js";
 import { callerKey } from "../auth/caller.js";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../logger.js";
-import type { Metrics } from "../metrics/metrics.js";
+import { codeLabel, type Metrics } from "../metrics/metrics.js";
 import { fromAbortedCall, logLevelFor, toConnectError } from "./error-mapping.js";
 import { accessFor } from "./method-scopes.js";
 import { protocolLabel } from "./protocol-label.js";
@@ -80,14 +80,13 @@ export function observeInterceptor(logger: Logger, metrics: Metrics): Intercepto
     const protocol = protocolLabel(request.contextValues, request.header.get("content-type"));
     const report = (error: ConnectError | undefined) => {
       const seconds = (performance.now() - started) / 1000;
-      const code = error === undefined ? "ok" : Code[error.code];
-      metrics.recordCall(procedure, protocol, code, seconds);
+      metrics.recordCall(procedure, protocol, error?.code, seconds);
       const fields = {
         requestId,
         procedure,
         protocol,
         tenant: request.contextValues.get(callerKey)?.tenantId,
-        code,
+        code: codeLabel(error?.code),
         durationMs: Math.round(seconds * 1000),
       };
       const level = logLevelFor(error?.code);
@@ -101,7 +100,7 @@ export function observeInterceptor(logger: Logger, metrics: Metrics): Intercepto
       const response = await next(request);
       response.header.set("x-request-id", requestId);
       if (!response.stream) {
-        report(undefined);
+        report(undeliveredAnswer(request.signal));
         return response;
       }
       metrics.trackStream(procedure, 1);
@@ -120,6 +119,18 @@ export function observeInterceptor(logger: Logger, metrics: Metrics): Intercepto
       throw mapped;
     }
   };
+}
+
+/**
+ * Why a unary handler's answer reaches no one, or undefined when it is delivered. A
+ * handler that honours its signal (RunAndWait, a long GetRunOutput) returns normally when
+ * the client leaves or the deadline passes: that call was CANCELED (or DEADLINE_EXCEEDED),
+ * not OK. At shutdown the answer is still written to a client that waits, so it is OK.
+ */
+function undeliveredAnswer(signal: AbortSignal): ConnectError | undefined {
+  if (!signal.aborted) return undefined;
+  const ended = fromAbortedCall(signal);
+  return ended.code === Code.Unavailable ? undefined : ended;
 }
 
 /** The message of what lies behind an expected failure (no stack: these are not bugs). */

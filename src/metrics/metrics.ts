@@ -2,16 +2,23 @@
  * Prometheus metrics (prom-client), one registry per server so several servers in one
  * process (tests) never mix their series. RPC counters and histograms are recorded by
  * the call interceptor; run, queue and pool figures are read from Postgres or the pool
- * when /metrics is scraped, so they cost nothing between scrapes.
+ * when /metrics is scraped, so they cost nothing between scrapes. The exposition passes
+ * `promtool check metrics` (test/ops/promtool.test.ts): only counters end in `_total`,
+ * and no family mixes a limit with the usage it bounds, so every family sums sensibly.
  */
+import type { Code } from "@connectrpc/connect";
+import { codeToString } from "@connectrpc/connect/protocol-connect";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Sql } from "../db/database.js";
 
 /** The metrics a server records. */
 export interface Metrics {
   readonly registry: Registry;
-  /** Records one finished call; `protocol` as api/protocol-label.ts names it (REST calls are `rest`). */
-  recordCall(procedure: string, protocol: string, code: string, seconds: number): void;
+  /**
+   * Records one finished call, `code` undefined when it succeeded; `protocol` as
+   * api/protocol-label.ts names it (REST calls are `rest`).
+   */
+  recordCall(procedure: string, protocol: string, code: Code | undefined, seconds: number): void;
   /** Counts a server stream open (+1) or closed (−1). */
   trackStream(procedure: string, delta: 1 | -1): void;
   /** Counts leases the sweeper expired. */
@@ -44,13 +51,28 @@ const oldestPendingDelivery = `
   select coalesce(extract(epoch from now() - min(next_attempt_time))::float8, 0) as seconds
   from webhook_deliveries where outcome = 'PENDING' and next_attempt_time <= now()`;
 
+/**
+ * The `code` label (and a call log's `code`) of a call: `ok`, or the gRPC code's name as
+ * the Connect protocol writes it (`not_found`, `invalid_argument`, `canceled` …), so one
+ * vocabulary serves every protocol and matches what Connect and REST clients see.
+ */
+export function codeLabel(code: Code | undefined): string {
+  return code === undefined ? "ok" : codeToString(code);
+}
+
+// prom-client also exports these gauges with a `_total` suffix, which promtool refuses
+// (only counters end in `_total`) and which only repeat the sum of the by-type family
+// of the same name without it: sum(runline_nodejs_active_handles) is the total.
+const redundantDefaultTotals = ["handles", "requests", "resources"].map((kind) => `runline_nodejs_active_${kind}_total`);
+
 /** Creates the registry and its metrics. */
 export function createMetrics(sources: MetricsSources): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "runline_" });
+  for (const name of redundantDefaultTotals) registry.removeSingleMetric(name);
   const calls = new Counter({
     name: "runline_rpc_requests_total",
-    help: "RPCs handled, by procedure, protocol (grpc, grpc-web, connect, rest) and result code.",
+    help: "RPCs handled, by procedure, protocol (grpc, grpc-web, connect, rest) and code (ok, not_found, canceled, ...).",
     labelNames: ["procedure", "protocol", "code"],
     registers: [registry],
   });
@@ -134,22 +156,31 @@ export function createMetrics(sources: MetricsSources): Metrics {
       this.set(Math.max(0, row?.seconds ?? 0));
     },
   });
+  // The limit is a family of its own: beside the usage states, a sum over `state` (or a
+  // dashboard stacking it) would count it as connections.
   new Gauge({
     name: "runline_db_pool_connections",
-    help: "Postgres pool: connections in use, and the pool's size.",
+    help: "Postgres pool connections, by state (in_use: held by a statement or a transaction).",
     labelNames: ["state"],
     registers: [registry],
     collect() {
-      const pool = sources.pool();
-      this.set({ state: "in_use" }, pool.inUse);
-      this.set({ state: "max" }, pool.size);
+      this.set({ state: "in_use" }, sources.pool().inUse);
+    },
+  });
+  new Gauge({
+    name: "runline_db_pool_max_connections",
+    help: 'The Postgres pool\'s size (RUNLINE_DB_POOL_SIZE), the ceiling of runline_db_pool_connections{state="in_use"}.',
+    registers: [registry],
+    collect() {
+      this.set(sources.pool().size);
     },
   });
   return {
     registry,
     recordCall(procedure, protocol, code, seconds) {
-      calls.inc({ procedure, protocol, code });
-      latency.observe({ procedure, protocol, code }, seconds);
+      const labels = { procedure, protocol, code: codeLabel(code) };
+      calls.inc(labels);
+      latency.observe(labels, seconds);
     },
     trackStream(procedure, delta) {
       streams.inc({ procedure }, delta);

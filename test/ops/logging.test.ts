@@ -44,7 +44,7 @@ describe("call logs", () => {
     expect(typeof create!.tenant).toBe("string");
     expect(typeof create!.durationMs).toBe("number");
     expect(calls.some((entry) => entry.procedure === "/runline.v1.RunsService/StreamRunEvents" && entry.code === "ok")).toBe(true);
-    expect(calls.some((entry) => entry.procedure === "/runline.v1.AdminService/CreateTenant" && entry.code === "Unauthenticated")).toBe(
+    expect(calls.some((entry) => entry.procedure === "/runline.v1.AdminService/CreateTenant" && entry.code === "unauthenticated")).toBe(
       true,
     );
     expect(calls.every((entry) => typeof entry.requestId === "string")).toBe(true);

@@ -1,9 +1,13 @@
 /**
- * /metrics: a Prometheus scrape whose series move with the traffic.
+ * /metrics: a Prometheus scrape whose series move with the traffic, with one vocabulary
+ * for codes and no family that sums to nonsense.
  */
+import { Code } from "@connectrpc/connect";
+import { codeToString } from "@connectrpc/connect/protocol-connect";
 import { beforeAll, describe, expect, it } from "vitest";
 import { WorkerService } from "../../gen/runline/v1/worker_service_pb.js";
-import { clientFor, createCounterWorkflow, createTenant, json, type TenantFixture } from "../support/clients.js";
+import { clientFor, createCounterWorkflow, createTenant, json, protocols, type TenantFixture } from "../support/clients.js";
+import { labelValues, sample, scrape as scrapeMetrics, total } from "../support/metrics-scrape.js";
 import { startTestServer } from "../support/test-server.js";
 
 let baseUrl: string;
@@ -16,24 +20,7 @@ beforeAll(async () => {
   await createCounterWorkflow(tenant);
 });
 
-async function scrape(): Promise<string> {
-  const response = await fetch(`${baseUrl}/metrics`);
-  expect(response.status).toBe(200);
-  expect(response.headers.get("content-type")).toContain("text/plain");
-  return response.text();
-}
-
-/** The value of one series, or undefined when absent. */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(name)) continue;
-    const match = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
-    if (match?.[1] !== name) continue;
-    const found = Object.fromEntries([...(match[2] ?? "").matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
-    if (Object.entries(labels).every(([key, value]) => found[key] === value)) return Number(match[3]);
-  }
-  return undefined;
-}
+const scrape = () => scrapeMetrics(baseUrl);
 
 describe("/metrics", () => {
   it("counts RPCs by procedure and code and times them", async () => {
@@ -47,11 +34,48 @@ describe("/metrics", () => {
     const after = await scrape();
     expect(sample(after, "runline_rpc_requests_total", { procedure: "/runline.v1.RunsService/CreateRun", code: "ok" })).toBe(base + 3);
     expect(
-      sample(after, "runline_rpc_requests_total", { procedure: "/runline.v1.RunsService/GetRun", code: "NotFound" }),
+      sample(after, "runline_rpc_requests_total", { procedure: "/runline.v1.RunsService/GetRun", code: "not_found" }),
     ).toBeGreaterThanOrEqual(1);
     expect(sample(after, "runline_rpc_duration_seconds_count", { procedure: "/runline.v1.RunsService/CreateRun", code: "ok" })).toBe(
       base + 3,
     );
+  });
+
+  it("names every code in one vocabulary, Connect's: ok, not_found, unauthenticated, invalid_argument", async () => {
+    for (const protocol of protocols) {
+      await tenant
+        .runs(protocol)
+        .getRun({ runId: "00000000-0000-7000-8000-000000000000" })
+        .catch(() => undefined);
+      await clientFor(WorkerService, protocol, baseUrl, "rl_wrong-key")
+        .heartbeat({})
+        .catch(() => undefined);
+      await tenant
+        .runs(protocol)
+        .listRuns({ pageSize: -1 })
+        .catch(() => undefined);
+    }
+    const text = await scrape();
+    const connectNames = [
+      "ok",
+      ...Object.values(Code)
+        .filter((code) => typeof code === "number")
+        .map((code) => codeToString(code)),
+    ];
+    for (const family of ["runline_rpc_requests_total", "runline_rpc_duration_seconds_count"]) {
+      const codes = [...labelValues(text, family, "code")];
+      expect(codes).toEqual(expect.arrayContaining(["ok", "not_found", "unauthenticated", "invalid_argument"]));
+      expect(codes.filter((code) => !connectNames.includes(code))).toEqual([]);
+    }
+  });
+
+  it("exports Node's active handles, requests and resources by type, without `_total` gauges", async () => {
+    const text = await scrape();
+    expect(text).toContain("# TYPE runline_nodejs_active_handles gauge");
+    expect(total(text, "runline_nodejs_active_handles")).toBeGreaterThan(0);
+    expect(total(text, "runline_nodejs_active_resources")).toBeGreaterThan(0);
+    const gaugesNamedLikeCounters = [...text.matchAll(/^# TYPE (\w+_total) (?!counter)\w+$/gm)].map((match) => match[1]);
+    expect(gaugesNamedLikeCounters).toEqual([]);
   });
 
   it("reports runs by status, queue depth and oldest age per workflow", async () => {
@@ -59,8 +83,10 @@ describe("/metrics", () => {
     expect(sample(text, "runline_runs", { status: "QUEUED" })).toBeGreaterThanOrEqual(3);
     expect(sample(text, "runline_queue_depth", { tenant: tenant.slug, workflow: "counter" })).toBeGreaterThanOrEqual(3);
     expect(sample(text, "runline_queue_oldest_age_seconds", { tenant: tenant.slug, workflow: "counter" })).toBeGreaterThanOrEqual(0);
-    expect(sample(text, "runline_db_pool_connections", { state: "max" })).toBe(10);
+    expect(sample(text, "runline_db_pool_max_connections")).toBe(10);
     expect(sample(text, "runline_db_pool_connections", { state: "in_use" })).toBeGreaterThanOrEqual(0);
+    // The limit is not a state: summing the family counts connections only.
+    expect(sample(text, "runline_db_pool_connections", { state: "max" })).toBeUndefined();
   });
 
   it("counts open streams while they are open", async () => {

@@ -9,8 +9,8 @@ import { startServer, type RunningServer } from "../../src/server.js";
 import { createTestDatabase } from "./test-database.js";
 import { testRootKey } from "./test-server.js";
 
-/** Starts a server at level info on a fresh database (no demo executor); the caller closes it. */
-export async function startLoggedServer(): Promise<{ server: RunningServer; lines: string[] }> {
+/** Starts a server at `level` (default info) on a fresh database (no demo executor); the caller closes it. */
+export async function startLoggedServer(level = "info"): Promise<{ server: RunningServer; lines: string[] }> {
   const lines: string[] = [];
   const sink = new Writable({
     write: (chunk: Buffer, _encoding, done) => (lines.push(...chunk.toString("utf8").split("\n").filter(Boolean)), done()),
@@ -20,8 +20,8 @@ export async function startLoggedServer(): Promise<{ server: RunningServer; line
     HOST: "127.0.0.1",
     DATABASE_URL: await createTestDatabase(),
     RUNLINE_ROOT_KEY: testRootKey,
-    LOG_LEVEL: "info",
+    LOG_LEVEL: level,
     RUNLINE_DEMO_WORKER: "0",
   });
-  return { server: await startServer(config, createLogger("info", sink)), lines };
+  return { server: await startServer(config, createLogger(level, sink)), lines };
 }

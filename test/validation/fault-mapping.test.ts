@@ -61,7 +61,7 @@ afterAll(async () => {
 });
 
 describe("a client that leaves mid-stream", () => {
-  it("is logged as Canceled below error level, and nothing reaches stderr", async () => {
+  it("is logged as canceled below error level, and nothing reaches stderr", async () => {
     const printed: string[] = [];
     const write = process.stderr.write.bind(process.stderr);
     process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => (
@@ -86,7 +86,7 @@ describe("a client that leaves mid-stream", () => {
         return entries.length >= 3 ? entries : undefined;
       });
       for (const entry of ended) {
-        expect(entry.code).toBe("Canceled");
+        expect(entry.code).toBe("canceled");
         expect(entry.level).toBeLessThan(40);
       }
       await sleep(200);
