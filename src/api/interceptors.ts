@@ -9,6 +9,7 @@ import { callerKey } from "../auth/caller.js";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../logger.js";
 import { codeLabel, type Metrics } from "../metrics/metrics.js";
+import { adminServiceDisabled, missingKey, unknownKey } from "./auth-refusals.js";
 import { fromAbortedCall, logLevelFor, toConnectError } from "./error-mapping.js";
 import { accessFor } from "./method-scopes.js";
 import { protocolLabel } from "./protocol-label.js";
@@ -21,15 +22,19 @@ function bearerSecret(header: string | null): string | undefined {
   return match?.[1];
 }
 
-/** Resolves `Authorization: Bearer <key>` and enforces the method's access rule. */
+/**
+ * Resolves `Authorization: Bearer <key>` and enforces the method's access rule. Without a
+ * root key, AdminService is refused as disabled whatever the credential (auth-refusals.ts).
+ */
 export function authInterceptor(keys: KeyResolver): Interceptor {
   return (next) => async (request) => {
     const access = accessFor(request.service.typeName, request.method.name);
     if (access.kind === "public") return next(request);
+    if (access.kind === "root" && !keys.hasRootKey) throw adminServiceDisabled();
     const secret = bearerSecret(request.header.get("authorization"));
-    if (secret === undefined) throw new ConnectError("missing API key: send Authorization: Bearer <key>", Code.Unauthenticated);
+    if (secret === undefined) throw missingKey();
     const caller = await keys.resolve(secret);
-    if (caller === undefined) throw new ConnectError("unknown or revoked API key", Code.Unauthenticated);
+    if (caller === undefined) throw unknownKey();
     if (access.kind === "root" && !caller.isRoot) throw new ConnectError("this method needs the root key", Code.PermissionDenied);
     if (access.kind === "scopes" && !caller.isRoot && !access.anyOf.some((scope) => caller.scopes.has(scope))) {
       throw new ConnectError(`this method needs one of the scopes: ${access.anyOf.join(", ")}`, Code.PermissionDenied);

@@ -89,5 +89,5 @@ export function lastEventIdField(method: DescMethod): string | undefined {
   return method === methods.streamRunEvents ? "after_sequence" : undefined;
 }
 
-/** Response headers of these hooks that browsers must be allowed to read (CORS). */
-export const restExposedHeaders = ["Runline-Run-Status", "Runline-Run-Done", "Cache-Control"];
+/** Response headers of these hooks and of auth refusals (the 401's challenge) that browsers must be allowed to read (CORS). */
+export const restExposedHeaders = ["Runline-Run-Status", "Runline-Run-Done", "Cache-Control", "WWW-Authenticate"];

@@ -42,6 +42,8 @@ export interface KeyResolver {
   resolve(secret: string): Promise<Caller | undefined>;
   /** Forgets every cached resolution (after a revocation). */
   forgetAll(): void;
+  /** Whether a root key is configured; without one, AdminService is disabled. */
+  readonly hasRootKey: boolean;
 }
 
 /** Options for createKeyResolver. */
@@ -82,5 +84,6 @@ export function createKeyResolver(options: KeyResolverOptions): KeyResolver {
     forgetAll() {
       cache.clear();
     },
+    hasRootKey: options.rootKeyHash !== undefined,
   };
 }
