@@ -14,7 +14,11 @@ export type ErrorKind =
   | "aborted"
   | "unavailable";
 
-/** One bad field of a request, named by its proto path (e.g. `input.age`). */
+/**
+ * One bad field of a request, named by its path in JSON names, as callers write the
+ * request on every protocol (`pageSize`, `requests[2].scheduleTime`, `labels[team]`,
+ * `input.age`); google.rpc.BadRequest documents this form for JSON.
+ */
 export interface FieldViolation {
   readonly field: string;
   readonly description: string;

@@ -17,7 +17,7 @@ const maxNanos = 999_999_999;
 // Enough to fix a request; a message with thousands of bad strings gets the first few.
 const maxViolations = 20;
 
-/** The violations found in `message` (empty when it is clean), fields named by proto path. */
+/** The violations found in `message` (empty when it is clean), fields named by JSON path (`requests[2].scheduleTime`). */
 export function findRequestViolations<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>, prefix = ""): FieldViolation[] {
   const found: FieldViolation[] = [];
   walkMessage(reflect(schema, message), prefix, found);
@@ -49,7 +49,8 @@ function walkMessage(message: ReflectMessage, path: string, found: FieldViolatio
   for (const field of message.fields) {
     if (found.length >= maxViolations) return;
     if (!message.isSet(field)) continue;
-    const name = path === "" ? field.name : `${path}.${field.name}`;
+    // JSON names, as clients write the request and as google.rpc.BadRequest shows paths in JSON.
+    const name = path === "" ? field.jsonName : `${path}.${field.jsonName}`;
     switch (field.fieldKind) {
       case "scalar":
         checkText(message.get(field), name, found);

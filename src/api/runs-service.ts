@@ -179,21 +179,21 @@ export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsSer
       };
     },
     async getRunOutput(request, context) {
-      const waitMs = Math.min(millisFrom(request.blockTimeout, "block_timeout") ?? 0, maxOutputWaitMs);
+      const waitMs = Math.min(millisFrom(request.blockTimeout, "blockTimeout") ?? 0, maxOutputWaitMs);
       const signal = AbortSignal.any([context.signal, app.shutdownSignal]);
       const run = await waitForSettledRun(sql, app.hub, tenantOf(context), request.runId, waitMs, signal);
       return { output: outputMessage(run) };
     },
     async listRunEvents(request, context) {
       const tenantId = tenantOf(context);
-      if (request.afterSequence < 0n) throw invalidArgument("after_sequence", "must not be negative");
+      if (request.afterSequence < 0n) throw invalidArgument("afterSequence", "must not be negative");
       const limit = pageSize(request.pageSize, 100, 1000);
       const run = await getRun(sql, tenantId, request.runId);
       const events = await listEventsAfter(sql, tenantId, run.id, request.afterSequence.toString(), limit);
       return { events: events.map(eventMessage), lastSequence: BigInt(run.last_sequence) };
     },
     async *streamRunEvents(request, context) {
-      if (request.afterSequence < 0n) throw invalidArgument("after_sequence", "must not be negative");
+      if (request.afterSequence < 0n) throw invalidArgument("afterSequence", "must not be negative");
       yield* stream(tenantOf(context), request.runId, Number(request.afterSequence), context);
     },
     async ingestRunEvents(request, context) {
@@ -208,7 +208,7 @@ export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsSer
     async runAndWait(request, context) {
       if (request.run === undefined) throw invalidArgument("run", "is required");
       const tenantId = tenantOf(context);
-      const waitMs = Math.min(millisFrom(request.waitTimeout, "wait_timeout") ?? defaultRunWaitMs, maxRunWaitMs);
+      const waitMs = Math.min(millisFrom(request.waitTimeout, "waitTimeout") ?? defaultRunWaitMs, maxRunWaitMs);
       const created = await createRun(sql, tenantId, callerOf(context).keyId, runInput(request.run, "run."), "run.", targets);
       if (created.run.status === "QUEUED") app.hub.announceQueued(tenantId);
       const signal = AbortSignal.any([context.signal, app.shutdownSignal]);

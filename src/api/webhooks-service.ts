@@ -57,12 +57,12 @@ const maskFields: Readonly<Record<string, EndpointField>> = {
 };
 
 function changesFrom(webhook: WebhookEndpoint | undefined, paths: readonly string[]): Partial<EndpointInput> {
-  if (paths.length === 0) throw invalidArgument("update_mask", "must name the fields to change");
+  if (paths.length === 0) throw invalidArgument("updateMask", "must name the fields to change");
   const all = endpointInput(webhook);
   const changes: Partial<Record<EndpointField, unknown>> = {};
   for (const path of paths) {
     const field = maskFields[path.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)];
-    if (field === undefined) throw invalidArgument("update_mask", `"${path}" is not a field that can be changed`);
+    if (field === undefined) throw invalidArgument("updateMask", `"${path}" is not a field that can be changed`);
     changes[field] = all[field];
   }
   return changes as Partial<EndpointInput>;

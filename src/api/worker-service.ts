@@ -25,11 +25,11 @@ function leaseMillis(duration: Duration | undefined, field: string): number {
 }
 
 function checkWorkerId(workerId: string): void {
-  if (workerId === "" || workerId.length > 128) throw invalidArgument("worker_id", "must be 1 to 128 characters");
+  if (workerId === "" || workerId.length > 128) throw invalidArgument("workerId", "must be 1 to 128 characters");
 }
 
 function checkMaxRuns(maxRuns: number): number {
-  if (maxRuns < 0 || maxRuns > 100) throw invalidArgument("max_runs", "must be between 0 and 100");
+  if (maxRuns < 0 || maxRuns > 100) throw invalidArgument("maxRuns", "must be between 0 and 100");
   return maxRuns === 0 ? 1 : maxRuns;
 }
 
@@ -50,7 +50,7 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
       workerId: request.workerId,
       workflowIds: await executors.resolveWorkflows(tenantId, request.workflows),
       maxRuns,
-      leaseMs: leaseMillis(leaseDuration, "lease_duration"),
+      leaseMs: leaseMillis(leaseDuration, "leaseDuration"),
     };
   };
   const signalOf = (context: HandlerContext) => AbortSignal.any([context.signal, app.shutdownSignal]);
@@ -58,7 +58,7 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
     async claimRuns(request, context) {
       const tenantId = tenantOf(context);
       const claim = await claimRequest(tenantId, request, checkMaxRuns(request.maxRuns), request.leaseDuration);
-      const waitMs = Math.min(millisFrom(request.waitTimeout, "wait_timeout") ?? 0, maxWaitMs);
+      const waitMs = Math.min(millisFrom(request.waitTimeout, "waitTimeout") ?? 0, maxWaitMs);
       const leases = await claimDelivered(executors, deliver, tenantId, claim, waitMs, signalOf(context), context.signal);
       if (leases === undefined) throw new ConnectError("the call was cancelled", Code.Canceled);
       return { leases };
@@ -105,7 +105,7 @@ export function workerService(app: AppContext): ServiceImpl<typeof WorkerService
       const result = await executors.interrupt(tenantOf(context), request.runId, request.leaseId, {
         reason: request.reason,
         payload: jsonFromValue(request.payload, "payload"),
-        resumeSchema: jsonFromValue(request.resumeSchema, "resume_schema"),
+        resumeSchema: jsonFromValue(request.resumeSchema, "resumeSchema"),
       });
       return {
         run: runMessage(result.run),

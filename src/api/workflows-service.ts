@@ -41,7 +41,7 @@ function contentFrom(request: {
 }): VersionContent {
   return {
     definition: jsonFromValue(request.definition, "definition"),
-    inputSchema: jsonFromValue(request.inputSchema, "input_schema"),
+    inputSchema: jsonFromValue(request.inputSchema, "inputSchema"),
     defaults: defaultsFrom(request.defaults),
   };
 }
@@ -72,7 +72,7 @@ function workflowCursor(token: string): { createTime: Date; id: string } | undef
   if (token === "") return undefined;
   const [time, id] = Buffer.from(token, "base64url").toString("utf8").split("|");
   const createTime = new Date(time ?? "");
-  if (id === undefined || Number.isNaN(createTime.getTime())) throw invalidArgument("page_token", "is not a token this server issued");
+  if (id === undefined || Number.isNaN(createTime.getTime())) throw invalidArgument("pageToken", "is not a token this server issued");
   return { createTime, id };
 }
 
@@ -105,7 +105,7 @@ export function workflowsService(app: AppContext): ServiceImpl<typeof WorkflowsS
     async listWorkflowVersions(request, context) {
       const limit = pageSize(request.pageSize, 50, 1000);
       const before = request.pageToken === "" ? 0 : Number(Buffer.from(request.pageToken, "base64url").toString("utf8"));
-      if (!Number.isInteger(before) || before < 0) throw invalidArgument("page_token", "is not a token this server issued");
+      if (!Number.isInteger(before) || before < 0) throw invalidArgument("pageToken", "is not a token this server issued");
       const rows = await listWorkflowVersions(em(), tenantOf(context), request.workflow, limit + 1, before);
       const page = rows.slice(0, limit);
       const last = page[page.length - 1];

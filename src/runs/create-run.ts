@@ -45,24 +45,24 @@ export const maxScheduleAheadMs = 366 * dayMs;
 
 function checkCreateInput(request: CreateRunInput, field: string): void {
   if (request.workflow === "") throw invalidArgument(`${field}workflow`, "is required");
-  if (request.workflowVersion < 0) throw invalidArgument(`${field}workflow_version`, "must not be negative");
-  if (request.maxAttempts < 0 || request.maxAttempts > 100) throw invalidArgument(`${field}max_attempts`, "must be between 0 and 100");
+  if (request.workflowVersion < 0) throw invalidArgument(`${field}workflowVersion`, "must not be negative");
+  if (request.maxAttempts < 0 || request.maxAttempts > 100) throw invalidArgument(`${field}maxAttempts`, "must be between 0 and 100");
   if (request.priority < -1000 || request.priority > 1000) throw invalidArgument(`${field}priority`, "must be between -1000 and 1000");
-  if (request.idempotencyKey.length > 255) throw invalidArgument(`${field}idempotency_key`, "must be at most 255 characters");
+  if (request.idempotencyKey.length > 255) throw invalidArgument(`${field}idempotencyKey`, "must be at most 255 characters");
   if (request.timeoutMs !== undefined && request.timeoutMs <= 0) throw invalidArgument(`${field}timeout`, "must be positive");
   if (request.timeoutMs !== undefined && request.timeoutMs > maxRunTimeoutMs)
     throw invalidArgument(`${field}timeout`, "must be at most 366 days (31622400s)");
   // A past schedule_time just means "now"; one further ahead than a year is a mistake
   // (seconds sent as milliseconds, a year typo), not a plan.
   if (request.scheduleTime !== undefined && request.scheduleTime.getTime() - Date.now() > maxScheduleAheadMs) {
-    throw invalidArgument(`${field}schedule_time`, "must be at most 366 days ahead");
+    throw invalidArgument(`${field}scheduleTime`, "must be at most 366 days ahead");
   }
   const labels = Object.entries(request.labels);
   if (labels.length > 64) throw invalidArgument(`${field}labels`, "at most 64 labels");
   for (const [key, value] of labels) {
     if (!labelKeyPattern.test(key))
       throw invalidArgument(`${field}labels`, `key "${key}" must be 1-63 letters, digits, '_', '.', '/' or '-'`);
-    if (value.length > 255) throw invalidArgument(`${field}labels.${key}`, "must be at most 255 characters");
+    if (value.length > 255) throw invalidArgument(`${field}labels[${key}]`, "must be at most 255 characters");
   }
   if (request.webhook !== undefined && request.webhook.url !== "") {
     let url: URL | undefined;

@@ -64,7 +64,7 @@ export function checkEvents(events: readonly NewEvent[]): void {
   events.forEach((event, index) => {
     if (event.type === "" || event.type.length > 64) throw invalidArgument(`events[${index}].type`, "must be 1 to 64 characters");
     if (event.type === "status") throw invalidArgument(`events[${index}].type`, `"status" is reserved for the server`);
-    if (event.eventId.length > 128) throw invalidArgument(`events[${index}].event_id`, "must be at most 128 characters");
+    if (event.eventId.length > 128) throw invalidArgument(`events[${index}].eventId`, "must be at most 128 characters");
   });
 }
 

@@ -27,18 +27,18 @@ export function createPageTokens(key: Buffer): PageTokens {
       const expected = payload === undefined ? undefined : sign(payload);
       const given = Buffer.from(signature ?? "", "base64url");
       if (extra !== undefined || expected === undefined || given.length !== expected.length || !timingSafeEqual(given, expected)) {
-        throw invalidArgument("page_token", "is not a token this server issued");
+        throw invalidArgument("pageToken", "is not a token this server issued");
       }
       const decoded = JSON.parse(Buffer.from(payload!, "base64url").toString("utf8")) as { f: string; c: string[] };
       if (decoded.f !== filterHash)
-        throw invalidArgument("page_token", "was issued for a different filter; start again without a page token");
+        throw invalidArgument("pageToken", "was issued for a different filter; start again without a page token");
       return decoded.c;
     },
   };
 }
 
 /** Page size rules shared by every List call (AIP-158): 0 → default, above max → max. */
-export function pageSize(requested: number, defaultSize: number, maxSize: number, field = "page_size"): number {
+export function pageSize(requested: number, defaultSize: number, maxSize: number, field = "pageSize"): number {
   if (requested < 0) throw invalidArgument(field, "must not be negative");
   if (requested === 0) return defaultSize;
   return Math.min(requested, maxSize);

@@ -16,7 +16,7 @@ const selectRun = `select ${runColumns} from runs r where r.tenant_id = $1::uuid
 
 /** A run by id; NOT_FOUND when unknown or another tenant's. */
 export async function getRun(sql: Sql, tenantId: string, runId: string): Promise<RunRecord> {
-  if (runId === "") throw invalidArgument("run_id", "is required");
+  if (runId === "") throw invalidArgument("runId", "is required");
   if (!isUuid(runId)) throw notFound("run", runId);
   const [run] = await sql.query<RunRecord>(selectRun, [tenantId, runId]);
   if (run === undefined) throw notFound("run", runId);

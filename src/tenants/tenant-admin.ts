@@ -70,7 +70,7 @@ export async function createApiKey(
   displayName: string,
 ): Promise<{ apiKey: ApiKey; secret: string }> {
   if (scopes.length === 0) throw invalidArgument("scopes", "at least one scope is required");
-  if (displayName.length > 200) throw invalidArgument("display_name", "must be at most 200 characters");
+  if (displayName.length > 200) throw invalidArgument("displayName", "must be at most 200 characters");
   const owner = await findTenant(em, tenant);
   const secret = generateSecret();
   const row = {

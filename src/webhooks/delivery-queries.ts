@@ -72,8 +72,8 @@ async function withAttempts(sql: Sql, tenantId: string, rows: readonly DeliveryR
 }
 
 function checkFilter(filter: DeliveryFilter): void {
-  if (filter.runId !== "" && !isUuid(filter.runId)) throw invalidArgument("run_id", "must be a run id (a UUID)");
-  if (filter.endpointId !== "" && !isUuid(filter.endpointId)) throw invalidArgument("endpoint_id", "must be a webhook id (a UUID)");
+  if (filter.runId !== "" && !isUuid(filter.runId)) throw invalidArgument("runId", "must be a run id (a UUID)");
+  if (filter.endpointId !== "" && !isUuid(filter.endpointId)) throw invalidArgument("endpointId", "must be a webhook id (a UUID)");
 }
 
 /**

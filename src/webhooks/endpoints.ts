@@ -61,7 +61,7 @@ function checkInput(input: Partial<EndpointInput>, policy: TargetPolicy): void {
     if (problem !== undefined) throw invalidArgument("url", problem);
   }
   input.eventTypes?.forEach((type, index) => {
-    if (!webhookEventTypes.includes(type)) throw invalidArgument(`event_types[${index}]`, `must be one of ${webhookEventTypes.join(", ")}`);
+    if (!webhookEventTypes.includes(type)) throw invalidArgument(`eventTypes[${index}]`, `must be one of ${webhookEventTypes.join(", ")}`);
   });
   if (input.workflows !== undefined && input.workflows.length > maxWorkflows)
     throw invalidArgument("workflows", `at most ${maxWorkflows} workflows`);
@@ -70,7 +70,7 @@ function checkInput(input: Partial<EndpointInput>, policy: TargetPolicy): void {
     if (labels.length > maxLabels) throw invalidArgument("labels", `at most ${maxLabels} labels`);
     for (const [key, value] of labels) {
       if (!labelKeyPattern.test(key)) throw invalidArgument("labels", `key "${key}" must be 1-63 letters, digits, '_', '.', '/' or '-'`);
-      if (value.length > 255) throw invalidArgument(`labels.${key}`, "must be at most 255 characters");
+      if (value.length > 255) throw invalidArgument(`labels[${key}]`, "must be at most 255 characters");
     }
   }
   if (input.description !== undefined && input.description.length > maxDescriptionLength)

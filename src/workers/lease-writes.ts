@@ -22,7 +22,7 @@ import { createStatementBatcher } from "../db/statement-batcher.js";
 /** Refuses ids that can never name a run or a lease (before they reach a statement). */
 export function checkLease(runId: string, leaseId: string): void {
   if (!isUuid(runId)) throw notFound("run", runId);
-  if (!isUuid(leaseId)) throw invalidArgument("lease_id", "must be the lease id a claim returned");
+  if (!isUuid(leaseId)) throw invalidArgument("leaseId", "must be the lease id a claim returned");
 }
 
 /** Explains why a fenced write matched nothing: unknown run, or a stale lease. */
@@ -164,7 +164,7 @@ export async function interruptRun(
   request: InterruptRequest,
 ): Promise<{ run: RunRecord; interrupt: InterruptRecord }> {
   checkLease(runId, leaseId);
-  checkSchema(request.resumeSchema, "resume_schema");
+  checkSchema(request.resumeSchema, "resumeSchema");
   const interrupt: InterruptRecord = {
     id: randomUUID(),
     reason: request.reason,

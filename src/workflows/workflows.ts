@@ -56,11 +56,11 @@ const slugPattern = /^[a-z][a-z0-9-]{0,62}$/;
 function checkContent(content: VersionContent): void {
   if (content.definition === undefined || content.definition === null)
     throw invalidArgument("definition", "is required and must not be null");
-  checkSchema(content.inputSchema, "input_schema");
+  checkSchema(content.inputSchema, "inputSchema");
   const { maxAttempts, concurrencyLimit, timeoutMs, backoffMs } = content.defaults;
   if (maxAttempts !== undefined && (maxAttempts < 0 || maxAttempts > 100))
-    throw invalidArgument("defaults.max_attempts", "must be between 0 and 100");
-  if (concurrencyLimit !== undefined && concurrencyLimit < 0) throw invalidArgument("defaults.concurrency_limit", "must not be negative");
+    throw invalidArgument("defaults.maxAttempts", "must be between 0 and 100");
+  if (concurrencyLimit !== undefined && concurrencyLimit < 0) throw invalidArgument("defaults.concurrencyLimit", "must not be negative");
   if (timeoutMs !== undefined && timeoutMs <= 0) throw invalidArgument("defaults.timeout", "must be positive");
   // The bound of CreateRun's own timeout: a default is a timeout runs take.
   if (timeoutMs !== undefined && timeoutMs > maxRunTimeoutMs)

@@ -42,7 +42,7 @@ function expectCleanError(response: RestResponse<unknown>, httpStatus: number, c
 describe("the canonical status table, seen through real failures", () => {
   it("400 INVALID_ARGUMENT with a google.rpc.BadRequest field violation for malformed requests", async () => {
     const negative = expectCleanError(await tenant.rest.get("/api/v1/runs?pageSize=-1"), 400, 3);
-    expect(fieldViolations(negative)).toEqual([{ field: "page_size", description: "must not be negative" }]);
+    expect(fieldViolations(negative)).toEqual([{ field: "pageSize", description: "must not be negative" }]);
     const unknown = expectCleanError(await tenant.rest.get("/api/v1/runs?colour=blue"), 400, 3);
     expect(fieldViolations(unknown).map((violation) => violation.field)).toEqual(["colour"]);
     const badEnum = expectCleanError(await tenant.rest.get("/api/v1/runs?status=RUN_STATUS_NAPPING"), 400, 3);

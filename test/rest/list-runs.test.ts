@@ -123,12 +123,12 @@ describe("GET /api/v1/runs and POST /api/v1/runs:search", () => {
     ).toEqual(newestFirst([1]));
   });
 
-  it("refuses a pageToken reused with another filter with 400 INVALID_ARGUMENT on page_token", async () => {
+  it("refuses a pageToken reused with another filter with 400 INVALID_ARGUMENT on pageToken", async () => {
     const first = await lister.rest.get<{ nextPageToken: string }>("/api/v1/runs?pageSize=1&workflow=alpha");
     expect(first.body.nextPageToken).toEqual(expect.any(String));
     const reused = await lister.rest.get(`/api/v1/runs?pageSize=1&workflow=beta&pageToken=${encodeURIComponent(first.body.nextPageToken)}`);
     const refused = expectStatus(reused, 400, 3);
-    expect(fieldViolations(refused).map((violation) => violation.field)).toEqual(["page_token"]);
+    expect(fieldViolations(refused).map((violation) => violation.field)).toEqual(["pageToken"]);
     expectStatus(await lister.rest.get("/api/v1/runs?pageToken=forged"), 400, 3);
   });
 

@@ -1,8 +1,8 @@
 /**
  * Validation at the boundary: values no field may hold (Timestamps and Durations outside
  * protobuf's ranges, NUL in any text) are INVALID_ARGUMENT on every protocol, naming the
- * field by its proto path, before any handler or SQL sees them; fields' own bounds
- * (run timeout, schedule_time) likewise; echoed values are bounded in messages.
+ * field by its JSON path, before any handler or SQL sees them; fields' own bounds
+ * (run timeout, scheduleTime) likewise; echoed values are bounded in messages.
  */
 import { create } from "@bufbuild/protobuf";
 import { createClient, type Client, type ConnectError } from "@connectrpc/connect";
@@ -83,23 +83,23 @@ describe.each(binaryProtocols)("values out of protobuf's ranges over %s", (proto
     expect((await runs.listRuns({ workflow: "counter" })).runs.length).toBe(before.runs.length);
   });
 
-  it("CreateRun with a schedule_time in year 10000 names `schedule_time`", async () => {
+  it("CreateRun with a scheduleTime in year 10000 names `scheduleTime`", async () => {
     const error = await rejection(
       client(RunsService, protocol).createRun({ workflow: "counter", input: json({ n: 1 }), scheduleTime: year10000 }),
     );
     expect(error.code).toBe(Code.InvalidArgument);
-    expect(violations(error)).toEqual(["schedule_time"]);
+    expect(violations(error)).toEqual(["scheduleTime"]);
   });
 
   it("a Timestamp with nanos outside [0, 1e9) and a Duration whose nanos disagree with its seconds are refused", async () => {
     const runs = client(RunsService, protocol);
     const badNanos = await rejection(runs.listRuns({ createTimeAfter: { seconds: 0n, nanos: 1_000_000_000 } }));
-    expect(violations(badNanos)).toEqual(["create_time_after"]);
+    expect(violations(badNanos)).toEqual(["createTimeAfter"]);
     const mixedSigns = await rejection(runs.createRun({ workflow: "counter", input: json({ n: 1 }), timeout: { seconds: 5n, nanos: -1 } }));
     expect(violations(mixedSigns)).toEqual(["timeout"]);
   });
 
-  it("nested fields are named by their path: requests[2].timeout, run.schedule_time", async () => {
+  it("nested fields are named by their JSON path: requests[2].timeout, run.scheduleTime", async () => {
     const runs = client(RunsService, protocol);
     const ok = create(CreateRunRequestSchema, { workflow: "counter", input: json({ n: 1 }) });
     const tooLong = create(CreateRunRequestSchema, { workflow: "counter", input: json({ n: 1 }), timeout: hugeDuration });
@@ -107,7 +107,7 @@ describe.each(binaryProtocols)("values out of protobuf's ranges over %s", (proto
     expect(batch.code).toBe(Code.InvalidArgument);
     expect(violations(batch)).toEqual(["requests[2].timeout"]);
     const wait = await rejection(runs.runAndWait({ run: { workflow: "counter", input: json({ n: 1 }), scheduleTime: year10000 } }));
-    expect(violations(wait)).toEqual(["run.schedule_time"]);
+    expect(violations(wait)).toEqual(["run.scheduleTime"]);
   });
 
   it("ListRuns with a time filter of ±10^15 s is INVALID_ARGUMENT, not a 500", async () => {
@@ -115,7 +115,7 @@ describe.each(binaryProtocols)("values out of protobuf's ranges over %s", (proto
     for (const seconds of [1_000_000_000_000_000n, -1_000_000_000_000_000n]) {
       const error = await rejection(runs.listRuns({ updateTimeBefore: { seconds, nanos: 0 } }));
       expect(error.code).toBe(Code.InvalidArgument);
-      expect(violations(error)).toEqual(["update_time_before"]);
+      expect(violations(error)).toEqual(["updateTimeBefore"]);
     }
   });
 });
@@ -166,7 +166,7 @@ describe("REST goes through the same checks", () => {
 });
 
 describe("each field's own bounds", () => {
-  it("a run timeout above 366 days and a schedule_time more than 366 days ahead are refused", async () => {
+  it("a run timeout above 366 days and a scheduleTime more than 366 days ahead are refused", async () => {
     const runs = client(RunsService, "grpc");
     const timeout = await rejection(
       runs.createRun({ workflow: "counter", input: json({ n: 1 }), timeout: { seconds: 367n * 86_400n, nanos: 0 } }),
@@ -176,7 +176,7 @@ describe("each field's own bounds", () => {
     const schedule = await rejection(
       runs.createRun({ workflow: "counter", input: json({ n: 1 }), scheduleTime: { seconds: farAhead, nanos: 0 } }),
     );
-    expect(violations(schedule)).toEqual(["schedule_time"]);
+    expect(violations(schedule)).toEqual(["scheduleTime"]);
     const { run } = await runs.createRun({
       workflow: "counter",
       input: json({ n: 1 }),

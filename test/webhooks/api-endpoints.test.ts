@@ -71,7 +71,7 @@ describe("POST /api/v1/webhooks", () => {
     ["a loopback address", { url: "https://127.0.0.1/hooks" }, "url"],
     ["a private address", { url: "https://10.1.2.3/hooks" }, "url"],
     ["cloud metadata", { url: "https://169.254.169.254/latest" }, "url"],
-    ["an unknown event type", { url: "https://example.com/h", eventTypes: ["run.succeeded", "run.exploded"] }, "event_types[1]"],
+    ["an unknown event type", { url: "https://example.com/h", eventTypes: ["run.succeeded", "run.exploded"] }, "eventTypes[1]"],
     ["an unknown workflow", { url: "https://example.com/h", workflows: ["no-such-workflow"] }, "workflows[0]"],
     ["a bad label key", { url: "https://example.com/h", labels: { "bad key!": "x" } }, "labels"],
     ["a long description", { url: "https://example.com/h", description: "x".repeat(1025) }, "description"],
@@ -136,7 +136,7 @@ describe("GET, PATCH, DELETE /api/v1/webhooks/{id}", () => {
     });
     expect(fieldViolations(expectStatus(badUrl, 400, Code.InvalidArgument))[0]!.field).toBe("url");
     const noMask = await tenant.rest.request("PATCH", `/api/v1/webhooks/${webhook.id}`, { body: { url: "https://example.com/c" } });
-    expect(fieldViolations(expectStatus(noMask, 400, Code.InvalidArgument))[0]!.field).toBe("update_mask");
+    expect(fieldViolations(expectStatus(noMask, 400, Code.InvalidArgument))[0]!.field).toBe("updateMask");
   });
 
   it("deletes an endpoint; it is then NOT_FOUND, as is another tenant's", async () => {

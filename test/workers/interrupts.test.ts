@@ -112,7 +112,7 @@ describe.each(protocols)("interrupts over %s", (protocol) => {
       worker.interruptRun({ runId, leaseId, reason: "needs approval", resumeSchema: json({ type: "not-a-type" }) }),
     );
     expect(error.code).toBe(Code.InvalidArgument);
-    expect(error.findDetails(BadRequestSchema)[0]!.fieldViolations[0]!.field).toMatch(/^resume_schema/);
+    expect(error.findDetails(BadRequestSchema)[0]!.fieldViolations[0]!.field).toMatch(/^resumeSchema/);
     expect((await tenant.runs(protocol).getRun({ runId })).run!.status).toBe(RunStatus.RUNNING);
     await worker.completeRun({ runId, leaseId });
   });

@@ -153,7 +153,7 @@ describe("stale leases", () => {
       for (const write of writesWith(leaseId)) {
         const error = await rejection(write());
         expect(error.code).toBe(Code.InvalidArgument);
-        expect(error.findDetails(BadRequestSchema)[0]!.fieldViolations[0]!.field).toBe("lease_id");
+        expect(error.findDetails(BadRequestSchema)[0]!.fieldViolations[0]!.field).toBe("leaseId");
       }
     }
 

@@ -51,7 +51,7 @@ describe.each(protocols)("WorkflowsService over %s", (protocol) => {
         (caught: unknown) => caught as ConnectError,
       );
     expect(error?.code).toBe(Code.InvalidArgument);
-    expect(error?.message).toContain("input_schema");
+    expect(error?.message).toContain("inputSchema");
     expect(await codeOf(workflows.getWorkflowVersion({ workflow: `wf-${protocol}`, version: 99 }))).toBe(Code.NotFound);
   });
 
