@@ -6,10 +6,11 @@
  * `Last-Event-ID` resuming a stream through `after_sequence`.
  */
 import { enumToJson, type DescMethod, type Message } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
 import { RunStatus, RunStatusSchema } from "../../gen/runline/v1/run_pb.js";
 import { RunsService, type RunAndStreamResponse, type StreamRunEventsResponse } from "../../gen/runline/v1/runs_service_pb.js";
+import { echoed, invalidArgument } from "../errors.js";
 import { defineRestHooks, type RestMethodHooks } from "../http/transcoding/index.js";
+import { toConnectError } from "./error-mapping.js";
 
 const methods = RunsService.method;
 
@@ -41,7 +42,8 @@ export const runsRestHooks: readonly RestMethodHooks[] = [
       const key = header(httpRequest, "idempotency-key");
       if (key === undefined) return;
       if (message.idempotencyKey !== "" && message.idempotencyKey !== key) {
-        throw new ConnectError("the Idempotency-Key header and the idempotencyKey field differ", Code.InvalidArgument);
+        const description = `"${echoed(message.idempotencyKey)}" differs from the Idempotency-Key header "${echoed(key)}"; send one, or both equal`;
+        throw toConnectError(invalidArgument("idempotencyKey", description));
       }
       message.idempotencyKey = key;
     },

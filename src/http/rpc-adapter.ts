@@ -16,14 +16,24 @@
  *   the request when connect-es stops early.
  * - A response waiting for a slow client ('drain') also ends when the client leaves or
  *   stalls (universal-response-writer.ts); connect-node's waits for ever then.
+ * - The body of a unary Connect JSON request is kept (recorded-body.ts) until it decoded,
+ *   so that one that does not can be explained field by field (api/request-gate.ts).
  * Paths outside the router go to `fallback`, as in connect-node. The router is built
  * apart (`createRpcRouter`) so that the REST transcoder's in-process transport reaches
  * the same handlers, and with them the same service objects.
  */
-import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ConnectRouterOptions } from "@connectrpc/connect";
+import {
+  Code,
+  ConnectError,
+  createConnectRouter,
+  createContextValues,
+  type ConnectRouter,
+  type ConnectRouterOptions,
+} from "@connectrpc/connect";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import { universalRequestFromNodeRequest } from "@connectrpc/connect-node";
 import type { HttpRequest, HttpResponse } from "./handler-chain.js";
+import { isUncompressedUnaryJson, recordBody, recordedBodyKey } from "./recorded-body.js";
 import { writeUniversalResponse } from "./universal-response-writer.js";
 import { lingerBeforeAnswer, maxTimerMs, releaseUnreadRequest, requestChunks } from "./transcoding/index.js";
 
@@ -58,7 +68,14 @@ export function createRpcAdapter(options: RpcAdapterOptions): (request: HttpRequ
     const handler = handlers.get((request.url ?? "").split("?", 1)[0] ?? "");
     if (handler === undefined) return options.fallback(request, response);
     capDeadlines(request);
-    const universal = { ...universalRequestFromNodeRequest(request, response, undefined, undefined), body: requestChunks(request) };
+    const contextValues = createContextValues();
+    let body: AsyncIterable<Uint8Array> = requestChunks(request);
+    if (isUncompressedUnaryJson(request)) {
+      const recorded = recordBody(body);
+      contextValues.set(recordedBodyKey, recorded.body);
+      body = recorded.chunks;
+    }
+    const universal = { ...universalRequestFromNodeRequest(request, response, undefined, contextValues), body };
     const procedure = handler.requestPath;
     void handler(universal)
       .then(async (answer) => {

@@ -66,8 +66,7 @@ function messageFault(desc: DescMessage, json: JsonValue, path: string, outer: W
   const walk = { registry: outer.registry, depth: outer.depth + 1 };
   if (walk.depth > maxDepth) return { field: path, description: `nests messages more than ${maxDepth} deep` };
   const { registry } = walk;
-  if (wellKnownJson.has(desc.typeName))
-    return decodes(desc, json, registry) ? undefined : { field: path, description: expected({ kind: "message", desc }, json) };
+  if (wellKnownJson.has(desc.typeName)) return wellKnownFault(desc, json, path, registry);
   if (!isObject(json)) return { field: path, description: `expected a JSON object (${desc.typeName}), got ${shown(json)}` };
   const keysByField = new Map<DescField, string>();
   const membersByOneof = new Map<DescOneof, DescField>();
@@ -88,6 +87,25 @@ function messageFault(desc: DescMessage, json: JsonValue, path: string, outer: W
     if (fault !== undefined) return fault;
   }
   return undefined;
+}
+
+/**
+ * A well-known type, judged whole. Struct, Value and ListValue of the right JSON kind can
+ * fail only by nesting too deep; an Any, by its type; the others by not being their form.
+ */
+function wellKnownFault(desc: DescMessage, json: JsonValue, path: string, registry: Registry | undefined): JsonFault | undefined {
+  try {
+    fromJson(desc, json, registry === undefined ? {} : { registry });
+    return undefined;
+  } catch (error) {
+    if (desc.typeName === "google.protobuf.Any") return { field: path, description: decoderReason(error) };
+    const rightKind =
+      desc.typeName === "google.protobuf.Value" ||
+      (desc.typeName === "google.protobuf.Struct" && isObject(json)) ||
+      (desc.typeName === "google.protobuf.ListValue" && Array.isArray(json));
+    if (rightKind) return { field: path, description: `nests JSON values more than ${maxDepth} deep` };
+    return { field: path, description: expected({ kind: "message", desc }, json) };
+  }
 }
 
 function fieldFault(parent: DescMessage, field: DescField, value: JsonValue, path: string, walk: Walk): JsonFault | undefined {
@@ -245,5 +263,21 @@ function shortened(text: string): string {
 }
 
 function shown(value: JsonValue): string {
-  return shortened(JSON.stringify(value));
+  return shortened(preview(value, maxShownLength));
+}
+
+/**
+ * JSON text of `value`, stopped soon after `limit` characters: only the start is shown,
+ * and JSON.stringify of a value nested ten thousand deep (10 KB of "[") overflows the stack.
+ */
+function preview(value: JsonValue, limit: number): string {
+  if (value === null || typeof value !== "object") return JSON.stringify(value);
+  const isArray = Array.isArray(value);
+  let text = isArray ? "[" : "{";
+  for (const key in value) {
+    if (text.length > limit) break;
+    const item = (value as Record<string, JsonValue>)[key]!;
+    text += `${text.length > 1 ? "," : ""}${isArray ? "" : `${JSON.stringify(key)}:`}${preview(item, limit - text.length)}`;
+  }
+  return `${text}${isArray ? "]" : "}"}`;
 }
