@@ -1,7 +1,8 @@
 /**
  * Parsers for the values of command-line options: JSON given inline or as `@file`,
- * durations (`30s`), `key=value` labels, run statuses and counts. Each throws a
- * UsageError naming the option, so a typo costs one line, not a stack trace.
+ * durations (`30s`, within the bounds the option's help states), `key=value` labels,
+ * run statuses and counts. Each throws a UsageError naming the option, so a typo costs
+ * one line, not a stack trace.
  */
 import { readFileSync } from "node:fs";
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
@@ -37,13 +38,34 @@ export function parseValueArgument(option: string, text: string): Value {
   return fromJson(ValueSchema, parseJsonArgument(option, text));
 }
 
-const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** A duration such as `500ms`, `30s`, `1.5m` or `2h`. */
-export function parseDurationArgument(option: string, text: string): Duration {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim());
-  if (match === null) throw new UsageError(`--${option}: expected a duration such as 500ms, 30s, 5m or 1h, got "${text}"`);
-  return durationFromMs(Math.round(Number(match[1]) * durationUnits[match[2]!]!));
+function durationMillis(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim());
+  return match === null ? undefined : Math.round(Number(match[1]) * durationUnits[match[2]!]!);
+}
+
+/** The range a duration option accepts, as its help states it; limits are durations such as `5m`. */
+export interface DurationBounds {
+  /** Whether zero is refused (a timeout of 0 means nothing; default false). */
+  readonly positive?: boolean;
+  /** The longest accepted, e.g. `5m` (default: any length). */
+  readonly max?: string;
+}
+
+/**
+ * A duration such as `500ms`, `30s`, `1.5m`, `2h` or `1d`, within `bounds`. A value past
+ * a documented limit is refused rather than quietly shortened, naming the limit, so
+ * `--wait 10m` does not wait 5 minutes and report the run as unsettled.
+ */
+export function parseDurationArgument(option: string, text: string, bounds: DurationBounds = {}): Duration {
+  const ms = durationMillis(text);
+  if (ms === undefined) throw new UsageError(`--${option}: expected a duration such as 500ms, 30s, 5m or 1h, got "${text}"`);
+  if (bounds.positive === true && ms === 0) throw new UsageError(`--${option}: must be longer than 0, got "${text}"`);
+  if (bounds.max !== undefined && ms > durationMillis(bounds.max)!)
+    throw new UsageError(`--${option}: ${text} is more than the limit of ${bounds.max}`);
+  if (!Number.isSafeInteger(ms)) throw new UsageError(`--${option}: ${text} is too long`);
+  return durationFromMs(ms);
 }
 
 /** A whole number of at least `min`. */

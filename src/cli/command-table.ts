@@ -5,7 +5,8 @@
 import type { Command } from "./command.js";
 import { listDeliveriesCommand, redeliverCommand } from "./commands/delivery-commands.js";
 import { createKeyCommand, listKeysCommand, revokeKeyCommand } from "./commands/key-commands.js";
-import { cancelRunCommand, createRunCommand, getRunCommand, listRunsCommand, resumeRunCommand } from "./commands/run-commands.js";
+import { cancelRunCommand, getRunCommand, listRunsCommand, resumeRunCommand } from "./commands/run-commands.js";
+import { createRunCommand } from "./commands/run-create-command.js";
 import { runOutputCommand } from "./commands/run-output-command.js";
 import { watchRunCommand } from "./commands/run-watch-command.js";
 import { migrateCommand, serveCommand } from "./commands/server-commands.js";

@@ -18,6 +18,8 @@ export interface Output {
   readonly json: boolean;
   /** stdout is a terminal, so a line may be redrawn in place. */
   readonly interactive: boolean;
+  /** The terminal's width now (it may be resized while a run is followed); 80 when it does not say. */
+  columns(): number;
   /** Prints one line. */
   line(text?: string): void;
   /** Prints text as is (no newline added). */
@@ -36,13 +38,17 @@ function textOf(cell: Cell): string {
   return typeof cell === "string" ? cell : cell.text;
 }
 
-/** The Output over process.stdout. */
+/** Columns of a terminal that reports none (a pty nobody sized), unless COLUMNS says. */
+const defaultColumns = 80;
+
+/** The Output over process.stdout (or `stream`: the live view of `runs create --wait` goes to stderr). */
 export function createOutput(json: boolean, stream: NodeJS.WriteStream = process.stdout): Output {
   const paint = (style: Style, text: string) => styleText(style, text, { stream });
   const write = (text: string) => void stream.write(text);
   return {
     json,
     interactive: stream.isTTY === true,
+    columns: () => (stream.isTTY === true && stream.columns > 0 ? stream.columns : Number(process.env.COLUMNS) || defaultColumns),
     line: (text = "") => write(`${text}\n`),
     write,
     message: (schema, message) => write(`${JSON.stringify(toJson(schema, message), null, 2)}\n`),

@@ -1,75 +1,20 @@
 /**
- * `runline runs create|get|list|cancel|resume`: starting runs and managing them. The
- * commands that follow a run to its end (`watch`, `output`) have their own files.
+ * `runline runs get|list|cancel|resume`: managing runs. Starting one (`create`, which
+ * may follow it with --wait) and the commands that follow a run to its end (`watch`,
+ * `output`) have their own files.
  */
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import {
   CancelRunResponseSchema,
-  CreateRunResponseSchema,
   GetRunResponseSchema,
   ListRunsResponseSchema,
   ResumeRunResponseSchema,
-  RunAndWaitResponseSchema,
   RunsService,
-  type CreateRunRequestSchema,
 } from "../../../gen/runline/v1/runs_service_pb.js";
-import {
-  parseCountArgument,
-  parseDurationArgument,
-  parseLabelArguments,
-  parseStatusArguments,
-  parseValueArgument,
-} from "../argument-values.js";
-import type { Arguments, Command } from "../command.js";
-import { exitCodeForRunStatus, exitCodeHelp } from "../exit-codes.js";
+import { parseCountArgument, parseLabelArguments, parseStatusArguments, parseValueArgument } from "../argument-values.js";
+import type { Command } from "../command.js";
 import { collectPages } from "../paging.js";
-import { paintStatus, printOutput, printRun, runColumns, runRow, runSummary } from "../run-format.js";
-
-const runOutcomeNotes = `With --wait the exit code says how the run ended:\n${exitCodeHelp}`;
-
-function createRunRequest(args: Arguments): MessageInitShape<typeof CreateRunRequestSchema> {
-  const input = args.string("input");
-  return {
-    workflow: args.positionals[0]!,
-    ...(input === undefined ? {} : { input: parseValueArgument("input", input) }),
-    labels: parseLabelArguments("label", args.strings("label")),
-    idempotencyKey: args.string("idempotency-key") ?? "",
-  };
-}
-
-/** `runs create`. */
-export const createRunCommand: Command = {
-  path: ["runs", "create"],
-  summary: "start a run of a workflow (by slug or id); --wait waits for its outcome",
-  positionals: ["workflow"],
-  options: [
-    { name: "input", type: "string", value: "<json|@file>", help: "the run's input (JSON, or @file; @- reads stdin)" },
-    { name: "label", type: "string", value: "<key=value>", multiple: true, help: "a label on the run" },
-    { name: "idempotency-key", type: "string", value: "<key>", help: "the same key and request return the same run" },
-    { name: "wait", type: "string", value: "<duration>", help: "wait up to this long (at most 5m) for the run to settle, e.g. 30s" },
-  ],
-  key: "tenant",
-  notes: runOutcomeNotes,
-  async run({ args, out, connect }) {
-    const runs = connect().client(RunsService);
-    const request = createRunRequest(args);
-    const wait = args.string("wait");
-    if (wait === undefined) {
-      const response = await runs.createRun(request);
-      if (out.json) return out.message(CreateRunResponseSchema, response);
-      out.line(`${response.idempotentReplayed ? "existing run (idempotent replay)" : "created run"} ${runSummary(out, response.run!)}`);
-      return;
-    }
-    const response = await runs.runAndWait({ run: request, waitTimeout: parseDurationArgument("wait", wait) });
-    const status = response.output?.status ?? response.run!.status;
-    if (out.json) out.message(RunAndWaitResponseSchema, response);
-    else {
-      out.line(`run ${runSummary(out, response.run!)}`);
-      if (response.output !== undefined) printOutput(out, response.run!.id, response.output);
-    }
-    return exitCodeForRunStatus(status);
-  },
-};
+import { paintStatus, printRun, runColumns, runRow } from "../run-format.js";
 
 /** `runs get`. */
 export const getRunCommand: Command = {

@@ -18,7 +18,14 @@ export const runOutputCommand: Command = {
   path: ["runs", "output"],
   summary: "print a run's result (or its interrupt or error)",
   positionals: ["run-id"],
-  options: [{ name: "wait", type: "string", value: "<duration>", help: "wait up to this long for the run to settle, e.g. 30s" }],
+  options: [
+    {
+      name: "wait",
+      type: "string",
+      value: "<duration>",
+      help: "wait up to this long for the run to settle, e.g. 30s (any length: it asks again each minute)",
+    },
+  ],
   key: "tenant",
   notes: `The result is printed as JSON. The exit code says where the run is:\n${exitCodeHelp}`,
   async run({ args, out, connect }) {

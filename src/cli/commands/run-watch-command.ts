@@ -3,13 +3,11 @@
  * `--after`, then live events, ending after the terminal event) and exits with a code
  * that says how the run ended.
  */
-import { RunStatus } from "../../../gen/runline/v1/run_pb.js";
 import { RunsService, StreamRunEventsResponseSchema } from "../../../gen/runline/v1/runs_service_pb.js";
 import { parseCountArgument } from "../argument-values.js";
 import type { Command } from "../command.js";
-import { createEventPrinter } from "../event-printer.js";
 import { exitCodeForRunStatus, exitCodeHelp } from "../exit-codes.js";
-import { paintStatus } from "../run-format.js";
+import { followRun } from "../run-follower.js";
 
 /** `runs watch`. */
 export const watchRunCommand: Command = {
@@ -33,24 +31,11 @@ ${exitCodeHelp}`,
         runId: args.positionals[0]!,
         afterSequence: BigInt(parseCountArgument("after", args.string("after") ?? "0", 0)),
       });
-    const printer = createEventPrinter(out);
-    let status = RunStatus.UNSPECIFIED;
-    try {
-      for await (const message of stream) {
-        if (out.json) out.messageLine(StreamRunEventsResponseSchema, message);
-        if (message.run !== undefined) {
-          status = message.run.status;
-          if (!out.json)
-            out.line(`run ${message.run.id} (${message.run.workflowSlug || message.run.workflowId}): ${paintStatus(out, status)}`);
-        }
-        for (const event of message.events) {
-          if (event.type === "status") status = event.status;
-          if (!out.json) printer.print(event);
-        }
-      }
-    } finally {
-      printer.end();
-    }
+    const { status } = await followRun(stream, {
+      out: out.json ? undefined : out,
+      untilSettled: false,
+      ...(out.json ? { onMessage: (message) => out.messageLine(StreamRunEventsResponseSchema, message) } : {}),
+    });
     return exitCodeForRunStatus(status);
   },
 };

@@ -8,10 +8,13 @@ import {
   ListWorkflowsResponseSchema,
   WorkflowsService,
 } from "../../../gen/runline/v1/workflows_service_pb.js";
-import { parseCountArgument, parseDurationArgument, parseValueArgument } from "../argument-values.js";
+import { parseCountArgument, parseDurationArgument, parseValueArgument, type DurationBounds } from "../argument-values.js";
 import type { Command } from "../command.js";
 import { collectPages } from "../paging.js";
 import { formatTime } from "../run-format.js";
+
+/** What RunDefaults.timeout accepts (workflows_service.proto): positive, at most 366 days. */
+const timeoutBounds: DurationBounds = { positive: true, max: "366d" };
 
 /** `workflows create`. */
 export const createWorkflowCommand: Command = {
@@ -22,7 +25,7 @@ export const createWorkflowCommand: Command = {
     { name: "definition", type: "string", value: "<json|@file>", help: "the workflow definition (required)" },
     { name: "input-schema", type: "string", value: "<json|@file>", help: "JSON Schema that run inputs must match" },
     { name: "max-attempts", type: "string", value: "<n>", help: "default attempts per run" },
-    { name: "timeout", type: "string", value: "<duration>", help: "default run timeout, e.g. 30s, 5m" },
+    { name: "timeout", type: "string", value: "<duration>", help: `default run timeout, e.g. 30s, 5m (at most ${timeoutBounds.max})` },
   ],
   key: "tenant",
   async run({ args, out, connect }) {
@@ -37,7 +40,7 @@ export const createWorkflowCommand: Command = {
         ...(schema === undefined ? {} : { inputSchema: parseValueArgument("input-schema", schema) }),
         defaults: {
           maxAttempts: maxAttempts === undefined ? 0 : parseCountArgument("max-attempts", maxAttempts),
-          ...(timeout === undefined ? {} : { timeout: parseDurationArgument("timeout", timeout) }),
+          ...(timeout === undefined ? {} : { timeout: parseDurationArgument("timeout", timeout, timeoutBounds) }),
         },
       });
     if (out.json) return out.message(CreateWorkflowResponseSchema, response);
