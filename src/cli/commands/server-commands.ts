@@ -4,6 +4,7 @@
  * start-up path, configured by the environment as README.md documents.
  */
 import type { Command } from "../command.js";
+import { stopWhenNpmShellEnds } from "../npm-shell-watch.js";
 
 const environmentNotes = `Configured by the environment, not flags: PORT, HOST, DATABASE_URL (unset: embedded
 Postgres under RUNLINE_DATA_DIR), RUNLINE_ROOT_KEY, LOG_LEVEL, TLS_CERT_FILE/TLS_KEY_FILE,
@@ -19,7 +20,9 @@ export const serveCommand: Command = {
   notes: environmentNotes,
   async run() {
     // src/main.ts starts the server when loaded and owns the process from then on:
-    // signals, graceful shutdown and the exit code.
+    // signals, graceful shutdown and the exit code (the CLI's own, as it runs in this
+    // process). Under npx, npm's SIGTERM reaches us only as our parent shell's death.
+    stopWhenNpmShellEnds();
     await import("../../main.js");
   },
 };

@@ -12,6 +12,7 @@ import { parseCountArgument, splitList } from "../argument-values.js";
 import { UsageError } from "../cli-errors.js";
 import type { Command } from "../command.js";
 import { reportError } from "../error-report.js";
+import { stopWhenNpmShellEnds } from "../npm-shell-watch.js";
 
 // Codes a retry cannot fix: the worker stops instead of looping on them.
 const fatalCodes = new Set([Code.Unauthenticated, Code.PermissionDenied, Code.NotFound, Code.InvalidArgument]);
@@ -79,6 +80,7 @@ export const workerCommand: Command = {
         else process.stderr.write(`${reportError(error, server).lines.join("\n")} (retrying)\n`);
       },
     });
+    stopWhenNpmShellEnds();
     process.stderr.write(`runline worker: performing ${[...handlers.keys()].join(", ")} for ${server}; Ctrl-C or SIGTERM stops\n`);
     const outcome = await Promise.race([stopSignal().then((signal) => ({ signal })), failed.then((error) => ({ error }))]);
     await worker.stop({ graceMs: gracefulStopMs });
