@@ -88,7 +88,7 @@ describe("a body that does not decode names the field and what was expected", ()
     expect(refused.field).toBe("nested.child.name");
     const malformed = await refusal("/v1/resources/r1/nested", "{oops", "PATCH");
     expect(malformed.field).toBe("nested");
-    expect(malformed.description).toMatch(/^not valid JSON: .*at position 1 \(line 1 column 2\)$/);
+    expect(malformed.description).toMatch(/^Expected .*at position 1 \(line 1 column 2\)$/);
   });
 
   it("a long value is cut short in the description", async () => {
@@ -102,7 +102,7 @@ describe("faults of the body as a whole name no field", () => {
   it("malformed JSON: the parser's position, line and column", async () => {
     const refused = await refusal("/v1/resources", '{"text": "a",\n  "int32Value" 5}');
     expect(refused.field).toBe("");
-    expect(refused.description).toBe("not valid JSON: Expected ':' after property name in JSON at position 29 (line 2 column 16)");
+    expect(refused.description).toBe("Expected ':' after property name in JSON at position 29 (line 2 column 16)");
     expect(refused.message).toBe(`invalid JSON body: ${refused.description}`);
   });
 

@@ -113,7 +113,7 @@ const faults: Array<[name: string, rest: string, rpc: string, body: string, viol
     "/api/v1/runs",
     "CreateRun",
     '{"workflow": "counter",\n "input": {"n": 1},}',
-    { field: "", description: "not valid JSON: Expected double-quoted property name in JSON at position 43 (line 2 column 20)" },
+    { field: "", description: "Expected double-quoted property name in JSON at position 43 (line 2 column 20)" },
   ],
 ];
 

@@ -31,7 +31,8 @@ export function findJsonFault(schema: DescMessage, text: string, decodeError: un
   try {
     json = JSON.parse(text) as JsonValue;
   } catch (error) {
-    return { field: "", description: `not valid JSON: ${(error as Error).message}` };
+    // The parser's own words, which say it is JSON that failed: "… in JSON at position 1 (line 1 column 2)".
+    return { field: "", description: (error as Error).message };
   }
   return messageFault(schema, json, "", { registry, depth: 0 }) ?? { field: "", description: decoderReason(decodeError) };
 }

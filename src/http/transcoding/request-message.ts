@@ -83,7 +83,7 @@ function checkedJson(text: string, field: DescField): string {
     JSON.parse(text);
     return text;
   } catch (error) {
-    const fault = { field: field.jsonName, description: `not valid JSON: ${(error as Error).message}` };
+    const fault = { field: field.jsonName, description: (error as Error).message };
     throw malformedField(fault.field, `invalid JSON body: ${fault.description}`, fault.description);
   }
 }
