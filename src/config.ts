@@ -115,12 +115,17 @@ function readInteger(env: NodeJS.ProcessEnv, name: string, fallback: number, min
   return value;
 }
 
+const flagValues = { on: ["1", "true", "on", "yes"], off: ["0", "false", "off", "no"] };
+
 function readFlag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
-  const raw = env[name]?.trim().toLowerCase();
+  const raw = env[name]?.trim();
   if (raw === undefined || raw === "") return fallback;
-  if (["1", "true", "on", "yes"].includes(raw)) return true;
-  if (["0", "false", "off", "no"].includes(raw)) return false;
-  throw new ConfigError(name, `expected 1 or 0, got "${raw}"`);
+  if (flagValues.on.includes(raw.toLowerCase())) return true;
+  if (flagValues.off.includes(raw.toLowerCase())) return false;
+  throw new ConfigError(
+    name,
+    `"${raw}" is neither on nor off; expected ${flagValues.on.join(", ")} (on) or ${flagValues.off.join(", ")} (off)`,
+  );
 }
 
 function readOrigins(env: NodeJS.ProcessEnv, name: string): readonly string[] | "*" | undefined {
@@ -153,19 +158,39 @@ function readConnectionLimits(env: NodeJS.ProcessEnv): ConnectionLimits {
   };
 }
 
+/**
+ * DATABASE_URL must be a URL that MikroORM can read: it parses it with the WHATWG parser,
+ * which refuses what pg alone would take (no host with `?host=/socket/dir`, several hosts,
+ * a port that is not a number). The value is never echoed: it may hold a password.
+ */
+function checkDatabaseUrl(raw: string): void {
+  const example = "like postgres://user:password@host:5432/database";
+  if (!/^postgres(ql)?:\/\//.test(raw)) throw new ConfigError("DATABASE_URL", `expected a postgres:// or postgresql:// URL, ${example}`);
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(
+      "DATABASE_URL",
+      `not a URL Runline can use (a port that is not a number, several hosts, no host); expected one ${example}`,
+    );
+  }
+  if (url.hostname === "") throw new ConfigError("DATABASE_URL", `has no host; expected a URL ${example}`);
+}
+
 /** Reads and checks the configuration; throws ConfigError naming the first bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const logLevel = readOptional(env, "LOG_LEVEL") ?? "info";
-  if (!logLevels.includes(logLevel)) throw new ConfigError("LOG_LEVEL", `expected one of ${logLevels.join(", ")}`);
+  if (!logLevels.includes(logLevel)) {
+    throw new ConfigError("LOG_LEVEL", `"${logLevel}" is not a level; expected one of ${logLevels.join(", ")}`);
+  }
   const certFile = readOptional(env, "TLS_CERT_FILE");
   const keyFile = readOptional(env, "TLS_KEY_FILE");
   if ((certFile === undefined) !== (keyFile === undefined)) {
     throw new ConfigError(certFile === undefined ? "TLS_CERT_FILE" : "TLS_KEY_FILE", "TLS needs both TLS_CERT_FILE and TLS_KEY_FILE");
   }
   const databaseUrl = readOptional(env, "DATABASE_URL");
-  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    throw new ConfigError("DATABASE_URL", "expected a postgres:// or postgresql:// URL");
-  }
+  if (databaseUrl !== undefined) checkDatabaseUrl(databaseUrl);
   const rootKey = readOptional(env, "RUNLINE_ROOT_KEY");
   if (rootKey !== undefined && rootKey.length < 16) throw new ConfigError("RUNLINE_ROOT_KEY", "must be at least 16 characters");
   return {

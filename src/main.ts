@@ -1,22 +1,17 @@
 /**
- * `npm start`: reads the environment, starts the server, and shuts down gracefully on
- * SIGTERM/SIGINT.
+ * `npm start`: reads the environment, checks what can be checked before anything starts
+ * (startup/startup-checks.ts), starts the server, and shuts down gracefully on
+ * SIGTERM/SIGINT. A failed start prints one line naming what to fix and exits with a
+ * documented code (startup/start-failure.ts; README "Exit codes").
  */
-import { ConfigError, loadConfig } from "./config.js";
+import { loadConfig, type Config } from "./config.js";
 import { createLogger } from "./logger.js";
 import { startServer } from "./server.js";
+import { checkBeforeStart } from "./startup/startup-checks.js";
+import { describeStartFailure, serverExitCodes } from "./startup/start-failure.js";
+import type { DataFolderLock } from "./startup/data-folder-lock.js";
 
-async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`runline: bad configuration: ${error.message}\n`);
-      process.exit(2);
-    }
-    throw error;
-  }
+async function serve(config: Config, lock: DataFolderLock | undefined): Promise<void> {
   const logger = createLogger(config.logLevel);
   const server = await startServer(config, logger);
   let stopping = false;
@@ -25,10 +20,13 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, "shutting down");
     server.close().then(
-      () => process.exit(0),
+      () => {
+        lock?.release();
+        process.exit(serverExitCodes.stopped);
+      },
       (error: unknown) => {
         logger.error({ err: error }, "shutdown failed");
-        process.exit(1);
+        process.exit(serverExitCodes.unexpected);
       },
     );
   };
@@ -36,7 +34,13 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => stop("SIGINT"));
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`runline: failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-  process.exit(1);
-});
+let config: Config | undefined;
+try {
+  config = loadConfig();
+  await serve(config, await checkBeforeStart(config));
+} catch (error) {
+  // The lock, if taken, goes with the process (its exit handler); so does an embedded Postgres.
+  const report = describeStartFailure(error, config);
+  process.stderr.write(report.lines.join("\n") + "\n");
+  process.exit(report.exitCode);
+}

@@ -14,7 +14,7 @@ import { registerRoutes, restServices } from "./api/routes.js";
 import { probeEndpoint, registerOpsRoutes } from "./api/ops-routes.js";
 import { startHealthState } from "./health/health-state.js";
 import { createKeyResolver } from "./auth/api-keys.js";
-import { loadRootKeyHash } from "./auth/root-key.js";
+import { keepNewRootKey, loadRootKey } from "./auth/root-key.js";
 import type { Config } from "./config.js";
 import { migrateDatabase, openDatabase, type Database } from "./db/database.js";
 import { startEmbeddedPostgres, type EmbeddedDatabase } from "./db/embedded-postgres.js";
@@ -84,7 +84,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const applied = await migrateDatabase(database, url);
   if (applied.length > 0) logger.info({ migrations: applied }, "migrations applied");
   const hub = await startEventHub({ url, sql: database.sql, logger });
-  const rootKeyHash = await loadRootKeyHash(
+  const rootKey = await loadRootKey(
     { rootKey: config.rootKey, embeddedDataDir: embedded === undefined ? undefined : config.dataDir },
     logger,
   );
@@ -93,7 +93,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const app: AppContext = {
     database,
     hub,
-    keys: createKeyResolver({ sql: database.sql, rootKeyHash }),
+    keys: createKeyResolver({ sql: database.sql, rootKeyHash: rootKey.hash }),
     pageTokens: createPageTokens(await pageTokenKey(database)),
     webhooks: {
       secrets: createWebhookSecrets(database.sql, await readSecretKey(database.sql), config.webhooks.secretOverlapMs),
@@ -193,6 +193,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   // The demo executor dials the server's own port, like any executor would.
   const loopbackUrl = `${listener.url.startsWith("https") ? "https" : "http"}://127.0.0.1:${listener.port}`;
   const demo = config.demoWorker && tls === undefined ? await startDemoExecutor(database, loopbackUrl, logger) : undefined;
+  // Last, so the one-time key is not lost among start-up lines (written out first: the log
+  // writes asynchronously), and kept only by a start that serves.
+  if (rootKey.created !== undefined) {
+    await new Promise<void>((resolve) => logger.flush(() => resolve()));
+    await keepNewRootKey(rootKey.created);
+  }
   let closing: Promise<void> | undefined;
   return {
     url: listener.url,

