@@ -11,10 +11,13 @@
  *
  * Each prints Markdown tables; bench/RESULTS.md records runs and what they mean. Set
  * BENCH_CPU_PROFILE_DIR to write a CPU profile of the server process there,
- * BENCH_ROUNDS for the number of rounds of the executors group (default 3), and
- * BENCH_POSTGRES_FLAGS for extra Postgres flags (diagnosis; its log is then printed).
+ * BENCH_ROUNDS for the number of rounds of the executors group (default 3),
+ * BENCH_POSTGRES_FLAGS for extra Postgres flags (diagnosis; its log is then printed), and
+ * BENCH_STATEMENTS=1 to load pg_stat_statements, for the groups that print the
+ * statements each measured phase ran (webhooks).
  */
 import { rmSync } from "node:fs";
+import { statementStatsWanted } from "./statement-stats.js";
 import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -102,10 +105,11 @@ async function main(): Promise<void> {
     // BENCH_POSTGRES_FLAGS adds some (e.g. "-c shared_preload_libraries=auto_explain
     // -c auto_explain.log_min_duration=5"); Postgres' log is then printed.
     const diagnosis = process.env.BENCH_POSTGRES_FLAGS?.split(" ").filter(Boolean) ?? [];
+    const statements = statementStatsWanted() ? ["-c", "shared_preload_libraries=pg_stat_statements"] : [];
     const cluster = await startEmbeddedPostgres({
       directory,
       logger: createLogger(diagnosis.length > 0 ? "debug" : "warn"),
-      postgresFlags: diagnosis,
+      postgresFlags: [...statements, ...diagnosis],
     });
     const admin = new pg.Client({ connectionString: cluster.adminUrl });
     try {

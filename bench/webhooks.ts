@@ -1,7 +1,8 @@
 /**
  * Scenario group `webhooks` (issue 13): what delivering webhooks costs and how fast they
- * arrive, against a local receiver (test/support/webhook-receiver.ts) that answers 200
- * after 5 ms, as a quick real endpoint would.
+ * arrive, against a local receiver in a process of its own (receiver-process.ts, over
+ * test/support/webhook-receiver.ts) that answers 200 after 5 ms, as a quick real
+ * endpoint would.
  *
  * - Latency: bursts of 1,000 runs, one a second, each created with a per-run webhook
  *   (terminal status only) and finished at once by 8 SDK workers with a no-op handler.
@@ -19,14 +20,18 @@
  *   so every drain starts from the same statistics: an autovacuum ANALYZE while no run was
  *   queued flips the claim's plan (bench/RESULTS.md, "A plan flip"). Five rounds by
  *   default, the side that goes first alternating.
+ * With BENCH_STATEMENTS=1 each drain also prints the statements Postgres ran for it.
  * The server needs the receiver's address allowed (RUNLINE_WEBHOOK_ALLOW, set by run.ts).
  */
+import { fork } from "node:child_process";
+import { once } from "node:events";
 import pg from "pg";
 import { RunsService } from "../gen/runline/v1/runs_service_pb.js";
-import { startWebhookReceiver, type ReceivedWebhook } from "../test/support/webhook-receiver.js";
+import type { Arrival } from "./receiver-process.js";
 import { median, say, type BenchContext, type ScenarioGroup } from "./bench-context.js";
 import { cpuBetween, sampleCpu } from "./cpu.js";
 import { format, table } from "./report.js";
+import { printStatementStats, resetStatementStats } from "./statement-stats.js";
 import { drainWithSdk, queueRuns } from "./runline-executors.js";
 import { benchWorkflow, clientOf, createBenchTenant, jsonValue } from "./runline-side.js";
 
@@ -49,12 +54,29 @@ interface Arrivals {
   readonly byPath: Map<string, Map<string, { arrival: number; commit: number; runId: string }>>;
 }
 
-function record(arrivals: Arrivals, request: ReceivedWebhook): void {
-  let seen = arrivals.byPath.get(request.path);
-  if (seen === undefined) arrivals.byPath.set(request.path, (seen = new Map()));
-  if (seen.has(request.webhookId) || request.runId === undefined) return;
-  const { timestamp } = JSON.parse(request.body) as { timestamp: string };
-  seen.set(request.webhookId, { arrival: request.arrivalTime, commit: Date.parse(timestamp), runId: request.runId });
+function record(arrivals: Arrivals, [path, webhookId, runId, arrival, commit]: Arrival): void {
+  let seen = arrivals.byPath.get(path);
+  if (seen === undefined) arrivals.byPath.set(path, (seen = new Map()));
+  if (!seen.has(webhookId)) seen.set(webhookId, { arrival, commit, runId });
+}
+
+/** Forks the receiver (receiver-process.ts); its arrivals are recorded as they are reported. */
+async function startReceiverProcess(arrivals: Arrivals) {
+  const child = fork(new URL("./receiver-process.ts", import.meta.url), [String(receiverDelayMs)], {
+    execArgv: ["--import", "tsx"],
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  const [first] = (await once(child, "message")) as [{ port: number }];
+  child.on("message", (message: { arrivals?: Arrival[] }) => {
+    for (const arrival of message.arrivals ?? []) record(arrivals, arrival);
+  });
+  return {
+    url: (path: string) => `http://127.0.0.1:${first.port}${path}`,
+    close: async () => {
+      child.disconnect();
+      await once(child, "exit");
+    },
+  };
 }
 
 async function waitForDeliveries(arrivals: Arrivals, path: string, expected: number): Promise<boolean> {
@@ -163,11 +185,13 @@ async function measureDrain(context: BenchContext, database: pg.Client, arrivals
   else await queueRuns(context.server.url, key, drainJobs);
   await database.query("analyze");
   await context.admin.query("checkpoint");
+  await resetStatementStats(database);
   const before = await sampleCpu(context.watch);
   const startedAt = performance.timeOrigin + performance.now();
   const { drain, stop } = await drainWithSdk(context.server.url, key, workers, 1, drainJobs);
   const cpu = cpuBetween(before, await sampleCpu(context.watch));
   await stop();
+  await printStatementStats(database, `round ${round}'s drain ${webhooks ? "with" : "without"} webhooks`);
   let allDeliveredSeconds = Number.NaN;
   if (webhooks && (await waitForDeliveries(arrivals, path, drainJobs))) {
     const last = Math.max(...[...arrivals.byPath.get(path)!.values()].map((entry) => entry.arrival));
@@ -192,11 +216,7 @@ function ratioIn(samples: readonly DrainSample[], round: number): number {
 
 async function run(context: BenchContext): Promise<boolean> {
   const arrivals: Arrivals = { byPath: new Map() };
-  const receiver = await startWebhookReceiver({
-    keepRequests: false,
-    onRequest: (request) => record(arrivals, request),
-    script: () => ({ status: 200, delayMs: receiverDelayMs }),
-  });
+  const receiver = await startReceiverProcess(arrivals);
   try {
     const latency = await measureLatency(context, arrivals, receiver.url(""));
     say(`\nStatus change → receipt, receiver answering in ${receiverDelayMs} ms, ${workers} SDK workers finishing the runs:\n`);

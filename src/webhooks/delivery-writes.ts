@@ -46,8 +46,9 @@ export interface HostRoom {
  * across retries.
  *
  * The target's secrets come along, read by primary key, so signing reads nothing more
- * (secrets.ts opens them). A rotation committed after the claim signs from the next
- * attempt on.
+ * (secrets.ts opens them); a rotation committed after the claim signs from the next
+ * attempt on. So does the workflow's slug, which the payload leaves out (slugs never
+ * change, and the status change's statement is the hotter one).
  */
 const claimStatement = `
   with recursive hosts(host) as (
@@ -80,7 +81,10 @@ const claimStatement = `
     left join webhook_endpoints e on e.tenant_id = taken.tenant_id and e.id = taken.endpoint_id
     left join run_webhook_secrets s on taken.endpoint_id is null and s.tenant_id = taken.tenant_id
   where d.tenant_id = taken.tenant_id and d.id = taken.id
-  returning d.tenant_id, d.id, d.run_id, d.endpoint_id, d.url, d.host, d.type, d.payload, d.attempt_count,
+  returning d.tenant_id, d.id, d.run_id, d.endpoint_id, d.url, d.host, d.type,
+    d.payload || jsonb_build_object('workflow_slug',
+      (select w.slug from workflows w where w.tenant_id = d.tenant_id and w.id = (d.payload ->> 'workflow_id')::uuid)) as payload,
+    d.attempt_count,
     d.lease_expire_time::text,
     coalesce(e.secret, s.secret) as secret, coalesce(e.previous_secret, s.previous_secret) as previous_secret,
     coalesce(coalesce(e.previous_secret_expire_time, s.previous_secret_expire_time) > now(), false) as previous_valid`;

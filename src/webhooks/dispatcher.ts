@@ -9,8 +9,9 @@
  * What one delivery costs is kept down by batching, never by waiting on a timer while
  * there is work: a claim takes what every host has room for (its attempts in flight
  * plus as many again waiting their turn, so a host's next attempt starts the moment one
- * ends), at most one claim runs at a time and claims start at least claimGapMs apart,
- * and attempts that end while a record statement runs are recorded together by the next.
+ * ends), at most one claim runs at a time and claims start at least statementGapMs apart,
+ * and attempts that end within statementGapMs of the last record statement are recorded
+ * together by the next.
  */
 import pg from "pg";
 import { Webhook } from "standardwebhooks";
@@ -28,8 +29,12 @@ const maxHeld = 512;
 const waitingPerSlot = 1;
 /** The fallback poll: a lost NOTIFY, or a retry coming due, waits at most this long. */
 const pollIntervalMs = 1000;
-/** Claims start at least this far apart: a NOTIFY per status change would otherwise mean a claim per delivery. */
-const claimGapMs = 5;
+/**
+ * Claims start at least this far apart, and so do record statements: a NOTIFY per status
+ * change would otherwise mean a claim per delivery, and an attempt ending while no record
+ * runs a record statement per attempt. It adds at most this much to a delivery's latency.
+ */
+const statementGapMs = 10;
 /** A lease outlives its delivery's wait and attempt by this much, so only a dead replica loses one. */
 const leaseMarginMs = 30_000;
 
@@ -95,6 +100,8 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
   let lastClaim = 0;
   let gapTimer: NodeJS.Timeout | undefined;
   let recording: Promise<void> | undefined;
+  let recordTimer: NodeJS.Timeout | undefined;
+  let lastRecord = 0;
   let listener: pg.Client | undefined;
 
   const heldBy = (queue: HostQueue) => queue.running + queue.waiting.length;
@@ -104,9 +111,18 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
     return { hosts: names, free: names.map((name) => hostLimit - heldBy(hosts.get(name)!)), hostRoom: hostLimit };
   };
 
-  /** Records what has ended, one statement at a time, each taking all that ended meanwhile. */
+  /** Records what has ended, one statement at a time and statementGapMs apart, each taking all that ended meanwhile. */
   const record = (): void => {
-    if (recording !== undefined || toRecord.length === 0) return;
+    if (recording !== undefined || recordTimer !== undefined || toRecord.length === 0) return;
+    const wait = lastRecord + statementGapMs - Date.now();
+    if (wait > 0 && !stopped) {
+      recordTimer = setTimeout(() => {
+        recordTimer = undefined;
+        record();
+      }, wait);
+      return;
+    }
+    lastRecord = Date.now();
     const batch = toRecord.splice(0);
     recording = (async () => {
       try {
@@ -181,14 +197,14 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
     if (claimed.length === room) again = true;
   };
 
-  /** Claims until nothing more is due or there is no room; calls coalesce, and claims keep claimGapMs apart. */
+  /** Claims until nothing more is due or there is no room; calls coalesce, and claims keep statementGapMs apart. */
   function wake(): void {
     if (stopped || gapTimer !== undefined) return;
     if (claiming) {
       again = true;
       return;
     }
-    const wait = lastClaim + claimGapMs - Date.now();
+    const wait = lastClaim + statementGapMs - Date.now();
     if (wait > 0) {
       gapTimer = setTimeout(() => {
         gapTimer = undefined;
@@ -197,18 +213,13 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
       return;
     }
     claiming = true;
-    void (async () => {
-      try {
-        do {
-          again = false;
-          await claim();
-        } while (again && !stopped);
-      } catch (error) {
-        log.warn({ err: error }, "webhook claim failed; the poll retries");
-      } finally {
+    again = false;
+    void claim()
+      .catch((error: unknown) => log.warn({ err: error }, "webhook claim failed; the poll retries"))
+      .finally(() => {
         claiming = false;
-      }
-    })();
+        if (again) wake();
+      });
   }
 
   const connect = async (): Promise<void> => {
@@ -235,6 +246,8 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
       stopped = true;
       clearInterval(poll);
       clearTimeout(gapTimer);
+      clearTimeout(recordTimer);
+      recordTimer = undefined;
       await listener?.end().catch(() => undefined);
       while (claiming) await new Promise((resolve) => setTimeout(resolve, 10));
       const unsent = [...hosts.values()].flatMap((queue) => queue.waiting.splice(0).map((entry) => entry.delivery));

@@ -19,8 +19,10 @@ const alwaysSentStatuses = ["SUCCEEDED", "FAILED", "CANCELLED", "TIMED_OUT", "IN
 
 /**
  * The CTEs `<name>c` (the wanted deliveries of the rows of `changed`, runs after the
- * change) and `<name>d` (their insert). `payload` is the row as JSON with its workflow's
- * slug, so a late delivery still describes the run as it was at this change.
+ * change) and `<name>d` (their insert). `payload` is the row as JSON, so a late delivery
+ * still describes the run as it was at this change; the workflow's slug, which never
+ * changes, is joined when the delivery is claimed (webhooks/delivery-writes.ts), not here
+ * on the status change's path.
  *
  * The NOTIFY is an uncorrelated subquery in the insert's WHERE: Postgres evaluates it once
  * per statement, and it notifies only when some delivery was wanted.
@@ -28,13 +30,13 @@ const alwaysSentStatuses = ["SUCCEEDED", "FAILED", "CANCELLED", "TIMED_OUT", "IN
 export function webhookDeliveries(changed: string, name: string): string {
   const wanted = `${name}c`;
   return `${wanted} as (
-    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence,
       to_jsonb(r) as row
     from ${changed} r
     where r.webhook_url is not null
       and (r.webhook_intermediate or r.status in (${alwaysSentStatuses.map((status) => `'${status}'`).join(", ")}))
     union all
-    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, to_jsonb(r)
     from ${changed} r
     join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
     where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
@@ -42,9 +44,7 @@ export function webhookDeliveries(changed: string, name: string): string {
       and r.labels @> ep.labels
   ), ${name}d as (
     insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
-    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
-      c.row || jsonb_build_object('workflow_slug',
-        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence, c.row
     from ${wanted} c
     where (select count(pg_notify('${webhooksChannel}', '')) from (select from ${wanted} limit 1) one) >= 0
   )`;

@@ -15,13 +15,13 @@ with r as (
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, null from r
   ), ec as (
-    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence,
       to_jsonb(r) as row
     from r r
     where r.webhook_url is not null
       and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
     union all
-    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, to_jsonb(r)
     from r r
     join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
     where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
@@ -29,9 +29,7 @@ with r as (
       and r.labels @> ep.labels
   ), ed as (
     insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
-    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
-      c.row || jsonb_build_object('workflow_slug',
-        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence, c.row
     from ec c
     where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
   )
@@ -68,13 +66,13 @@ with k as (
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, null from r
   ), ec as (
-    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence,
       to_jsonb(r) as row
     from r r
     where r.webhook_url is not null
       and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
     union all
-    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, to_jsonb(r)
     from r r
     join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
     where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
@@ -82,9 +80,7 @@ with k as (
       and r.labels @> ep.labels
   ), ed as (
     insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
-    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
-      c.row || jsonb_build_object('workflow_slug',
-        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence, c.row
     from ec c
     where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
   )
@@ -116,13 +112,13 @@ with x as (
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, null from r
   ), ec as (
-    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence,
       to_jsonb(r) as row
     from r r
     where r.webhook_url is not null
       and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
     union all
-    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, to_jsonb(r)
     from r r
     join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
     where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
@@ -130,9 +126,7 @@ with x as (
       and r.labels @> ep.labels
   ), ed as (
     insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
-    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
-      c.row || jsonb_build_object('workflow_slug',
-        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence, c.row
     from ec c
     where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
   )
@@ -157,13 +151,13 @@ with r as (
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('reason', $3::text) from r
   ), ec as (
-    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence,
       to_jsonb(r) as row
     from r r
     where r.webhook_url is not null
       and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
     union all
-    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, to_jsonb(r)
     from r r
     join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
     where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
@@ -171,9 +165,7 @@ with r as (
       and r.labels @> ep.labels
   ), ed as (
     insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
-    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
-      c.row || jsonb_build_object('workflow_slug',
-        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence, c.row
     from ec c
     where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
   )
@@ -199,13 +191,13 @@ with r as (
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('resumedInterruptId', $4::text) from r
   ), ec as (
-    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence,
       to_jsonb(r) as row
     from r r
     where r.webhook_url is not null
       and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
     union all
-    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, to_jsonb(r)
     from r r
     join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
     where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
@@ -213,9 +205,7 @@ with r as (
       and r.labels @> ep.labels
   ), ed as (
     insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
-    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
-      c.row || jsonb_build_object('workflow_slug',
-        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence, c.row
     from ec c
     where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
   )
@@ -243,13 +233,13 @@ with r as (
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('error', $4::jsonb, 'attempt', attempt) from r
   ), ec as (
-    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence,
       to_jsonb(r) as row
     from r r
     where r.webhook_url is not null
       and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
     union all
-    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, to_jsonb(r)
     from r r
     join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
     where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
@@ -257,9 +247,7 @@ with r as (
       and r.labels @> ep.labels
   ), ed as (
     insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
-    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
-      c.row || jsonb_build_object('workflow_slug',
-        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence, c.row
     from ec c
     where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
   )
@@ -287,13 +275,13 @@ with r as (
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('reason', 'released') from r
   ), ec as (
-    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence,
       to_jsonb(r) as row
     from r r
     where r.webhook_url is not null
       and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
     union all
-    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, to_jsonb(r)
     from r r
     join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
     where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
@@ -301,9 +289,7 @@ with r as (
       and r.labels @> ep.labels
   ), ed as (
     insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
-    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
-      c.row || jsonb_build_object('workflow_slug',
-        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence, c.row
     from ec c
     where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
   )
@@ -330,13 +316,13 @@ with r as (
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('interruptId', $4::jsonb->>'id', 'reason', $4::jsonb->>'reason') from r
   ), ec as (
-    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence,
       to_jsonb(r) as row
     from r r
     where r.webhook_url is not null
       and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
     union all
-    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, to_jsonb(r)
     from r r
     join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
     where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
@@ -344,9 +330,7 @@ with r as (
       and r.labels @> ep.labels
   ), ed as (
     insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
-    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
-      c.row || jsonb_build_object('workflow_slug',
-        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence, c.row
     from ec c
     where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
   )
@@ -388,13 +372,13 @@ with
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('attempt', attempt, 'workerId', worker_id) from r
   ), ec as (
-    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence,
       to_jsonb(r) as row
     from r r
     where r.webhook_url is not null
       and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
     union all
-    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, to_jsonb(r)
     from r r
     join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
     where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
@@ -402,9 +386,7 @@ with
       and r.labels @> ep.labels
   ), ed as (
     insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
-    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
-      c.row || jsonb_build_object('workflow_slug',
-        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence, c.row
     from ec c
     where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
   ) select 
@@ -445,13 +427,13 @@ with
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('attempt', attempt, 'workerId', worker_id) from r
   ), ec as (
-    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence,
       to_jsonb(r) as row
     from r r
     where r.webhook_url is not null
       and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
     union all
-    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, to_jsonb(r)
     from r r
     join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
     where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
@@ -459,9 +441,7 @@ with
       and r.labels @> ep.labels
   ), ed as (
     insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
-    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
-      c.row || jsonb_build_object('workflow_slug',
-        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence, c.row
     from ec c
     where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
   ) select 
@@ -502,13 +482,13 @@ with
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('attempt', attempt, 'workerId', worker_id) from r
   ), ec as (
-    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence,
       to_jsonb(r) as row
     from r r
     where r.webhook_url is not null
       and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
     union all
-    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, to_jsonb(r)
     from r r
     join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
     where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
@@ -516,9 +496,7 @@ with
       and r.labels @> ep.labels
   ), ed as (
     insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
-    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
-      c.row || jsonb_build_object('workflow_slug',
-        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence, c.row
     from ec c
     where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
   ) select 
@@ -559,13 +537,13 @@ with
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('attempt', attempt, 'workerId', worker_id) from r
   ), ec as (
-    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence,
       to_jsonb(r) as row
     from r r
     where r.webhook_url is not null
       and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
     union all
-    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, to_jsonb(r)
     from r r
     join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
     where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
@@ -573,9 +551,7 @@ with
       and r.labels @> ep.labels
   ), ed as (
     insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
-    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
-      c.row || jsonb_build_object('workflow_slug',
-        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence, c.row
     from ec c
     where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
   ) select 
@@ -613,13 +589,13 @@ with
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, null from d
   ), dec as (
-    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence,
       to_jsonb(r) as row
     from d r
     where r.webhook_url is not null
       and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
     union all
-    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, to_jsonb(r)
     from d r
     join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
     where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
@@ -627,9 +603,7 @@ with
       and r.labels @> ep.labels
   ), ded as (
     insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
-    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
-      c.row || jsonb_build_object('workflow_slug',
-        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence, c.row
     from dec c
     where (select count(pg_notify('runline_webhooks', '')) from (select from dec limit 1) one) >= 0
   )
@@ -668,13 +642,13 @@ with
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, null from d
   ), dec as (
-    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence,
       to_jsonb(r) as row
     from d r
     where r.webhook_url is not null
       and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
     union all
-    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, to_jsonb(r)
     from d r
     join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
     where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
@@ -682,9 +656,7 @@ with
       and r.labels @> ep.labels
   ), ded as (
     insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
-    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
-      c.row || jsonb_build_object('workflow_slug',
-        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence, c.row
     from dec c
     where (select count(pg_notify('runline_webhooks', '')) from (select from dec limit 1) one) >= 0
   ), dn as (select pg_notify('runline_run_events', d.tenant_id::text || '/' || d.id::text || '/' || d.last_sequence::text) from d),
@@ -721,13 +693,13 @@ with
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('attempt', attempt, 'workerId', worker_id) from r
   ), ec as (
-    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence,
       to_jsonb(r) as row
     from r r
     where r.webhook_url is not null
       and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
     union all
-    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, to_jsonb(r)
     from r r
     join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
     where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
@@ -735,9 +707,7 @@ with
       and r.labels @> ep.labels
   ), ed as (
     insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
-    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
-      c.row || jsonb_build_object('workflow_slug',
-        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence, c.row
     from ec c
     where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
   )
@@ -782,13 +752,13 @@ with
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, null from d
   ), dec as (
-    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence,
       to_jsonb(r) as row
     from d r
     where r.webhook_url is not null
       and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
     union all
-    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, to_jsonb(r)
     from d r
     join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
     where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
@@ -796,9 +766,7 @@ with
       and r.labels @> ep.labels
   ), ded as (
     insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
-    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
-      c.row || jsonb_build_object('workflow_slug',
-        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence, c.row
     from dec c
     where (select count(pg_notify('runline_webhooks', '')) from (select from dec limit 1) one) >= 0
   ), dn as (select pg_notify('runline_run_events', d.tenant_id::text || '/' || d.id::text || '/' || d.last_sequence::text) from d),
@@ -835,13 +803,13 @@ with
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('attempt', attempt, 'workerId', worker_id) from r
   ), ec as (
-    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence,
       to_jsonb(r) as row
     from r r
     where r.webhook_url is not null
       and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
     union all
-    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, to_jsonb(r)
     from r r
     join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
     where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
@@ -849,9 +817,7 @@ with
       and r.labels @> ep.labels
   ), ed as (
     insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
-    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
-      c.row || jsonb_build_object('workflow_slug',
-        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence, c.row
     from ec c
     where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
   )
@@ -890,13 +856,13 @@ with x as (
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('reason', 'lease_expired', 'attempt', attempt) from r
   ), ec as (
-    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence,
       to_jsonb(r) as row
     from r r
     where r.webhook_url is not null
       and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
     union all
-    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, to_jsonb(r)
     from r r
     join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
     where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
@@ -904,9 +870,7 @@ with x as (
       and r.labels @> ep.labels
   ), ed as (
     insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
-    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
-      c.row || jsonb_build_object('workflow_slug',
-        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence, c.row
     from ec c
     where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
   )
@@ -932,13 +896,13 @@ with x as (
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('reason', 'timeout') from r
   ), ec as (
-    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence,
       to_jsonb(r) as row
     from r r
     where r.webhook_url is not null
       and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
     union all
-    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, to_jsonb(r)
     from r r
     join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
     where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
@@ -946,9 +910,7 @@ with x as (
       and r.labels @> ep.labels
   ), ed as (
     insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
-    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
-      c.row || jsonb_build_object('workflow_slug',
-        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence, c.row
     from ec c
     where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
   )
@@ -973,13 +935,13 @@ with x as (
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('reason', 'cancel_grace_period_ended') from r
   ), ec as (
-    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence,
       to_jsonb(r) as row
     from r r
     where r.webhook_url is not null
       and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
     union all
-    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, to_jsonb(r)
     from r r
     join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
     where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
@@ -987,9 +949,7 @@ with x as (
       and r.labels @> ep.labels
   ), ed as (
     insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
-    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
-      c.row || jsonb_build_object('workflow_slug',
-        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence, c.row
     from ec c
     where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
   )
@@ -1013,13 +973,13 @@ with x as (
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
     select tenant_id, id, last_sequence, 'status', status, null from r
   ), ec as (
-    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence, r.workflow_id,
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence,
       to_jsonb(r) as row
     from r r
     where r.webhook_url is not null
       and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
     union all
-    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, r.workflow_id, to_jsonb(r)
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, to_jsonb(r)
     from r r
     join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
     where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
@@ -1027,9 +987,7 @@ with x as (
       and r.labels @> ep.labels
   ), ed as (
     insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
-    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence,
-      c.row || jsonb_build_object('workflow_slug',
-        (select w.slug from workflows w where w.tenant_id = c.tenant_id and w.id = c.workflow_id))
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence, c.row
     from ec c
     where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
   )

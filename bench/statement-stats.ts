@@ -1,0 +1,33 @@
+/**
+ * What Postgres ran during a measured phase, from pg_stat_statements (BENCH_STATEMENTS=1;
+ * run.ts then preloads the extension): calls, rows and execution time of the busiest
+ * statements, to tell which statements a change added and what each costs per row.
+ */
+import type pg from "pg";
+import { say } from "./bench-context.js";
+
+/** Whether BENCH_STATEMENTS asks for statement counts. */
+export function statementStatsWanted(): boolean {
+  return process.env.BENCH_STATEMENTS === "1";
+}
+
+/** Creates the extension in `database` and forgets what it counted so far (a no-op unless wanted). */
+export async function resetStatementStats(database: pg.Client): Promise<void> {
+  if (!statementStatsWanted()) return;
+  await database.query("create extension if not exists pg_stat_statements");
+  await database.query("select pg_stat_statements_reset()");
+}
+
+/** Prints the `top` statements by calls since the last reset, under `title` (a no-op unless wanted). */
+export async function printStatementStats(database: pg.Client, title: string, top = 6): Promise<void> {
+  if (!statementStatsWanted()) return;
+  const { rows } = await database.query<{ calls: string; rows: string; ms: string; text: string }>(
+    `select calls::text, rows::text, round(total_exec_time::numeric, 1)::text as ms,
+       left(regexp_replace(query, '\\s+', ' ', 'g'), 80) as text
+     from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database())
+     order by calls desc limit $1::int`,
+    [top],
+  );
+  say(`\nStatements of ${title} (pg_stat_statements: calls, rows, total ms, text):\n`);
+  for (const row of rows) say(`    ${row.calls}\t${row.rows}\t${row.ms}\t${row.text}`);
+}
