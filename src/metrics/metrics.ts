@@ -46,10 +46,21 @@ const queueByWorkflow = `
   join tenants t on t.id = r.tenant_id
   where r.status = 'QUEUED' and r.ready_time <= now()
   group by t.slug, w.slug`;
-// webhook_deliveries_due: how long the oldest due delivery has waited (0 when none).
+// How long the oldest due delivery has waited (0 when none): the oldest of each host's
+// oldest, walking webhook_deliveries_host_due a host at a time (as the dispatcher's claim does).
 const oldestPendingDelivery = `
-  select coalesce(extract(epoch from now() - min(next_attempt_time))::float8, 0) as seconds
-  from webhook_deliveries where outcome = 'PENDING' and next_attempt_time <= now()`;
+  with recursive hosts(host) as (
+    (select d.host from webhook_deliveries d where d.outcome = 'PENDING' order by d.host limit 1)
+    union all
+    select (select d.host from webhook_deliveries d where d.outcome = 'PENDING' and d.host > h.host order by d.host limit 1)
+    from hosts h where h.host is not null
+  )
+  select coalesce(extract(epoch from now() - min(o.due))::float8, 0) as seconds
+  from hosts h cross join lateral (
+    select d.next_attempt_time as due from webhook_deliveries d
+    where d.outcome = 'PENDING' and d.host = h.host and d.next_attempt_time <= now()
+    order by d.next_attempt_time limit 1) o
+  where h.host is not null`;
 
 /**
  * The `code` label (and a call log's `code`) of a call: `ok`, or the gRPC code's name as

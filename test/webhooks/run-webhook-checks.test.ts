@@ -105,4 +105,22 @@ describe("webhook metrics", () => {
     expect(await series("runline_webhook_attempt_duration_seconds_count", "")).toBeGreaterThan(attemptsBefore);
     expect(await series("runline_webhook_oldest_pending_seconds", "")).toBe(0);
   });
+
+  it("show how long the oldest due delivery has waited while its receiver is slow to answer", async () => {
+    receiver.answerWith((request) => (request.path === "/metrics-slow" ? { status: 200, delayMs: 3_000 } : undefined));
+    const { run } = await tenant
+      .runs()
+      .createRun({ workflow: metered, input: json({ n: 2 }), webhook: { url: receiver.url("/metrics-slow"), intermediateStatus: false } });
+    const worker = workerClient(tenant, baseUrl);
+    const { leases } = await worker.claimRuns({ workerId: "w", workflows: [metered], maxRuns: 1, waitTimeout: millis(2000) });
+    await worker.completeRun({ runId: run!.id, leaseId: leases[0]!.leaseId, output: json("done") });
+    // Due since the change, and PENDING until its answer is recorded: at least a second old a second later.
+    await eventually(2_800, "a pending age of a second or more", async () =>
+      (await series("runline_webhook_oldest_pending_seconds", "")) >= 1 ? true : undefined,
+    );
+    await receiver.waitFor("the slow delivery", (requests) => requests.some((request) => request.path === "/metrics-slow"));
+    await eventually(10_000, "no pending age once it is recorded", async () =>
+      (await series("runline_webhook_oldest_pending_seconds", "")) === 0 ? true : undefined,
+    );
+  });
 });
