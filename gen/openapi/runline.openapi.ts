@@ -84,9 +84,9 @@ export interface paths {
          * Starts a run of a workflow.
          * @description Starts a run of a workflow. The input is validated against the workflow version's
          *     input JSON Schema (INVALID_ARGUMENT with field violations). Returns at once with
-         *     status QUEUED, or SCHEDULED when `schedule_time` is in the future. With an
-         *     `idempotency_key` (REST: also the `Idempotency-Key` header) the same key and the same
-         *     request return the same run (marked `idempotent_replayed`; REST header
+         *     status QUEUED, or SCHEDULED when `scheduleTime` is in the future. With an
+         *     `idempotencyKey` (REST: also the `Idempotency-Key` header) the same key and the same
+         *     request return the same run (marked `idempotentReplayed`; REST header
          *     `Idempotent-Replayed: true`); the same key with a different request is ALREADY_EXISTS.
          *     Keys are scoped to the tenant and kept for at least 24 hours.
          */
@@ -221,7 +221,7 @@ export interface paths {
          * Resumes an INTERRUPTED run with input that matches the interrupt's resume schema (INVALID_ARGUMENT with field violations otherwise).
          * @description Resumes an INTERRUPTED run with input that matches the interrupt's resume schema
          *     (INVALID_ARGUMENT with field violations otherwise). Other statuses:
-         *     FAILED_PRECONDITION. With `interrupt_id`, resuming an interrupt that was already
+         *     FAILED_PRECONDITION. With `interruptId`, resuming an interrupt that was already
          *     resumed changes nothing and returns the run.
          */
         post: operations["RunsService_ResumeRun"];
@@ -262,7 +262,7 @@ export interface paths {
         /**
          * Returns the run's last output: final result, current interrupt, or error, always with the run's status and whether it is settled.
          * @description Returns the run's last output: final result, current interrupt, or error, always
-         *     with the run's status and whether it is settled. With `block_timeout` the call waits
+         *     with the run's status and whether it is settled. With `blockTimeout` the call waits
          *     up to that long while the run is not settled. No output yet: no outcome set (REST 204).
          */
         get: operations["RunsService_GetRunOutput"];
@@ -290,7 +290,7 @@ export interface paths {
         /**
          * Appends events to a run's log.
          * @description Appends events to a run's log. The server gives each event the next sequence of the
-         *     run, with no gaps. An event whose `event_id` is already in the log is not appended
+         *     run, with no gaps. An event whose `eventId` is already in the log is not appended
          *     again (a retried append is a no-op). Terminal runs: FAILED_PRECONDITION. Not fenced by
          *     any lease: it is for callers outside one and needs the `write` scope; executors
          *     report through WorkerService.ReportRunEvents, and a key with only the `worker`
@@ -313,7 +313,7 @@ export interface paths {
         /**
          * Streams a run's events.
          * @description Streams a run's events. The first message carries the run's current state (`run`);
-         *     then come the stored events after `after_sequence`, then live events; the stream
+         *     then come the stored events after `afterSequence`, then live events; the stream
          *     ends after the run's terminal status event. Each message carries a batch: what is
          *     pending for the subscriber goes out together. REST: Server-Sent Events, one frame
          *     per message, `id:` = the last sequence in it, resumable with `Last-Event-ID`.
@@ -337,7 +337,7 @@ export interface paths {
         /**
          * Streams a run's events.
          * @description Streams a run's events. The first message carries the run's current state (`run`);
-         *     then come the stored events after `after_sequence`, then live events; the stream
+         *     then come the stored events after `afterSequence`, then live events; the stream
          *     ends after the run's terminal status event. Each message carries a batch: what is
          *     pending for the subscriber goes out together. REST: Server-Sent Events, one frame
          *     per message, `id:` = the last sequence in it, resumable with `Last-Event-ID`.
@@ -361,8 +361,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Creates a run, then waits until it is terminal or interrupted, at most `wait_timeout`; returns the run and its output.
-         * @description Creates a run, then waits until it is terminal or interrupted, at most `wait_timeout`;
+         * Creates a run, then waits until it is terminal or interrupted, at most `waitTimeout`; returns the run and its output.
+         * @description Creates a run, then waits until it is terminal or interrupted, at most `waitTimeout`;
          *     returns the run and its output. On timeout the run is returned unsettled so the
          *     caller can keep waiting with GetRunOutput.
          */
@@ -441,26 +441,10 @@ export interface paths {
         delete: operations["WebhooksService_DeleteWebhook"];
         options?: never;
         head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/webhooks/{webhook.id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
         /**
-         * Changes the fields of an endpoint named in `update_mask` (AIP-134).
-         * @description Changes the fields of an endpoint named in `update_mask` (AIP-134). Enabling a
-         *     disabled endpoint (`disabled` false) clears its `disabled_reason`.
+         * Changes the fields of an endpoint named in `updateMask` (AIP-134).
+         * @description Changes the fields of an endpoint named in `updateMask` (AIP-134). Enabling a
+         *     disabled endpoint (`disabled` false) clears its `disabledReason`.
          */
         patch: operations["WebhooksService_UpdateWebhook"];
         trace?: never;
@@ -581,9 +565,9 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Claims up to `max_runs` queued runs of the given workflows, waiting up to `wait_timeout` for one to become available.
-         * @description Claims up to `max_runs` queued runs of the given workflows, waiting up to
-         *     `wait_timeout` for one to become available. Returns no leases when none did.
+         * Claims up to `maxRuns` queued runs of the given workflows, waiting up to `waitTimeout` for one to become available.
+         * @description Claims up to `maxRuns` queued runs of the given workflows, waiting up to
+         *     `waitTimeout` for one to become available. Returns no leases when none did.
          */
         post: operations["WorkerService_ClaimRuns"];
         delete?: never;
@@ -602,9 +586,9 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Pushes leases to the executor as runs become available, one message per claim, keeping at most `max_runs` runs leased through this stream at once.
+         * Pushes leases to the executor as runs become available, one message per claim, keeping at most `maxRuns` runs leased through this stream at once.
          * @description Pushes leases to the executor as runs become available, one message per claim,
-         *     keeping at most `max_runs` runs leased through this stream at once.
+         *     keeping at most `maxRuns` runs leased through this stream at once.
          */
         post: operations["WorkerService_StreamAssignments"];
         delete?: never;
@@ -623,10 +607,10 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Appends events to the log of a run the executor holds, as RunsService.IngestRunEvents does (gapless sequences; an `event_id` already in the log is not appended again), fenced by the lease: when `lease_id` is not the run's current lease (expired, given back, or the run claimed again since), the call is FAILED_PRECONDITION with reason LEASE_NOT_CURRENT and appends nothing, so an executor that lost its run can never write into the next attempt's log.
+         * Appends events to the log of a run the executor holds, as RunsService.IngestRunEvents does (gapless sequences; an `eventId` already in the log is not appended again), fenced by the lease: when `leaseId` is not the run's current lease (expired, given back, or the run claimed again since), the call is FAILED_PRECONDITION with reason LEASE_NOT_CURRENT and appends nothing, so an executor that lost its run can never write into the next attempt's log.
          * @description Appends events to the log of a run the executor holds, as RunsService.IngestRunEvents
-         *     does (gapless sequences; an `event_id` already in the log is not appended again),
-         *     fenced by the lease: when `lease_id` is not the run's current lease (expired, given
+         *     does (gapless sequences; an `eventId` already in the log is not appended again),
+         *     fenced by the lease: when `leaseId` is not the run's current lease (expired, given
          *     back, or the run claimed again since), the call is FAILED_PRECONDITION with reason
          *     LEASE_NOT_CURRENT and appends nothing, so an executor that lost its run can never
          *     write into the next attempt's log.
@@ -731,8 +715,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Pauses a run as INTERRUPTED until ResumeRun supplies input matching `resume_schema`.
-         * @description Pauses a run as INTERRUPTED until ResumeRun supplies input matching `resume_schema`.
+         * Pauses a run as INTERRUPTED until ResumeRun supplies input matching `resumeSchema`.
+         * @description Pauses a run as INTERRUPTED until ResumeRun supplies input matching `resumeSchema`.
          */
         post: operations["WorkerService_InterruptRun"];
         delete?: never;
@@ -835,7 +819,39 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** @description An error. `code` is the gRPC status code (e.g. 5 NOT_FOUND); the HTTP status follows the canonical gRPC→HTTP mapping. `details` holds typed details such as `google.rpc.BadRequest` field violations and `google.rpc.ErrorInfo`. */
+        /** @description Which parts of the request are invalid, and why. */
+        "google.rpc.BadRequest": {
+            /** @constant */
+            "@type": "type.googleapis.com/google.rpc.BadRequest";
+            /** @description One entry per bad field. */
+            fieldViolations?: {
+                /** @description The request field, query parameter or header at fault, e.g. `input.age` or `pageSize`. */
+                field?: string;
+                /** @description What is wrong with it. */
+                description?: string;
+                /** @description A stable UPPER_SNAKE_CASE identifier of the problem, when there is one. */
+                reason?: string;
+                /** @description The problem in words for an end user, when there are some. */
+                localizedMessage?: {
+                    locale?: string;
+                    message?: string;
+                };
+            }[];
+        };
+        /** @description Why the call failed, in a form a program can act on (AIP-193). */
+        "google.rpc.ErrorInfo": {
+            /** @constant */
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo";
+            /** @description A stable UPPER_SNAKE_CASE identifier of the cause within `domain`, e.g. `RUN_NOT_FOUND`. */
+            reason?: string;
+            /** @description The service or organisation that defines `reason`. */
+            domain?: string;
+            /** @description More about the cause, as string pairs. */
+            metadata?: {
+                [key: string]: string;
+            };
+        };
+        /** @description An error. `code` is the gRPC status code (e.g. 5 NOT_FOUND); the HTTP status follows the canonical gRPC→HTTP mapping. `details` holds typed details such as `google.rpc.ErrorInfo` (a machine-readable reason) and `google.rpc.BadRequest` (which fields are invalid), each named by its `@type`. */
         "google.rpc.Status": {
             /**
              * Format: int32
@@ -845,15 +861,15 @@ export interface components {
             /** @description A developer-facing description of the error. */
             message: string;
             /** @description Typed error details. */
-            details: ({
+            details: (components["schemas"]["google.rpc.ErrorInfo"] | components["schemas"]["google.rpc.BadRequest"] | ({
                 "@type": string;
             } & {
                 [key: string]: unknown;
-            })[];
+            }))[];
         };
         /** @description An API key, without its secret. */
         "runline.v1.ApiKey": {
-            /** @description The key's id; runs record it as `created_by`. */
+            /** @description The key's id; runs record it as `createdBy`. */
             id?: string;
             /** @description The tenant the key belongs to. */
             tenantId?: string;
@@ -1149,35 +1165,35 @@ export interface components {
         "runline.v1.ListRunsResponse": {
             /** @description The page of runs, newest first. */
             runs?: components["schemas"]["runline.v1.Run"][];
-            /** @description Pass as `page_token` for the next page; empty on the last page. */
+            /** @description Pass as `pageToken` for the next page; empty on the last page. */
             nextPageToken?: string;
         };
         /** @description Response for ListWebhookDeliveries. */
         "runline.v1.ListWebhookDeliveriesResponse": {
             /** @description The page of deliveries, newest first. */
             deliveries?: components["schemas"]["runline.v1.WebhookDelivery"][];
-            /** @description Pass as `page_token` for the next page; empty on the last page. */
+            /** @description Pass as `pageToken` for the next page; empty on the last page. */
             nextPageToken?: string;
         };
         /** @description Response for ListWebhooks. */
         "runline.v1.ListWebhooksResponse": {
             /** @description The page of endpoints, newest first. */
             webhooks?: components["schemas"]["runline.v1.WebhookEndpoint"][];
-            /** @description Pass as `page_token` for the next page; empty on the last page. */
+            /** @description Pass as `pageToken` for the next page; empty on the last page. */
             nextPageToken?: string;
         };
         /** @description Response for ListWorkflowVersions. */
         "runline.v1.ListWorkflowVersionsResponse": {
             /** @description The page of versions, newest first. */
             versions?: components["schemas"]["runline.v1.WorkflowVersion"][];
-            /** @description Pass as `page_token` for the next page; empty on the last page. */
+            /** @description Pass as `pageToken` for the next page; empty on the last page. */
             nextPageToken?: string;
         };
         /** @description Response for ListWorkflows. */
         "runline.v1.ListWorkflowsResponse": {
             /** @description The page of workflows, newest first. */
             workflows?: components["schemas"]["runline.v1.Workflow"][];
-            /** @description Pass as `page_token` for the next page; empty on the last page. */
+            /** @description Pass as `pageToken` for the next page; empty on the last page. */
             nextPageToken?: string;
         };
         /** @description Response for RedeliverWebhook. */
@@ -1460,7 +1476,7 @@ export interface components {
          *
          *     - `RUN_STATUS_UNSPECIFIED`: Never stored; a filter with it is refused.
          *     - `RUN_STATUS_QUEUED`: Waiting in the queue for an executor to claim it.
-         *     - `RUN_STATUS_SCHEDULED`: Created with a future `schedule_time`; becomes claimable at that time.
+         *     - `RUN_STATUS_SCHEDULED`: Created with a future `scheduleTime`; becomes claimable at that time.
          *     - `RUN_STATUS_RUNNING`: Leased to an executor that is performing it.
          *     - `RUN_STATUS_INTERRUPTED`: Paused by the executor, waiting for ResumeRun with input matching the interrupt's resume schema.
          *     - `RUN_STATUS_CANCELLING`: Cancellation was requested while running; the executor is stopping.
@@ -1489,7 +1505,7 @@ export interface components {
              * @description Page size: 0 means 50; above 1000 is treated as 1000; negative is INVALID_ARGUMENT.
              */
             pageSize?: number;
-            /** @description The `next_page_token` of the previous page; it is bound to the filter it came with. */
+            /** @description The `nextPageToken` of the previous page; it is bound to the filter it came with. */
             pageToken?: string;
             /** @description The filter. */
             filter?: components["schemas"]["runline.v1.RunFilter"];
@@ -1498,7 +1514,7 @@ export interface components {
         "runline.v1.SearchRunsResponse": {
             /** @description The page of runs, newest first. */
             runs?: components["schemas"]["runline.v1.Run"][];
-            /** @description Pass as `page_token` for the next page; empty on the last page. */
+            /** @description Pass as `pageToken` for the next page; empty on the last page. */
             nextPageToken?: string;
         };
         /** @description One assignment pushed to an executor. */
@@ -1618,7 +1634,7 @@ export interface components {
             };
             /**
              * @description True when no deliveries are made: set by the caller, or by the server after the
-             *     endpoint answered 410 Gone or failed for 24 h straight (see `disabled_reason`).
+             *     endpoint answered 410 Gone or failed for 24 h straight (see `disabledReason`).
              */
             disabled?: boolean;
             /** @description Free text for people, at most 1024 characters. */
@@ -1681,9 +1697,152 @@ export interface components {
         };
     };
     responses: {
-        /** @description An error: google.rpc.Status JSON. The HTTP status follows the gRPC code (INVALID_ARGUMENT 400, UNAUTHENTICATED 401, PERMISSION_DENIED 403, NOT_FOUND 404, ALREADY_EXISTS 409 …). */
+        /**
+         * @description A google.rpc.Status whose `code` is one of:
+         *     - `INVALID_ARGUMENT`: the request is malformed (body, parameter or header) or a field has a bad value; a `google.rpc.BadRequest` detail names the fields.
+         *     - `FAILED_PRECONDITION`: the resource is not in a state that allows the call; retrying as is will not help.
+         *     - `OUT_OF_RANGE`: a value is past the valid range.
+         */
+        BadRequest: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["google.rpc.Status"];
+            };
+        };
+        /**
+         * @description A google.rpc.Status whose `code` is one of:
+         *     - `UNAUTHENTICATED`: no credentials, or credentials that are unknown, revoked or expired.
+         */
+        Unauthorized: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["google.rpc.Status"];
+            };
+        };
+        /**
+         * @description A google.rpc.Status whose `code` is one of:
+         *     - `PERMISSION_DENIED`: the credentials are valid but lack the permission (scope) this method needs.
+         */
+        Forbidden: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["google.rpc.Status"];
+            };
+        };
+        /**
+         * @description A google.rpc.Status whose `code` is one of:
+         *     - `NOT_FOUND`: the resource does not exist, or the caller may not see it.
+         */
+        NotFound: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["google.rpc.Status"];
+            };
+        };
+        /**
+         * @description A google.rpc.Status whose `code` is one of:
+         *     - `ALREADY_EXISTS`: what the call would create exists already.
+         *     - `ABORTED`: a concurrent change got in the way; retry the call.
+         */
+        Conflict: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["google.rpc.Status"];
+            };
+        };
+        /** @description The request body is larger than the server accepts (RESOURCE_EXHAUSTED in the body). */
+        ContentTooLarge: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["google.rpc.Status"];
+            };
+        };
+        /** @description The body is not JSON (`Content-Type` other than `application/json` in UTF-8) or is compressed (INVALID_ARGUMENT in the body). */
+        UnsupportedMediaType: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["google.rpc.Status"];
+            };
+        };
+        /**
+         * @description A google.rpc.Status whose `code` is one of:
+         *     - `RESOURCE_EXHAUSTED`: a limit or the server's capacity is used up; retry later.
+         */
+        TooManyRequests: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["google.rpc.Status"];
+            };
+        };
+        /**
+         * @description A google.rpc.Status whose `code` is one of:
+         *     - `UNKNOWN`: a fault of the server's that it cannot classify.
+         *     - `INTERNAL`: a fault of the server's; the message says no more.
+         *     - `DATA_LOSS`: data was lost or corrupted.
+         */
+        InternalServerError: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["google.rpc.Status"];
+            };
+        };
+        /**
+         * @description A google.rpc.Status whose `code` is one of:
+         *     - `UNAVAILABLE`: the server cannot serve the call now (a dependency is unreachable, or it is shutting down); retry later.
+         */
+        ServiceUnavailable: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["google.rpc.Status"];
+            };
+        };
+        /**
+         * @description A google.rpc.Status whose `code` is one of:
+         *     - `DEADLINE_EXCEEDED`: the call's deadline (the `X-Server-Timeout` request header, in seconds) passed before it finished.
+         */
+        GatewayTimeout: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["google.rpc.Status"];
+            };
+        };
+        /** @description Any other error, as a google.rpc.Status whose `code` is the gRPC status code; the HTTP status follows the canonical gRPC→HTTP mapping. */
         Error: {
             headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
                 [name: string]: unknown;
             };
             content: {
@@ -1693,7 +1852,10 @@ export interface components {
     };
     parameters: never;
     requestBodies: never;
-    headers: never;
+    headers: {
+        /** @description The id of this request: the caller's own `X-Request-Id` when it sent one of 1–200 visible ASCII characters, else one the server made up. Quote it when reporting a problem. */
+        "X-Request-Id": string;
+    };
     pathItems: never;
 }
 export type $defs = Record<string, never>;
@@ -1706,7 +1868,7 @@ export interface operations {
             cookie?: never;
         };
         /** @description Request for CreateTenant. */
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/json": components["schemas"]["runline.v1.CreateTenantRequest"];
             };
@@ -1715,12 +1877,23 @@ export interface operations {
             /** @description Response for CreateTenant. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.CreateTenantResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -1739,12 +1912,21 @@ export interface operations {
             /** @description Response for ListApiKeys. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.ListApiKeysResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -1759,7 +1941,7 @@ export interface operations {
             cookie?: never;
         };
         /** @description Request for CreateApiKey. */
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/json": {
                     /** @description The key's scopes (at least one). */
@@ -1773,12 +1955,23 @@ export interface operations {
             /** @description Response for CreateApiKey. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.CreateApiKeyResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -1795,7 +1988,7 @@ export interface operations {
             cookie?: never;
         };
         /** @description Request for RevokeApiKey. */
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/json": Record<string, never>;
             };
@@ -1804,12 +1997,23 @@ export interface operations {
             /** @description Response for RevokeApiKey. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.RevokeApiKeyResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -1818,7 +2022,7 @@ export interface operations {
             query?: {
                 /** @description Page size: 0 means 50; above 1000 is treated as 1000; negative is INVALID_ARGUMENT. */
                 pageSize?: number;
-                /** @description The `next_page_token` of the previous page; it is bound to the filters it came with. */
+                /** @description The `nextPageToken` of the previous page; it is bound to the filters it came with. */
                 pageToken?: string;
                 /** @description Only runs in one of these statuses. */
                 status?: components["schemas"]["runline.v1.RunStatus"][];
@@ -1852,12 +2056,20 @@ export interface operations {
             /** @description Response for ListRuns. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.ListRunsResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -1876,7 +2088,7 @@ export interface operations {
             cookie?: never;
         };
         /** @description Request for CreateRun. */
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/json": components["schemas"]["runline.v1.CreateRunRequest"];
             };
@@ -1885,12 +2097,30 @@ export interface operations {
             /** @description Response for CreateRun. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /**
+                     * @description True when the run was found by its idempotency key rather than created now.
+                     *
+                     *     Carries the response field `idempotentReplayed`.
+                     */
+                    "Idempotent-Replayed"?: boolean;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.CreateRunResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -1902,7 +2132,7 @@ export interface operations {
             cookie?: never;
         };
         /** @description Request for BatchCreateRuns. */
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/json": components["schemas"]["runline.v1.BatchCreateRunsRequest"];
             };
@@ -1911,12 +2141,24 @@ export interface operations {
             /** @description Response for BatchCreateRuns. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.BatchCreateRunsResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -1935,12 +2177,21 @@ export interface operations {
             /** @description Response for GetRun. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.GetRunResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -1959,12 +2210,21 @@ export interface operations {
             /** @description Response for DeleteRun. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.DeleteRunResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -1976,7 +2236,7 @@ export interface operations {
             cookie?: never;
         };
         /** @description Request for SearchRuns. */
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/json": components["schemas"]["runline.v1.SearchRunsRequest"];
             };
@@ -1985,12 +2245,22 @@ export interface operations {
             /** @description Response for SearchRuns. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.SearchRunsResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -2005,7 +2275,7 @@ export interface operations {
             cookie?: never;
         };
         /** @description Request for CancelRun. */
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/json": {
                     /** @description Why the run is cancelled, recorded on its status event. */
@@ -2017,12 +2287,23 @@ export interface operations {
             /** @description Response for CancelRun. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.CancelRunResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -2037,7 +2318,7 @@ export interface operations {
             cookie?: never;
         };
         /** @description Request for CancelRun. */
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/json": {
                     /** @description Why the run is cancelled, recorded on its status event. */
@@ -2049,12 +2330,23 @@ export interface operations {
             /** @description Response for CancelRun. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.CancelRunResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -2069,7 +2361,7 @@ export interface operations {
             cookie?: never;
         };
         /** @description Request for ResumeRun. */
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/json": {
                     /** @description The input for the executor, validated against the interrupt's resume schema. */
@@ -2083,19 +2375,33 @@ export interface operations {
             /** @description Response for ResumeRun. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.ResumeRunResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
     RunsService_GetRunDefinition: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Entity tags from earlier `ETag` headers (comma-separated), or `*`. When one matches the current tag (weak comparison), the answer is `304 Not Modified` with no body. */
+                "If-None-Match"?: string;
+            };
             path: {
                 /** @description The run's id. */
                 run_id: string;
@@ -2107,12 +2413,33 @@ export interface operations {
             /** @description Response for GetRunDefinition. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description A weak entity tag (`W/"…"`) derived from the response field `contentHash`. Send it back in `If-None-Match` to get `304 Not Modified` while it is unchanged. */
+                    ETag: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.GetRunDefinitionResponse"];
                 };
             };
+            /** @description Not Modified: `If-None-Match` names the current entity tag, so no body is sent; keep using the copy you have. */
+            304: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /** @description A weak entity tag (`W/"…"`) derived from the response field `contentHash`. Send it back in `If-None-Match` to get `304 Not Modified` while it is unchanged. */
+                    ETag: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -2138,12 +2465,41 @@ export interface operations {
             /** @description Response for GetRunOutput. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.GetRunOutputResponse"];
                 };
             };
+            /** @description No Content: none of `output.result`, `output.interrupt`, `output.error` is set (oneof `outcome`), so there is no body. */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /**
+                     * @description The run's status when the output was read.
+                     *
+                     *     Carries the response field `output.status`.
+                     */
+                    "Runline-Run-Status"?: components["schemas"]["runline.v1.RunStatus"];
+                    /**
+                     * @description True when the run is settled: terminal, or interrupted and waiting for input.
+                     *
+                     *     Carries the response field `output.done`.
+                     */
+                    "Runline-Run-Done"?: boolean;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -2167,12 +2523,21 @@ export interface operations {
             /** @description Response for ListRunEvents. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.ListRunEventsResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -2187,7 +2552,7 @@ export interface operations {
             cookie?: never;
         };
         /** @description Request for IngestRunEvents. */
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/json": {
                     /** @description The events to append, in order (1 to 1000). */
@@ -2199,12 +2564,23 @@ export interface operations {
             /** @description Response for IngestRunEvents. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.IngestRunEventsResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -2237,6 +2613,7 @@ export interface operations {
              */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2246,6 +2623,14 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -2278,6 +2663,7 @@ export interface operations {
              */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2287,6 +2673,14 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -2298,7 +2692,7 @@ export interface operations {
             cookie?: never;
         };
         /** @description Request for RunAndWait. */
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/json": components["schemas"]["runline.v1.RunAndWaitRequest"];
             };
@@ -2307,12 +2701,24 @@ export interface operations {
             /** @description Response for RunAndWait. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.RunAndWaitResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -2324,7 +2730,7 @@ export interface operations {
             cookie?: never;
         };
         /** @description Request for RunAndStream. */
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/json": components["schemas"]["runline.v1.RunAndStreamRequest"];
             };
@@ -2337,6 +2743,7 @@ export interface operations {
              */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2346,6 +2753,17 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -2354,7 +2772,7 @@ export interface operations {
             query?: {
                 /** @description Page size: 0 means 50; above 100 is treated as 100; negative is INVALID_ARGUMENT. */
                 pageSize?: number;
-                /** @description The `next_page_token` of the previous page. */
+                /** @description The `nextPageToken` of the previous page. */
                 pageToken?: string;
             };
             header?: never;
@@ -2366,12 +2784,20 @@ export interface operations {
             /** @description Response for ListWebhooks. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.ListWebhooksResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -2382,8 +2808,8 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description The endpoint to create (`id`, `disabled_reason` and times are ignored). */
-        requestBody?: {
+        /** @description The endpoint to create (`id`, `disabledReason` and times are ignored). */
+        requestBody: {
             content: {
                 "application/json": components["schemas"]["runline.v1.WebhookEndpoint"];
             };
@@ -2392,12 +2818,22 @@ export interface operations {
             /** @description Response for CreateWebhook. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.CreateWebhookResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -2416,12 +2852,21 @@ export interface operations {
             /** @description Response for GetWebhook. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.GetWebhookResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -2440,12 +2885,21 @@ export interface operations {
             /** @description Response for DeleteWebhook. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.DeleteWebhookResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -2453,7 +2907,7 @@ export interface operations {
         parameters: {
             query?: {
                 /**
-                 * @description The fields to change, among `url`, `event_types`, `workflows`, `labels`, `disabled`
+                 * @description The fields to change, among `url`, `eventTypes`, `workflows`, `labels`, `disabled`
                  *     and `description`. Empty: INVALID_ARGUMENT (a full replacement is not offered, so a
                  *     client that does not know a new field cannot clear it by mistake).
                  *
@@ -2463,13 +2917,17 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description Server-assigned identifier (a UUID); ignored on create. */
-                "webhook.id": string;
+                /**
+                 * @description Server-assigned identifier (a UUID); ignored on create.
+                 *
+                 *     Sets the request field `webhook.id`.
+                 */
+                id: string;
             };
             cookie?: never;
         };
-        /** @description The endpoint's id and the new values of the fields named in `update_mask`. */
-        requestBody?: {
+        /** @description The endpoint's id and the new values of the fields named in `updateMask`. */
+        requestBody: {
             content: {
                 "application/json": components["schemas"]["runline.v1.WebhookEndpoint"];
             };
@@ -2478,12 +2936,23 @@ export interface operations {
             /** @description Response for UpdateWebhook. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.UpdateWebhookResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -2498,7 +2967,7 @@ export interface operations {
             cookie?: never;
         };
         /** @description Request for RotateWebhookSecret. */
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/json": Record<string, never>;
             };
@@ -2507,12 +2976,23 @@ export interface operations {
             /** @description Response for RotateWebhookSecret. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.RotateWebhookSecretResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -2528,12 +3008,20 @@ export interface operations {
             /** @description Response for GetRunWebhookSecret. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.GetRunWebhookSecretResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -2545,7 +3033,7 @@ export interface operations {
             cookie?: never;
         };
         /** @description Request for RotateRunWebhookSecret. */
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/json": components["schemas"]["runline.v1.RotateRunWebhookSecretRequest"];
             };
@@ -2554,12 +3042,22 @@ export interface operations {
             /** @description Response for RotateRunWebhookSecret. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.RotateRunWebhookSecretResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -2568,7 +3066,7 @@ export interface operations {
             query?: {
                 /** @description Page size: 0 means 50; above 1000 is treated as 1000; negative is INVALID_ARGUMENT. */
                 pageSize?: number;
-                /** @description The `next_page_token` of the previous page; it is bound to the filters it came with. */
+                /** @description The `nextPageToken` of the previous page; it is bound to the filters it came with. */
                 pageToken?: string;
                 /** @description Only deliveries about this run. */
                 runId?: string;
@@ -2586,12 +3084,20 @@ export interface operations {
             /** @description Response for ListWebhookDeliveries. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.ListWebhookDeliveriesResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -2606,7 +3112,7 @@ export interface operations {
             cookie?: never;
         };
         /** @description Request for RedeliverWebhook. */
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/json": Record<string, never>;
             };
@@ -2615,12 +3121,23 @@ export interface operations {
             /** @description Response for RedeliverWebhook. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.RedeliverWebhookResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -2635,7 +3152,7 @@ export interface operations {
             cookie?: never;
         };
         /** @description Request for ClaimRuns. */
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/json": {
                     /** @description Claim only runs of these workflows (ids or slugs); empty claims any workflow. */
@@ -2664,12 +3181,23 @@ export interface operations {
             /** @description Response for ClaimRuns. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.ClaimRunsResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -2684,7 +3212,7 @@ export interface operations {
             cookie?: never;
         };
         /** @description Request for StreamAssignments. */
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/json": {
                     /** @description Claim only runs of these workflows (ids or slugs); empty claims any workflow. */
@@ -2711,6 +3239,7 @@ export interface operations {
              */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2720,6 +3249,16 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -2734,7 +3273,7 @@ export interface operations {
             cookie?: never;
         };
         /** @description Request for ReportRunEvents. */
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/json": {
                     /** @description The lease of the executor reporting; it must be the run's current lease. */
@@ -2748,12 +3287,23 @@ export interface operations {
             /** @description Response for ReportRunEvents. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.ReportRunEventsResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -2768,7 +3318,7 @@ export interface operations {
             cookie?: never;
         };
         /** @description Request for Heartbeat. */
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/json": {
                     /** @description The lease being extended. */
@@ -2780,12 +3330,23 @@ export interface operations {
             /** @description Response for Heartbeat. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.HeartbeatResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -2800,7 +3361,7 @@ export interface operations {
             cookie?: never;
         };
         /** @description Request for CompleteRun. */
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/json": {
                     /** @description The lease of the executor finishing the run. */
@@ -2814,12 +3375,23 @@ export interface operations {
             /** @description Response for CompleteRun. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.CompleteRunResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -2834,7 +3406,7 @@ export interface operations {
             cookie?: never;
         };
         /** @description Request for FailRun. */
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/json": {
                     /** @description The lease of the executor reporting the failure. */
@@ -2850,12 +3422,23 @@ export interface operations {
             /** @description Response for FailRun. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.FailRunResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -2870,7 +3453,7 @@ export interface operations {
             cookie?: never;
         };
         /** @description Request for ReleaseRun. */
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/json": {
                     /** @description The lease being given back. */
@@ -2882,12 +3465,23 @@ export interface operations {
             /** @description Response for ReleaseRun. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.ReleaseRunResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -2902,7 +3496,7 @@ export interface operations {
             cookie?: never;
         };
         /** @description Request for InterruptRun. */
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/json": {
                     /** @description The lease of the executor pausing the run. */
@@ -2920,12 +3514,23 @@ export interface operations {
             /** @description Response for InterruptRun. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.InterruptRunResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -2934,7 +3539,7 @@ export interface operations {
             query?: {
                 /** @description Page size: 0 means 50; above 1000 is treated as 1000; negative is INVALID_ARGUMENT. */
                 pageSize?: number;
-                /** @description The `next_page_token` of the previous page. */
+                /** @description The `nextPageToken` of the previous page. */
                 pageToken?: string;
             };
             header?: never;
@@ -2946,12 +3551,20 @@ export interface operations {
             /** @description Response for ListWorkflows. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.ListWorkflowsResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -2963,7 +3576,7 @@ export interface operations {
             cookie?: never;
         };
         /** @description Request for CreateWorkflow. */
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/json": components["schemas"]["runline.v1.CreateWorkflowRequest"];
             };
@@ -2972,12 +3585,23 @@ export interface operations {
             /** @description Response for CreateWorkflow. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.CreateWorkflowResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -2996,12 +3620,21 @@ export interface operations {
             /** @description Response for GetWorkflow. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.GetWorkflowResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -3010,7 +3643,7 @@ export interface operations {
             query?: {
                 /** @description Page size: 0 means 50; above 1000 is treated as 1000; negative is INVALID_ARGUMENT. */
                 pageSize?: number;
-                /** @description The `next_page_token` of the previous page. */
+                /** @description The `nextPageToken` of the previous page. */
                 pageToken?: string;
             };
             header?: never;
@@ -3025,12 +3658,21 @@ export interface operations {
             /** @description Response for ListWorkflowVersions. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.ListWorkflowVersionsResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -3045,7 +3687,7 @@ export interface operations {
             cookie?: never;
         };
         /** @description Request for CreateWorkflowVersion. */
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/json": {
                     /** @description The new version's definition. */
@@ -3061,12 +3703,23 @@ export interface operations {
             /** @description Response for CreateWorkflowVersion. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.CreateWorkflowVersionResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };
@@ -3087,12 +3740,21 @@ export interface operations {
             /** @description Response for GetWorkflowVersion. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.GetWorkflowVersionResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
             default: components["responses"]["Error"];
         };
     };

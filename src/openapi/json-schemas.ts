@@ -11,14 +11,22 @@
  * Nothing is `required`: proto3 JSON leaves out fields with default values.
  */
 import { ScalarType } from "@bufbuild/protobuf";
-import type { DescEnum, DescField, DescMessage, DescOneof } from "@bufbuild/protobuf";
+import type { AnyDesc, DescEnum, DescField, DescFile, DescMessage, DescOneof } from "@bufbuild/protobuf";
 import { isWrapperDesc } from "@bufbuild/protobuf/wkt";
 import { valueTypeOf, type ValueType } from "../http/transcoding/index.js";
+import { anySchema, badRequestComponent, errorInfoComponent, errorSchemaNames, statusComponent } from "./error-schemas.js";
 import type { JsonSchemaType, SchemaObject } from "./openapi-types.js";
 import { commentOf, joinParagraphs } from "./proto-comments.js";
 
-/** The components a document refers to, collected as they are first referenced. */
+/**
+ * The components a document refers to, collected as they are first referenced, and the
+ * proto comments that describe them, with field names as the document's JSON names.
+ */
 export interface SchemaRegistry {
+  /** The element's proto comment, field names in JSON form (proto-comments.ts). */
+  commentOf(desc: Exclude<AnyDesc, DescFile>): string | undefined;
+  /** A field's comment, plus a note on the oneof it belongs to; undefined when neither exists. */
+  fieldDescription(field: DescField): string | undefined;
   /** A field's schema with its comment as description; `$ref` for messages and enums. */
   fieldSchema(field: DescField): SchemaObject;
   /** A message's schema: a `$ref`, or the inline schema of a well-known type. */
@@ -27,17 +35,14 @@ export interface SchemaRegistry {
   enumSchema(desc: DescEnum): SchemaObject;
   /** The JSON properties of `message` except `excluded` ones, keyed by JSON name. */
   propertiesOf(message: DescMessage, excluded?: ReadonlySet<DescField>): Record<string, SchemaObject>;
-  /** The `$ref` of google.rpc.Status, the body of every error. */
+  /** The `$ref` of google.rpc.Status, the body of every error (its detail components come with it). */
   statusSchema(): SchemaObject;
   /** Every component referenced so far, sorted by name. */
   components(): Record<string, SchemaObject>;
 }
 
-/** The name google.rpc.Status has in components.schemas. */
-const statusComponentName = "google.rpc.Status";
-
-/** A new registry with no components yet. */
-export function createSchemaRegistry(): SchemaRegistry {
+/** A new registry with no components yet; `jsonNames` rename fields in comments (proto-comments.ts). */
+export function createSchemaRegistry(jsonNames: ReadonlyMap<string, string> = new Map()): SchemaRegistry {
   const components = new Map<string, SchemaObject>();
   /** A placeholder goes in before the build, so a message that contains itself finds its own name. */
   const reference = (name: string, build: () => SchemaObject): SchemaObject => {
@@ -48,21 +53,30 @@ export function createSchemaRegistry(): SchemaRegistry {
     return { $ref: `#/components/schemas/${name}` };
   };
   const registry: SchemaRegistry = {
-    fieldSchema: (field) => describeSchema(typeSchema(registry, field), fieldDescription(field), field.deprecated),
+    commentOf: (desc) => commentOf(desc, jsonNames),
+    fieldDescription: (field) =>
+      joinParagraphs(commentOf(field, jsonNames), field.oneof === undefined ? undefined : oneofNote(field.oneof)),
+    fieldSchema: (field) => describeSchema(typeSchema(registry, field), registry.fieldDescription(field), field.deprecated),
     messageSchema(message) {
-      if (message.typeName === statusComponentName) return registry.statusSchema();
+      if (message.typeName === errorSchemaNames.status) return registry.statusSchema();
       return wellKnownSchema(message) ?? reference(message.typeName, () => messageComponent(registry, message));
     },
     enumSchema(desc) {
       if (desc.typeName === "google.protobuf.NullValue") return { type: "null" };
-      return reference(desc.typeName, () => enumComponent(desc));
+      return reference(desc.typeName, () => enumComponent(registry, desc));
     },
     propertiesOf(message, excluded = new Set()) {
       const properties: Record<string, SchemaObject> = {};
       for (const field of message.fields) if (!excluded.has(field)) properties[field.jsonName] = registry.fieldSchema(field);
       return properties;
     },
-    statusSchema: () => reference(statusComponentName, statusComponent),
+    statusSchema: () =>
+      reference(errorSchemaNames.status, () =>
+        statusComponent([
+          reference(errorSchemaNames.errorInfo, errorInfoComponent),
+          reference(errorSchemaNames.badRequest, badRequestComponent),
+        ]),
+      ),
     components: () => Object.fromEntries([...components].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
   };
   return registry;
@@ -79,11 +93,6 @@ function describeSchema(schema: SchemaObject, description: string | undefined, d
     ...(deprecated ? { deprecated: true } : {}),
     ...shape,
   };
-}
-
-/** The field's comment, plus a note on the oneof it belongs to; undefined when neither exists. */
-export function fieldDescription(field: DescField): string | undefined {
-  return joinParagraphs(commentOf(field), field.oneof === undefined ? undefined : oneofNote(field.oneof));
 }
 
 function oneofNote(oneof: DescOneof): string {
@@ -186,25 +195,15 @@ function wellKnownSchema(message: DescMessage): SchemaObject | undefined {
   }
 }
 
-function anySchema(): SchemaObject {
-  return {
-    type: "object",
-    description: "A message of any type: `@type` names it (`type.googleapis.com/<full name>`), the other members are its JSON fields.",
-    properties: { "@type": { type: "string" } },
-    required: ["@type"],
-    additionalProperties: true,
-  };
-}
-
 function messageComponent(registry: SchemaRegistry, message: DescMessage): SchemaObject {
   const notes = message.oneofs.map(oneofNote);
-  const description = joinParagraphs(commentOf(message), ...notes);
+  const description = joinParagraphs(registry.commentOf(message), ...notes);
   const schema: SchemaObject = { type: "object", properties: registry.propertiesOf(message) };
   return describeSchema(schema, description, message.deprecated);
 }
 
-function enumComponent(desc: DescEnum): SchemaObject {
-  const values = desc.values.map((value) => ({ name: value.name, comment: commentOf(value) }));
+function enumComponent(registry: SchemaRegistry, desc: DescEnum): SchemaObject {
+  const values = desc.values.map((value) => ({ name: value.name, comment: registry.commentOf(value) }));
   const commented = values.filter((value) => value.comment !== undefined);
   const list =
     commented.length === 0
@@ -212,26 +211,7 @@ function enumComponent(desc: DescEnum): SchemaObject {
       : commented.map((value) => `- \`${value.name}\`: ${(value.comment ?? "").replace(/\s*\n\s*/g, " ")}`).join("\n");
   return describeSchema(
     { type: "string", enum: values.map((value) => value.name) },
-    joinParagraphs(commentOf(desc), list),
+    joinParagraphs(registry.commentOf(desc), list),
     desc.deprecated,
   );
-}
-
-/**
- * google.rpc.Status as REST errors carry it. Written out rather than derived from
- * status.proto: the error body is the transcoder's contract (all three members always
- * present), and the generated services need not import google/rpc/status.proto.
- */
-function statusComponent(): SchemaObject {
-  return {
-    type: "object",
-    description:
-      "An error. `code` is the gRPC status code (e.g. 5 NOT_FOUND); the HTTP status follows the canonical gRPC→HTTP mapping. `details` holds typed details such as `google.rpc.BadRequest` field violations and `google.rpc.ErrorInfo`.",
-    properties: {
-      code: { type: "integer", format: "int32", description: "The gRPC status code." },
-      message: { type: "string", description: "A developer-facing description of the error." },
-      details: { type: "array", items: anySchema(), description: "Typed error details." },
-    },
-    required: ["code", "message", "details"],
-  };
 }

@@ -8,14 +8,20 @@
  *
  * Conventions where the annotations say nothing, after grpc-gateway and gnostic:
  * operationId `Service_Method` (`_2`, `_3` … for additional bindings), one tag per
- * service, errors as a `default` response with a google.rpc.Status body, server streams
- * as `text/event-stream` and `application/x-ndjson` (the two framings the transcoder
- * offers), and HTTP bearer authentication required on every operation.
+ * service, server streams as `text/event-stream` and `application/x-ndjson` (the two
+ * framings the transcoder offers), and HTTP bearer authentication required on every
+ * operation. Errors are google.rpc.Status bodies, one response per HTTP status the
+ * operation can answer (error-responses.ts) and `default` for any other. What the app's
+ * REST hooks add (headers, 204, 304, which errors each method gives) comes in options.
+ * Paths that differ only in variable names are one path to OpenAPI: the later
+ * operations take the first one's template, their parameters renamed to match.
  */
 import type { DescField, DescService } from "@bufbuild/protobuf";
 import { describeBinding, readRestBindings, type RestBinding } from "../http/transcoding/index.js";
+import { codesOf, errorResponseComponents, errorResponsesOf, otherErrorsName, type ErrorCodes } from "./error-responses.js";
 import { createSchemaRegistry, type SchemaRegistry } from "./json-schemas.js";
 import type {
+  LicenseObject,
   MediaTypeObject,
   OpenApiDocument,
   OperationObject,
@@ -23,11 +29,22 @@ import type {
   PathItemMethod,
   PathItemObject,
   RequestBodyObject,
-  ResponseObject,
   SchemaObject,
+  ServerObject,
 } from "./openapi-types.js";
-import { commentOf, firstSentence, joinParagraphs } from "./proto-comments.js";
+import { firstSentence, joinParagraphs, jsonNamesOf } from "./proto-comments.js";
 import { headerParametersOf, openApiPathOf, queryParametersOf, type HeaderField } from "./request-parameters.js";
+import {
+  commonHeaders,
+  conditionalParametersOf,
+  requestIdHeader,
+  requestIdHeaderName,
+  successResponsesOf,
+  type EntityTagField,
+  type NoContentField,
+  type ResponseExtras,
+  type ResponseHeaderField,
+} from "./success-responses.js";
 
 /** What to describe and how to title it; every optional field says its default. */
 export interface OpenApiDocumentOptions {
@@ -39,6 +56,10 @@ export interface OpenApiDocumentOptions {
   readonly version: string;
   /** `info.description`. Default: none. */
   readonly description?: string | undefined;
+  /** `info.license`. Default: none. */
+  readonly license?: LicenseObject | undefined;
+  /** `servers`; a relative URL is relative to where the document is fetched from. Default: none. */
+  readonly servers?: readonly ServerObject[] | undefined;
   /**
    * HTTP bearer authentication (`components.securitySchemes.bearerAuth`), required by
    * every operation; its description tells callers what the token is. false: no
@@ -50,6 +71,14 @@ export interface OpenApiDocumentOptions {
    * header parameter of its method's operations. Default: none.
    */
   readonly headerFields?: readonly HeaderField[] | undefined;
+  /** gRPC codes methods can end with, beyond those every operation can (error-responses.ts). Default: none. */
+  readonly errorCodes?: readonly ErrorCodes[] | undefined;
+  /** Response headers that the app's REST hooks fill from response fields. Default: none. */
+  readonly responseHeaders?: readonly ResponseHeaderField[] | undefined;
+  /** Methods whose REST hooks send an `ETag` and answer `If-None-Match` with 304. Default: none. */
+  readonly entityTags?: readonly EntityTagField[] | undefined;
+  /** Methods whose REST hooks answer 204 when part of the response is unset. Default: none. */
+  readonly noContent?: readonly NoContentField[] | undefined;
 }
 
 /** The document, and what could not be put in it. */
@@ -60,30 +89,44 @@ export interface OpenApiBuild {
 }
 
 const pathItemMethods = new Set<string>(["get", "put", "post", "delete", "options", "head", "patch", "trace"]);
-const errorResponseName = "Error";
 const defaultBearerDescription = "An API key, sent as `Authorization: Bearer <key>`.";
 
 /** Builds the document; throws when an annotation cannot be served or two bindings collide. */
 export function buildOpenApiDocument(options: OpenApiDocumentOptions): OpenApiBuild {
-  const registry = createSchemaRegistry();
+  const registry = createSchemaRegistry(jsonNamesOf(options.services.map((service) => service.file)));
   const paths: Record<string, PathItemObject> = {};
   const operationIds = new Set<string>();
   const routes = new Map<string, string>();
+  /** The first template seen for each path shape (`/a/{}/b`). */
+  const templates = new Map<string, string>();
   const warnings: string[] = [];
   const describedServices = new Set<DescService>();
+  const extras: ResponseExtras = {
+    responseHeaders: options.responseHeaders ?? [],
+    entityTags: options.entityTags ?? [],
+    noContent: options.noContent ?? [],
+  };
   for (const binding of readRestBindings(options.services)) {
     const httpMethod = binding.httpMethod.toLowerCase();
     if (!pathItemMethods.has(httpMethod)) {
       warnings.push(`${describeBinding(binding)}: left out, OpenAPI 3.1 has no operations for the HTTP method ${binding.httpMethod}`);
       continue;
     }
-    const { path, parameters } = openApiPathOf(binding, registry);
-    const headers = headerParametersOf(binding, options.headerFields ?? [], registry);
-    const operation = operationOf(binding, [...parameters, ...headers, ...queryParametersOf(binding, registry)], registry);
+    const own = openApiPathOf(binding, registry);
     // Paths that differ only in variable names are one path to OpenAPI, as to the router.
-    const route = `${binding.httpMethod} ${path.replace(/\{[^}]*\}/g, "{}")}`;
+    const shape = own.path.replace(/\{[^}]*\}/g, "{}");
+    const path = templates.get(shape) ?? own.path;
+    templates.set(shape, path);
+    const parameters = [
+      ...renamePathParameters(binding, own.parameters, path),
+      ...headerParametersOf(binding, options.headerFields ?? [], registry),
+      ...conditionalParametersOf(binding, extras),
+      ...queryParametersOf(binding, registry),
+    ];
+    const operation = operationOf(binding, parameters, registry, extras, options);
+    const route = `${binding.httpMethod} ${shape}`;
     const taken = routes.get(route);
-    if (taken !== undefined) throw new Error(`${describeBinding(binding)}: ${binding.httpMethod} ${path} is already bound to ${taken}`);
+    if (taken !== undefined) throw new Error(`${describeBinding(binding)}: ${binding.httpMethod} ${own.path} is already bound to ${taken}`);
     if (operationIds.has(operation.operationId))
       throw new Error(
         `${describeBinding(binding)}: operationId ${operation.operationId} is taken; services in different packages share a name`,
@@ -93,15 +136,43 @@ export function buildOpenApiDocument(options: OpenApiDocumentOptions): OpenApiBu
     (paths[path] ??= {})[httpMethod as PathItemMethod] = operation;
     describedServices.add(binding.method.parent);
   }
-  checkHeaderFields(options.headerFields ?? [], describedServices);
+  checkMethodNames(options, describedServices);
   return { document: assembleDocument(options, paths, registry, [...describedServices]), warnings };
 }
 
-/** A header naming a method that is not described is a typo: say so rather than drop it. */
-function checkHeaderFields(headers: readonly HeaderField[], services: ReadonlySet<DescService>): void {
+/**
+ * The path parameters of `binding` renamed to the variable names of `template` (a path
+ * of the same shape, taken by an earlier binding), each renamed one saying which field
+ * it sets.
+ */
+function renamePathParameters(binding: RestBinding, parameters: readonly ParameterObject[], template: string): ParameterObject[] {
+  const names = [...template.matchAll(/\{([^}]*)\}/g)].map((match) => match[1] as string);
+  let index = 0;
+  return parameters.map((parameter) => {
+    if (parameter.in !== "path") return parameter;
+    const name = names[index++] as string;
+    if (name === parameter.name) return parameter;
+    const variable = binding.variables.find((candidate) => candidate.fields.map((field) => field.name).join(".") === parameter.name);
+    const field = variable === undefined ? parameter.name : variable.fields.map((step) => step.jsonName).join(".");
+    const note = `Sets the request field \`${field}\`.`;
+    return { ...parameter, name, description: joinParagraphs(parameter.description, note) ?? note };
+  });
+}
+
+/** An option naming a method or service that is not described is a typo: say so rather than drop it. */
+function checkMethodNames(options: OpenApiDocumentOptions, services: ReadonlySet<DescService>): void {
   const methods = new Set([...services].flatMap((service) => service.methods.map((method) => `${service.typeName}.${method.name}`)));
-  const unknown = headers.find((header) => !methods.has(header.method));
-  if (unknown !== undefined) throw new Error(`header ${unknown.header}: ${unknown.method} is not a described method`);
+  const named = [
+    ...(options.headerFields ?? []).map((one) => ({ what: `header ${one.header}`, method: one.method })),
+    ...(options.responseHeaders ?? []).map((one) => ({ what: `response header ${one.header}`, method: one.method })),
+    ...(options.entityTags ?? []).map((one) => ({ what: "entity tag", method: one.method })),
+    ...(options.noContent ?? []).map((one) => ({ what: "no content", method: one.method })),
+  ];
+  const unknown = named.find((one) => !methods.has(one.method));
+  if (unknown !== undefined) throw new Error(`${unknown.what}: ${unknown.method} is not a described method`);
+  const selectors = new Set(["*", ...[...services].map((service) => service.typeName), ...methods]);
+  const unknownSelector = (options.errorCodes ?? []).find((one) => !selectors.has(one.selector));
+  if (unknownSelector !== undefined) throw new Error(`errors: ${unknownSelector.selector} is not a described service or method`);
 }
 
 function assembleDocument(
@@ -110,19 +181,24 @@ function assembleDocument(
   registry: SchemaRegistry,
   services: readonly DescService[],
 ): OpenApiDocument {
-  const errorResponse: ResponseObject = {
-    description:
-      "An error: google.rpc.Status JSON. The HTTP status follows the gRPC code (INVALID_ARGUMENT 400, UNAUTHENTICATED 401, PERMISSION_DENIED 403, NOT_FOUND 404, ALREADY_EXISTS 409 …).",
-    content: { "application/json": { schema: registry.statusSchema() } },
-  };
   const info: OpenApiDocument["info"] = { title: options.title, version: options.version };
   if (options.description !== undefined) info.description = options.description;
+  if (options.license !== undefined) info.license = options.license;
+  const errorStatuses = new Set(
+    Object.values(paths)
+      .flatMap((item) => Object.values(item))
+      .flatMap((operation) => Object.keys(operation.responses))
+      .map(Number)
+      .filter((status) => status >= 400),
+  );
+  const responses = errorResponseComponents(errorStatuses, registry.statusSchema(), commonHeaders());
   const document: OpenApiDocument = {
     openapi: "3.1.0",
     info,
-    tags: services.map((service) => withOptional({ name: service.name }, "description", commentOf(service))),
+    ...(options.servers === undefined ? {} : { servers: [...options.servers] }),
+    tags: services.map((service) => withOptional({ name: service.name }, "description", registry.commentOf(service))),
     paths,
-    components: { schemas: registry.components(), responses: { [errorResponseName]: errorResponse } },
+    components: { schemas: registry.components(), responses, headers: { [requestIdHeaderName]: requestIdHeader() } },
   };
   if (options.bearerAuth !== false) {
     const description = options.bearerAuth?.description ?? defaultBearerDescription;
@@ -132,11 +208,18 @@ function assembleDocument(
   return document;
 }
 
-function operationOf(binding: RestBinding, parameters: ParameterObject[], registry: SchemaRegistry): OperationObject {
+function operationOf(
+  binding: RestBinding,
+  parameters: ParameterObject[],
+  registry: SchemaRegistry,
+  extras: ResponseExtras,
+  options: OpenApiDocumentOptions,
+): OperationObject {
   const { method } = binding;
-  const comment = commentOf(method);
+  const comment = registry.commentOf(method);
   const body = requestBodyOf(binding, registry);
   const suffix = binding.index === 0 ? "" : `_${binding.index + 1}`;
+  const codes = codesOf(method, options.errorCodes ?? [], options.bearerAuth !== false);
   // In the order people read an operation: what it is, what goes in, what comes out.
   return {
     operationId: `${method.parent.name}_${method.name}${suffix}`,
@@ -145,13 +228,18 @@ function operationOf(binding: RestBinding, parameters: ParameterObject[], regist
     ...(method.deprecated ? { deprecated: true } : {}),
     ...(parameters.length > 0 ? { parameters } : {}),
     ...(body === undefined ? {} : { requestBody: body }),
-    responses: { "200": successResponseOf(binding, registry), default: { $ref: `#/components/responses/${errorResponseName}` } },
+    responses: {
+      ...successResponsesOf(binding, registry, extras),
+      ...errorResponsesOf(codes, body !== undefined),
+      default: { $ref: `#/components/responses/${otherErrorsName}` },
+    },
   };
 }
 
 /**
  * `body: "*"`: the request message, less the fields the path sets (an inline schema
- * then). `body: "field"`: that field's schema. Never required: an empty body reads as `{}`.
+ * then). `body: "field"`: that field's schema. Marked required, as the route expects a
+ * body (the transcoder reads an empty one as `{}`, but clients should send one).
  */
 function requestBodyOf(binding: RestBinding, registry: SchemaRegistry): RequestBodyObject | undefined {
   const input = binding.method.input;
@@ -162,35 +250,13 @@ function requestBodyOf(binding: RestBinding, registry: SchemaRegistry): RequestB
       const inPath = new Set(binding.variables.filter(({ fields }) => fields.length === 1).map(({ fields }) => fields[0] as DescField));
       const schema: SchemaObject =
         inPath.size === 0 ? registry.messageSchema(input) : { type: "object", properties: registry.propertiesOf(input, inPath) };
-      return withOptional({ content: json(schema) }, "description", commentOf(input));
+      return withOptional({ content: json(schema), required: true }, "description", registry.commentOf(input));
     }
     case "field": {
       const { description, ...schema } = registry.fieldSchema(binding.body.field);
-      return withOptional({ content: json(schema) }, "description", description);
+      return withOptional({ content: json(schema), required: true }, "description", description);
     }
   }
-}
-
-function successResponseOf(binding: RestBinding, registry: SchemaRegistry): ResponseObject {
-  const output = binding.method.output;
-  const schema = binding.responseBody === undefined ? registry.messageSchema(output) : registry.fieldSchema(binding.responseBody);
-  const description = (binding.responseBody === undefined ? commentOf(output) : schema.description) ?? "OK";
-  if (binding.method.methodKind !== "server_streaming") return { description, content: json(schema) };
-  const item = output.typeName;
-  const sse = [
-    `Server-Sent Events: each message of the stream is one frame whose \`data:\` is a \`${item}\` in JSON (a \`: keep-alive\` comment comes when the stream is idle).`,
-    "A clean end is `event: complete` with `data: {}`; a failure after the first frame is `event: error` whose data is a `google.rpc.Status`; a failure before it is a plain error response.",
-  ].join(" ");
-  const ndjson = `Newline-delimited JSON, chosen with \`Accept: application/x-ndjson\`: one \`${item}\` per line; a failure after the first line ends the stream with a line \`{"error": <google.rpc.Status>}\`.`;
-  const errorLine: SchemaObject = { type: "object", properties: { error: registry.statusSchema() }, required: ["error"] };
-  return {
-    description:
-      joinParagraphs(description, "A stream of messages, as Server-Sent Events (the default) or newline-delimited JSON.") ?? description,
-    content: {
-      "text/event-stream": { schema: { type: "string", description: sse } },
-      "application/x-ndjson": { schema: { oneOf: [schema, errorLine], description: ndjson } },
-    },
-  };
 }
 
 function json(schema: SchemaObject): Record<string, MediaTypeObject> {

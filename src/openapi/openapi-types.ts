@@ -16,6 +16,7 @@ export interface SchemaObject {
   pattern?: string;
   contentEncoding?: string;
   enum?: string[];
+  const?: string;
   description?: string;
   deprecated?: boolean;
   properties?: Record<string, SchemaObject>;
@@ -24,6 +25,8 @@ export interface SchemaObject {
   required?: string[];
   items?: SchemaObject;
   oneOf?: SchemaObject[];
+  anyOf?: SchemaObject[];
+  allOf?: SchemaObject[];
 }
 
 /** A query, path or header parameter. */
@@ -43,14 +46,30 @@ export interface MediaTypeObject {
   schema: SchemaObject;
 }
 
-/** A request body; every body this generator describes may be left out (it reads as `{}`). */
+/** A request body. */
 export interface RequestBodyObject {
   description?: string;
   content: Record<string, MediaTypeObject>;
+  required?: boolean;
 }
 
+/** A response header; `required` when every such response carries it. */
+export interface HeaderObject {
+  description?: string;
+  required?: boolean;
+  schema: SchemaObject;
+}
+
+/** A `$ref` to a component. */
+export interface ReferenceObject {
+  $ref: string;
+}
+
+/** The headers of a response, by name. */
+export type HeadersObject = Record<string, HeaderObject | ReferenceObject>;
+
 /** A response, or a `$ref` to one in `components.responses`. */
-export type ResponseObject = { description: string; content?: Record<string, MediaTypeObject> } | { $ref: string };
+export type ResponseObject = { description: string; headers?: HeadersObject; content?: Record<string, MediaTypeObject> } | ReferenceObject;
 
 /** One HTTP method on one path. */
 export interface OperationObject {
@@ -83,15 +102,30 @@ export interface TagObject {
   description?: string;
 }
 
+/** The API's license: a name, and an SPDX identifier or a URL. */
+export interface LicenseObject {
+  name: string;
+  identifier?: string;
+  url?: string;
+}
+
+/** Where the API is served; a relative URL is relative to where the document was fetched. */
+export interface ServerObject {
+  url: string;
+  description?: string;
+}
+
 /** The whole document. */
 export interface OpenApiDocument {
   openapi: "3.1.0";
-  info: { title: string; version: string; description?: string };
+  info: { title: string; version: string; description?: string; license?: LicenseObject };
+  servers?: ServerObject[];
   tags: TagObject[];
   paths: Record<string, PathItemObject>;
   components: {
     schemas: Record<string, SchemaObject>;
     responses: Record<string, ResponseObject>;
+    headers?: Record<string, HeaderObject>;
     securitySchemes?: Record<string, SecuritySchemeObject>;
   };
   security?: Record<string, string[]>[];

@@ -26,7 +26,7 @@ import {
   type TemplateSegment,
   type ValueType,
 } from "../http/transcoding/index.js";
-import { fieldDescription, scalarSchema, valueSchema, type SchemaRegistry } from "./json-schemas.js";
+import { scalarSchema, valueSchema, type SchemaRegistry } from "./json-schemas.js";
 import type { ParameterObject, SchemaObject } from "./openapi-types.js";
 import { joinParagraphs } from "./proto-comments.js";
 
@@ -76,7 +76,12 @@ function variableParameter(
   const shape = segments.map(segmentText).join("/");
   const note = `Matches \`${shape}\`; its slashes go in the URL as they are, not percent-encoded.`;
   const pattern = `^${segments.map(segmentPattern).join("/")}$`;
-  return parameterFor(name, "path", { type: "string", pattern, description: joinParagraphs(fieldDescription(leaf), note) ?? note }, flags);
+  return parameterFor(
+    name,
+    "path",
+    { type: "string", pattern, description: joinParagraphs(registry.fieldDescription(leaf), note) ?? note },
+    flags,
+  );
 }
 
 function unnamedParameter(name: string, segment: TemplateSegment, parts: string[]): ParameterObject {
@@ -121,7 +126,7 @@ export function headerParametersOf(binding: RestBinding, headers: readonly Heade
       return parameterFor(
         header.header,
         "header",
-        { ...registry.fieldSchema(leaf), description: joinParagraphs(fieldDescription(leaf), note) ?? note },
+        { ...registry.fieldSchema(leaf), description: joinParagraphs(registry.fieldDescription(leaf), note) ?? note },
         { deprecated: leaf.deprecated },
       );
     });
@@ -155,7 +160,7 @@ function queryParameter(path: readonly DescField[], registry: SchemaRegistry): P
   const type = valueTypeOf(field);
   if (!hasTextForm(type)) return undefined;
   const name = path.map((step) => step.jsonName).join(".");
-  const comment = fieldDescription(field);
+  const comment = registry.fieldDescription(field);
   const value = queryValueSchema(type, registry);
   switch (field.fieldKind) {
     case "list":

@@ -164,6 +164,20 @@ describe("the document for the transcoder's test service", () => {
     expect(document.components.schemas["google.rpc.Status"]).toMatchObject({ required: ["code", "message", "details"] });
   });
 
+  it("answers every operation's errors with what the transcoder gives on its own, bodies with 413 and 415 too", () => {
+    const statuses = (op: OperationObject) => Object.keys(op.responses);
+    expect(statuses(operation("/v1/echo", "get"))).toEqual(["200", "400", "401", "500", "504", "default"]);
+    expect(statuses(operation("/v1/resources", "post"))).toEqual(["200", "400", "401", "413", "415", "500", "504", "default"]);
+    expect(operation("/v1/resources", "post").requestBody?.required).toBe(true);
+    expect(document.components.responses["ContentTooLarge"]).toMatchObject({ description: expect.stringContaining("larger than") });
+    expect(document.components.headers?.["X-Request-Id"]).toMatchObject({ required: true, schema: { type: "string" } });
+    expect(operation("/v1/echo", "get").responses["200"]).toMatchObject({
+      headers: { "X-Request-Id": { $ref: "#/components/headers/X-Request-Id" } },
+    });
+    const open = buildOpenApiDocument({ services: [TranscodingTestService], title: "Test", version: "v9", bearerAuth: false }).document;
+    expect(open.paths["/v1/echo"]?.get?.responses).not.toHaveProperty("401");
+  });
+
   it("leaves out custom HTTP methods OpenAPI 3.1 cannot express, with a warning", () => {
     expect(document.paths["/v1/reports/{id}"]).toBeUndefined();
     expect(warnings).toEqual([

@@ -6,11 +6,13 @@
 import { spawn } from "node:child_process";
 import { create, fromBinary, toBinary, type DescFile } from "@bufbuild/protobuf";
 import { CodeGeneratorRequestSchema, CodeGeneratorResponseSchema, type CodeGeneratorRequest } from "@bufbuild/protobuf/wkt";
+import { Code } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { file_runline_v1_admin_service } from "../../gen/runline/v1/admin_service_pb.js";
 import { file_runline_v1_runs_service } from "../../gen/runline/v1/runs_service_pb.js";
 import { file_transcodingtest_v1_test_service } from "../../gen/transcodingtest/v1/test_service_pb.js";
-import { generateOpenApi, parsePluginOptions } from "../../src/openapi/openapi-plugin.js";
+import { generateOpenApi } from "../../src/openapi/openapi-plugin.js";
+import { parsePluginOptions } from "../../src/openapi/plugin-options.js";
 import type { OpenApiDocument } from "../../src/openapi/openapi-types.js";
 
 /** A request to generate `files`, carrying them and everything they import. */
@@ -35,10 +37,16 @@ describe("plugin options", () => {
       packages: [],
       title: "API",
       version: "v1",
+      license: undefined,
+      servers: undefined,
       jsonFile: "openapi.json",
       typesFile: undefined,
       bearerAuth: true,
       headerFields: [],
+      errorCodes: [],
+      responseHeaders: [],
+      entityTags: [],
+      noContent: [],
     });
   });
 
@@ -46,7 +54,7 @@ describe("plugin options", () => {
     const options = parsePluginOptions(
       "package=a.v1,package=b.v1,title=Runline API,version=v2,json_file=x/y.json,types_file=x/y.ts,bearer_auth=false,header=a.v1.S.M:X-Key=key",
     );
-    expect(options).toEqual({
+    expect(options).toMatchObject({
       packages: ["a.v1", "b.v1"],
       title: "Runline API",
       version: "v2",
@@ -57,11 +65,41 @@ describe("plugin options", () => {
     });
   });
 
+  it("reads the license, servers, error codes and what REST hooks add to responses", () => {
+    const options = parsePluginOptions(
+      [
+        "license=Proprietary",
+        "server=/",
+        "server=https://api.example.com",
+        "errors=*:PERMISSION_DENIED UNAVAILABLE",
+        "errors=a.v1.S.Get:NOT_FOUND",
+        "response_header=a.v1.S.Create:200:Replayed=replayed",
+        "etag=a.v1.S.Get:content.hash",
+        "no_content=a.v1.S.Get:output.outcome",
+      ].join(","),
+    );
+    expect(options).toMatchObject({
+      license: { name: "Proprietary" },
+      servers: [{ url: "/" }, { url: "https://api.example.com" }],
+      errorCodes: [
+        { selector: "*", codes: [Code.PermissionDenied, Code.Unavailable] },
+        { selector: "a.v1.S.Get", codes: [Code.NotFound] },
+      ],
+      responseHeaders: [{ method: "a.v1.S.Create", status: 200, header: "Replayed", field: "replayed" }],
+      entityTags: [{ method: "a.v1.S.Get", field: "content.hash" }],
+      noContent: [{ method: "a.v1.S.Get", path: "output.outcome" }],
+    });
+  });
+
   it("refuses unknown keys and missing or bad values", () => {
     expect(() => parsePluginOptions("packages=runline.v1")).toThrow(/unknown option "packages"/);
     expect(() => parsePluginOptions("title")).toThrow(/option "title" needs a value/);
     expect(() => parsePluginOptions("bearer_auth=maybe")).toThrow(/true or false/);
     expect(() => parsePluginOptions("header=Method:X-Key=key")).toThrow(/<package.Service.Method>:<Header-Name>=<field>/);
+    expect(() => parsePluginOptions("errors=*:NOT_FOUND GONE")).toThrow(/unknown gRPC code "GONE"/);
+    expect(() => parsePluginOptions("errors=*:404")).toThrow(/<selector>:<CODE> <CODE>…/);
+    expect(() => parsePluginOptions("response_header=a.v1.S.M:OK:X-A=a")).toThrow(/<status>:<Header-Name>=<field>/);
+    expect(() => parsePluginOptions("etag=a.v1.S.M")).toThrow(/<package.Service.Method>:<field>/);
   });
 });
 
@@ -90,6 +128,38 @@ describe("generating", () => {
     await expect(
       generateOpenApi(requestFor([file_runline_v1_runs_service], "header=runline.v1.RunsService.MakeRun:X-A=a")),
     ).rejects.toThrow(/MakeRun is not a described method/);
+  });
+
+  it("describes what REST hooks add, and refuses methods, services, fields and statuses that do not exist", async () => {
+    const generate = (options: string[]) => generateOpenApi(requestFor([file_runline_v1_runs_service], options.join(",")));
+    const { response } = await generate([
+      "errors=runline.v1.RunsService:NOT_FOUND",
+      "etag=runline.v1.RunsService.GetRunDefinition:content_hash",
+      "no_content=runline.v1.RunsService.GetRunOutput:output.outcome",
+      "response_header=runline.v1.RunsService.GetRunOutput:204:X-Done=output.done",
+    ]);
+    const document = JSON.parse(response.file[0]?.content ?? "") as OpenApiDocument;
+    expect(Object.keys(document.paths["/api/v1/runs/{run_id}/definition"]?.get?.responses ?? {})).toEqual([
+      "200",
+      "304",
+      "400",
+      "401",
+      "404",
+      "500",
+      "504",
+      "default",
+    ]);
+    expect(document.paths["/api/v1/runs/{run_id}/output"]?.get?.responses["204"]).toMatchObject({
+      description: "No Content: none of `output.result`, `output.interrupt`, `output.error` is set (oneof `outcome`), so there is no body.",
+      headers: { "X-Done": { schema: { type: "boolean" } } },
+    });
+    await expect(generate(["errors=runline.v1.JobsService:NOT_FOUND"])).rejects.toThrow(/JobsService is not a described service or method/);
+    await expect(generate(["etag=runline.v1.RunsService.GetRunDefinition:hash"])).rejects.toThrow(/has no field "hash"/);
+    await expect(generate(["no_content=runline.v1.RunsService.GetRunOutput:output.results"])).rejects.toThrow(/has no field "results"/);
+    await expect(generate(["response_header=runline.v1.RunsService.GetRun:204:X-A=run.id"])).rejects.toThrow(
+      /X-A of runline.v1.RunsService.GetRun: the method has no 204 response/,
+    );
+    await expect(generate(["response_header=runline.v1.RunsService.GetRun:200:X-A=run"])).rejects.toThrow(/"run" is not a scalar or enum/);
   });
 
   it("writes nothing for an input without the chosen packages (buf runs it once per input)", async () => {

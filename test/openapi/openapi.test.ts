@@ -1,8 +1,10 @@
 /**
  * The committed Runline document (gen/openapi/runline.openapi.json, written by
  * `buf generate`): valid OpenAPI 3.1, one operation per HTTP binding of every runline.v1
- * RPC, path parameters for every template variable, the proto comments as descriptions,
- * bearer authentication, and a document openapi-typescript turns into client types.
+ * RPC, path parameters for every template variable, the proto comments as descriptions
+ * (field names in their JSON form), each operation's error statuses, what the REST hooks
+ * add (headers, 204, 304), bearer authentication, and a document openapi-typescript
+ * turns into client types.
  */
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -55,7 +57,9 @@ describe("the generated Runline OpenAPI document", () => {
     expect(result.valid, result.valid ? "" : compileErrors(result)).toBe(true);
     expect(result.specification).toBe("OpenAPI");
     expect(document.openapi).toBe("3.1.0");
-    expect(document.info).toEqual({ title: "Runline API", version: "v1" });
+    expect(document.info).toEqual({ title: "Runline API", version: "v1", license: { name: "Proprietary" } });
+    // Relative: the API is where the document was fetched from.
+    expect(document.servers).toEqual([{ url: "/" }]);
   });
 
   it("has one operation per HTTP binding of every runline.v1 RPC (client and two-way streams have no REST form)", () => {
@@ -170,6 +174,90 @@ describe("the generated Runline OpenAPI document", () => {
   it("documents streams as Server-Sent Events and NDJSON", () => {
     const stream = operationById("RunsService_StreamRunEvents").responses["200"];
     expect(Object.keys((stream as { content: object }).content)).toEqual(["text/event-stream", "application/x-ndjson"]);
+  });
+
+  it("lists the error statuses each operation can answer, each a google.rpc.Status", () => {
+    const statuses = (operationId: string) =>
+      Object.keys(operationById(operationId).responses).filter((status) => status !== "200" && status !== "default");
+    expect(statuses("RunsService_GetRun")).toEqual(["400", "401", "403", "404", "429", "500", "503", "504"]);
+    expect(statuses("RunsService_ListRuns")).toEqual(["400", "401", "403", "429", "500", "503", "504"]);
+    expect(statuses("RunsService_CreateRun")).toEqual(["400", "401", "403", "404", "409", "413", "415", "429", "500", "503", "504"]);
+    expect(statuses("WorkerService_Heartbeat")).toEqual(["400", "401", "403", "404", "413", "415", "429", "500", "503", "504"]);
+    for (const operation of operations()) {
+      expect(operation.responses["default"], operation.operationId).toEqual({ $ref: "#/components/responses/Error" });
+      expect(
+        Object.keys(operation.responses).some((status) => status.startsWith("4")),
+        operation.operationId,
+      ).toBe(true);
+    }
+    expect(document.components.responses["Conflict"]).toMatchObject({
+      description: expect.stringMatching(/`ALREADY_EXISTS`: .*\n- `ABORTED`: /),
+      content: { "application/json": { schema: { $ref: "#/components/schemas/google.rpc.Status" } } },
+    });
+  });
+
+  it("describes google.rpc.ErrorInfo and BadRequest as details told apart by @type", () => {
+    const details = document.components.schemas["google.rpc.Status"]?.properties?.["details"];
+    expect(details?.items?.anyOf?.slice(0, 2)).toEqual([
+      { $ref: "#/components/schemas/google.rpc.ErrorInfo" },
+      { $ref: "#/components/schemas/google.rpc.BadRequest" },
+    ]);
+    expect(document.components.schemas["google.rpc.ErrorInfo"]?.properties?.["@type"]).toEqual({
+      type: "string",
+      const: "type.googleapis.com/google.rpc.ErrorInfo",
+    });
+    expect(Object.keys(document.components.schemas["google.rpc.ErrorInfo"]?.properties ?? {})).toEqual([
+      "@type",
+      "reason",
+      "domain",
+      "metadata",
+    ]);
+    expect(document.components.schemas["google.rpc.BadRequest"]?.properties?.["fieldViolations"]?.items?.properties).toHaveProperty(
+      "field",
+    );
+  });
+
+  it("documents the REST hooks' headers, the 304 of GetRunDefinition and the 204 of GetRunOutput", () => {
+    const createRun = operationById("RunsService_CreateRun").responses["200"] as { headers: Record<string, { description: string }> };
+    expect(createRun.headers["Idempotent-Replayed"]?.description).toContain("Carries the response field `idempotentReplayed`.");
+    const definition = operationById("RunsService_GetRunDefinition");
+    expect(definition.parameters?.map((parameter) => `${parameter.in} ${parameter.name}`)).toEqual(["path run_id", "header If-None-Match"]);
+    expect(definition.responses["304"]).toMatchObject({ headers: { ETag: { required: true }, "X-Request-Id": expect.any(Object) } });
+    expect(definition.responses["304"]).not.toHaveProperty("content");
+    const output = operationById("RunsService_GetRunOutput").responses["204"];
+    expect(Object.keys((output as { headers: object }).headers)).toEqual(["X-Request-Id", "Runline-Run-Status", "Runline-Run-Done"]);
+    expect(output).not.toHaveProperty("content");
+  });
+
+  it("marks every request body required", () => {
+    const bodies = operations().filter((operation) => operation.requestBody !== undefined);
+    expect(bodies.length).toBeGreaterThan(20);
+    for (const operation of bodies) expect(operation.requestBody?.required, operation.operationId).toBe(true);
+  });
+
+  it("names fields by their JSON names in every description", () => {
+    const protoNames = new Set(
+      services
+        .flatMap((service) => [service.file, ...service.file.dependencies])
+        .flatMap((file) =>
+          file.messages.flatMap((message) => message.fields.filter((field) => field.name !== field.jsonName).map((field) => field.name)),
+        ),
+    );
+    const text = JSON.stringify(document);
+    const spans = [...text.matchAll(/`([a-z][a-z0-9_]*)`/g)].map((match) => match[1] as string);
+    expect(spans.filter((span) => protoNames.has(span))).toEqual([]);
+    expect(operationById("RunsService_StreamRunEvents").description).toContain("then come the stored events after `afterSequence`");
+    expect(document.components.schemas["runline.v1.ApiKey"]?.properties?.["id"]?.description).toBe(
+      "The key's id; runs record it as `createdBy`.",
+    );
+  });
+
+  it("puts bindings that differ only in variable names on one path", () => {
+    const webhook = document.paths["/api/v1/webhooks/{id}"];
+    expect(Object.keys(webhook ?? {}).sort()).toEqual(["delete", "get", "patch"]);
+    expect(document.paths["/api/v1/webhooks/{webhook.id}"]).toBeUndefined();
+    expect(webhook?.patch?.parameters?.[0]).toMatchObject({ name: "id", in: "path", required: true });
+    expect(webhook?.patch?.parameters?.[0]?.description).toContain("Sets the request field `webhook.id`.");
   });
 
   it("requires HTTP bearer authentication", () => {

@@ -24,6 +24,7 @@ export { hasTextForm, valueTypeOf, type ValueType } from "./field-value.js";
 export { findJsonFault, jsonFaultMessage, type JsonFault } from "./json-faults.js";
 export type { TemplateSegment } from "./path-template.js";
 export type { NodeRequest } from "./request-body.js";
+export { httpStatusFor } from "./rest-errors.js";
 export { isResponseClosed, writeWithBackpressure, type NodeResponse } from "./response-writer.js";
 export { maxTimerMs, toNodeHeaders } from "./metadata-headers.js";
 export { lingerBeforeAnswer, releaseUnreadRequest, requestChunks } from "./request-discard.js";
