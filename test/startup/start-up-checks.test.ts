@@ -106,6 +106,19 @@ describe("a start that cannot succeed is refused before anything starts", () => 
     }
   });
 
+  it.runIf(process.getuid?.() === 0)("as root, a data folder the postgres user cannot enter is named, with its mode", async () => {
+    const locked = await mkdtemp(path.join(os.tmpdir(), "runline-start-"));
+    folders.push(locked);
+    const { env } = await startEnvironment();
+    const outcome = await attemptStart({ ...env, RUNLINE_DATA_DIR: path.join(locked, "data") });
+    expectRefused(
+      outcome,
+      2,
+      new RegExp(`^runline: cannot start: RUNLINE_DATA_DIR: .*cannot enter ${locked} \\(mode 700\\); chmod 755 it`),
+    );
+    expect(existsSync(path.join(locked, "data"))).toBe(false);
+  });
+
   it("a DATABASE_URL that does not parse is named and not echoed (it may hold a password)", async () => {
     const { env } = await startEnvironment();
     const outcome = await attemptStart({ ...env, DATABASE_URL: "postgres://runline:s3cret@db:notaport/runline" });
