@@ -77,7 +77,9 @@ async function checkPortFree(host: string, port: number): Promise<void> {
     probe.listen({ host, port });
     await once(probe, "listening");
   } catch (error) {
-    throw listenFailure(error, host, port) ?? new StartFailure("PORT", `cannot listen on ${host}:${port} (${codeOf(error)})`);
+    const code = codeOf(error);
+    if (code === "ENOTFOUND" || code === "EAI_AGAIN") throw new StartFailure("HOST", `${host} does not resolve to an address (${code})`);
+    throw listenFailure(error, host, port) ?? new StartFailure("PORT", `cannot listen on ${host}:${port} (${code})`);
   }
   probe.close();
   await once(probe, "close");

@@ -119,6 +119,14 @@ describe("a start that cannot succeed is refused before anything starts", () => 
     expect(existsSync(path.join(locked, "data"))).toBe(false);
   });
 
+  it("a HOST that is not an address of this machine is named", async () => {
+    const { env, dataDir } = await startEnvironment();
+    // 192.0.2.0/24 is TEST-NET-1 (RFC 5737): documentation only, never a machine's address.
+    const outcome = await attemptStart({ ...env, HOST: "192.0.2.1" });
+    expectRefused(outcome, 2, /^runline: cannot start: HOST: 192\.0\.2\.1 is not an address of this machine$/);
+    expect(existsSync(dataDir)).toBe(false);
+  });
+
   it("a DATABASE_URL that does not parse is named and not echoed (it may hold a password)", async () => {
     const { env } = await startEnvironment();
     const outcome = await attemptStart({ ...env, DATABASE_URL: "postgres://runline:s3cret@db:notaport/runline" });
