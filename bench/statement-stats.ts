@@ -22,10 +22,10 @@ export async function resetStatementStats(database: pg.Client): Promise<void> {
 export async function printStatementStats(database: pg.Client, title: string, top = 6): Promise<void> {
   if (!statementStatsWanted()) return;
   const { rows } = await database.query<{ calls: string; rows: string; ms: string; text: string }>(
-    `select calls::text, rows::text, round(total_exec_time::numeric, 1)::text as ms,
-       left(regexp_replace(query, '\\s+', ' ', 'g'), 80) as text
-     from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database())
-     order by calls desc limit $1::int`,
+    `select s.calls::text, s.rows::text, round(s.total_exec_time::numeric, 1)::text as ms,
+       left(regexp_replace(s.query, '\\s+', ' ', 'g'), 80) as text
+     from pg_stat_statements s where s.dbid = (select oid from pg_database where datname = current_database())
+     order by s.calls desc limit $1::int`,
     [top],
   );
   say(`\nStatements of ${title} (pg_stat_statements: calls, rows, total ms, text):\n`);
