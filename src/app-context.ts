@@ -4,6 +4,7 @@
  */
 import type { Database } from "./db/database.js";
 import type { EventHub } from "./events/event-hub.js";
+import type { SharedTails } from "./events/shared-tail.js";
 import type { KeyResolver } from "./auth/api-keys.js";
 import type { Logger } from "./logger.js";
 import type { PageTokens } from "./runs/page-token.js";
@@ -14,6 +15,8 @@ import type { TargetPolicy } from "./webhooks/target-policy.js";
 export interface AppContext {
   readonly database: Database;
   readonly hub: EventHub;
+  /** One reader per watched run (StreamRunEvents callers share it). */
+  readonly tails: SharedTails;
   readonly keys: KeyResolver;
   readonly pageTokens: PageTokens;
   readonly logger: Logger;

@@ -19,6 +19,7 @@ import type { Config } from "./config.js";
 import { migrateDatabase, openDatabase, type Database } from "./db/database.js";
 import { startEmbeddedPostgres, type EmbeddedDatabase } from "./db/embedded-postgres.js";
 import { startEventHub } from "./events/event-hub.js";
+import { createSharedTails } from "./events/shared-tail.js";
 import { chainEndpoints, metricsEndpoint } from "./http/handler-chain.js";
 import { createRestHandler, withCors } from "./http/transcoding/index.js";
 import { lastEventIdField, restExposedHeaders, runsRestHooks, streamEventId } from "./api/rest-bindings.js";
@@ -90,9 +91,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   );
   const shutdown = new AbortController();
   const health = await startHealthState({ sql: database.sql, shutdownSignal: shutdown.signal, logger });
+  const tails = createSharedTails({ sql: database.sql, hub });
   const app: AppContext = {
     database,
     hub,
+    tails,
     keys: createKeyResolver({ sql: database.sql, rootKeyHash: rootKey.hash }),
     pageTokens: createPageTokens(await pageTokenKey(database)),
     webhooks: {
@@ -102,7 +105,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     logger,
     shutdownSignal: shutdown.signal,
   };
-  const metrics = createMetrics({ sql: database.sql, pool: () => database.poolUsage() });
+  const metrics = createMetrics({ sql: database.sql, pool: () => database.poolUsage(), streamTails: () => tails.census() });
   // Observation is outermost, so refusals by auth are logged and measured too; request
   // messages are checked (request-validation.ts) only for callers who passed auth.
   const interceptors = [observeInterceptor(logger, metrics), authInterceptor(app.keys), validationInterceptor()];

@@ -94,7 +94,7 @@ export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsSer
   const targets = createRunTargetCache();
   const stream = async function* (tenantId: string, runId: string, after: number, context: HandlerContext) {
     const signal = AbortSignal.any([context.signal, app.shutdownSignal]);
-    for await (const item of streamRunEvents(sql, app.hub, tenantId, runId, after, signal)) {
+    for await (const item of streamRunEvents(sql, app.tails, tenantId, runId, after, signal)) {
       yield { run: item.run === undefined ? undefined : runMessage(item.run), events: item.events.map(eventMessage) };
     }
     // Ended by shutdown rather than by the run's end: UNAVAILABLE tells clients to

@@ -16,9 +16,20 @@ export interface BatchLimits {
   readonly maxBytes: number;
 }
 
+/**
+ * Most per stream message: 500 events, and 256 KiB of event JSON unless one event alone
+ * is larger. The transport holds about one message per stream while its client is slow
+ * (the handler is not pulled until the last one drained), so this is what a stalled
+ * reader costs: 40 of them on 100 KiB events grew the server by 5.9 GB with 500-event
+ * messages (bench/RESULTS.md, slow-readers). The shared tail reads by the same limits.
+ */
+export const streamBatchLimits: BatchLimits = { maxEvents: 500, maxBytes: 256 * 1024 };
+
 /** A batch, and whether events after it were left for the next one. */
 export interface EventBatch {
   readonly events: EventRecord[];
+  /** Each event's bytes of JSON (data and type), as the limits count them. */
+  readonly sizes: number[];
   /** True when a limit cut the batch: more events are stored after it. */
   readonly cut: boolean;
 }
@@ -44,7 +55,8 @@ const batchStatement = `
     ) as next
     where walk.events <= $4::int and (walk.bytes <= $5::bigint or walk.events = 1)
   )
-  select e.run_id, e.sequence, e.type, e.data, e.status, e.event_id, e.create_time, (select count(*) from walk)::int as walked
+  select e.run_id, e.sequence, e.type, e.data, e.status, e.event_id, e.create_time, walk.bytes as walked_bytes,
+    (select count(*) from walk)::int as walked
   from walk join run_events e on e.tenant_id = $1::uuid and e.run_id = $2::uuid and e.sequence = walk.sequence
   where walk.events <= $4::int and (walk.bytes <= $5::bigint or walk.events = 1)
   order by e.sequence`;
@@ -57,7 +69,7 @@ export async function readEventBatch(
   afterSequence: number | string,
   limits: BatchLimits,
 ): Promise<EventBatch> {
-  const rows = await sql.query<EventRecord & { walked: number }>(batchStatement, [
+  const rows = await sql.query<EventRecord & { walked: number; walked_bytes: number }>(batchStatement, [
     tenantId,
     runId,
     afterSequence,
@@ -65,6 +77,8 @@ export async function readEventBatch(
     limits.maxBytes,
   ]);
   const walked = rows[0]?.walked ?? 0;
-  const events = rows.map(({ walked: _walked, ...event }) => event);
-  return { events, cut: walked > events.length };
+  // walked_bytes is the running total up to each event: its size is the step from the last.
+  const sizes = rows.map((row, index) => row.walked_bytes - (index === 0 ? 0 : rows[index - 1]!.walked_bytes));
+  const events = rows.map(({ walked: _walked, walked_bytes: _bytes, ...event }) => event);
+  return { events, sizes, cut: walked > events.length };
 }

@@ -10,6 +10,7 @@ import type { Code } from "@connectrpc/connect";
 import { codeToString } from "@connectrpc/connect/protocol-connect";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Sql } from "../db/database.js";
+import type { TailCensus } from "../events/shared-tail.js";
 
 /** The metrics a server records. */
 export interface Metrics {
@@ -34,6 +35,8 @@ export interface MetricsSources {
   readonly sql: Sql;
   /** Connections in use and the pool's size. */
   readonly pool: () => { inUse: number; size: number };
+  /** The shared tails' retained events and read counts (events/shared-tail.ts). */
+  readonly streamTails: () => TailCensus;
 }
 
 // Cross-tenant aggregates, read at scrape time only. runs_by_status and runs_queue.
@@ -186,6 +189,7 @@ export function createMetrics(sources: MetricsSources): Metrics {
       this.set(sources.pool().size);
     },
   });
+  registerTailMetrics(registry, sources.streamTails);
   return {
     registry,
     recordCall(procedure, protocol, code, seconds) {
@@ -205,4 +209,42 @@ export function createMetrics(sources: MetricsSources): Metrics {
     },
     render: () => registry.metrics(),
   };
+}
+
+/**
+ * The shared tails (events/shared-tail.ts): how many runs are watched, what their
+ * retained windows hold (bounded per run, so this is the memory the crowd shares), and
+ * how many batches were read by the tails versus by callers replaying on their own: the
+ * first grows with events and watched runs, the second with callers that resume or lag.
+ */
+function registerTailMetrics(registry: Registry, census: () => TailCensus): void {
+  const gauge = (name: string, help: string, value: (figures: TailCensus) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(value(census()));
+      },
+    });
+  gauge(
+    "runline_stream_tails",
+    "Runs with a shared tail in this process (watched by at least one StreamRunEvents caller).",
+    (c) => c.tails,
+  );
+  gauge("runline_stream_tail_retained_events", "Events kept in memory by the shared tails, all runs.", (c) => c.retainedEvents);
+  gauge("runline_stream_tail_retained_bytes", "Bytes of event JSON kept in memory by the shared tails, all runs.", (c) => c.retainedBytes);
+  // Counted by the tails since start; a scrape sets the counter to their total.
+  new Counter({
+    name: "runline_stream_event_reads_total",
+    help: "Event batches read from Postgres for streams: by a run's shared tail (reader=tail) or by a caller behind it (reader=replay).",
+    labelNames: ["reader"],
+    registers: [registry],
+    collect() {
+      const figures = census();
+      this.reset();
+      this.inc({ reader: "tail" }, figures.tailReads);
+      this.inc({ reader: "replay" }, figures.replayReads);
+    },
+  });
 }

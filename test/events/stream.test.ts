@@ -14,6 +14,7 @@ import { RunsService, type StreamRunEventsResponse } from "../../gen/runline/v1/
 import { openDatabase } from "../../src/db/database.js";
 import { startEventHub } from "../../src/events/event-hub.js";
 import { streamRunEvents } from "../../src/events/run-event-stream.js";
+import { createSharedTails } from "../../src/events/shared-tail.js";
 import { createLogger } from "../../src/logger.js";
 import { clientFor, createCounterWorkflow, createTenant, json, protocols, type Protocol, type TenantFixture } from "../support/clients.js";
 import { startTestServer } from "../support/test-server.js";
@@ -325,20 +326,20 @@ describe("tenant isolation of run events", () => {
 
 describe("the stream's subscription to the event hub", () => {
   // Not observable over the network: these drive the domain generator against a hub
-  // of their own and count its subscriptions.
+  // of their own and count its subscriptions (the run's shared tail holds the one).
   async function startHub() {
     const database = await openDatabase({ url: serverA.databaseUrl, poolSize: 2 });
     onTestFinished(() => database.close());
     const hub = await startEventHub({ url: serverA.databaseUrl, sql: database.sql, logger: createLogger("silent") });
     onTestFinished(() => hub.close());
-    return { sql: database.sql, hub };
+    return { sql: database.sql, hub, tails: createSharedTails({ sql: database.sql, hub }) };
   }
 
   it("is released when the caller's signal aborts while the stream waits for live events", async () => {
-    const { sql, hub } = await startHub();
+    const { sql, hub, tails } = await startHub();
     const runId = await createRun();
     const controller = new AbortController();
-    const stream = streamRunEvents(sql, hub, tenant.tenantId, runId, 1, controller.signal);
+    const stream = streamRunEvents(sql, tails, tenant.tenantId, runId, 1, controller.signal);
     await stream.next();
     expect(hub.size).toBe(1);
     const waiting = stream.next();
@@ -348,9 +349,9 @@ describe("the stream's subscription to the event hub", () => {
   });
 
   it("is released when the consumer stops reading between messages", async () => {
-    const { sql, hub } = await startHub();
+    const { sql, hub, tails } = await startHub();
     const runId = await createRun();
-    const stream = streamRunEvents(sql, hub, tenant.tenantId, runId, 0, new AbortController().signal);
+    const stream = streamRunEvents(sql, tails, tenant.tenantId, runId, 0, new AbortController().signal);
     await stream.next();
     expect(hub.size).toBe(1);
     await stream.return(undefined);
