@@ -45,18 +45,25 @@ function playedDns(answer: { address: string }): LookupFunction {
     (callback as (error: null, addresses: { address: string; family: number }[]) => void)(null, [{ address: answer.address, family: 4 }]);
 }
 
-let agents: TargetAgents | undefined;
+const opened: TargetAgents[] = [];
 let closeServer: (() => void) | undefined;
 afterEach(() => {
-  agents?.close();
+  for (const agents of opened.splice(0)) agents.close();
   closeServer?.();
 });
+
+/** Agents closed after the test. */
+function newAgents(options: Parameters<typeof createTargetAgents>[0]): TargetAgents {
+  const agents = createTargetAgents(options);
+  opened.push(agents);
+  return agents;
+}
 
 describe("webhook attempts with keep-alive agents", () => {
   it("reuse one connection for attempts one after another to the same target", async () => {
     const server = await countingServer();
     closeServer = server.close;
-    agents = createTargetAgents({ maxTargets: 8, socketsPerTarget: 4, idleMs: 4_000 });
+    const agents = newAgents({ maxTargets: 8, socketsPerTarget: 4, idleMs: 4_000 });
     const policy = parseAllowList("127.0.0.1/32");
     for (let attempt = 0; attempt < 20; attempt++) {
       const result = await sendWebhook(
@@ -71,7 +78,7 @@ describe("webhook attempts with keep-alive agents", () => {
   it("open at most socketsPerTarget connections to one target, however many attempts run at once", async () => {
     const server = await countingServer({ answer: (response) => setTimeout(() => response.end("ok"), 20) });
     closeServer = server.close;
-    agents = createTargetAgents({ maxTargets: 8, socketsPerTarget: 3, idleMs: 4_000 });
+    const agents = newAgents({ maxTargets: 8, socketsPerTarget: 3, idleMs: 4_000 });
     const policy = parseAllowList("127.0.0.1/32");
     const url = `http://127.0.0.1:${server.port}/hook`;
     const results = await Promise.all(
@@ -84,7 +91,7 @@ describe("webhook attempts with keep-alive agents", () => {
   it("give a name whose DNS answer changed a connection of its own, never a socket checked for the old answer", async () => {
     const server = await countingServer();
     closeServer = server.close;
-    agents = createTargetAgents({ maxTargets: 8, socketsPerTarget: 4, idleMs: 4_000 });
+    const agents = newAgents({ maxTargets: 8, socketsPerTarget: 4, idleMs: 4_000 });
     // http:// to a name needs the name on the allow-list (which accepts its every address); the
     // refusal of a rebound private address is ssrf-delivery.test.ts's, and happens before an agent is chosen.
     const policy = parseAllowList("hooks.example");
@@ -110,7 +117,7 @@ describe("webhook attempts with keep-alive agents", () => {
     // Node's server announces `Keep-Alive: timeout=2`; the agent keeps the socket at most 1 s idle.
     const server = await countingServer({ keepAliveTimeout: 2_000 });
     closeServer = server.close;
-    agents = createTargetAgents({ maxTargets: 8, socketsPerTarget: 4, idleMs: 30_000 });
+    const agents = newAgents({ maxTargets: 8, socketsPerTarget: 4, idleMs: 30_000 });
     const policy = parseAllowList("127.0.0.1/32");
     const url = `http://127.0.0.1:${server.port}/hook`;
     expect(await sendWebhook({ url, headers, body }, { policy, timeoutMs: 5_000, agents })).toMatchObject({ status: 200 });
@@ -122,7 +129,7 @@ describe("webhook attempts with keep-alive agents", () => {
   it("do not reuse a socket whose answer was cut at the kept bytes: the rest of the body is never read", async () => {
     const server = await countingServer({ answer: (response) => response.end("x".repeat(64 * 1024)) });
     closeServer = server.close;
-    agents = createTargetAgents({ maxTargets: 8, socketsPerTarget: 4, idleMs: 4_000 });
+    const agents = newAgents({ maxTargets: 8, socketsPerTarget: 4, idleMs: 4_000 });
     const policy = parseAllowList("127.0.0.1/32");
     const url = `http://127.0.0.1:${server.port}/hook`;
     for (let attempt = 0; attempt < 3; attempt++) {
