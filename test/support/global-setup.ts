@@ -29,10 +29,15 @@ export default async function setup(project: TestProject): Promise<() => Promise
   await chmod(folder, 0o755);
   const logger = createLogger("warn");
   // fsync off: a throw-away cluster; durability is not what these tests measure.
+  // pg_stat_statements is loaded so that a test can count what Postgres ran for it
+  // (each test creates the extension in its own database; see statement-counts.ts).
   const cluster = await startEmbeddedPostgres({
     directory: path.join(folder, "pg"),
     logger,
-    postgresFlags: ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+    postgresFlags: [
+      ...["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+      ...["-c", "shared_preload_libraries=pg_stat_statements"],
+    ],
   });
   const admin = new pg.Client({ connectionString: cluster.adminUrl });
   await admin.connect();

@@ -1,0 +1,154 @@
+/**
+ * One reader per watched run per process (issue 14): a crowd of StreamRunEvents callers
+ * of one run costs Postgres what one caller costs, every caller still gets every
+ * sequence exactly once and in order, and a caller that resumes far behind replays from
+ * Postgres on its own and then joins the shared tail. Real server, real clients (Connect
+ * over HTTP/2, gRPC, REST SSE), statements counted by pg_stat_statements.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import { createCounterWorkflow, createTenant, json, type TenantFixture } from "../support/clients.js";
+import { scrape, sample } from "../support/metrics-scrape.js";
+import { seedRunEvents } from "../support/stalled-readers.js";
+import { countStatements } from "../support/statement-counts.js";
+import { crowdClients, crowdReaches, median, openCrowd, openRpcWatcher, sequenceRange, type Watcher } from "../support/stream-crowd.js";
+import { startTestServer } from "../support/test-server.js";
+
+let server: Awaited<ReturnType<typeof startTestServer>>;
+let tenant: TenantFixture;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  tenant = await createTenant(server.url);
+  await createCounterWorkflow(tenant);
+});
+
+async function createRun(): Promise<string> {
+  const { run } = await tenant.runs().createRun({ workflow: "counter", input: json({ n: 1 }) });
+  return run!.id;
+}
+
+/** Appends `count` progress events; resolves once committed, with when it was sent. */
+async function ingest(runId: string, count: number): Promise<number> {
+  const sent = performance.now();
+  await tenant
+    .runs()
+    .ingestRunEvents({ runId, events: Array.from({ length: count }, (_, index) => ({ type: "progress", data: json(index) })) });
+  return sent;
+}
+
+/**
+ * Cancels the run (its terminal event is `last`) and checks that every watcher got the
+ * sequences after its cursor up to `last` exactly once, in order, and then was ended.
+ */
+async function endAndCheck(runId: string, groups: readonly { watchers: readonly Watcher[]; after: number }[], last: number): Promise<void> {
+  await tenant.runs().cancelRun({ runId, reason: "test" });
+  for (const { watchers, after } of groups) {
+    await crowdReaches(watchers, last, 20_000);
+    for (const watcher of watchers) {
+      await watcher.ended;
+      expect(watcher.sequences, `a ${watcher.protocol} watcher's sequences`).toEqual(sequenceRange(after + 1, last));
+    }
+  }
+}
+
+// What the streams run: the tail's batch read, and its existence check after an empty one.
+const streamStatements = /with recursive walk|select \$\d+ as one from runs/;
+// What IngestRunEvents runs: the run's row lock and the insert (with begin and commit, left out).
+const ingestStatements = /insert into run_events|last_sequence from runs .* for update/;
+const hubPolls = /unnest\(\$1::uuid\[\], \$2::uuid\[\]\)/;
+const batches = 20;
+const eventsPerBatch = 5;
+
+/**
+ * `watchers` watch a new run from its creation event; `batches` batches are ingested one
+ * after another (each once every watcher has the one before), counting statements.
+ */
+async function watchBatches(watchers: number) {
+  const runId = await createRun();
+  const crowd = openCrowd({ baseUrl: server.url, key: tenant.key, runId }, watchers, 0);
+  await crowdReaches(crowd, 1, 20_000);
+  const window = await countStatements(server.databaseUrl);
+  const latencies: number[] = [];
+  let last = 1;
+  for (let batch = 0; batch < batches; batch++) {
+    const sent = await ingest(runId, eventsPerBatch);
+    last += eventsPerBatch;
+    await crowdReaches(crowd, last, 20_000);
+    for (const watcher of crowd) latencies.push(watcher.arrivals.get(last)! - sent);
+  }
+  const counts = await window.end();
+  await window.close();
+  await endAndCheck(runId, [{ watchers: crowd, after: 0 }], last + 1);
+  const streams = counts.matching(streamStatements);
+  return {
+    streams,
+    polls: counts.matching(hubPolls),
+    perBatch: (streams + counts.matching(ingestStatements)) / batches,
+    // Beside them, the server's timers (lease sweeps, webhook and health checks) run on their own.
+    total: counts.total,
+    medianMs: median(latencies),
+    busiest: counts.busiest(),
+  };
+}
+
+describe("a crowd watching one run", () => {
+  it("gets every sequence once and in order, for the same Postgres statements per ingested batch with 100 watchers as with 1", async () => {
+    const one = await watchBatches(1);
+    const hundred = await watchBatches(100);
+    console.info(
+      `ingest and stream statements per ingested batch of ${eventsPerBatch} events: ${one.perBatch.toFixed(2)} with 1 watcher, ${hundred.perBatch.toFixed(2)} with 100 ` +
+        `(stream statements ${one.streams} / ${hundred.streams} for ${batches} batches; hub polls ${one.polls} / ${hundred.polls}; ` +
+        `all statements, timers included, ${one.total} / ${hundred.total}); ` +
+        `median send → receive ${one.medianMs.toFixed(1)} / ${hundred.medianMs.toFixed(1)} ms\n1 watcher:\n${one.busiest}\n100 watchers:\n${hundred.busiest}`,
+    );
+    // One read per batch (the batches come one at a time); a hub poll (every 2 s) can
+    // wake a run's tail once more: one empty read and one existence check per poll.
+    // Before: one read per watcher per batch, 100 × 20 = 2,000 reads.
+    expect(one.streams).toBeGreaterThanOrEqual(batches);
+    expect(hundred.streams).toBeLessThanOrEqual(one.streams + 2 * hundred.polls);
+    expect(hundred.streams).toBeLessThanOrEqual(batches + 2 * hundred.polls);
+  });
+});
+
+describe("a caller that resumes far behind the tail", () => {
+  it("replays the stored log from Postgres on its own, then joins the tail: all 5,000 events and the live ones, no gap, no repeat", async () => {
+    const runId = await createRun();
+    await seedRunEvents(server.databaseUrl, runId, 5000, 100);
+    const target = { baseUrl: server.url, key: tenant.key, runId };
+    const crowd = openCrowd(target, 20, 5001);
+    let last = 5001;
+    await ingest(runId, 5);
+    last += 5;
+    await crowdReaches(crowd, last, 20_000);
+    const replayReads = async () => sample(await scrape(server.url), "runline_stream_event_reads_total", { reader: "replay" }) ?? 0;
+    const replayedBefore = await replayReads();
+
+    // Opened while live batches keep coming: its replay and the tail run side by side.
+    const resumer = openRpcWatcher("connect-h2", crowdClients(target, 1).connect(0), target, 0);
+    for (let batch = 0; batch < 10; batch++) {
+      await ingest(runId, 5);
+      last += 5;
+    }
+    await crowdReaches([...crowd, resumer], last, 30_000);
+    const replayed = (await replayReads()) - replayedBefore;
+    // At least the 5,000 stored events in batches of 500 (and no more than it took to catch up).
+    expect(replayed).toBeGreaterThanOrEqual(10);
+
+    // Caught up, it takes live events from the tail: no more reads of its own.
+    for (let batch = 0; batch < 5; batch++) {
+      await ingest(runId, 5);
+      last += 5;
+      await crowdReaches([...crowd, resumer], last, 20_000);
+    }
+    expect((await replayReads()) - replayedBefore).toBe(replayed);
+    console.info(`resumer from 0 on a 5,000-event log: ${replayed} batches replayed from Postgres on its own, then on the tail`);
+    await endAndCheck(
+      runId,
+      [
+        { watchers: [resumer], after: 0 },
+        { watchers: crowd, after: 5001 },
+      ],
+      last + 1,
+    );
+  });
+});
