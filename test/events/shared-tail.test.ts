@@ -7,10 +7,12 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { createCounterWorkflow, createTenant, json, type TenantFixture } from "../support/clients.js";
+import { eventually } from "../support/expectations.js";
 import { scrape, sample } from "../support/metrics-scrape.js";
 import { seedRunEvents } from "../support/stalled-readers.js";
 import { countStatements } from "../support/statement-counts.js";
 import { crowdClients, crowdReaches, median, openCrowd, openRpcWatcher, sequenceRange, type Watcher } from "../support/stream-crowd.js";
+import { retainedTailLimits } from "../../src/events/shared-tail.js";
 import { startTestServer } from "../support/test-server.js";
 
 let server: Awaited<ReturnType<typeof startTestServer>>;
@@ -149,6 +151,53 @@ describe("a caller that resumes far behind the tail", () => {
         { watchers: crowd, after: 5001 },
       ],
       last + 1,
+    );
+  });
+});
+
+describe("the retained tail of a run of large events", () => {
+  it("keeps at most its limit (1,000 events, 1 MiB of event JSON) and no event larger than it, while watchers get every event", async () => {
+    const runId = await createRun();
+    const target = { baseUrl: server.url, key: tenant.key, runId };
+    const watchers = openCrowd(target, 3, 0);
+    await crowdReaches(watchers, 1, 20_000);
+    const retained = async () => {
+      const text = await scrape(server.url);
+      return { events: sample(text, "runline_stream_tail_retained_events")!, bytes: sample(text, "runline_stream_tail_retained_bytes")! };
+    };
+    const large = (kib: number) => ({ type: "log", data: json({ text: "x".repeat(kib * 1024) }) });
+    // 1,200 small events: the newest 1,000 are kept.
+    await ingest(runId, 1000);
+    await ingest(runId, 200);
+    let last = 1201;
+    await crowdReaches(watchers, last, 20_000);
+    expect((await retained()).events).toBe(retainedTailLimits.maxEvents);
+    let most = { events: 0, bytes: 0 };
+    // 40 events of 100 KiB, 4 MB in all, 5 to a batch.
+    for (let batch = 0; batch < 8; batch++) {
+      await tenant.runs().ingestRunEvents({ runId, events: Array.from({ length: 5 }, () => large(100)) });
+      last += 5;
+      await crowdReaches(watchers, last, 20_000);
+      const now = await retained();
+      most = { events: Math.max(most.events, now.events), bytes: Math.max(most.bytes, now.bytes) };
+    }
+    const full = await retained();
+    console.info(
+      `retained tail while 100 KiB events pass: at most ${most.bytes} bytes of event JSON; then ${full.events} events, ${full.bytes} bytes`,
+    );
+    expect(most.bytes).toBeLessThanOrEqual(retainedTailLimits.maxBytes);
+    // Full to its byte limit: ten 100 KiB events.
+    expect(full.events).toBe(10);
+
+    // One event larger than the whole window is not kept; watchers read it from Postgres.
+    await tenant.runs().ingestRunEvents({ runId, events: [large(1536)] });
+    last += 1;
+    await crowdReaches(watchers, last, 20_000);
+    expect(await retained()).toEqual({ events: 0, bytes: 0 });
+    await endAndCheck(runId, [{ watchers, after: 0 }], last + 1);
+    // The last watcher gone, the tail and its memory go too.
+    await eventually(5_000, "no tail left", async () =>
+      sample(await scrape(server.url), "runline_stream_tails") === 0 ? true : undefined,
     );
   });
 });
