@@ -241,11 +241,14 @@ export function createSharedTails(options: SharedTailOptions): SharedTails {
             const retained = retainedAfter(tail, cursor);
             if (retained !== undefined && retained.length > 0) return retained;
             if (retained === undefined) {
+              const seen = tail.cursor;
               const batch = await readEventBatch(options.sql, tenantId, runId, cursor, streamBatchLimits);
               counts.replayReads++;
               if (batch.events.length > 0) return batch.events;
               // Nothing stored after a cursor the tail has passed: the run was deleted,
-              // which the tail's next wake-up (the poll) finds and reports.
+              // which the tail's next wake-up (the poll) finds and reports. Unless the
+              // tail moved or failed during the read: then look again at once.
+              if (tail.cursor !== seen || tail.stop.signal.aborted) continue;
             }
             await changed(tail, signal);
           }

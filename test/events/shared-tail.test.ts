@@ -7,7 +7,8 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { createCounterWorkflow, createTenant, json, type TenantFixture } from "../support/clients.js";
-import { eventually } from "../support/expectations.js";
+import { Code } from "@connectrpc/connect";
+import { codeOf, eventually } from "../support/expectations.js";
 import { scrape, sample } from "../support/metrics-scrape.js";
 import { seedRunEvents } from "../support/stalled-readers.js";
 import { countStatements } from "../support/statement-counts.js";
@@ -199,5 +200,17 @@ describe("the retained tail of a run of large events", () => {
     await eventually(5_000, "no tail left", async () =>
       sample(await scrape(server.url), "runline_stream_tails") === 0 ? true : undefined,
     );
+  });
+});
+
+describe("a watched run that is deleted", () => {
+  it("ends every caller on its tail with NOT_FOUND", async () => {
+    const runId = await createRun();
+    const target = { baseUrl: server.url, key: tenant.key, runId };
+    const clients = crowdClients(target, 1);
+    const watchers = [0, 1, 2].map(() => openRpcWatcher("connect-h2", clients.connect(0), target, 0));
+    await crowdReaches(watchers, 1, 20_000);
+    await tenant.runs().deleteRun({ runId });
+    for (const watcher of watchers) expect(await codeOf(watcher.ended)).toBe(Code.NotFound);
   });
 });
