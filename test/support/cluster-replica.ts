@@ -23,6 +23,8 @@ export interface ClusterReplica {
   alive(): boolean;
   /** Log lines at warn or above, and anything on stderr (at most the first 50). */
   problems(): readonly string[];
+  /** SIGSTOP: a hung machine; the process keeps its sockets open and answers nothing. `kill()` still ends it. */
+  freeze(): void;
   /** `kill -9`: no shutdown, no goodbye to clients; resolves once the process is gone. */
   kill(): Promise<void>;
   /** SIGTERM (a graceful shutdown), SIGKILL after `graceMs`; resolves once the process is gone. */
@@ -116,6 +118,7 @@ export async function startReplica(options: ReplicaOptions): Promise<ClusterRepl
     url: `http://127.0.0.1:${port}`,
     alive: () => ending === undefined,
     problems: () => problems,
+    freeze: () => child.kill("SIGSTOP"),
     kill: () => end("SIGKILL", 0),
     stop: (graceMs = 10_000) => end("SIGTERM", graceMs),
   };

@@ -34,59 +34,65 @@ export interface HaproxyConfigOptions {
   readonly maxConnections?: number;
 }
 
-/** The configuration file's text for `options`; `haproxy -c -f` accepts it (test/cluster/haproxy-config.test.ts). */
+/** `ms` as HAProxy reads it, in the largest whole unit (`1h`, `30s`, `250ms`). */
+function duration(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}
+
+/**
+ * The configuration file's text for `options`, with a comment on each setting that
+ * matters to Runline; `haproxy -c` accepts it (test/cluster/balancer-protocols.test.ts).
+ */
 export function haproxyConfig(options: HaproxyConfigOptions): string {
-  const checkMs = options.checkIntervalMs ?? 1000;
-  const idleMs = options.streamIdleTimeoutMs ?? 3_600_000;
+  const check = duration(options.checkIntervalMs ?? 1000);
+  const idle = duration(options.streamIdleTimeoutMs ?? 3_600_000);
   const lines = [
     "global",
     `    maxconn ${options.maxConnections ?? 8000}`,
-    // Streams per client HTTP/2 connection; clients queue calls beyond it.
+    "    # Calls one client HTTP/2 connection may have open at once; clients queue beyond it.",
     `    tune.h2.max-concurrent-streams ${options.clientStreamsPerConnection ?? 100}`,
     ...(options.adminSocket === undefined ? [] : [`    stats socket ${options.adminSocket} mode 600 level admin`]),
     "",
     "defaults",
     "    mode http",
     "    timeout connect 2s",
-    // A request's headers must arrive within this; a stream's body never waits on it.
+    "    # A request's headers must come within this; a stream's body never waits on it.",
     "    timeout http-request 10s",
-    // A watched run may be quiet for long: a stream idle in both directions for this long
-    // is ended (clients resume). SSE sends a keep-alive comment every 15 s; RPC streams
-    // send nothing while the run is quiet, so this bounds how long they may stay idle.
-    `    timeout client ${idleMs}ms`,
-    `    timeout server ${idleMs}ms`,
-    // For upgraded connections (WebSocket, CONNECT); Runline has none, but a tunnel must
-    // not fall back to the short timeouts should one be added in front of it.
-    `    timeout tunnel ${idleMs}ms`,
+    "    # A stream idle both ways this long is cut (its client resumes). SSE sends a",
+    "    # keep-alive comment every 15 s; RPC streams send nothing while the run is quiet.",
+    `    timeout client ${idle}`,
+    `    timeout server ${idle}`,
+    "    # Upgraded connections (WebSocket): none today, but never the short timeouts.",
+    `    timeout tunnel ${idle}`,
     "    timeout http-keep-alive 65s",
-    // Forward each request body as it comes (the default, stated): a client stream or a
-    // large ingest is never held back until complete.
+    "    # Pass request bodies on as they come (the default, stated).",
     "    no option http-buffer-request",
-    // A connection refused by a dead replica is retried on another one.
+    "    # A connection refused by a dead replica is retried on another one.",
     "    retries 3",
     "    option redispatch 1",
     "",
     "frontend runline",
-    // No `proto` on the bind: HAProxy reads the HTTP/2 preface itself, so h2c (gRPC,
-    // Connect over HTTP/2) and HTTP/1.1 (REST, SSE, gRPC-web, Connect) share one port.
+    "    # No `proto`: HAProxy spots the HTTP/2 preface, so h2c (gRPC, Connect) and",
+    "    # HTTP/1.1 (REST, SSE, gRPC-web, Connect) share the port.",
     `    bind ${options.frontendHost ?? "127.0.0.1"}:${options.frontendPort}`,
     "    default_backend replicas",
-    // Which replica served a call: for operators, and for the tests that kill it.
+    "    # Which replica served a call: for operators, and for tests that kill it.",
     "    http-response set-header x-runline-replica %[srv_name]",
     "",
     "backend replicas",
-    // Streams are long and uneven: send each new one to the replica serving the fewest.
+    "    # Streams are long and uneven: each new one goes to the replica serving fewest.",
     "    balance leastconn",
     "    option httpchk",
-    // Checks go over HTTP/2 like the calls; HAProxy 2.6 fails an h2 check that has no
-    // Host header ("Socket error", measured), so one is named.
+    '    # HAProxy 2.6 fails an HTTP/2 check without a Host header ("Socket error").',
     "    http-check send meth GET uri /readyz hdr host runline",
     "    http-check expect status 200",
-    // HTTP/2 cleartext to the replicas: gRPC needs it (trailers), and many streams share
-    // a few connections. A replica marked down
-    // has its streams cut at once, so their clients resume on another one rather than wait
-    // on a replica that stopped answering.
-    `    default-server proto h2 check inter ${checkMs}ms fall 2 rise 2 on-marked-down shutdown-sessions`,
+    "    # HTTP/2 cleartext to the replicas (gRPC needs it; calls share few connections).",
+    "    # A replica marked down has its streams cut at once, so their clients resume",
+    "    # elsewhere instead of waiting on a replica that stopped answering.",
+    `    default-server proto h2 check inter ${check} fall 2 rise 2 on-marked-down shutdown-sessions`,
     ...options.replicas.map((replica) => `    server ${replica.name} ${replica.host}:${replica.port}`),
     "",
   ];
