@@ -6,7 +6,14 @@ import { describe, expect, it } from "vitest";
 import { migrateDatabase, openDatabase } from "../../src/db/database.js";
 import { createEmptyDatabase } from "../support/test-database.js";
 
-const allMigrations = ["0001-initial-schema", "0002-executors", "0003-tenant-estimates", "0004-time-bounds", "0005-webhooks", "0006-webhook-hosts"];
+const allMigrations = [
+  "0001-initial-schema",
+  "0002-executors",
+  "0003-tenant-estimates",
+  "0004-time-bounds",
+  "0005-webhooks",
+  "0006-webhook-hosts",
+];
 
 describe("migrations", () => {
   it("apply to an empty database, then find nothing left to do", async () => {
