@@ -2,14 +2,15 @@
  * One Runline replica of a cluster: the real server entry (`node --import tsx
  * src/main.ts`) as a child process, as an operator runs it, so that `kill -9` ends it
  * the way a crashed machine does. Free of vitest, so the bench can start replicas too;
- * whoever starts one stops it (the cluster harness does, and kills it should the parent
- * process exit first).
+ * whoever starts one stops it, and a reaper (orphan-reaper.ts) kills it should the
+ * parent die first.
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { freePort } from "./free-port.js";
+import type { Reaper } from "./orphan-reaper.js";
 
 /** A replica process and what a test does to it. */
 export interface ClusterReplica {
@@ -36,6 +37,8 @@ export interface ReplicaOptions {
   readonly name: string;
   readonly databaseUrl: string;
   readonly rootKey: string;
+  /** Kills the replica should the parent die without stopping it. */
+  readonly reaper: Reaper;
   /** `LOG_LEVEL`. Default: `warn` (a line per call at `info` is noise at bench rates). */
   readonly logLevel?: string;
   /** `RUNLINE_DB_POOL_SIZE`. Default: 10. */
@@ -97,10 +100,9 @@ export async function startReplica(options: ReplicaOptions): Promise<ClusterRepl
     const level = pinoLevel.exec(line)?.[1];
     if (level === undefined ? line.trim() !== "" : Number(level) >= 40) keep(line);
   });
-  // Should the parent die first (an uncaught error, Ctrl-C), the replica must not outlive it.
-  const killOnExit = () => child.kill("SIGKILL");
-  process.once("exit", killOnExit);
-  child.once("exit", () => process.off("exit", killOnExit));
+  const pid = child.pid!;
+  options.reaper.watch(pid);
+  child.once("exit", () => options.reaper.forget(pid));
   const exited = once(child, "exit");
   let ending: string | undefined;
   child.once("exit", (code, signal) => (ending = signal === null ? `exit code ${code}` : `signal ${signal}`));
@@ -113,7 +115,7 @@ export async function startReplica(options: ReplicaOptions): Promise<ClusterRepl
   };
   const replica: ClusterReplica = {
     name: options.name,
-    pid: child.pid!,
+    pid,
     port,
     url: `http://127.0.0.1:${port}`,
     alive: () => ending === undefined,

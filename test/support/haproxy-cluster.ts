@@ -2,8 +2,9 @@
  * Runline as operators scale it out: several replica processes on one Postgres behind a
  * real HAProxy (Debian's `haproxy`, no container), HTTP/1.1 and h2c to clients on one
  * port, HTTP/2 to the replicas. The harness writes the configuration (haproxy-config.ts),
- * starts everything, and stops everything itself; it is free of vitest so the bench can
- * build on it. Tests register `cluster.stop()` in a top-level `afterAll`.
+ * starts everything, and stops everything itself; should its process die first, a reaper
+ * (orphan-reaper.ts) kills what it started. Free of vitest, so the bench can build on it;
+ * tests register `cluster.stop()` in a top-level `afterAll`.
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -15,6 +16,7 @@ import path from "node:path";
 import { startReplica, type ClusterReplica, type ReplicaOptions } from "./cluster-replica.js";
 import { freePort } from "./free-port.js";
 import { haproxyConfig, type HaproxyConfigOptions } from "./haproxy-config.js";
+import { startReaper, type Reaper } from "./orphan-reaper.js";
 
 /** How to start a cluster; only the database and the root key are required. */
 export interface HaproxyClusterOptions extends Pick<ReplicaOptions, "databaseUrl" | "rootKey" | "logLevel" | "poolSize" | "env"> {
@@ -103,12 +105,13 @@ function describeChecks(showStat: string): string {
 }
 
 /** The settings of the replica `name` (undefined options left out: exactOptionalPropertyTypes). */
-function replicaOptions(options: HaproxyClusterOptions, name: string, port?: number): ReplicaOptions {
+function replicaOptions(options: HaproxyClusterOptions, reaper: Reaper, name: string, port?: number): ReplicaOptions {
   const { databaseUrl, rootKey, logLevel, poolSize, env } = options;
   return {
     name,
     databaseUrl,
     rootKey,
+    reaper,
     ...(logLevel === undefined ? {} : { logLevel }),
     ...(poolSize === undefined ? {} : { poolSize }),
     ...(env === undefined ? {} : { env }),
@@ -117,10 +120,10 @@ function replicaOptions(options: HaproxyClusterOptions, name: string, port?: num
 }
 
 /** Starts every replica at once; should one fail, stops the others and throws its error. */
-async function startReplicas(options: HaproxyClusterOptions): Promise<ClusterReplica[]> {
+async function startReplicas(options: HaproxyClusterOptions, reaper: Reaper): Promise<ClusterReplica[]> {
   const count = options.replicas ?? 3;
   const settled = await Promise.allSettled(
-    Array.from({ length: count }, (_, index) => startReplica(replicaOptions(options, `r${index + 1}`))),
+    Array.from({ length: count }, (_, index) => startReplica(replicaOptions(options, reaper, `r${index + 1}`))),
   );
   const started = settled.flatMap((result) => (result.status === "fulfilled" ? [result.value] : []));
   const failed = settled.find((result) => result.status === "rejected");
@@ -130,18 +133,17 @@ async function startReplicas(options: HaproxyClusterOptions): Promise<ClusterRep
 }
 
 /** Starts HAProxy on `configFile` and resolves once its runtime API shows every replica UP. */
-async function startBalancer(binary: string, configFile: string, socketPath: string, replicaCount: number) {
+async function startBalancer(binary: string, configFile: string, socketPath: string, replicaCount: number, reaper: Reaper) {
   // -db: stay in the foreground, so the child is HAProxy itself and its alerts reach stderr.
   const child = spawn(binary, ["-db", "-f", configFile], { stdio: ["ignore", "ignore", "pipe"] });
   let output = "";
   child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
-  const killOnExit = () => child.kill("SIGKILL");
-  process.once("exit", killOnExit);
+  reaper.watch(child.pid!);
   const exited = once(child, "exit");
   let running = true;
   void exited.then(() => {
     running = false;
-    process.off("exit", killOnExit);
+    reaper.forget(child.pid!);
   });
   const stop = async () => {
     if (!running) return;
@@ -184,9 +186,10 @@ export async function startHaproxyCluster(options: HaproxyClusterOptions): Promi
   if (binary === undefined) throw new Error("haproxy is not installed (Debian: apt-get install haproxy)");
   const folder = await mkdtemp(path.join(os.tmpdir(), "runline-haproxy-"));
   const socketPath = path.join(folder, "admin.sock");
+  const reaper = startReaper();
   let replicas: ClusterReplica[] = [];
   try {
-    replicas = await startReplicas(options);
+    replicas = await startReplicas(options, reaper);
     const frontendPort = await freePort();
     const config = haproxyConfig({
       ...options.balancer,
@@ -196,7 +199,7 @@ export async function startHaproxyCluster(options: HaproxyClusterOptions): Promi
     });
     const configFile = path.join(folder, "haproxy.cfg");
     await writeFile(configFile, config);
-    const balancer = await startBalancer(binary, configFile, socketPath, replicas.length);
+    const balancer = await startBalancer(binary, configFile, socketPath, replicas.length, reaper);
     const replicaNamed = (name: string) => {
       const found = replicas.find((replica) => replica.name === name);
       if (found === undefined) throw new Error(`no replica named ${JSON.stringify(name)}`);
@@ -215,7 +218,7 @@ export async function startHaproxyCluster(options: HaproxyClusterOptions): Promi
       async restartReplica(name) {
         const old = replicaNamed(name);
         await old.kill();
-        const fresh = await startReplica(replicaOptions(options, name, old.port));
+        const fresh = await startReplica(replicaOptions(options, reaper, name, old.port));
         replicas = replicas.map((replica) => (replica === old ? fresh : replica));
         await waitForAll();
         return fresh;
@@ -224,11 +227,13 @@ export async function startHaproxyCluster(options: HaproxyClusterOptions): Promi
       async stop() {
         await balancer.stop();
         await Promise.all(replicas.map((replica) => replica.stop()));
+        reaper.release();
         await rm(folder, { recursive: true, force: true });
       },
     };
   } catch (error) {
     await Promise.all(replicas.map((replica) => replica.kill()));
+    reaper.release();
     await rm(folder, { recursive: true, force: true });
     throw error;
   }
