@@ -8,6 +8,8 @@
  * - `executors`: draining queued runs with 8 workers against graphile-worker.
  * - `slow-readers`: 40 clients that never read a 59 MB event stream, per protocol (RSS).
  * - `webhooks`: delivery latency under bursts, and a drain with vs without webhooks.
+ * - `fanout`: many subscribers of few runs (a raw http2 ceiling, idle memory, statements
+ *   per batch, 3 replicas behind HAProxy); it loads pg_stat_statements.
  *
  * Each prints Markdown tables; bench/RESULTS.md records runs and what they mean. Set
  * BENCH_CPU_PROFILE_DIR to write a CPU profile of the server process there,
@@ -32,9 +34,10 @@ import { restComparison } from "./rest-comparison.js";
 import { slowReaders } from "./slow-readers.js";
 import { startRunlineProcess } from "./runline-side.js";
 import { webhookBench } from "./webhooks.js";
+import { fanoutBench } from "./fanout.js";
 
 /** In the order they run, whatever order BENCH_SCENARIOS names them in. */
-const groups: readonly ScenarioGroup[] = [rawComparison, restComparison, executorComparison, slowReaders, webhookBench];
+const groups: readonly ScenarioGroup[] = [rawComparison, restComparison, executorComparison, slowReaders, webhookBench, fanoutBench];
 /** The server's default pool size (RUNLINE_DB_POOL_SIZE): what a deployment gets. */
 const runlinePoolSize = 20;
 const rootKey = "bench-root-key-0123456789";
@@ -105,7 +108,10 @@ async function main(): Promise<void> {
     // BENCH_POSTGRES_FLAGS adds some (e.g. "-c shared_preload_libraries=auto_explain
     // -c auto_explain.log_min_duration=5"); Postgres' log is then printed.
     const diagnosis = process.env.BENCH_POSTGRES_FLAGS?.split(" ").filter(Boolean) ?? [];
-    const statements = statementStatsWanted() ? ["-c", "shared_preload_libraries=pg_stat_statements"] : [];
+    const statements =
+      statementStatsWanted() || selected.some((group) => group.name === "fanout")
+        ? ["-c", "shared_preload_libraries=pg_stat_statements"]
+        : [];
     const cluster = await startEmbeddedPostgres({
       directory,
       logger: createLogger(diagnosis.length > 0 ? "debug" : "warn"),
