@@ -38,15 +38,11 @@ export interface HaproxyCluster {
   replicaNamed(name: string): ClusterReplica;
   /** Each replica's state as HAProxy sees it now (`UP`, `DOWN`, `UP 1/2` …), from the runtime API. */
   serverStates(): Promise<ReadonlyMap<string, string>>;
-  /** Resolves once HAProxy sees every replica UP; fails after `ms` (default 20000). */
-  waitUntilAllUp(ms?: number): Promise<void>;
   /**
    * What a supervisor does after a crash: kills the replica `name` if it still runs, starts
    * a new process on its port, and resolves once HAProxy's health checks see it UP again.
    */
   restartReplica(name: string): Promise<ClusterReplica>;
-  /** What HAProxy wrote on stderr (alerts and warnings). */
-  balancerOutput(): string;
   /** Stops HAProxy and every replica still running, and removes the cluster's files. */
   stop(): Promise<void>;
 }
@@ -70,7 +66,7 @@ export function findHaproxy(): string | undefined {
 }
 
 /** Sends one command to HAProxy's runtime API on `socketPath` and returns its whole answer. */
-export async function runtimeCommand(socketPath: string, command: string): Promise<string> {
+async function runtimeCommand(socketPath: string, command: string): Promise<string> {
   const socket = net.createConnection(socketPath);
   let answer = "";
   socket.setEncoding("utf8").on("data", (chunk: string) => (answer += chunk));
@@ -159,7 +155,7 @@ async function startBalancer(binary: string, configFile: string, socketPath: str
     await stop();
     throw error;
   }
-  return { output: () => output, stop };
+  return { stop };
 }
 
 /** Polls the runtime API until `count` replicas are UP; fails after `ms`, or as soon as `failure()` names one. */
@@ -214,7 +210,6 @@ export async function startHaproxyCluster(options: HaproxyClusterOptions): Promi
       config,
       replicaNamed,
       serverStates: async () => replicaStates(await runtimeCommand(socketPath, "show stat")),
-      waitUntilAllUp: waitForAll,
       async restartReplica(name) {
         const old = replicaNamed(name);
         await old.kill();
@@ -223,7 +218,6 @@ export async function startHaproxyCluster(options: HaproxyClusterOptions): Promi
         await waitForAll();
         return fresh;
       },
-      balancerOutput: balancer.output,
       async stop() {
         await balancer.stop();
         await Promise.all(replicas.map((replica) => replica.stop()));
