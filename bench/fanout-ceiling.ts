@@ -9,18 +9,11 @@
  * the batch's last sequence. Prints its port on stdout, then serves until killed.
  */
 import http2 from "node:http2";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, fromJson, toBinary } from "@bufbuild/protobuf";
 import { timestampNow, ValueSchema } from "@bufbuild/protobuf/wkt";
-import { fromJson } from "@bufbuild/protobuf";
 import { RunSchema } from "../gen/runline/v1/run_pb.js";
 import { StreamRunEventsRequestSchema, StreamRunEventsResponseSchema } from "../gen/runline/v1/runs_service_pb.js";
-
-function envelope(message: Uint8Array): Buffer {
-  const framed = Buffer.alloc(5 + message.length);
-  framed.writeUInt32BE(message.length, 1);
-  framed.set(message, 5);
-  return framed;
-}
+import { envelope } from "./fanout-client.js";
 
 const runs = new Map<string, { last: number; streams: Set<http2.ServerHttp2Stream> }>();
 const runOf = (runId: string) => {

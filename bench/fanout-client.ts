@@ -36,7 +36,8 @@ export interface SubscriberPool {
   close(): void;
 }
 
-function envelope(message: Uint8Array): Buffer {
+/** One Connect streaming envelope (flags 0) around `message`. */
+export function envelope(message: Uint8Array): Buffer {
   const framed = Buffer.alloc(5 + message.length);
   framed.writeUInt32BE(message.length, 1);
   framed.set(message, 5);
