@@ -12,13 +12,11 @@ import { Code, createClient, type Client } from "@connectrpc/connect";
 import { createParser } from "eventsource-parser";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { RunsService } from "../../gen/runline/v1/runs_service_pb.js";
-import { balancerSkipReason, balancerSuiteName } from "../support/balancer-suite.js";
-import { clientFor, createCounterWorkflow, createTenant, h2ConnectTransport, json, type TenantFixture } from "../support/clients.js";
+import { balancerSkipReason, balancerSuiteName, startSuiteCluster } from "../support/balancer-suite.js";
+import { clientFor, h2ConnectTransport, json, type TenantFixture } from "../support/clients.js";
 import { codeOf, within } from "../support/expectations.js";
-import { findHaproxy, startHaproxyCluster, type HaproxyCluster } from "../support/haproxy-cluster.js";
+import { findHaproxy, type HaproxyCluster } from "../support/haproxy-cluster.js";
 import { haproxyConfig } from "../support/haproxy-config.js";
-import { createTestDatabase } from "../support/test-database.js";
-import { testRootKey } from "../support/test-server.js";
 
 let cluster: HaproxyCluster | undefined;
 let tenant: TenantFixture;
@@ -42,13 +40,7 @@ async function createRun(): Promise<string> {
 
 describe.skipIf(skipped)(balancerSuiteName("Runline behind HAProxy"), () => {
   beforeAll(async () => {
-    cluster = await startHaproxyCluster({
-      databaseUrl: await createTestDatabase(),
-      rootKey: testRootKey,
-      balancer: { checkIntervalMs: 250 },
-    });
-    tenant = await createTenant(cluster.url);
-    await createCounterWorkflow(tenant);
+    ({ cluster, tenant } = await startSuiteCluster());
   });
 
   it("runs the README's worked example, which `haproxy -c` accepts", async () => {

@@ -10,12 +10,10 @@
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { RunsService } from "../../gen/runline/v1/runs_service_pb.js";
-import { balancerSkipReason, balancerSuiteName } from "../support/balancer-suite.js";
-import { clientFor, createCounterWorkflow, createTenant, h2ConnectTransport, json, type TenantFixture } from "../support/clients.js";
+import { balancerSkipReason, balancerSuiteName, startSuiteCluster } from "../support/balancer-suite.js";
+import { clientFor, h2ConnectTransport, json, type TenantFixture } from "../support/clients.js";
 import { sleep, within } from "../support/expectations.js";
-import { startHaproxyCluster, type HaproxyCluster } from "../support/haproxy-cluster.js";
-import { createTestDatabase } from "../support/test-database.js";
-import { testRootKey } from "../support/test-server.js";
+import { type HaproxyCluster } from "../support/haproxy-cluster.js";
 import { followResuming, rpcAttempt, sseAttempt, type StreamAttempt } from "../support/resuming-stream.js";
 
 let cluster: HaproxyCluster | undefined;
@@ -72,13 +70,7 @@ async function ingestSteadily(runs: Client<typeof RunsService>, runId: string): 
 
 describe.skipIf(balancerSkipReason() !== undefined)(balancerSuiteName("A stream whose replica dies"), () => {
   beforeAll(async () => {
-    cluster = await startHaproxyCluster({
-      databaseUrl: await createTestDatabase(),
-      rootKey: testRootKey,
-      balancer: { checkIntervalMs: 250 },
-    });
-    tenant = await createTenant(cluster.url);
-    await createCounterWorkflow(tenant);
+    ({ cluster, tenant } = await startSuiteCluster());
   });
 
   /** Each client with `kill -9`; one with SIGSTOP too, where only HAProxy's health checks can tell. */
