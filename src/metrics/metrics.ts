@@ -11,6 +11,7 @@ import { codeToString } from "@connectrpc/connect/protocol-connect";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Sql } from "../db/database.js";
 import type { TailCensus } from "../events/shared-tail.js";
+import { oldestDueSeconds } from "../webhooks/delivery-queries.js";
 
 /** The metrics a server records. */
 export interface Metrics {
@@ -49,22 +50,6 @@ const queueByWorkflow = `
   join tenants t on t.id = r.tenant_id
   where r.status = 'QUEUED' and r.ready_time <= now()
   group by t.slug, w.slug`;
-// How long the oldest due delivery has waited (0 when none): the oldest of each host's
-// oldest, walking webhook_deliveries_host_due a host at a time (as the dispatcher's claim does).
-const oldestPendingDelivery = `
-  with recursive hosts(host) as (
-    (select d.host from webhook_deliveries d where d.outcome = 'PENDING' order by d.host limit 1)
-    union all
-    select (select d.host from webhook_deliveries d where d.outcome = 'PENDING' and d.host > h.host order by d.host limit 1)
-    from hosts h where h.host is not null
-  )
-  select coalesce(extract(epoch from now() - min(o.due))::float8, 0) as seconds
-  from hosts h cross join lateral (
-    select d.next_attempt_time as due from webhook_deliveries d
-    where d.outcome = 'PENDING' and d.host = h.host and d.next_attempt_time <= now()
-    order by d.next_attempt_time limit 1) o
-  where h.host is not null`;
-
 /**
  * The `code` label (and a call log's `code`) of a call: `ok`, or the gRPC code's name as
  * the Connect protocol writes it (`not_found`, `invalid_argument`, `canceled` …), so one
@@ -166,8 +151,7 @@ export function createMetrics(sources: MetricsSources): Metrics {
     help: "How long the oldest due webhook delivery has waited to be sent (0 when none).",
     registers: [registry],
     async collect() {
-      const [row] = await sources.sql.query<{ seconds: number }>(oldestPendingDelivery);
-      this.set(Math.max(0, row?.seconds ?? 0));
+      this.set(Math.max(0, await oldestDueSeconds(sources.sql)));
     },
   });
   // The limit is a family of its own: beside the usage states, a sum over `state` (or a

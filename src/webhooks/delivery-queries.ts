@@ -11,6 +11,7 @@ import { invalidArgument, notFound } from "../errors.js";
 import { isUuid } from "../ids.js";
 import type { PageTokens } from "../runs/page-token.js";
 import { contentHash } from "../workflows/content-hash.js";
+import { pendingHosts } from "./delivery-writes.js";
 
 /** Where a delivery stands, as stored. */
 export type DeliveryOutcome = "PENDING" | "SUCCEEDED" | "FAILED";
@@ -144,4 +145,20 @@ export async function redeliver(sql: Sql, tenantId: string, id: string): Promise
   const { notified: _notified, ...delivery } = row as DeliveryRow & { notified: boolean };
   const [withLog] = await withAttempts(sql, tenantId, [delivery]);
   return withLog!;
+}
+
+// The oldest of each host's oldest due delivery, through pendingHosts and webhook_deliveries_host_due.
+const oldestDueStatement = `
+  with recursive ${pendingHosts}
+  select coalesce(extract(epoch from now() - min(o.due))::float8, 0) as seconds
+  from hosts h cross join lateral (
+    select d.next_attempt_time as due from webhook_deliveries d
+    where d.outcome = 'PENDING' and d.host = h.host and d.next_attempt_time <= now()
+    order by d.next_attempt_time limit 1) o
+  where h.host is not null`;
+
+/** How long the oldest due delivery has waited to be sent, in seconds (0 when none): the metrics' gauge. */
+export async function oldestDueSeconds(sql: Sql): Promise<number> {
+  const [row] = await sql.query<{ seconds: number }>(oldestDueStatement);
+  return row?.seconds ?? 0;
 }

@@ -23,6 +23,18 @@ export interface ClaimedDelivery extends SealedSecrets {
   lease_expire_time: string;
 }
 
+/**
+ * The CTE `hosts(host)`: every host with PENDING deliveries, then a null row, found by a
+ * loose index scan of webhook_deliveries_host_due (one probe per host, however many rows
+ * each has). Needs `with recursive`; readers skip the null row.
+ */
+export const pendingHosts = `hosts(host) as (
+    (select d.host from webhook_deliveries d where d.outcome = 'PENDING' order by d.host limit 1)
+    union all
+    select (select d.host from webhook_deliveries d where d.outcome = 'PENDING' and d.host > h.host order by d.host limit 1)
+    from hosts h where h.host is not null
+  )`;
+
 /** Hosts this replica holds deliveries for, and how many more each may take (the rest: hostRoom). */
 export interface HostRoom {
   readonly hosts: readonly string[];
@@ -51,12 +63,7 @@ export interface HostRoom {
  * change, and the status change's statement is the hotter one).
  */
 const claimStatement = `
-  with recursive hosts(host) as (
-    (select d.host from webhook_deliveries d where d.outcome = 'PENDING' order by d.host limit 1)
-    union all
-    select (select d.host from webhook_deliveries d where d.outcome = 'PENDING' and d.host > h.host order by d.host limit 1)
-    from hosts h where h.host is not null
-  ), room as (
+  with recursive ${pendingHosts}, room as (
     select h.host, coalesce((select f.n from unnest($3::text[], $4::int[]) as f(h, n) where f.h = h.host), $5::int) as n
     from hosts h where h.host is not null
   ), taken as (
