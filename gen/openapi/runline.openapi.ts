@@ -373,6 +373,35 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/runs/{run_id}:rerun": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Starts a new run that repeats a finished one.
+         * @description Starts a new run that repeats a finished one. It has the original's workflow version
+         *     (not the latest), input, labels (each label given replaces the original's value for
+         *     its key; the others are kept), attempts, timeout, priority, backoff and per-run
+         *     webhook. The new run is QUEUED at once (the original's `scheduleTime` is not copied) and its
+         *     `rerunOf` names the original. Only a terminal run can be rerun: a live one
+         *     (QUEUED, SCHEDULED, RUNNING, INTERRUPTED, CANCELLING) is FAILED_PRECONDITION, so that
+         *     a retry never runs beside the run it repeats; cancel it first. Unknown id, or another
+         *     tenant's: NOT_FOUND. `idempotencyKey` (REST: also the `Idempotency-Key` header)
+         *     works as in CreateRun and shares its keys: the same key and request return the same
+         *     run (`idempotentReplayed`); the same key with another request is ALREADY_EXISTS.
+         */
+        post: operations["RunsService_RerunRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/runs:stream": {
         parameters: {
             query?: never;
@@ -1211,6 +1240,13 @@ export interface components {
             /** @description The events as stored, with their sequences (those already stored included). */
             events?: components["schemas"]["runline.v1.RunEvent"][];
         };
+        /** @description Response for RerunRun. */
+        "runline.v1.RerunRunResponse": {
+            /** @description The new run (or the one found again by its idempotency key); `rerunOf` names the original. */
+            run?: components["schemas"]["runline.v1.Run"];
+            /** @description True when the run was found by its idempotency key rather than created now. */
+            idempotentReplayed?: boolean;
+        };
         /** @description Response for ResumeRun. */
         "runline.v1.ResumeRunResponse": {
             /** @description The run after the request. */
@@ -1312,6 +1348,11 @@ export interface components {
              * @description The sequence of the run's newest event (events are numbered 1, 2, 3 … per run).
              */
             lastSequence?: string;
+            /**
+             * @description The run this one repeats, when it was started by RerunRun; empty otherwise. The
+             *     original may since have been deleted (then GetRun of it is NOT_FOUND).
+             */
+            rerunOf?: string;
         };
         /** @description Request for RunAndStream. */
         "runline.v1.RunAndStreamRequest": {
@@ -2706,6 +2747,70 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["runline.v1.RunAndWaitResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
+            default: components["responses"]["Error"];
+        };
+    };
+    RunsService_RerunRun: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes retries safe, as CreateRun's: the same key and request return the same run.
+                 *
+                 *     Sets the request field `idempotencyKey`.
+                 */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The run to run again; it must be terminal. */
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        /** @description Request for RerunRun. */
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description Labels of the new run, over the original's: a key given here takes this value, the
+                     *     original's other labels are kept (same limits as CreateRun's labels).
+                     */
+                    labels?: {
+                        [key: string]: string;
+                    };
+                    /** @description Makes retries safe, as CreateRun's: the same key and request return the same run. */
+                    idempotencyKey?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Response for RerunRun. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    /**
+                     * @description True when the run was found by its idempotency key rather than created now.
+                     *
+                     *     Carries the response field `idempotentReplayed`.
+                     */
+                    "Idempotent-Replayed"?: boolean;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["runline.v1.RerunRunResponse"];
                 };
             };
             400: components["responses"]["BadRequest"];
