@@ -29,6 +29,7 @@ const rules: Record<string, Access | Record<string, Access>> = {
     StreamRunEvents: read,
     RunAndWait: write,
     RunAndStream: write,
+    RerunRun: write,
     // Unfenced appends, for callers outside any lease. Executors (the worker scope) report
     // through WorkerService.ReportRunEvents, fenced by their lease: a worker key here
     // could write into a run it lost (API.md, "Events written by executors are fenced").

@@ -155,6 +155,7 @@ function buildRunMessage(run: RunRecord, outOfRange: OutOfRange): Run {
     idempotencyKey: run.idempotency_key ?? "",
     webhook: run.webhook_url === null ? undefined : { url: run.webhook_url, intermediateStatus: run.webhook_intermediate },
     lastSequence: BigInt(run.last_sequence),
+    rerunOf: run.rerun_of ?? "",
   });
 }
 

@@ -1,6 +1,6 @@
 /**
  * Runline's REST-only behaviours on top of the general transcoder (API.md):
- * `Idempotency-Key` header → CreateRun's field, weak ETag and 304 on GetRunDefinition,
+ * `Idempotency-Key` header → CreateRun's and RerunRun's field, weak ETag and 304 on GetRunDefinition,
  * 204 for a GetRunOutput without output, `GET …/events` with `Accept: text/event-stream`
  * switched to StreamRunEvents, SSE `id:` = the last sequence of each message, and
  * `Last-Event-ID` resuming a stream through `after_sequence`.
@@ -14,7 +14,10 @@ import { toConnectError } from "./error-mapping.js";
 
 const methods = RunsService.method;
 
-function header(request: { headers: Record<string, string | string[] | undefined> }, name: string): string | undefined {
+/** What the hooks read headers from: Node's request headers. */
+type HeaderCarrier = { headers: Record<string, string | string[] | undefined> };
+
+function header(request: HeaderCarrier, name: string): string | undefined {
   const value = request.headers[name];
   return Array.isArray(value) ? value[0] : value;
 }
@@ -34,20 +37,21 @@ function etagMatches(ifNoneMatch: string | undefined, etag: string): boolean {
   });
 }
 
+/** The `Idempotency-Key` header into the request's `idempotencyKey`; both given and unequal is INVALID_ARGUMENT. */
+function idempotencyKeyFromHeader({ httpRequest, message }: { httpRequest: HeaderCarrier; message: { idempotencyKey: string } }): void {
+  const key = header(httpRequest, "idempotency-key");
+  if (key === undefined) return;
+  if (message.idempotencyKey !== "" && message.idempotencyKey !== key) {
+    const description = `"${echoed(message.idempotencyKey)}" differs from the Idempotency-Key header "${echoed(key)}"; send one, or both equal`;
+    throw toConnectError(invalidArgument("idempotencyKey", description));
+  }
+  message.idempotencyKey = key;
+}
+
 /** Per-method REST hooks for RunsService. */
 export const runsRestHooks: readonly RestMethodHooks[] = [
-  defineRestHooks({
-    method: methods.createRun,
-    beforeCall({ httpRequest, message }) {
-      const key = header(httpRequest, "idempotency-key");
-      if (key === undefined) return;
-      if (message.idempotencyKey !== "" && message.idempotencyKey !== key) {
-        const description = `"${echoed(message.idempotencyKey)}" differs from the Idempotency-Key header "${echoed(key)}"; send one, or both equal`;
-        throw toConnectError(invalidArgument("idempotencyKey", description));
-      }
-      message.idempotencyKey = key;
-    },
-  }),
+  defineRestHooks({ method: methods.createRun, beforeCall: idempotencyKeyFromHeader }),
+  defineRestHooks({ method: methods.rerunRun, beforeCall: idempotencyKeyFromHeader }),
   defineRestHooks({
     method: methods.getRunDefinition,
     afterCall({ httpRequest, message, responseHeaders }) {

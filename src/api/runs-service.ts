@@ -12,6 +12,7 @@ import { listEventsAfter } from "../events/event-store.js";
 import { appendEvents } from "../runs/event-append.js";
 import { streamRunEvents } from "../events/run-event-stream.js";
 import { createRun, createRunTargetCache, createRuns, type CreateRunInput } from "../runs/create-run.js";
+import { rerunRun } from "../runs/rerun-run.js";
 import { cancelRun, deleteRun } from "../runs/run-control.js";
 import { waitForSettledRun } from "../runs/run-output.js";
 import { resumeRun } from "../runs/resume-run.js";
@@ -214,6 +215,14 @@ export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsSer
       const signal = AbortSignal.any([context.signal, app.shutdownSignal]);
       const run = await waitForSettledRun(sql, app.hub, tenantId, created.run.id, waitMs, signal);
       return { run: runMessage(run), output: outputMessage(run) };
+    },
+    async rerunRun(request, context) {
+      const tenantId = tenantOf(context);
+      const rerun = { runId: request.runId, labels: request.labels, idempotencyKey: request.idempotencyKey };
+      const result = await rerunRun(sql, tenantId, callerOf(context).keyId, rerun);
+      if (result.run.status === "QUEUED" && !result.replayed) app.hub.announceQueued(tenantId);
+      if (result.replayed) context.responseHeader.set(replayedHeader, "true");
+      return { run: runMessage(result.run), idempotentReplayed: result.replayed };
     },
     async *runAndStream(request, context) {
       if (request.run === undefined) throw invalidArgument("run", "is required");

@@ -43,6 +43,17 @@ const dayMs = 24 * 60 * 60 * 1000;
 /** How far ahead `schedule_time` may be: a year (runs_service.proto, CreateRunRequest.schedule_time). */
 export const maxScheduleAheadMs = 366 * dayMs;
 
+/** A run's labels within their limits (CreateRunRequest.labels); `field` prefixes the field names. */
+export function checkLabels(labels: Readonly<Record<string, string>>, field: string): void {
+  const entries = Object.entries(labels);
+  if (entries.length > 64) throw invalidArgument(`${field}labels`, "at most 64 labels");
+  for (const [key, value] of entries) {
+    if (!labelKeyPattern.test(key))
+      throw invalidArgument(`${field}labels`, `key "${key}" must be 1-63 letters, digits, '_', '.', '/' or '-'`);
+    if (value.length > 255) throw invalidArgument(`${field}labels[${key}]`, "must be at most 255 characters");
+  }
+}
+
 function checkCreateInput(request: CreateRunInput, field: string): void {
   if (request.workflow === "") throw invalidArgument(`${field}workflow`, "is required");
   if (request.workflowVersion < 0) throw invalidArgument(`${field}workflowVersion`, "must not be negative");
@@ -57,13 +68,7 @@ function checkCreateInput(request: CreateRunInput, field: string): void {
   if (request.scheduleTime !== undefined && request.scheduleTime.getTime() - Date.now() > maxScheduleAheadMs) {
     throw invalidArgument(`${field}scheduleTime`, "must be at most 366 days ahead");
   }
-  const labels = Object.entries(request.labels);
-  if (labels.length > 64) throw invalidArgument(`${field}labels`, "at most 64 labels");
-  for (const [key, value] of labels) {
-    if (!labelKeyPattern.test(key))
-      throw invalidArgument(`${field}labels`, `key "${key}" must be 1-63 letters, digits, '_', '.', '/' or '-'`);
-    if (value.length > 255) throw invalidArgument(`${field}labels[${key}]`, "must be at most 255 characters");
-  }
+  checkLabels(request.labels, field);
   if (request.webhook !== undefined && request.webhook.url !== "") {
     let url: URL | undefined;
     try {
@@ -125,6 +130,25 @@ const findRunByKey = `
   select k.request_hash, ${runColumns}
   from idempotency_keys k join runs r on r.tenant_id = k.tenant_id and r.id = k.run_id
   where k.tenant_id = $1::uuid and k.key = $2::text`;
+
+/**
+ * The run a live idempotency key names, as a replay when `hash` is the request the key
+ * was first used with; ALREADY_EXISTS when it is another request; undefined when the key
+ * names no run (never used, expired and swept, or its run deleted).
+ */
+export async function replayByKey(sql: Sql, tenantId: string, key: string, hash: string): Promise<CreateRunResult | undefined> {
+  const [existing] = await sql.query<RunRecord & { request_hash: string }>(findRunByKey, [tenantId, key]);
+  if (existing === undefined) return undefined;
+  if (existing.request_hash !== hash) {
+    throw new RunlineError(
+      "already_exists",
+      `idempotency key "${echoed(key)}" was used with a different request`,
+      "IDEMPOTENCY_KEY_REUSED",
+    );
+  }
+  const { request_hash: _hash, ...run } = existing;
+  return { run, replayed: true };
+}
 
 function requestHash(request: CreateRunInput): string {
   const { idempotencyKey: _key, ...rest } = request;
@@ -239,21 +263,13 @@ export async function createRun(
     insertRunWithKeyStatement.values({ ...values, requestHash: hash }),
   );
   if (created !== undefined) return { run: created, replayed: false };
-  const [existing] = await sql.query<RunRecord & { request_hash: string }>(findRunByKey, [tenantId, request.idempotencyKey]);
-  if (existing === undefined && prepared.checkLatest) return stale();
-  if (existing === undefined) {
+  const replay = await replayByKey(sql, tenantId, request.idempotencyKey, hash);
+  if (replay === undefined && prepared.checkLatest) return stale();
+  if (replay === undefined) {
     // The key's run was deleted between the two statements: a retry starts afresh.
     throw new RunlineError("aborted", "the run of this idempotency key changed concurrently; retry", "IDEMPOTENCY_KEY_RACE");
   }
-  if (existing.request_hash !== hash) {
-    throw new RunlineError(
-      "already_exists",
-      `idempotency key "${echoed(request.idempotencyKey)}" was used with a different request`,
-      "IDEMPOTENCY_KEY_REUSED",
-    );
-  }
-  const { request_hash: _hash, ...run } = existing;
-  return { run, replayed: true };
+  return replay;
 }
 
 /**

@@ -33,6 +33,8 @@ export interface RunRecord {
   result: unknown;
   error: { message?: string; code?: string } | null;
   interrupt: { id: string; reason?: string; payload?: unknown; resumeSchema?: unknown } | null;
+  /** The run this one repeats (RerunRun), or null. */
+  rerun_of: string | null;
 }
 
 /**
@@ -43,5 +45,5 @@ export const runColumns = `
   r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
   r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
   r.webhook_intermediate, r.schedule_time, r.create_time, r.update_time, r.start_time,
-  r.end_time, r.last_sequence, r.result, r.error, r.interrupt,
+  r.end_time, r.last_sequence, r.result, r.error, r.interrupt, r.rerun_of,
   (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug`;

@@ -13,6 +13,7 @@ const allMigrations = [
   "0004-time-bounds",
   "0005-webhooks",
   "0006-webhook-hosts",
+  "0007-rerun-of",
 ];
 
 describe("migrations", () => {

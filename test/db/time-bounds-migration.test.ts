@@ -89,7 +89,7 @@ beforeAll(async () => {
     );
   }
   before = await runRows();
-  expect(await migrateDatabase(database, url)).toEqual(["0004-time-bounds", "0005-webhooks", "0006-webhook-hosts"]);
+  expect(await migrateDatabase(database, url)).toEqual(["0004-time-bounds", "0005-webhooks", "0006-webhook-hosts", "0007-rerun-of"]);
 });
 
 afterAll(async () => {

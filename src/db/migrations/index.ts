@@ -7,6 +7,7 @@ import { TenantEstimates } from "./0003-tenant-estimates.js";
 import { TimeBounds } from "./0004-time-bounds.js";
 import { Webhooks } from "./0005-webhooks.js";
 import { WebhookHosts } from "./0006-webhook-hosts.js";
+import { RerunOf } from "./0007-rerun-of.js";
 
 /** Every migration, oldest first, as MikroORM's `migrationsList` wants them. */
 export const migrations = [
@@ -16,4 +17,5 @@ export const migrations = [
   { name: "0004-time-bounds", class: TimeBounds },
   { name: "0005-webhooks", class: Webhooks },
   { name: "0006-webhook-hosts", class: WebhookHosts },
+  { name: "0007-rerun-of", class: RerunOf },
 ];

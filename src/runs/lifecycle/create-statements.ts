@@ -2,9 +2,11 @@
  * CreateRun's statements: the run inserted with its first status event (sequence 1) in
  * one statement, its status decided by the `create` transition (SCHEDULED while
  * :scheduleTime is ahead, else QUEUED). No NOTIFY: nobody can be subscribed to a run
- * whose id did not exist until now. runs/create-run.ts checks, resolves and runs them.
+ * whose id did not exist until now. runs/create-run.ts checks, resolves and runs them;
+ * runs/rerun-run.ts runs the rerun statements, which copy a finished run's settings.
  */
 import { runColumns } from "../run-record.js";
+import { terminalStatuses } from "../run-status.js";
 import { namedStatement } from "./named-statement.js";
 import { changedRows, statusEvent, statusExpression } from "./transition-sql.js";
 import { transitions } from "./transitions.js";
@@ -49,6 +51,18 @@ const oneRun = {
   checkLatest: "boolean",
 } as const;
 
+/** Claims :idempotencyKey for :runId where `guard` holds: fresh, or expired (then taken over). */
+const claimedKey = (guard: string) => `k as (
+    insert into idempotency_keys (tenant_id, key, request_hash, run_id, expire_time)
+    select :tenantId, :idempotencyKey, :requestHash, :runId, now() + interval '${idempotencyKeyLifetimeHours} hours'
+    where ${guard}
+    on conflict (tenant_id, key) do update
+      set request_hash = excluded.request_hash, run_id = excluded.run_id,
+          create_time = now(), expire_time = excluded.expire_time
+      where idempotency_keys.expire_time < now()
+    returning run_id
+  )`;
+
 /** The CTEs `r` (the run, inserted where `guard` holds) and `e`, and the select of its columns. */
 const insertedRun = (guard: string) => `r as (
     insert into runs (${runInsertColumns}) select ${runValues} where ${guard}
@@ -70,16 +84,7 @@ export const insertRunStatement = namedStatement(
 export const insertRunWithKeyStatement = namedStatement(
   { ...oneRun, requestHash: "text" },
   `
-  with k as (
-    insert into idempotency_keys (tenant_id, key, request_hash, run_id, expire_time)
-    select :tenantId, :idempotencyKey, :requestHash, :runId, now() + interval '${idempotencyKeyLifetimeHours} hours'
-    where ${latestGuard}
-    on conflict (tenant_id, key) do update
-      set request_hash = excluded.request_hash, run_id = excluded.run_id,
-          create_time = now(), expire_time = excluded.expire_time
-      where idempotency_keys.expire_time < now()
-    returning run_id
-  ), ${insertedRun("exists (select 1 from k)")}`,
+  with ${claimedKey(latestGuard)}, ${insertedRun("exists (select 1 from k)")}`,
 );
 
 /** The batch reads each run's schedule time from its row of x. */
@@ -122,4 +127,57 @@ export const insertRunsStatement = namedStatement(
     returning *
   ), ${statusEvent(transitions.create, "r")}
   ${changedRows(transitions.create, runColumns)}`,
+);
+
+/** The parameters of a rerun: the new run's id, labels and creator, and the original. */
+const rerun = {
+  tenantId: "uuid",
+  runId: "uuid",
+  rerunOf: "uuid",
+  labels: "jsonb",
+  createdBy: "text",
+  idempotencyKey: "text",
+} as const;
+
+// The original, by the runs primary key, only while it is terminal: a live run is never
+// repeated beside itself (RerunRun in runs_service.proto). Terminal is final, so what the
+// caller read before stays true; a deleted original matches no row.
+const finishedOriginal = `o as (
+    select * from runs o where o.tenant_id = :tenantId and o.id = :rerunOf
+      and o.status in (${[...terminalStatuses].map((status) => `'${status}'`).join(", ")})
+  )`;
+
+// A rerun has no schedule_time of its own: the create transition's outcome for "now".
+const rerunStatus = statusExpression(transitions.create).replaceAll(":scheduleTime", "null::timestamptz");
+
+/** The CTEs `r` (the rerun, from `o`, where `guard` holds if given) and `e`, and the select of its columns. */
+const insertedRerun = (guard?: string) => `r as (
+    insert into runs (${runInsertColumns}, rerun_of)
+    select :tenantId, :runId, o.workflow_id, o.workflow_version,
+      ${rerunStatus},
+      o.input, :labels, o.max_attempts, o.priority, o.timeout_ms, o.backoff_ms, :createdBy, :idempotencyKey,
+      o.webhook_url, o.webhook_intermediate, null, now(), 1, o.id
+    from o${guard === undefined ? "" : ` where ${guard}`}
+    returning *
+  ), ${statusEvent(transitions.create, "r")}
+  ${changedRows(transitions.create, runColumns)}`;
+
+/**
+ * A new run with a finished run's version, input and settings, linked to it by
+ * rerun_of; no row when the original is gone or not terminal.
+ */
+export const insertRerunStatement = namedStatement(
+  rerun,
+  `
+  with ${finishedOriginal}, ${insertedRerun()}`,
+);
+
+/**
+ * The rerun with its idempotency key, as insertRunWithKeyStatement: no row when the key
+ * is live, or the original is gone or not terminal (then the key is not claimed).
+ */
+export const insertRerunWithKeyStatement = namedStatement(
+  { ...rerun, requestHash: "text" },
+  `
+  with ${finishedOriginal}, ${claimedKey("exists (select 1 from o)")}, ${insertedRerun("exists (select 1 from k)")}`,
 );

@@ -37,7 +37,7 @@ with r as (
   r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
   r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
   r.webhook_intermediate, r.schedule_time, r.create_time, r.update_time, r.start_time,
-  r.end_time, r.last_sequence, r.result, r.error, r.interrupt,
+  r.end_time, r.last_sequence, r.result, r.error, r.interrupt, r.rerun_of,
   (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug from r;
 
 -- creations.insertRunWithKeyStatement
@@ -88,7 +88,7 @@ with k as (
   r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
   r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
   r.webhook_intermediate, r.schedule_time, r.create_time, r.update_time, r.start_time,
-  r.end_time, r.last_sequence, r.result, r.error, r.interrupt,
+  r.end_time, r.last_sequence, r.result, r.error, r.interrupt, r.rerun_of,
   (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug from r;
 
 -- creations.insertRunsStatement
@@ -134,7 +134,104 @@ with x as (
   r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
   r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
   r.webhook_intermediate, r.schedule_time, r.create_time, r.update_time, r.start_time,
-  r.end_time, r.last_sequence, r.result, r.error, r.interrupt,
+  r.end_time, r.last_sequence, r.result, r.error, r.interrupt, r.rerun_of,
+  (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug from r;
+
+-- creations.insertRerunStatement
+with o as (
+    select * from runs o where o.tenant_id = $1::uuid and o.id = $3::uuid
+      and o.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT')
+  ), r as (
+    insert into runs (
+  tenant_id, id, workflow_id, workflow_version, status, input, labels, max_attempts, priority,
+  timeout_ms, backoff_ms, created_by, idempotency_key, webhook_url, webhook_intermediate,
+  schedule_time, ready_time, last_sequence, rerun_of)
+    select $1::uuid, $2::uuid, o.workflow_id, o.workflow_version,
+      case when null::timestamptz > now() then 'SCHEDULED' else 'QUEUED' end,
+      o.input, $4::jsonb, o.max_attempts, o.priority, o.timeout_ms, o.backoff_ms, $5::text, $6::text,
+      o.webhook_url, o.webhook_intermediate, null, now(), 1, o.id
+    from o
+    returning *
+  ), e as (
+    insert into run_events (tenant_id, run_id, sequence, type, status, data)
+    select tenant_id, id, last_sequence, 'status', status, null from r
+  ), ec as (
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence,
+      to_jsonb(r) as row
+    from r r
+    where r.webhook_url is not null
+      and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
+    union all
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, to_jsonb(r)
+    from r r
+    join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
+    where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
+      and (cardinality(ep.workflow_ids) = 0 or r.workflow_id = any(ep.workflow_ids))
+      and r.labels @> ep.labels
+  ), ed as (
+    insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence, c.row
+    from ec c
+    where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
+  )
+  select 
+  r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
+  r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
+  r.webhook_intermediate, r.schedule_time, r.create_time, r.update_time, r.start_time,
+  r.end_time, r.last_sequence, r.result, r.error, r.interrupt, r.rerun_of,
+  (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug from r;
+
+-- creations.insertRerunWithKeyStatement
+with o as (
+    select * from runs o where o.tenant_id = $1::uuid and o.id = $3::uuid
+      and o.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT')
+  ), k as (
+    insert into idempotency_keys (tenant_id, key, request_hash, run_id, expire_time)
+    select $1::uuid, $6::text, $7::text, $2::uuid, now() + interval '24 hours'
+    where exists (select 1 from o)
+    on conflict (tenant_id, key) do update
+      set request_hash = excluded.request_hash, run_id = excluded.run_id,
+          create_time = now(), expire_time = excluded.expire_time
+      where idempotency_keys.expire_time < now()
+    returning run_id
+  ), r as (
+    insert into runs (
+  tenant_id, id, workflow_id, workflow_version, status, input, labels, max_attempts, priority,
+  timeout_ms, backoff_ms, created_by, idempotency_key, webhook_url, webhook_intermediate,
+  schedule_time, ready_time, last_sequence, rerun_of)
+    select $1::uuid, $2::uuid, o.workflow_id, o.workflow_version,
+      case when null::timestamptz > now() then 'SCHEDULED' else 'QUEUED' end,
+      o.input, $4::jsonb, o.max_attempts, o.priority, o.timeout_ms, o.backoff_ms, $5::text, $6::text,
+      o.webhook_url, o.webhook_intermediate, null, now(), 1, o.id
+    from o where exists (select 1 from k)
+    returning *
+  ), e as (
+    insert into run_events (tenant_id, run_id, sequence, type, status, data)
+    select tenant_id, id, last_sequence, 'status', status, null from r
+  ), ec as (
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence,
+      to_jsonb(r) as row
+    from r r
+    where r.webhook_url is not null
+      and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
+    union all
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, to_jsonb(r)
+    from r r
+    join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
+    where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
+      and (cardinality(ep.workflow_ids) = 0 or r.workflow_id = any(ep.workflow_ids))
+      and r.labels @> ep.labels
+  ), ed as (
+    insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence, c.row
+    from ec c
+    where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
+  )
+  select 
+  r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
+  r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
+  r.webhook_intermediate, r.schedule_time, r.create_time, r.update_time, r.start_time,
+  r.end_time, r.last_sequence, r.result, r.error, r.interrupt, r.rerun_of,
   (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug from r;
 
 -- singleRun.cancelStatement
@@ -173,7 +270,7 @@ with r as (
   r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
   r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
   r.webhook_intermediate, r.schedule_time, r.create_time, r.update_time, r.start_time,
-  r.end_time, r.last_sequence, r.result, r.error, r.interrupt,
+  r.end_time, r.last_sequence, r.result, r.error, r.interrupt, r.rerun_of,
   (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug, pg_notify('runline_run_events', r.tenant_id::text || '/' || r.id::text || '/' || r.last_sequence::text) from r;
 
 -- singleRun.resumeStatement
@@ -213,7 +310,7 @@ with r as (
   r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
   r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
   r.webhook_intermediate, r.schedule_time, r.create_time, r.update_time, r.start_time,
-  r.end_time, r.last_sequence, r.result, r.error, r.interrupt,
+  r.end_time, r.last_sequence, r.result, r.error, r.interrupt, r.rerun_of,
   (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug, pg_notify('runline_run_events', r.tenant_id::text || '/' || r.id::text || '/' || r.last_sequence::text) from r;
 
 -- singleRun.failStatement
@@ -255,7 +352,7 @@ with r as (
   r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
   r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
   r.webhook_intermediate, r.schedule_time, r.create_time, r.update_time, r.start_time,
-  r.end_time, r.last_sequence, r.result, r.error, r.interrupt,
+  r.end_time, r.last_sequence, r.result, r.error, r.interrupt, r.rerun_of,
   (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug, pg_notify('runline_run_events', r.tenant_id::text || '/' || r.id::text || '/' || r.last_sequence::text) from r;
 
 -- singleRun.releaseStatement
@@ -297,7 +394,7 @@ with r as (
   r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
   r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
   r.webhook_intermediate, r.schedule_time, r.create_time, r.update_time, r.start_time,
-  r.end_time, r.last_sequence, r.result, r.error, r.interrupt,
+  r.end_time, r.last_sequence, r.result, r.error, r.interrupt, r.rerun_of,
   (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug, pg_notify('runline_run_events', r.tenant_id::text || '/' || r.id::text || '/' || r.last_sequence::text) from r;
 
 -- singleRun.interruptStatement
@@ -338,7 +435,7 @@ with r as (
   r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
   r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
   r.webhook_intermediate, r.schedule_time, r.create_time, r.update_time, r.start_time,
-  r.end_time, r.last_sequence, r.result, r.error, r.interrupt,
+  r.end_time, r.last_sequence, r.result, r.error, r.interrupt, r.rerun_of,
   (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug, pg_notify('runline_run_events', r.tenant_id::text || '/' || r.id::text || '/' || r.last_sequence::text) from r;
 
 -- claims.claimAnyStatement
@@ -393,7 +490,7 @@ with
   r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
   r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
   r.webhook_intermediate, r.schedule_time, r.create_time, r.update_time, r.start_time,
-  r.end_time, r.last_sequence, r.result, r.error, r.interrupt,
+  r.end_time, r.last_sequence, r.result, r.error, r.interrupt, r.rerun_of,
   (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug, r.lease_id, r.lease_expire_time, r.resume_input, r.slot, pg_notify('runline_run_events', r.tenant_id::text || '/' || r.id::text || '/' || r.last_sequence::text) from r;
 
 -- claims.claimOnlyStatement
@@ -448,7 +545,7 @@ with
   r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
   r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
   r.webhook_intermediate, r.schedule_time, r.create_time, r.update_time, r.start_time,
-  r.end_time, r.last_sequence, r.result, r.error, r.interrupt,
+  r.end_time, r.last_sequence, r.result, r.error, r.interrupt, r.rerun_of,
   (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug, r.lease_id, r.lease_expire_time, r.resume_input, r.slot, pg_notify('runline_run_events', r.tenant_id::text || '/' || r.id::text || '/' || r.last_sequence::text) from r;
 
 -- claims.claimOnlyUnguardedStatement
@@ -503,7 +600,7 @@ with
   r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
   r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
   r.webhook_intermediate, r.schedule_time, r.create_time, r.update_time, r.start_time,
-  r.end_time, r.last_sequence, r.result, r.error, r.interrupt,
+  r.end_time, r.last_sequence, r.result, r.error, r.interrupt, r.rerun_of,
   (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug, r.lease_id, r.lease_expire_time, r.resume_input, r.slot, pg_notify('runline_run_events', r.tenant_id::text || '/' || r.id::text || '/' || r.last_sequence::text) from r;
 
 -- claims.claimExceptStatement
@@ -558,7 +655,7 @@ with
   r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
   r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
   r.webhook_intermediate, r.schedule_time, r.create_time, r.update_time, r.start_time,
-  r.end_time, r.last_sequence, r.result, r.error, r.interrupt,
+  r.end_time, r.last_sequence, r.result, r.error, r.interrupt, r.rerun_of,
   (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug, r.lease_id, r.lease_expire_time, r.resume_input, r.slot, pg_notify('runline_run_events', r.tenant_id::text || '/' || r.id::text || '/' || r.last_sequence::text) from r;
 
 -- completions.completeStatement
@@ -611,7 +708,7 @@ with
   r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
   r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
   r.webhook_intermediate, r.schedule_time, r.create_time, r.update_time, r.start_time,
-  r.end_time, r.last_sequence, r.result, r.error, r.interrupt,
+  r.end_time, r.last_sequence, r.result, r.error, r.interrupt, r.rerun_of,
   (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug, r.n, pg_notify('runline_run_events', r.tenant_id::text || '/' || r.id::text || '/' || r.last_sequence::text) from d as r;
 
 -- completions.completeAndClaimAnyStatement
@@ -721,7 +818,7 @@ with
   r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
   r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
   r.webhook_intermediate, r.schedule_time, r.create_time, r.update_time, r.start_time,
-  r.end_time, r.last_sequence, r.result, r.error, r.interrupt,
+  r.end_time, r.last_sequence, r.result, r.error, r.interrupt, r.rerun_of,
   (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug, r.lease_id, r.lease_expire_time, r.resume_input, r.slot, pg_notify('runline_run_events', r.tenant_id::text || '/' || r.id::text || '/' || r.last_sequence::text) from r) claimed on true;
 
 -- completions.completeAndClaimOnlyStatement
@@ -831,7 +928,7 @@ with
   r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
   r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
   r.webhook_intermediate, r.schedule_time, r.create_time, r.update_time, r.start_time,
-  r.end_time, r.last_sequence, r.result, r.error, r.interrupt,
+  r.end_time, r.last_sequence, r.result, r.error, r.interrupt, r.rerun_of,
   (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug, r.lease_id, r.lease_expire_time, r.resume_input, r.slot, pg_notify('runline_run_events', r.tenant_id::text || '/' || r.id::text || '/' || r.last_sequence::text) from r) claimed on true;
 
 -- sweeps.expireLeasesStatement
