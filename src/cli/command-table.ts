@@ -5,7 +5,7 @@
 import type { Command } from "./command.js";
 import { listDeliveriesCommand, redeliverCommand } from "./commands/delivery-commands.js";
 import { createKeyCommand, listKeysCommand, revokeKeyCommand } from "./commands/key-commands.js";
-import { cancelRunCommand, getRunCommand, listRunsCommand, resumeRunCommand } from "./commands/run-commands.js";
+import { cancelRunCommand, getRunCommand, listRunsCommand, rerunRunCommand, resumeRunCommand } from "./commands/run-commands.js";
 import { createRunCommand } from "./commands/run-create-command.js";
 import { runOutputCommand } from "./commands/run-output-command.js";
 import { watchRunCommand } from "./commands/run-watch-command.js";
@@ -36,6 +36,7 @@ export const commands: readonly Command[] = [
   watchRunCommand,
   cancelRunCommand,
   resumeRunCommand,
+  rerunRunCommand,
   runOutputCommand,
   createWebhookCommand,
   listWebhooksCommand,

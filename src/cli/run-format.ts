@@ -78,6 +78,8 @@ export function printRun(out: Output, run: Run): void {
     ["ended", formatTime(run.endTime)],
     ["input", compactJson(run.input)],
   ];
+  // Only on reruns: most runs repeat nothing, and a "-" line on each would be noise.
+  if (run.rerunOf !== "") fields.push(["rerun of", run.rerunOf]);
   for (const [name, value] of fields) out.line(`${`${name}:`.padEnd(10)}${value}`);
 }
 

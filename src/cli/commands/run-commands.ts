@@ -1,5 +1,5 @@
 /**
- * `runline runs get|list|cancel|resume`: managing runs. Starting one (`create`, which
+ * `runline runs get|list|cancel|resume|rerun`: managing runs. Starting one (`create`, which
  * may follow it with --wait) and the commands that follow a run to its end (`watch`,
  * `output`) have their own files.
  */
@@ -8,13 +8,14 @@ import {
   CancelRunResponseSchema,
   GetRunResponseSchema,
   ListRunsResponseSchema,
+  RerunRunResponseSchema,
   ResumeRunResponseSchema,
   RunsService,
 } from "../../../gen/runline/v1/runs_service_pb.js";
 import { parseCountArgument, parseLabelArguments, parseStatusArguments, parseValueArgument } from "../argument-values.js";
 import type { Command } from "../command.js";
 import { collectPages } from "../paging.js";
-import { paintStatus, printRun, runColumns, runRow } from "../run-format.js";
+import { paintStatus, printRun, runColumns, runRow, runSummary } from "../run-format.js";
 
 /** `runs get`. */
 export const getRunCommand: Command = {
@@ -95,5 +96,29 @@ export const resumeRunCommand: Command = {
       });
     if (out.json) return out.message(ResumeRunResponseSchema, response);
     out.line(`resumed run ${response.run!.id}: ${paintStatus(out, response.run!.status)}`);
+  },
+};
+
+/** `runs rerun`. */
+export const rerunRunCommand: Command = {
+  path: ["runs", "rerun"],
+  summary: "start a finished run again: same workflow version, input and labels",
+  positionals: ["run-id"],
+  options: [
+    { name: "label", type: "string", value: "<key=value>", multiple: true, help: "a label replacing the original's for its key" },
+    { name: "idempotency-key", type: "string", value: "<key>", help: "the same key and request return the same run" },
+  ],
+  key: "tenant",
+  async run({ args, out, connect }) {
+    const response = await connect()
+      .client(RunsService)
+      .rerunRun({
+        runId: args.positionals[0]!,
+        labels: parseLabelArguments("label", args.strings("label")),
+        idempotencyKey: args.string("idempotency-key") ?? "",
+      });
+    if (out.json) return out.message(RerunRunResponseSchema, response);
+    const what = response.idempotentReplayed ? "existing rerun (idempotent replay)" : "created run";
+    out.line(`${what} ${runSummary(out, response.run!)}  rerun of ${response.run!.rerunOf}`);
   },
 };
