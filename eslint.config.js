@@ -9,7 +9,7 @@ export default defineConfig([
   // Generated code, dependencies, local experiments and the embedded Postgres data folder.
   globalIgnores(["gen/", "node_modules/", "scratch/", ".runline/", ".runline-*/", "coverage/", "dist/"]),
   {
-    files: ["src/**/*.ts", "test/**/*.ts", "bench/**/*.ts", "*.config.ts", "*.config.js"],
+    files: ["src/**/*.ts", "test/**/*.ts", "bench/**/*.ts", "console/**/*.ts", "*.config.ts", "*.config.js"],
     extends: [js.configs.recommended, tseslint.configs.recommended],
     rules: {
       // A leading underscore marks a parameter or binding that is unused on purpose

@@ -25,6 +25,8 @@ import { createRestHandler, withCors } from "./http/transcoding/index.js";
 import { lastEventIdField, restExposedHeaders, runsRestHooks, streamEventId } from "./api/rest-bindings.js";
 import openApiDocument from "../gen/openapi/runline.openapi.json" with { type: "json" };
 import { openApiEndpoint } from "./openapi/openapi-endpoint.js";
+import { buildConsole } from "./console/console-bundle.js";
+import { consoleEndpoint } from "./console/console-endpoint.js";
 import { startListener } from "./http/listener.js";
 import { createInProcessTransport } from "./http/in-process-transport.js";
 import { createRpcAdapter, createRpcRouter } from "./http/rpc-adapter.js";
@@ -143,6 +145,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       metricsEndpoint(metrics.render, metrics.registry.contentType),
       probeEndpoint(health),
       openApiEndpoint(openApiDocument),
+      consoleEndpoint({
+        build: () => buildConsole(),
+        onBuildError: (error) => logger.error({ err: error }, "the console failed to build"),
+      }),
       rest,
     ]),
     stallTimeoutMs: config.streamStallTimeoutMs,

@@ -18,7 +18,7 @@ export type Endpoint = (request: HttpRequest, response: HttpResponse) => boolean
  * Writes a whole response. HTTP/1.1 and HTTP/2 compatibility responses share this API
  * at run time, but TypeScript cannot unify their overloads, hence the one cast here.
  */
-export function sendResponse(response: HttpResponse, status: number, headers: Record<string, string>, body?: string): void {
+export function sendResponse(response: HttpResponse, status: number, headers: Record<string, string>, body?: string | Uint8Array): void {
   const plain = response as unknown as http.ServerResponse;
   if (!plain.headersSent) plain.writeHead(status, headers);
   plain.end(body);
