@@ -1,0 +1,85 @@
+/**
+ * The console in a real Chromium against a real server with the demo executor: a tenant
+ * key for the `demo` tenant, a page that records what the browser complained about,
+ * and the steps every console test repeats (sign in, open a run, read its status).
+ * Controls are found by their accessible names, so a test also proves they are labelled.
+ */
+import { expect } from "vitest";
+import type { Browser, Page } from "playwright-core";
+import { AdminService, Scope } from "../../gen/runline/v1/admin_service_pb.js";
+import { RunsService } from "../../gen/runline/v1/runs_service_pb.js";
+import type { Client } from "@connectrpc/connect";
+import { clientFor } from "./clients.js";
+import { startTestServer, testRootKey } from "./test-server.js";
+
+/** A server running the demo workflows, and a read+write key of its `demo` tenant. */
+export interface ConsoleServer {
+  readonly url: string;
+  readonly key: string;
+  /** The same tenant's runs over gRPC, to set up and check what the page does. */
+  readonly runs: Client<typeof RunsService>;
+}
+
+/** Starts a server with the demo executor; `env` adds to the test server's environment. */
+export async function startConsoleServer(env: Record<string, string> = {}): Promise<ConsoleServer> {
+  const server = await startTestServer(undefined, { RUNLINE_DEMO_WORKER: "1", ...env });
+  const admin = clientFor(AdminService, "connect-json", server.url, testRootKey);
+  const { secret } = await admin.createApiKey({ tenant: "demo", scopes: [Scope.READ, Scope.WRITE] });
+  return { url: server.url, key: secret, runs: clientFor(RunsService, "grpc", server.url, secret) };
+}
+
+/** A page and what the browser said while it was open. */
+export interface ConsolePage {
+  readonly page: Page;
+  /** Uncaught exceptions in the page. */
+  readonly pageErrors: string[];
+  /** Console messages of type error (CSP violations appear here). */
+  readonly consoleErrors: string[];
+}
+
+/** A fresh page (own context: own sessionStorage) in `browser`. */
+export async function openConsolePage(browser: Browser): Promise<ConsolePage> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const pageErrors: string[] = [];
+  const consoleErrors: string[] = [];
+  page.on("pageerror", (error) => pageErrors.push(error.message));
+  page.on("console", (message) => {
+    if (message.type() === "error") consoleErrors.push(message.text());
+  });
+  return { page, pageErrors, consoleErrors };
+}
+
+/** Opens the console and signs in with `credential`; resolves on the runs list. */
+export async function signIn(page: Page, baseUrl: string, credential: string): Promise<void> {
+  await page.goto(`${baseUrl}/console/`);
+  await page.getByLabel("API key or access token").fill(credential);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { level: 1, name: "Runs" }).waitFor();
+}
+
+/** The run id in the page's address (`#/runs/<id>`). */
+export function runIdOf(page: Page): string {
+  const match = /#\/runs\/([0-9a-f-]{36})$/.exec(page.url());
+  expect(match, `${page.url()} is not a run page`).not.toBeNull();
+  return match![1]!;
+}
+
+/** Waits until the run page shows `status`. */
+export async function waitForStatus(page: Page, status: string, timeoutMs = 30_000): Promise<void> {
+  await page
+    .getByTestId("run-status")
+    .filter({ hasText: new RegExp(`^${status}$`) })
+    .waitFor({ timeout: timeoutMs });
+}
+
+/** Starts a run of `workflow` from the console's form; `fill` fills the generated fields. Resolves on its page. */
+export async function startRunFromForm(page: Page, workflow: string, fill: (page: Page) => Promise<void>): Promise<string> {
+  await page.getByRole("link", { name: "Start a run" }).click();
+  await page.getByLabel("Workflow", { exact: true }).selectOption(workflow);
+  await page.getByRole("group", { name: new RegExp(`^Input of ${workflow}`) }).waitFor();
+  await fill(page);
+  await page.getByRole("button", { name: "Start run" }).click();
+  await page.waitForURL(/#\/runs\/[0-9a-f-]{36}$/);
+  return runIdOf(page);
+}
