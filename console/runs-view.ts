@@ -29,7 +29,6 @@ export function runsView(context: ViewContext): View {
   let tokens = [""];
   let nextToken = "";
   let shown = "";
-  let loading = false;
 
   const caption = h("caption", {});
   const body = h("tbody", {});
@@ -53,12 +52,16 @@ export function runsView(context: ViewContext): View {
     void load(true);
   });
 
+  // The read in flight: a new filter or page aborts it; a periodic refresh waits for it.
+  let inFlight: AbortController | undefined;
   async function load(changedPage: boolean): Promise<void> {
-    if (loading) return;
-    loading = true;
+    if (!changedPage && inFlight !== undefined) return;
+    inFlight?.abort();
+    const call = new AbortController();
+    inFlight = call;
     try {
       const request = { ...filter, pageSize, pageToken: tokens.at(-1) ?? "" };
-      const response = await context.clients.runs.listRuns(request, { signal: abort.signal });
+      const response = await context.clients.runs.listRuns(request, { signal: AbortSignal.any([abort.signal, call.signal]) });
       nextToken = response.nextPageToken;
       previous.disabled = tokens.length === 1;
       next.disabled = nextToken === "";
@@ -69,9 +72,9 @@ export function runsView(context: ViewContext): View {
         drawRows(body, response.runs);
       }
     } catch (error) {
-      context.report(error);
+      if (!call.signal.aborted) context.report(error);
     } finally {
-      loading = false;
+      if (inFlight === call) inFlight = undefined;
     }
   }
 

@@ -15,10 +15,12 @@ import { json } from "../support/clients.js";
 import { chromiumSkipReason, chromiumSuiteName, launchChromium } from "../support/chromium.js";
 import {
   openConsolePage,
+  recordProgressArrivals,
   runIdOf,
   signIn,
   startConsoleServer,
   startRunFromForm,
+  waitForLiveProgress,
   waitForStatus,
   type ConsolePage,
   type ConsoleServer,
@@ -39,6 +41,7 @@ describe.skipIf(chromiumSkipReason() !== undefined)(chromiumSuiteName("the conso
   });
 
   afterAll(() => {
+    if (opened === undefined) return; // beforeAll failed and said why
     // Whatever the tests did, the page never threw and the CSP never had to block anything.
     expect(opened.pageErrors).toEqual([]);
     expect(opened.consoleErrors.filter((message) => /Content.Security.Policy/i.test(message))).toEqual([]);
@@ -61,18 +64,10 @@ describe.skipIf(chromiumSkipReason() !== undefined)(chromiumSuiteName("the conso
       await page.getByLabel("steps").fill("4");
     });
     // Live: the bar stands between empty and full while the run is still RUNNING.
-    await page.waitForFunction(
-      () => {
-        const bar = document.querySelector("progress");
-        const status = document.querySelector("[data-testid=run-status]")?.textContent;
-        return bar !== null && bar.value > 0 && bar.value < 1 && status === "RUNNING";
-      },
-      undefined,
-      { timeout: 30_000 },
-    );
+    await waitForLiveProgress(page);
     const arrivals = await recordProgressArrivals(page);
     await waitForStatus(page, "SUCCEEDED");
-    expect(await page.locator("progress").evaluate((bar: HTMLProgressElement) => bar.value)).toBe(1);
+    expect(await page.locator("progress").getAttribute("value")).toBe("1");
     await expect.poll(() => page.locator(".progress-text").textContent()).toBe("100%: step 4 of 4");
     const timeline = await page.locator(".timeline li .status").allTextContents();
     expect(timeline).toEqual(["QUEUED", "RUNNING", "SUCCEEDED"]);
@@ -145,30 +140,3 @@ describe.skipIf(chromiumSkipReason() !== undefined)(chromiumSuiteName("the conso
     await page.getByRole("heading", { level: 1, name: "Sign in to the Runline console" }).waitFor();
   });
 });
-
-/**
- * From now on, how long after its `createTime` each progress event's row appears
- * (the browser and the server share this machine's clock); the returned function
- * stops recording and reads the lags, in ms.
- */
-async function recordProgressArrivals(page: Page): Promise<() => Promise<number[]>> {
-  await page.evaluate(() => {
-    const lags: number[] = [];
-    const observer = new MutationObserver((mutations) => {
-      for (const mutation of mutations)
-        for (const node of mutation.addedNodes) {
-          if (!(node instanceof HTMLTableRowElement) || node.cells[2]?.textContent !== "progress") continue;
-          const created = Date.parse(node.querySelector("time")?.getAttribute("datetime") ?? "");
-          lags.push(Date.now() - created);
-        }
-    });
-    observer.observe(document.querySelector("table.events tbody")!, { childList: true });
-    Object.assign(window, { progressLags: lags, progressObserver: observer });
-  });
-  return () =>
-    page.evaluate(() => {
-      const recorded = window as unknown as { progressLags: number[]; progressObserver: MutationObserver };
-      recorded.progressObserver.disconnect();
-      return recorded.progressLags;
-    });
-}

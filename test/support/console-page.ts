@@ -83,3 +83,61 @@ export async function startRunFromForm(page: Page, workflow: string, fill: (page
   await page.waitForURL(/#\/runs\/[0-9a-f-]{36}$/);
   return runIdOf(page);
 }
+
+/**
+ * The few browser globals the in-page functions below use, typed here because the
+ * tests' tsconfig has no DOM library (adding it would let server code use `document`).
+ */
+interface PageGlobals {
+  document: { querySelector(selector: string): PageElement | null };
+  MutationObserver: new (callback: (records: { addedNodes: ArrayLike<PageElement> }[]) => void) => PageObserver;
+}
+interface PageElement {
+  readonly tagName: string;
+  readonly textContent: string | null;
+  readonly value?: number;
+  querySelector(selector: string): PageElement | null;
+  querySelectorAll(selector: string): ArrayLike<PageElement>;
+  getAttribute(name: string): string | null;
+}
+interface PageObserver {
+  observe(target: PageElement, options: { childList: boolean }): void;
+  disconnect(): void;
+}
+
+/** Waits until the progress bar stands strictly between empty and full while the run is RUNNING. */
+export async function waitForLiveProgress(page: Page, timeoutMs = 30_000): Promise<void> {
+  const live = () => {
+    const { document } = globalThis as unknown as PageGlobals;
+    const value = document.querySelector("progress")?.value ?? 0;
+    return value > 0 && value < 1 && document.querySelector("[data-testid=run-status]")?.textContent === "RUNNING";
+  };
+  await page.waitForFunction(live, undefined, { timeout: timeoutMs });
+}
+
+/**
+ * From now on, how long after its `createTime` each progress event's row appears (the
+ * browser and the server share this machine's clock); the returned function stops
+ * recording and reads the lags, in ms.
+ */
+export async function recordProgressArrivals(page: Page): Promise<() => Promise<number[]>> {
+  await page.evaluate(() => {
+    const { document, MutationObserver } = globalThis as unknown as PageGlobals;
+    const lags: number[] = [];
+    const observer = new MutationObserver((records) => {
+      for (const record of records)
+        for (const row of Array.from(record.addedNodes)) {
+          if (row.tagName !== "TR" || row.querySelectorAll("td")[2]?.textContent !== "progress") continue;
+          lags.push(Date.now() - Date.parse(row.querySelector("time")?.getAttribute("datetime") ?? ""));
+        }
+    });
+    observer.observe(document.querySelector("table.events tbody")!, { childList: true });
+    Object.assign(globalThis, { progressLags: lags, progressObserver: observer });
+  });
+  return () =>
+    page.evaluate(() => {
+      const recorded = globalThis as unknown as { progressLags: number[]; progressObserver: PageObserver };
+      recorded.progressObserver.disconnect();
+      return recorded.progressLags;
+    });
+}
