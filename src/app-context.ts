@@ -6,6 +6,7 @@ import type { Database } from "./db/database.js";
 import type { EventHub } from "./events/event-hub.js";
 import type { SharedTails } from "./events/shared-tail.js";
 import type { KeyResolver } from "./auth/api-keys.js";
+import type { AccessTokens } from "./auth/access-tokens.js";
 import type { Logger } from "./logger.js";
 import type { PageTokens } from "./runs/page-token.js";
 import type { WebhookSecrets } from "./webhooks/secrets.js";
@@ -18,6 +19,8 @@ export interface AppContext {
   /** One reader per watched run (StreamRunEvents callers share it). */
   readonly tails: SharedTails;
   readonly keys: KeyResolver;
+  /** Mints and verifies access tokens (AuthService, the auth interceptor). */
+  readonly tokens: AccessTokens;
   readonly pageTokens: PageTokens;
   readonly logger: Logger;
   /** Webhook signing secrets, and where webhooks may go (RUNLINE_WEBHOOK_ALLOW). */

@@ -34,6 +34,14 @@ export interface Config {
   readonly demoWorker: boolean;
   /** Browser origins allowed by CORS (`RUNLINE_CORS_ORIGINS`: comma-separated, or `*`); unset: no CORS headers. */
   readonly corsOrigins: readonly string[] | "*" | undefined;
+  /**
+   * Send `Access-Control-Allow-Credentials: true` to the allowed origins
+   * (`RUNLINE_CORS_CREDENTIALS`, default off), so pages may call with `credentials:
+   * "include"`. Refused with `RUNLINE_CORS_ORIGINS=*`: credentials need named origins.
+   */
+  readonly corsCredentials: boolean;
+  /** Access tokens (see AccessTokenSettings). */
+  readonly accessTokens: AccessTokenSettings;
   /** A server stream whose client took no byte for this long is reset (`RUNLINE_STREAM_STALL_TIMEOUT_MS`, default 60000; 0: never). */
   readonly streamStallTimeoutMs: number;
   /**
@@ -45,6 +53,18 @@ export interface Config {
   readonly connectionLimits: ConnectionLimits;
   /** Webhook delivery (see WebhookSettings). */
   readonly webhooks: WebhookSettings;
+}
+
+/** How access tokens are kept current on each replica; every field from its own variable, documented in README.md. */
+export interface AccessTokenSettings {
+  /**
+   * How often each replica reloads the revoked keys and the signing keys
+   * (`RUNLINE_ACCESS_TOKEN_REFRESH_MS`, default 5000): a revoked key's tokens are refused
+   * everywhere within this period.
+   */
+  readonly refreshMs: number;
+  /** How old the signing key may get before a new one replaces it (`RUNLINE_ACCESS_TOKEN_KEY_ROTATION_MS`, default 604800000: 7 days). */
+  readonly keyRotationMs: number;
 }
 
 /** How webhooks are delivered; every field from its own variable, documented in README.md. */
@@ -191,6 +211,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const databaseUrl = readOptional(env, "DATABASE_URL");
   if (databaseUrl !== undefined) checkDatabaseUrl(databaseUrl);
+  const corsOrigins = readOrigins(env, "RUNLINE_CORS_ORIGINS");
+  const corsCredentials = readFlag(env, "RUNLINE_CORS_CREDENTIALS", false);
+  if (corsCredentials && corsOrigins === "*")
+    throw new ConfigError(
+      "RUNLINE_CORS_CREDENTIALS",
+      "needs RUNLINE_CORS_ORIGINS to name the origins; credentials are never allowed to every origin (*)",
+    );
   const rootKey = readOptional(env, "RUNLINE_ROOT_KEY");
   if (rootKey !== undefined && rootKey.length < 16) throw new ConfigError("RUNLINE_ROOT_KEY", "must be at least 16 characters");
   return {
@@ -206,7 +233,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sweepIntervalMs: readInteger(env, "RUNLINE_SWEEP_INTERVAL_MS", 1000, 50, 600000),
     cancelGraceMs: readInteger(env, "RUNLINE_CANCEL_GRACE_MS", 30000, 0, 86400000),
     demoWorker: readFlag(env, "RUNLINE_DEMO_WORKER", true),
-    corsOrigins: readOrigins(env, "RUNLINE_CORS_ORIGINS"),
+    corsOrigins,
+    corsCredentials,
+    accessTokens: {
+      refreshMs: readInteger(env, "RUNLINE_ACCESS_TOKEN_REFRESH_MS", 5000, 100, 60_000),
+      keyRotationMs: readInteger(env, "RUNLINE_ACCESS_TOKEN_KEY_ROTATION_MS", 604_800_000, 1000, 365 * 86_400_000),
+    },
     streamStallTimeoutMs: readInteger(env, "RUNLINE_STREAM_STALL_TIMEOUT_MS", 60000, 0, 86400000),
     connectionLimits: readConnectionLimits(env),
     webhooks: readWebhookSettings(env),

@@ -12,6 +12,7 @@ export type ErrorKind =
   | "permission_denied"
   | "unauthenticated"
   | "aborted"
+  | "resource_exhausted"
   | "unavailable";
 
 /**

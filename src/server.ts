@@ -14,6 +14,8 @@ import { registerRoutes, restServices } from "./api/routes.js";
 import { probeEndpoint, registerOpsRoutes } from "./api/ops-routes.js";
 import { startHealthState } from "./health/health-state.js";
 import { createKeyResolver } from "./auth/api-keys.js";
+import { startAccessTokens } from "./auth/access-tokens.js";
+import { accessRestrictionInterceptor } from "./api/access-restrictions.js";
 import { keepNewRootKey, loadRootKey } from "./auth/root-key.js";
 import type { Config } from "./config.js";
 import { migrateDatabase, openDatabase, type Database } from "./db/database.js";
@@ -99,6 +101,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     hub,
     tails,
     keys: createKeyResolver({ sql: database.sql, rootKeyHash: rootKey.hash }),
+    tokens: await startAccessTokens({ sql: database.sql, logger, ...config.accessTokens }),
     pageTokens: createPageTokens(await pageTokenKey(database)),
     webhooks: {
       secrets: createWebhookSecrets(database.sql, await readSecretKey(database.sql), config.webhooks.secretOverlapMs),
@@ -110,7 +113,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const metrics = createMetrics({ sql: database.sql, pool: () => database.poolUsage(), streamTails: () => tails.census() });
   // Observation is outermost, so refusals by auth are logged and measured too; request
   // messages are checked (request-validation.ts) only for callers who passed auth.
-  const interceptors = [observeInterceptor(logger, metrics), authInterceptor(app.keys), validationInterceptor()];
+  const interceptors = [
+    observeInterceptor(logger, metrics),
+    authInterceptor(app.keys, app.tokens),
+    accessRestrictionInterceptor(database.sql),
+    validationInterceptor(),
+  ];
   const readMaxBytes = 8 * 1024 * 1024;
   // Unknown JSON fields and enum names are refused on Connect as on REST (connect-es
   // ignores both by default, so `status: ["RUNNING"]` silently became no filter).
@@ -227,6 +235,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         shutdown.abort(new ConnectError("the server is shutting down; retry", Code.Unavailable));
         await step("listener", () => listener.close({ graceMs: config.shutdownGraceMs }));
         await step("sweeper", stopSweeper);
+        app.tokens.stop();
         await step("webhook dispatcher", async () => {
           await dispatcher.stop();
           webhookAgents.close();

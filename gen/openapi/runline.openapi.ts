@@ -66,6 +66,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/accessTokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mints an access token.
+         * @description Mints an access token. Only API keys with the `write` or `admin` scope may call it;
+         *     an access token may not (PERMISSION_DENIED: a token never begets a longer-lived or
+         *     wider one). The token is signed, so any replica verifies it without a database read;
+         *     it stops working at `expireTime`, or within a few seconds (RUNLINE_ACCESS_TOKEN_REFRESH_MS)
+         *     of the minting key's revocation on every replica.
+         */
+        post: operations["AuthService_CreateAccessToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/runs": {
         parameters: {
             query?: never;
@@ -945,6 +969,62 @@ export interface components {
         "runline.v1.CompleteRunResponse": {
             /** @description The run after the request. */
             run?: components["schemas"]["runline.v1.Run"];
+        };
+        /**
+         * @description Request for CreateAccessToken. Restrictions combine with AND: with `runIds` and
+         *     `labels`, a run must be named and carry the labels. Outside its restrictions a token
+         *     sees NOT_FOUND, as for another tenant's resource; its lists hold only what it may see.
+         */
+        "runline.v1.CreateAccessTokenRequest": {
+            /**
+             * @description What the token may do: at least one, none wider than the minting key's own scopes
+             *     (`admin` covers every scope; otherwise each scope must be the key's). A wider scope
+             *     is PERMISSION_DENIED: the request is well formed, the key lacks the authority.
+             */
+            scopes?: components["schemas"]["runline.v1.Scope"][];
+            /**
+             * @description Only these runs (at most 100 ids). A token restricted to runs cannot create runs
+             *     (CreateRun and the like are PERMISSION_DENIED) and cannot have `maxRuns`.
+             */
+            runIds?: string[];
+            /**
+             * @description Only runs of these workflows, and only these workflows (at most 20, by id or slug;
+             *     an unknown one is INVALID_ARGUMENT). Its runs may be created only of these workflows.
+             */
+            workflows?: string[];
+            /**
+             * @description Only runs carrying every one of these labels with these values (at most 20). Runs the
+             *     token creates get these labels; a request giving one of them another value is
+             *     INVALID_ARGUMENT naming the label.
+             */
+            labels?: {
+                [key: string]: string;
+            };
+            /**
+             * Format: int32
+             * @description For a token with the `write` (or `admin`) scope: how many runs it may create, across
+             *     every replica; the next create is RESOURCE_EXHAUSTED. 0: no limit but the TTL.
+             */
+            maxRuns?: number;
+            /**
+             * @description How long the token lives: default 15 minutes, at least 1 second, at most 24 hours.
+             *
+             *     A duration in seconds with an `s` suffix, e.g. `1.5s`.
+             */
+            ttl?: string;
+        };
+        /** @description Response for CreateAccessToken. */
+        "runline.v1.CreateAccessTokenResponse": {
+            /**
+             * @description The token (a signed JWT), to send as `Authorization: Bearer <token>`. It is not
+             *     stored anywhere: keep it if you need it.
+             */
+            token?: string;
+            /**
+             * Format: date-time
+             * @description When the token stops working.
+             */
+            expireTime?: string;
         };
         /** @description Response for CreateApiKey. */
         "runline.v1.CreateApiKeyResponse": {
@@ -2049,6 +2129,46 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
+            default: components["responses"]["Error"];
+        };
+    };
+    AuthService_CreateAccessToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Request for CreateAccessToken. Restrictions combine with AND: with `runIds` and
+         *     `labels`, a run must be named and carry the labels. Outside its restrictions a token
+         *     sees NOT_FOUND, as for another tenant's resource; its lists hold only what it may see.
+         */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["runline.v1.CreateAccessTokenRequest"];
+            };
+        };
+        responses: {
+            /** @description Response for CreateAccessToken. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["runline.v1.CreateAccessTokenResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             413: components["responses"]["ContentTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];

@@ -43,6 +43,8 @@ export function adminService(app: AppContext): ServiceImpl<typeof AdminService> 
     async revokeApiKey(request) {
       const key = await revokeApiKey(app.database.entityManager(), request.tenant, request.apiKeyId);
       app.keys.forgetAll();
+      // This replica refuses the key's access tokens at once; others within their refresh period.
+      app.tokens.keyRevoked(key.id);
       return { apiKey: keyMessage(key) };
     },
     async listApiKeys(request) {

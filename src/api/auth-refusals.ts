@@ -26,6 +26,30 @@ export function unknownKey(): ConnectError {
   });
 }
 
+/** What a refused access token is told, by why it was refused. */
+const tokenRefusals = {
+  malformed: "not a valid access token",
+  expired: "the access token has expired",
+  revoked: "the access token's API key was revoked",
+} as const;
+
+/** A Bearer credential shaped as an access token that is not a valid one now: `error="invalid_token"`, as for keys. */
+export function refusedToken(why: keyof typeof tokenRefusals): ConnectError {
+  const description = tokenRefusals[why];
+  return new ConnectError(description, Code.Unauthenticated, {
+    "www-authenticate": `${bearerChallenge}, error="invalid_token", error_description="${description}"`,
+  });
+}
+
+/**
+ * An access token this replica cannot check: it has not read the revoked keys for two
+ * refresh periods (the database is unreachable), so it cannot rule out a revocation.
+ * UNAVAILABLE: the token may well be good, and a retry (perhaps on another replica) may pass.
+ */
+export function unverifiableToken(): ConnectError {
+  return new ConnectError("cannot check access tokens now (the revoked-key list is out of date); retry", Code.Unavailable);
+}
+
 /**
  * AdminService without a root key. UNIMPLEMENTED, as gRPC defines it: "not implemented or
  * not supported/enabled in this service" (HTTP 501). Not FAILED_PRECONDITION (HTTP 400):

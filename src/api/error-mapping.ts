@@ -19,6 +19,7 @@ const codes: Record<ErrorKind, Code> = {
   permission_denied: Code.PermissionDenied,
   unauthenticated: Code.Unauthenticated,
   aborted: Code.Aborted,
+  resource_exhausted: Code.ResourceExhausted,
   unavailable: Code.Unavailable,
 };
 

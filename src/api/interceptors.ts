@@ -5,11 +5,12 @@
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor, type StreamResponse } from "@connectrpc/connect";
 import type { KeyResolver } from "../auth/api-keys.js";
-import { callerKey } from "../auth/caller.js";
+import { looksLikeAccessToken, type AccessTokenIssuer } from "../auth/access-tokens.js";
+import { callerKey, type Caller } from "../auth/caller.js";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../logger.js";
 import { codeLabel, type Metrics } from "../metrics/metrics.js";
-import { adminServiceDisabled, missingKey, unknownKey } from "./auth-refusals.js";
+import { adminServiceDisabled, missingKey, refusedToken, unknownKey, unverifiableToken } from "./auth-refusals.js";
 import { fromAbortedCall, logLevelFor, toConnectError } from "./error-mapping.js";
 import { accessFor } from "./method-scopes.js";
 import { protocolLabel } from "./protocol-label.js";
@@ -23,18 +24,19 @@ function bearerSecret(header: string | null): string | undefined {
 }
 
 /**
- * Resolves `Authorization: Bearer <key>` and enforces the method's access rule. Without a
- * root key, AdminService is refused as disabled whatever the credential (auth-refusals.ts).
+ * Resolves `Authorization: Bearer <key or access token>` and enforces the method's access
+ * rule. Without a root key, AdminService is refused as disabled whatever the credential
+ * (auth-refusals.ts). An access token's restrictions are enforced after this
+ * (access-restrictions.ts).
  */
-export function authInterceptor(keys: KeyResolver): Interceptor {
+export function authInterceptor(keys: KeyResolver, tokens: AccessTokenIssuer): Interceptor {
   return (next) => async (request) => {
     const access = accessFor(request.service.typeName, request.method.name);
     if (access.kind === "public") return next(request);
     if (access.kind === "root" && !keys.hasRootKey) throw adminServiceDisabled();
     const secret = bearerSecret(request.header.get("authorization"));
     if (secret === undefined) throw missingKey();
-    const caller = await keys.resolve(secret);
-    if (caller === undefined) throw unknownKey();
+    const caller = await resolveCredential(secret, keys, tokens);
     if (access.kind === "root" && !caller.isRoot) throw new ConnectError("this method needs the root key", Code.PermissionDenied);
     if (access.kind === "scopes" && !caller.isRoot && !access.anyOf.some((scope) => caller.scopes.has(scope))) {
       throw new ConnectError(`this method needs one of the scopes: ${access.anyOf.join(", ")}`, Code.PermissionDenied);
@@ -42,6 +44,18 @@ export function authInterceptor(keys: KeyResolver): Interceptor {
     request.contextValues.set(callerKey, caller);
     return next(request);
   };
+}
+
+/** The caller a credential stands for; UNAUTHENTICATED (or UNAVAILABLE) when it stands for none. */
+async function resolveCredential(secret: string, keys: KeyResolver, tokens: AccessTokenIssuer): Promise<Caller> {
+  if (!looksLikeAccessToken(secret)) {
+    const caller = await keys.resolve(secret);
+    if (caller === undefined) throw unknownKey();
+    return caller;
+  }
+  const check = await tokens.verify(secret);
+  if (check.kind === "valid") return check.caller;
+  throw check.why === "unverifiable" ? unverifiableToken() : refusedToken(check.why);
 }
 
 // The same rule as the REST layer: 1 to 200 visible ASCII characters (JSON logs escape them).

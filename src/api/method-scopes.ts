@@ -1,6 +1,8 @@
 /**
- * Which scopes may call which RPC. Services not listed here (health, reflection) need
- * no key. `admin` may do everything within its tenant; AdminService is root-only.
+ * Which scopes may call which RPC, whether the caller holds an API key or an access
+ * token (a token's scopes are checked the same way; what its restrictions add is in
+ * access-restrictions.ts). Services not listed here (health, reflection) need no key.
+ * `admin` may do everything within its tenant; AdminService is root-only.
  */
 import type { Scope } from "../auth/caller.js";
 
@@ -56,6 +58,9 @@ const rules: Record<string, Access | Record<string, Access>> = {
     ListWebhookDeliveries: read,
     RedeliverWebhook: write,
   },
+  // Keys with write or admin mint tokens no wider than themselves; tokens mint none
+  // (auth/token-requests.ts refuses them whatever their scopes).
+  "runline.v1.AuthService": { CreateAccessToken: write },
   "runline.v1.WorkerService": worker,
   "runline.v1.AdminService": root,
 };

@@ -6,12 +6,14 @@
  */
 import type { ConnectRouter } from "@connectrpc/connect";
 import { AdminService } from "../../gen/runline/v1/admin_service_pb.js";
+import { AuthService } from "../../gen/runline/v1/auth_service_pb.js";
 import { RunsService } from "../../gen/runline/v1/runs_service_pb.js";
 import { WorkerService } from "../../gen/runline/v1/worker_service_pb.js";
 import { WebhooksService } from "../../gen/runline/v1/webhooks_service_pb.js";
 import { WorkflowsService } from "../../gen/runline/v1/workflows_service_pb.js";
 import type { AppContext } from "../app-context.js";
 import { adminService } from "./admin-service.js";
+import { authService } from "./auth-service.js";
 import { runsService } from "./runs-service.js";
 import { webhooksService } from "./webhooks-service.js";
 import { workerService } from "./worker-service.js";
@@ -24,7 +26,8 @@ export function registerRoutes(router: ConnectRouter, app: AppContext): void {
   router.service(AdminService, adminService(app));
   router.service(WorkerService, workerService(app));
   router.service(WebhooksService, webhooksService(app));
+  router.service(AuthService, authService(app));
 }
 
 /** The services REST callers reach through their google.api.http annotations. */
-export const restServices = [RunsService, WorkflowsService, WorkerService, AdminService, WebhooksService];
+export const restServices = [RunsService, WorkflowsService, WorkerService, AdminService, WebhooksService, AuthService];

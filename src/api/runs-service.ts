@@ -22,6 +22,7 @@ import { isSettled } from "../runs/run-status.js";
 import { pageSize } from "../runs/page-token.js";
 import { checkTargetUrl } from "../webhooks/target-policy.js";
 import { getRunDefinition } from "../workflows/run-definition.js";
+import { narrowedRunFilter } from "./access-restrictions.js";
 import { tenantOf, callerOf } from "./caller-context.js";
 import {
   createRunInput,
@@ -147,13 +148,15 @@ export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsSer
     },
     async listRuns(request, context) {
       const limit = pageSize(request.pageSize, 50, 1000);
-      const page = await listRuns(sql, app.pageTokens, tenantOf(context), runFilter(request, ""), limit, request.pageToken);
+      const filter = narrowedRunFilter(runFilter(request, ""), context);
+      const page = await listRuns(sql, app.pageTokens, tenantOf(context), filter, limit, request.pageToken);
       return { runs: page.runs.map(runMessage), nextPageToken: page.nextPageToken };
     },
     async searchRuns(request, context) {
       const limit = pageSize(request.pageSize, 50, 1000);
-      const filter = request.filter ?? { status: [], workflow: "", createdBy: "", labels: {} };
-      const page = await listRuns(sql, app.pageTokens, tenantOf(context), runFilter(filter, "filter."), limit, request.pageToken);
+      const fields = request.filter ?? { status: [], workflow: "", createdBy: "", labels: {} };
+      const filter = narrowedRunFilter(runFilter(fields, "filter."), context);
+      const page = await listRuns(sql, app.pageTokens, tenantOf(context), filter, limit, request.pageToken);
       return { runs: page.runs.map(runMessage), nextPageToken: page.nextPageToken };
     },
     async cancelRun(request, context) {

@@ -19,6 +19,7 @@ import {
   type Workflow,
   type WorkflowVersion,
 } from "../workflows/workflows.js";
+import { visibleWorkflowIds } from "./access-restrictions.js";
 import { tenantOf } from "./caller-context.js";
 import { durationFrom, jsonFromValue, millisFrom, timestamp, valueFromJson } from "./proto-convert.js";
 
@@ -89,7 +90,7 @@ export function workflowsService(app: AppContext): ServiceImpl<typeof WorkflowsS
     },
     async listWorkflows(request, context) {
       const limit = pageSize(request.pageSize, 50, 1000);
-      const rows = await listWorkflows(em(), tenantOf(context), limit + 1, workflowCursor(request.pageToken));
+      const rows = await listWorkflows(em(), tenantOf(context), limit + 1, workflowCursor(request.pageToken), visibleWorkflowIds(context));
       const page = rows.slice(0, limit);
       const last = page[page.length - 1];
       const nextPageToken =

@@ -33,6 +33,10 @@ export interface RunFilter {
   readonly createTimeBefore: Date | undefined;
   readonly updateTimeAfter: Date | undefined;
   readonly updateTimeBefore: Date | undefined;
+  /** Only these runs (an access token's restriction; empty matches none). */
+  readonly runIds?: readonly string[] | undefined;
+  /** Only runs of these workflows, by id (an access token's restriction). */
+  readonly workflowIds?: readonly string[] | undefined;
 }
 
 /** One page of runs. */
@@ -56,6 +60,8 @@ function filterHash(filter: RunFilter): string {
  * Builds the WHERE clause. Each equality filter has an index that leads with
  * (tenant_id, <column>) and continues (create_time desc, id desc): runs_by_status,
  * runs_by_workflow, runs_by_creator; labels use runs_labels (GIN), the rest runs_newest.
+ * An access token's run ids (at most 100) are probed by primary key, its workflows
+ * (at most 20) through runs_by_workflow.
  */
 function whereClause(tenantId: string, filter: RunFilter): { conditions: string[]; parameters: unknown[] } {
   const parameters: unknown[] = [tenantId];
@@ -73,6 +79,8 @@ function whereClause(tenantId: string, filter: RunFilter): { conditions: string[
       filter.workflow,
     );
   }
+  if (filter.runIds !== undefined) add("r.id = any(?::uuid[])", filter.runIds);
+  if (filter.workflowIds !== undefined) add("r.workflow_id = any(?::uuid[])", filter.workflowIds);
   if (filter.createdBy !== "") add("r.created_by = ?::text", filter.createdBy);
   if (Object.keys(filter.labels).length > 0) add("r.labels @> ?::jsonb", JSON.stringify(filter.labels));
   if (filter.createTimeAfter !== undefined) add("r.create_time >= ?::timestamptz", filter.createTimeAfter);

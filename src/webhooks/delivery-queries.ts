@@ -123,6 +123,18 @@ export async function listDeliveries(
   };
 }
 
+/** The run a delivery is about (an access token's restriction is decided on it); NOT_FOUND when unknown or another tenant's. */
+export async function deliveryRunId(sql: Sql, tenantId: string, id: string): Promise<string> {
+  if (!isUuid(id)) throw notFound("webhook delivery", id);
+  // Primary key.
+  const [row] = await sql.query<{ run_id: string }>(`select run_id from webhook_deliveries where tenant_id = $1::uuid and id = $2::uuid`, [
+    tenantId,
+    id,
+  ]);
+  if (row === undefined) throw notFound("webhook delivery", id);
+  return row.run_id;
+}
+
 /**
  * Puts a delivery back in the queue: PENDING, due now, its attempts kept (the next one
  * carries the same webhook-id), and wakes the dispatchers. The lease is left alone: an

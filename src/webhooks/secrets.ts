@@ -4,9 +4,8 @@
  * must be usable for signing, so it cannot be stored hashed.
  *
  * At rest every secret is encrypted with AES-256-GCM under the `webhook_secret_key`
- * server secret (migration 0005): a random 12-byte IV per value, stored as
- * iv | tag | ciphertext in the bytea column, with the owning row (tenant, endpoint or
- * "run") as associated data so a ciphertext copied into another row does not open. The
+ * server secret (migration 0005; sealed-values.ts), with the owning row (tenant,
+ * endpoint or "run") as associated data so a ciphertext copied into another row does not open. The
  * key lives in the same database, so this protects dumps, backups of the webhook tables
  * alone and logged rows, not a full database compromise. Rotating the key itself is out
  * of scope for now.
@@ -14,10 +13,11 @@
  * Rotation keeps the previous secret signing beside the new one for `overlapMs`
  * (config.webhooks.secretOverlapMs): the dispatcher sends both signatures meanwhile.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import type { Sql } from "../db/database.js";
 import { notFound } from "../errors.js";
 import { isUuid } from "../ids.js";
+import { openValue, sealValue } from "../sealed-values.js";
 
 /**
  * A target's secrets as stored, read by the dispatcher's claim in the same statement
@@ -48,9 +48,6 @@ export interface WebhookSecrets {
   newEndpointSecret(tenantId: string, endpointId: string): { secret: string; sealed: Buffer };
 }
 
-const ivBytes = 12;
-const tagBytes = 16;
-
 /** A fresh `whsec_` secret. */
 function newSecret(): string {
   return `whsec_${randomBytes(32).toString("base64")}`;
@@ -61,19 +58,8 @@ function owner(tenantId: string, endpointId: string | null): Buffer {
   return Buffer.from(`${tenantId}/${endpointId ?? "run"}`);
 }
 
-function seal(key: Buffer, secret: string, aad: Buffer): Buffer {
-  const iv = randomBytes(ivBytes);
-  const cipher = createCipheriv("aes-256-gcm", key, iv);
-  cipher.setAAD(aad);
-  const ciphertext = Buffer.concat([cipher.update(secret, "utf8"), cipher.final()]);
-  return Buffer.concat([iv, cipher.getAuthTag(), ciphertext]);
-}
-
 function open(key: Buffer, sealed: Buffer, aad: Buffer): string {
-  const decipher = createDecipheriv("aes-256-gcm", key, sealed.subarray(0, ivBytes));
-  decipher.setAAD(aad);
-  decipher.setAuthTag(sealed.subarray(ivBytes, ivBytes + tagBytes));
-  return Buffer.concat([decipher.update(sealed.subarray(ivBytes + tagBytes)), decipher.final()]).toString("utf8");
+  return openValue(key, sealed, aad).toString("utf8");
 }
 
 /** The key that encrypts webhook secrets (server_secrets.webhook_secret_key, 32 bytes). */
@@ -121,7 +107,7 @@ export function createWebhookSecrets(sql: Sql, key: Buffer, overlapMs: number): 
   const runRow = async (tenantId: string): Promise<SecretRow> => {
     const existing = await readRow(tenantId, null);
     if (existing !== undefined) return existing;
-    await sql.query(insertRunSecret, [tenantId, seal(key, newSecret(), owner(tenantId, null))]);
+    await sql.query(insertRunSecret, [tenantId, sealValue(key, newSecret(), owner(tenantId, null))]);
     return (await readRow(tenantId, null))!;
   };
   // Every delivery is signed: decrypting each time cost more than the signature. The
@@ -153,19 +139,19 @@ export function createWebhookSecrets(sql: Sql, key: Buffer, overlapMs: number): 
     },
     async rotateRunSecret(tenantId) {
       const secret = newSecret();
-      await sql.query(rotateRun, [tenantId, seal(key, secret, owner(tenantId, null)), overlapMs]);
+      await sql.query(rotateRun, [tenantId, sealValue(key, secret, owner(tenantId, null)), overlapMs]);
       return secret;
     },
     async rotateEndpointSecret(tenantId, endpointId) {
       if (!isUuid(endpointId)) throw notFound("webhook", endpointId);
       const secret = newSecret();
-      const rows = await sql.query(rotateEndpoint, [tenantId, endpointId, seal(key, secret, owner(tenantId, endpointId)), overlapMs]);
+      const rows = await sql.query(rotateEndpoint, [tenantId, endpointId, sealValue(key, secret, owner(tenantId, endpointId)), overlapMs]);
       if (rows.length === 0) throw notFound("webhook", endpointId);
       return secret;
     },
     newEndpointSecret(tenantId, endpointId) {
       const secret = newSecret();
-      return { secret, sealed: seal(key, secret, owner(tenantId, endpointId)) };
+      return { secret, sealed: sealValue(key, secret, owner(tenantId, endpointId)) };
     },
   };
 }

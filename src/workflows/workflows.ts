@@ -157,18 +157,20 @@ export async function getWorkflow(em: EntityManager, tenantId: string, workflow:
   return toWorkflow(await findWorkflowRow(em, tenantId, workflow));
 }
 
-/** A page of workflows, newest first, after the keyset cursor `after`. */
+/** A page of workflows, newest first, after the keyset cursor `after`; only those of `ids` when given (an access token's). */
 export async function listWorkflows(
   em: EntityManager,
   tenantId: string,
   limit: number,
   after?: { createTime: Date; id: string },
+  ids?: readonly string[],
 ): Promise<Workflow[]> {
+  const owner = ids === undefined ? { tenantId } : { tenantId, id: { $in: [...ids] } };
   const rows = await em.find(
     WorkflowEntity,
     after === undefined
-      ? { tenantId }
-      : { tenantId, $or: [{ createTime: { $lt: after.createTime } }, { createTime: after.createTime, id: { $lt: after.id } }] },
+      ? owner
+      : { ...owner, $or: [{ createTime: { $lt: after.createTime } }, { createTime: after.createTime, id: { $lt: after.id } }] },
     { orderBy: { createTime: "desc", id: "desc" }, limit },
   );
   return rows.map(toWorkflow);

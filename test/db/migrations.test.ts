@@ -14,6 +14,7 @@ const allMigrations = [
   "0005-webhooks",
   "0006-webhook-hosts",
   "0007-rerun-of",
+  "0008-access-tokens",
 ];
 
 describe("migrations", () => {
@@ -62,6 +63,7 @@ describe("migrations", () => {
         `select name, count(*) from server_secrets group by name order by name`,
       );
       expect(secrets.map((row) => [row.name, Number(row.count)])).toEqual([
+        ["access_token_key_encryption", 1],
         ["page_token_key", 1],
         ["webhook_secret_key", 1],
       ]);
@@ -90,6 +92,8 @@ describe("migrations", () => {
         "runs_deadline",
         "runs_cancel_grace",
         "runs_ready_due",
+        // Each replica's read of keys revoked lately, across tenants (migration 0008).
+        "api_keys_revoked",
       ]);
       for (const index of indexes) {
         if (exceptions.has(index.indexname)) continue;

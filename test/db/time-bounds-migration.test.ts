@@ -89,7 +89,13 @@ beforeAll(async () => {
     );
   }
   before = await runRows();
-  expect(await migrateDatabase(database, url)).toEqual(["0004-time-bounds", "0005-webhooks", "0006-webhook-hosts", "0007-rerun-of"]);
+  expect(await migrateDatabase(database, url)).toEqual([
+    "0004-time-bounds",
+    "0005-webhooks",
+    "0006-webhook-hosts",
+    "0007-rerun-of",
+    "0008-access-tokens",
+  ]);
 });
 
 afterAll(async () => {

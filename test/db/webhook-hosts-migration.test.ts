@@ -44,7 +44,7 @@ beforeAll(async () => {
     );
   }
   before = await rows();
-  expect(await migrateDatabase(database, url)).toEqual(["0006-webhook-hosts", "0007-rerun-of"]);
+  expect(await migrateDatabase(database, url)).toEqual(["0006-webhook-hosts", "0007-rerun-of", "0008-access-tokens"]);
 });
 
 afterAll(async () => {

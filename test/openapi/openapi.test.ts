@@ -16,6 +16,7 @@ import openapiTS, { astToString } from "openapi-typescript";
 import { beforeAll, describe, expect, it } from "vitest";
 import { http } from "../../gen/google/api/annotations_pb.js";
 import { file_runline_v1_admin_service } from "../../gen/runline/v1/admin_service_pb.js";
+import { file_runline_v1_auth_service } from "../../gen/runline/v1/auth_service_pb.js";
 import { file_runline_v1_run } from "../../gen/runline/v1/run_pb.js";
 import { file_runline_v1_runs_service } from "../../gen/runline/v1/runs_service_pb.js";
 import { file_runline_v1_webhooks_service } from "../../gen/runline/v1/webhooks_service_pb.js";
@@ -28,6 +29,7 @@ const typesFile = new URL("../../gen/openapi/runline.openapi.ts", import.meta.ur
 /** Every service of every file in proto/runline/v1. */
 const services: readonly DescService[] = [
   file_runline_v1_admin_service,
+  file_runline_v1_auth_service,
   file_runline_v1_run,
   file_runline_v1_runs_service,
   file_runline_v1_webhooks_service,
@@ -77,7 +79,7 @@ describe("the generated Runline OpenAPI document", () => {
       }),
     );
     expect(new Set(services.map((service) => service.name))).toEqual(
-      new Set(["AdminService", "RunsService", "WebhooksService", "WorkerService", "WorkflowsService"]),
+      new Set(["AdminService", "AuthService", "RunsService", "WebhooksService", "WorkerService", "WorkflowsService"]),
     );
     expect(
       operations()

@@ -20,6 +20,7 @@ import { WorkflowsService } from "../../gen/runline/v1/workflows_service_pb.js";
 import { authInterceptor } from "../../src/api/interceptors.js";
 import { probeEndpoint, registerOpsRoutes } from "../../src/api/ops-routes.js";
 import { createKeyResolver, hashSecret } from "../../src/auth/api-keys.js";
+import type { AccessTokenIssuer } from "../../src/auth/access-tokens.js";
 import { openDatabase, type Sql } from "../../src/db/database.js";
 import { startHealthState, type HealthState } from "../../src/health/health-state.js";
 import { chainEndpoints } from "../../src/http/handler-chain.js";
@@ -66,12 +67,17 @@ async function startHealthServer(databaseUrl: string): Promise<HealthServer> {
     probeIntervalMs: 100,
     probeTimeoutMs: 1000,
   });
+  // Probes need no credential; these tests present no access token.
+  const tokens: AccessTokenIssuer = {
+    mint: () => Promise.reject(new Error("this server mints no access tokens")),
+    verify: () => Promise.resolve({ kind: "refused", why: "malformed" }),
+  };
   const handler = connectNodeAdapter({
     routes: (router) => {
       for (const service of [RunsService, WorkflowsService, WorkerService, AdminService]) router.service(service, {});
       registerOpsRoutes(router, health);
     },
-    interceptors: [authInterceptor(createKeyResolver({ sql: database.sql, rootKeyHash: hashSecret(testRootKey) }))],
+    interceptors: [authInterceptor(createKeyResolver({ sql: database.sql, rootKeyHash: hashSecret(testRootKey) }), tokens)],
     fallback: chainEndpoints([probeEndpoint(health)]),
     shutdownSignal: shutdown.signal,
   });

@@ -8,6 +8,7 @@ import { TimeBounds } from "./0004-time-bounds.js";
 import { Webhooks } from "./0005-webhooks.js";
 import { WebhookHosts } from "./0006-webhook-hosts.js";
 import { RerunOf } from "./0007-rerun-of.js";
+import { AccessTokens } from "./0008-access-tokens.js";
 
 /** Every migration, oldest first, as MikroORM's `migrationsList` wants them. */
 export const migrations = [
@@ -18,4 +19,5 @@ export const migrations = [
   { name: "0005-webhooks", class: Webhooks },
   { name: "0006-webhook-hosts", class: WebhookHosts },
   { name: "0007-rerun-of", class: RerunOf },
+  { name: "0008-access-tokens", class: AccessTokens },
 ];
