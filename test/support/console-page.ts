@@ -89,13 +89,17 @@ export async function startRunFromForm(page: Page, workflow: string, fill: (page
  * tests' tsconfig has no DOM library (adding it would let server code use `document`).
  */
 interface PageGlobals {
-  document: { querySelector(selector: string): PageElement | null };
+  document: { querySelector(selector: string): PageElement | null; querySelectorAll(selector: string): ArrayLike<PageElement> };
   MutationObserver: new (callback: (records: { addedNodes: ArrayLike<PageElement> }[]) => void) => PageObserver;
+  getComputedStyle(element: PageElement): { color: string; backgroundColor: string };
 }
 interface PageElement {
   readonly tagName: string;
   readonly textContent: string | null;
   readonly value?: number;
+  readonly outerHTML: string;
+  readonly parentElement: PageElement | null;
+  readonly labels?: ArrayLike<unknown> | null;
   querySelector(selector: string): PageElement | null;
   querySelectorAll(selector: string): ArrayLike<PageElement>;
   getAttribute(name: string): string | null;
@@ -140,4 +144,48 @@ export async function recordProgressArrivals(page: Page): Promise<() => Promise<
       recorded.progressObserver.disconnect();
       return recorded.progressLags;
     });
+}
+
+/** The form controls on the page that no `<label>` or `aria-label` names, as HTML. */
+export function unlabelledControls(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const { document } = globalThis as unknown as PageGlobals;
+    return Array.from(document.querySelectorAll("input, select, textarea, button"))
+      .filter((control) =>
+        control.tagName === "BUTTON"
+          ? (control.textContent ?? "").trim() === ""
+          : (control.labels?.length ?? 0) === 0 && control.getAttribute("aria-label") === null,
+      )
+      .map((control) => control.outerHTML);
+  });
+}
+
+/** Text colour and the colour behind it (the nearest opaque background) of each element matching `selector`. */
+export function textColours(page: Page, selector: string): Promise<{ text: string; color: string; background: string }[]> {
+  return page.evaluate((wanted) => {
+    const { document, getComputedStyle } = globalThis as unknown as PageGlobals;
+    return Array.from(document.querySelectorAll(wanted)).map((element) => {
+      let behind: PageElement | null = element;
+      let background = "rgba(0, 0, 0, 0)";
+      while (behind !== null && /^rgba\(.*, 0\)$|^transparent$/.test(background)) {
+        background = getComputedStyle(behind).backgroundColor;
+        behind = behind.parentElement;
+      }
+      if (/^rgba\(.*, 0\)$/.test(background)) background = "rgb(255, 255, 255)";
+      return { text: (element.textContent ?? "").trim().slice(0, 40), color: getComputedStyle(element).color, background };
+    });
+  }, selector);
+}
+
+/** The WCAG 2 contrast ratio of two `rgb(r, g, b)` colours. */
+export function contrastRatio(first: string, second: string): number {
+  const luminance = (colour: string): number => {
+    const channels = (colour.match(/\d+(\.\d+)?/g) ?? []).slice(0, 3).map((value) => {
+      const fraction = Number(value) / 255;
+      return fraction <= 0.04045 ? fraction / 12.92 : ((fraction + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * channels[0]! + 0.7152 * channels[1]! + 0.0722 * channels[2]!;
+  };
+  const [lighter, darker] = [luminance(first), luminance(second)].sort((a, b) => b - a);
+  return (lighter! + 0.05) / (darker! + 0.05);
 }
