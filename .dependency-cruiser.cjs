@@ -7,7 +7,7 @@
 /** Folders that hold the rules and their SQL: no transport, no service implementations. */
 const domain = "^src/(runs|events|workers|workflows|auth|tenants|webhooks)/";
 /** Everything in src/ that is not the transport-agnostic HTTP layer itself. */
-const notHttp = "^src/(api|runs|events|workers|workflows|auth|tenants|webhooks|health|db|demo|sdk|cli)/";
+const notHttp = "^src/(api|runs|events|workers|workflows|auth|tenants|webhooks|health|db|demo|sdk|cli|console)/";
 
 module.exports = {
   forbidden: [
