@@ -5,7 +5,8 @@
  * ever part of one.
  */
 import { Code } from "@connectrpc/connect";
-import "./console.css";
+import "./shell.css";
+import "./content.css";
 import { clearNotices, showError, showStatus } from "./notices.js";
 import { runView } from "./run-view.js";
 import { runsView } from "./runs-view.js";
