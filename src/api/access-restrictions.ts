@@ -17,7 +17,7 @@
  *   restricted token is refused, or sees NOT_FOUND for what it names.
  */
 import { create, type Message } from "@bufbuild/protobuf";
-import type { HandlerContext, Interceptor, StreamResponse, UnaryResponse } from "@connectrpc/connect";
+import type { HandlerContext, Interceptor, StreamResponse } from "@connectrpc/connect";
 import type { BatchCreateRunsRequest, CreateRunRequest, RerunRunRequest } from "../../gen/runline/v1/runs_service_pb.js";
 import type { ListWebhookDeliveriesRequest, UpdateWebhookRequest } from "../../gen/runline/v1/webhooks_service_pb.js";
 import { admitCreatedRun, allowsWorkflow, checkRunAllowed, narrowRunFilter, type AccessRestriction } from "../auth/access-restriction.js";
@@ -40,7 +40,7 @@ interface Admission {
 interface RestrictionRule {
   /** Checks (and may complete: labels of created runs) the request before the handler; throws to refuse. */
   readonly admit?: (message: Message, admission: Admission) => Promise<void> | void;
-  /** Answered with an empty response, without calling the handler. */
+  /** Answered with an empty response (the handler's answer is dropped). */
   readonly empty?: true;
 }
 
@@ -174,8 +174,10 @@ export function accessRestrictionInterceptor(sql: Sql): Interceptor {
     if (restrictionRule === undefined && creation === undefined) return next(request);
     const tenantId = request.contextValues.get(callerKey)!.tenantId;
     if (restrictionRule?.empty === true) {
-      const empty = { stream: false, service: request.service, method: request.method, header: new Headers(), trailer: new Headers() };
-      return { ...empty, message: create(request.method.output) } as UnaryResponse as Awaited<ReturnType<typeof next>>;
+      // The handler's answer is replaced rather than skipped: its response carries the
+      // headers the protocol set up (content type …), which a response made here lacks.
+      const response = await next(request);
+      return response.stream ? response : { ...response, message: create(request.method.output) };
     }
     let reserved = 0;
     const admit = async (message: Message) => {

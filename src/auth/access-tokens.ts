@@ -111,7 +111,7 @@ export async function startAccessTokens(options: AccessTokenOptions): Promise<Ac
 
 /** Whether a bearer credential has a JWT's shape (API keys are `rl_…`, without dots). */
 export function looksLikeAccessToken(credential: string): boolean {
-  return /^eyJ[\w-]*\.[\w-]+\.[\w-]+$/.test(credential);
+  return /^eyJ[\w-]*\.[\w-]*\.[\w-]*$/.test(credential);
 }
 
 /** An issuer over the keys and the revocation list that `refresh` keeps current. */
