@@ -2,11 +2,15 @@
  * The console's keyboard and screen-reader basics, and its errors, in a real Chromium:
  * every control has a label, the keyboard alone signs in and moves between pages (focus
  * lands on each page's heading), focus is visible, text meets WCAG AA contrast, and a
- * refusal shows the API's own message in the alert region.
+ * refusal shows the API's own message in the alert region. A person may sign in with an
+ * access token instead of a key, and sees what the token allows; when it expires, the
+ * console asks to sign in again.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Browser, Page } from "playwright-core";
+import { Scope } from "../../gen/runline/v1/admin_service_pb.js";
 import { beforeAll, describe, expect, it } from "vitest";
+import { mintToken } from "../support/access-tokens.js";
 import { json } from "../support/clients.js";
 import { chromiumSkipReason, chromiumSuiteName, launchChromium } from "../support/chromium.js";
 import {
@@ -125,5 +129,28 @@ describe.skipIf(chromiumSkipReason() !== undefined)(chromiumSuiteName("the conso
     await page.getByRole("button", { name: "Start run" }).click();
     await expect.poll(() => page.getByRole("alert").textContent()).toBe(`invalid_argument: ${(refused as ConnectError).rawMessage}`);
     expect(page.url()).toMatch(/#\/start$/);
+  });
+
+  it("signs in with a label-restricted read token, lists only its runs, and asks again when it expires", async () => {
+    const settled = { seconds: 20n, nanos: 0 };
+    const mine = await server.runs.runAndWait({
+      run: { workflow: "echo", input: json({}), labels: { desk: "mine" } },
+      waitTimeout: settled,
+    });
+    const other = await server.runs.runAndWait({
+      run: { workflow: "echo", input: json({}), labels: { desk: "other" } },
+      waitTimeout: settled,
+    });
+    const { token } = await mintToken(server.url, server.key, { scopes: [Scope.READ], labels: { desk: "mine" }, ttl: { seconds: 6n } });
+    const { page } = await openConsolePage(browser);
+    await signIn(page, server.url, token);
+    await expect.poll(() => page.locator("table.runs tbody a[data-run-id]").allTextContents()).toEqual([mine.run!.id]);
+    await page.goto(`${server.url}/console/#/runs/${other.run!.id}`);
+    await expect.poll(() => page.getByRole("alert").textContent()).toMatch(/^not_found: /);
+    await page.getByRole("link", { name: "Runs", exact: true }).click();
+    // The list is re-read every 3 s: the first read after the expiry is refused and signs out.
+    await page.getByRole("heading", { level: 1, name: "Sign in to the Runline console" }).waitFor({ timeout: 20_000 });
+    await expect.poll(() => page.getByRole("alert").textContent()).toMatch(/^unauthenticated: /);
+    expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
   });
 });
