@@ -144,6 +144,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     hooks: runsRestHooks,
     streamEventId,
     lastEventIdField,
+    // Browsers' EventSource sends no Authorization header: access tokens come in the URL (README, "From a browser").
+    queryCredential: "access_token",
     stallTimeoutMs: config.streamStallTimeoutMs,
     onInternalError: (error) => logger.error({ err: error }, "REST layer failure"),
   });

@@ -23,6 +23,7 @@ import type { RestOptions } from "./rest-options.js";
 import { buildRestRoutes, type RestRoutes, type RouteTarget } from "./rest-routes.js";
 import { serveServerStream } from "./server-stream.js";
 import { serveUnary } from "./unary-call.js";
+import { applyQueryCredential, takeQueryCredential } from "./query-credential.js";
 import { lingerBeforeAnswer, releaseUnreadRequest } from "./request-discard.js";
 
 /** Answers a request; resolves true when it did, false when it left an unmatched path alone. Never rejects. */
@@ -45,9 +46,10 @@ export function createRestHandler(options: RestOptions): RestHandler {
   };
   const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes;
   const answerUnmatched = options.answerUnmatched ?? true;
-  const mapping: RequestMappingOptions = {
+  const mapping: MappingOptions = {
     registry: environment.registry,
     allowUnknownQueryParameters: options.allowUnknownQueryParameters ?? false,
+    queryCredential: options.queryCredential,
   };
   return async (request, response) => {
     const requestId = requestIdOf(request);
@@ -84,6 +86,11 @@ export function createRestHandler(options: RestOptions): RestHandler {
   };
 }
 
+/** How requests are mapped, and which query parameter may carry a credential. */
+interface MappingOptions extends RequestMappingOptions {
+  readonly queryCredential: string | undefined;
+}
+
 /** Everything about one request that preparing the call needs. */
 interface IncomingCall {
   readonly request: NodeRequest;
@@ -100,12 +107,13 @@ async function prepareCall(
   routes: RestRoutes,
   target: RouteTarget,
   incoming: IncomingCall,
-  mapping: RequestMappingOptions,
+  mapping: MappingOptions,
 ): Promise<PreparedCall> {
   const { request } = incoming;
   const binding = target.alternatives.find((alternative) => alternative.when(request))?.binding ?? target.binding;
   if (incoming.bodyText !== "" && takesBody(binding)) checkJsonContentType(request);
-  const message = buildRequestMessage(binding, incoming, mapping);
+  const { query, credential } = takeQueryCredential(binding, incoming.query, mapping.queryCredential);
+  const message = buildRequestMessage(binding, { ...incoming, query }, mapping);
   const lastEventId = headerValue(request, "last-event-id");
   const lastEventIdFields = routes.lastEventIdFieldsFor(binding.method);
   if (lastEventId !== undefined && lastEventIdFields !== undefined) {
@@ -113,6 +121,7 @@ async function prepareCall(
     assignText(message, lastEventIdFields, [lastEventId], { label: "header Last-Event-ID", field: fieldJsonPath(lastEventIdFields) });
   }
   const metadata = requestMetadata(request, incoming.requestId);
+  applyQueryCredential(metadata, mapping.queryCredential ?? "", credential);
   const hooks = routes.hooksFor(binding.method);
   await hooks?.beforeCall?.({ method: binding.method, httpRequest: request, message: message.message, headers: metadata });
   return {

@@ -38,6 +38,14 @@ export interface RestOptions {
    * (see writeWithBackpressure); it reconnects with `Last-Event-ID`. 0: never. Default: 60000 ms.
    */
   readonly stallTimeoutMs?: number | undefined;
+  /**
+   * A query parameter that carries a bearer credential on GET routes of server-streaming
+   * methods only (RFC 6750 §2.3; e.g. "access_token"), for browsers' EventSource, which
+   * cannot send headers. It becomes the call's `Authorization: Bearer` metadata; with an
+   * Authorization header too, or given twice, the request is refused with 400. Elsewhere
+   * it is an unknown parameter. Default: none.
+   */
+  readonly queryCredential?: string | undefined;
   /** Ignore query parameters that name no field instead of refusing them with 400. Default: false (vanguard-go's default). */
   readonly allowUnknownQueryParameters?: boolean | undefined;
   /** The SSE `id:` of a streamed message, e.g. its last sequence number. Default: no `id:` lines. */
