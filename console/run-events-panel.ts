@@ -7,6 +7,9 @@ import type { RunEvent } from "../gen/runline/v1/run_pb.js";
 import { append, h, replaceChildren, uniqueId } from "./dom.js";
 import { formatTime, isoTime, plainJson, statusName } from "./format.js";
 
+/** Rows the event table keeps: the newest ones (a long run may report thousands). */
+const maxRows = 500;
+
 /** The panel and how to feed it. */
 export interface EventsPanel {
   /** The progress, timeline and events sections. */
@@ -46,7 +49,8 @@ export function eventsPanel(): EventsPanel {
     h("thead", {}, h("tr", {}, ...["#", "Time", "Type", "Data"].map((name) => h("th", { scope: "col" }, name)))),
     rows,
   );
-  const eventsSection = h("section", {}, h("h2", {}, "Events"), table);
+  const trimmed = h("p", { class: "hint", hidden: true }, `Only the newest ${maxRows} events are shown.`);
+  const eventsSection = h("section", {}, h("h2", {}, "Events"), trimmed, table);
   return {
     sections: [progress, timelineSection, eventsSection],
     add(events) {
@@ -76,6 +80,10 @@ export function eventsPanel(): EventsPanel {
           rows,
           h("tr", {}, h("td", {}, String(event.sequence)), h("td", {}, time), h("td", {}, event.type), h("td", {}, h("code", {}, summary))),
         );
+      }
+      while (rows.rows.length > maxRows) {
+        rows.deleteRow(0);
+        trimmed.hidden = false;
       }
     },
   };

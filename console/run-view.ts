@@ -42,17 +42,19 @@ export function runView(context: ViewContext, runId: string): View {
     actions.update(run, output);
   };
 
+  let firstBatch = true;
   void followRun(context.clients, runId, abort.signal, {
     onRun(run) {
       streamState.textContent = "Following the run's events live.";
       showSummary(summary, run);
       details.showRun(run);
-      void details.refreshOutput().then((output) => actions.update(run, output));
-      void details.refreshDeliveries();
     },
     onEvents(events) {
       panel.add(events);
-      if (events.some((event) => event.type === "status")) {
+      // Output, actions and deliveries follow the status: read them with the first batch
+      // (which holds the run's first status event) and after each status change.
+      if (firstBatch || events.some((event) => event.type === "status")) {
+        firstBatch = false;
         void refresh();
         void details.refreshDeliveries();
       }

@@ -1,7 +1,8 @@
 /**
  * The runs list: filters by status, workflow and labels, keyset paging with the API's
  * page tokens (a stack of the tokens that led here, so Previous needs no offset), and
- * live updates by re-reading the page shown every 3 s while the tab is visible. One
+ * live updates by re-reading the page shown every 3 s while the tab is visible (and at
+ * once when it is shown again). One
  * indexed ListRuns per tab every 3 s is cheaper than a stream per listed run, and it
  * also shows runs that did not exist when the page was read. The table is redrawn only
  * when a run on it changed, and keeps the keyboard focus where it was.
@@ -86,6 +87,11 @@ export function runsView(context: ViewContext): View {
   const timer = setInterval(() => {
     if (!document.hidden) void load(false);
   }, refreshMs);
+  // A tab shown again is brought up to date at once rather than at the next tick.
+  const onVisible = (): void => {
+    if (!document.hidden) void load(false);
+  };
+  document.addEventListener("visibilitychange", onVisible);
   void load(true);
   const element = h(
     "section",
@@ -101,6 +107,7 @@ export function runsView(context: ViewContext): View {
     element,
     dispose() {
       clearInterval(timer);
+      document.removeEventListener("visibilitychange", onVisible);
       abort.abort();
     },
   };

@@ -67,7 +67,7 @@ export async function buildConsole(sourceDirectory = consoleSourceDirectory): Pr
     entryNames: "[name]-[hash]",
     format: "esm",
     platform: "browser",
-    // The browsers the console is tested in and their peers; nothing is transpiled down.
+    // Every current browser reads ES2022 as is; anything newer is lowered to it.
     target: "es2022",
     minify: true,
     legalComments: "none",

@@ -1,7 +1,8 @@
 /**
  * The console's runs list and a run's webhook deliveries, in a real Chromium: filters by
  * status, workflow and labels; keyset paging forward and back with the API's page
- * tokens; a new run appearing without a reload; deliveries as the server recorded them.
+ * tokens; a new run appearing without a reload; deliveries as the server recorded them;
+ * a long run's page keeping only its newest events.
  */
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -32,7 +33,7 @@ async function shownRunIds(count?: number): Promise<string[]> {
   return links.evaluateAll((anchors) => anchors.map((anchor) => anchor.getAttribute("data-run-id") ?? ""));
 }
 
-describe.skipIf(chromiumSkipReason() !== undefined)(chromiumSuiteName("the console's runs list in Chromium"), () => {
+describe.skipIf(chromiumSkipReason() !== undefined)(chromiumSuiteName("the console's runs list and run pages in Chromium"), () => {
   beforeAll(async () => {
     receiver = await startWebhookReceiver();
     [server, browser] = await Promise.all([startConsoleServer({ RUNLINE_WEBHOOK_ALLOW: "127.0.0.1/32" }), launchChromium()]);
@@ -115,5 +116,20 @@ describe.skipIf(chromiumSkipReason() !== undefined)(chromiumSuiteName("the conso
       .toContain("SUCCEEDED");
     const cells = await table.locator("tbody tr").first().locator("td").allTextContents();
     expect(cells.slice(0, 4)).toEqual(["run.succeeded", receiver.url("/hook"), "SUCCEEDED", "HTTP 204 (1 attempt)"]);
+  });
+
+  it("keeps the newest 500 events of a long run on its page, and says so", async () => {
+    await server.workflows.createWorkflow({ slug: "manual", definition: json({ kind: "no executor" }) });
+    const { run } = await server.runs.createRun({ workflow: "manual", input: json({}) });
+    await page.goto(`${server.url}/console/#/runs/${run!.id}`);
+    await waitForStatus(page, "QUEUED");
+    const events = Array.from({ length: 600 }, (_, index) => ({ type: "note", data: json({ index }) }));
+    await server.runs.ingestRunEvents({ runId: run!.id, events });
+    const rows = page.locator("table.events tbody tr");
+    await expect.poll(() => rows.last().locator("td").first().textContent(), { timeout: 15_000 }).toBe("601");
+    expect(await rows.count()).toBe(500);
+    expect(await rows.first().locator("td").first().textContent()).toBe("102");
+    await page.getByText("Only the newest 500 events are shown.").waitFor();
+    await server.runs.cancelRun({ runId: run!.id });
   });
 });

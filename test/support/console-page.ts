@@ -8,6 +8,7 @@ import { expect } from "vitest";
 import type { Browser, Page } from "playwright-core";
 import { AdminService, Scope } from "../../gen/runline/v1/admin_service_pb.js";
 import { RunsService } from "../../gen/runline/v1/runs_service_pb.js";
+import { WorkflowsService } from "../../gen/runline/v1/workflows_service_pb.js";
 import type { Client } from "@connectrpc/connect";
 import { clientFor } from "./clients.js";
 import { startTestServer, testRootKey } from "./test-server.js";
@@ -16,8 +17,9 @@ import { startTestServer, testRootKey } from "./test-server.js";
 export interface ConsoleServer {
   readonly url: string;
   readonly key: string;
-  /** The same tenant's runs over gRPC, to set up and check what the page does. */
+  /** The same tenant's runs and workflows over gRPC, to set up and check what the page does. */
   readonly runs: Client<typeof RunsService>;
+  readonly workflows: Client<typeof WorkflowsService>;
 }
 
 /** Starts a server with the demo executor; `env` adds to the test server's environment. */
@@ -25,7 +27,12 @@ export async function startConsoleServer(env: Record<string, string> = {}): Prom
   const server = await startTestServer(undefined, { RUNLINE_DEMO_WORKER: "1", ...env });
   const admin = clientFor(AdminService, "connect-json", server.url, testRootKey);
   const { secret } = await admin.createApiKey({ tenant: "demo", scopes: [Scope.READ, Scope.WRITE] });
-  return { url: server.url, key: secret, runs: clientFor(RunsService, "grpc", server.url, secret) };
+  return {
+    url: server.url,
+    key: secret,
+    runs: clientFor(RunsService, "grpc", server.url, secret),
+    workflows: clientFor(WorkflowsService, "grpc", server.url, secret),
+  };
 }
 
 /** A page and what the browser said while it was open. */
