@@ -16,6 +16,7 @@ import { accessFor } from "./method-scopes.js";
 import { protocolLabel } from "./protocol-label.js";
 import { markInvoked } from "./request-gate.js";
 import { requestRefusal } from "./request-validation.js";
+import { whileTokenLives } from "./token-streams.js";
 
 function bearerSecret(header: string | null): string | undefined {
   if (header === null) return undefined;
@@ -27,7 +28,7 @@ function bearerSecret(header: string | null): string | undefined {
  * Resolves `Authorization: Bearer <key or access token>` and enforces the method's access
  * rule. Without a root key, AdminService is refused as disabled whatever the credential
  * (auth-refusals.ts). An access token's restrictions are enforced after this
- * (access-restrictions.ts).
+ * (access-restrictions.ts); a stream it opened ends when it expires or is revoked (token-streams.ts).
  */
 export function authInterceptor(keys: KeyResolver, tokens: AccessTokenIssuer): Interceptor {
   return (next) => async (request) => {
@@ -42,7 +43,10 @@ export function authInterceptor(keys: KeyResolver, tokens: AccessTokenIssuer): I
       throw new ConnectError(`this method needs one of the scopes: ${access.anyOf.join(", ")}`, Code.PermissionDenied);
     }
     request.contextValues.set(callerKey, caller);
-    return next(request);
+    const response = await next(request);
+    if (!response.stream || caller.token === undefined) return response;
+    const streamed: StreamResponse = { ...response, message: whileTokenLives(response.message, caller, tokens) };
+    return streamed as typeof response;
   };
 }
 

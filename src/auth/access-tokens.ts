@@ -61,6 +61,8 @@ export type TokenCheck = { readonly kind: "valid"; readonly caller: Caller } | {
 export interface AccessTokenIssuer {
   mint(request: TokenGrantRequest): Promise<MintedToken>;
   verify(token: string): Promise<TokenCheck>;
+  /** Why a caller verified earlier no longer holds a live token (a stream it opened must end), or undefined. */
+  recheck(caller: Caller): TokenRefusal | undefined;
 }
 
 /** The process's tokens: the issuer, kept current by a periodic refresh. */
@@ -116,6 +118,12 @@ export function looksLikeAccessToken(credential: string): boolean {
 
 /** An issuer over the keys and the revocation list that `refresh` keeps current. */
 export function createTokenIssuer(keys: SigningKeyRing, revoked: RevokedKeys): AccessTokenIssuer {
+  const recheck = (caller: Caller): TokenRefusal | undefined => {
+    if (caller.token === undefined) return undefined;
+    if (Date.now() >= caller.token.expireTime.getTime()) return "expired";
+    if (!revoked.isCurrent()) return "unverifiable";
+    return revoked.has(caller.keyId) ? "revoked" : undefined;
+  };
   return {
     async mint(request) {
       const key = keys.current();
@@ -154,10 +162,10 @@ export function createTokenIssuer(keys: SigningKeyRing, revoked: RevokedKeys): A
       }
       const caller = callerFrom(payload);
       if (caller === undefined) return { kind: "refused", why: "malformed" };
-      if (!revoked.isCurrent()) return { kind: "refused", why: "unverifiable" };
-      if (revoked.has(caller.keyId)) return { kind: "refused", why: "revoked" };
-      return { kind: "valid", caller };
+      const refusal = recheck(caller);
+      return refusal === undefined ? { kind: "valid", caller } : { kind: "refused", why: refusal };
     },
+    recheck,
   };
 }
 

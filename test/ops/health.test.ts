@@ -71,6 +71,7 @@ async function startHealthServer(databaseUrl: string): Promise<HealthServer> {
   const tokens: AccessTokenIssuer = {
     mint: () => Promise.reject(new Error("this server mints no access tokens")),
     verify: () => Promise.resolve({ kind: "refused", why: "malformed" }),
+    recheck: () => undefined,
   };
   const handler = connectNodeAdapter({
     routes: (router) => {
