@@ -213,7 +213,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (databaseUrl !== undefined) checkDatabaseUrl(databaseUrl);
   const corsOrigins = readOrigins(env, "RUNLINE_CORS_ORIGINS");
   const corsCredentials = readFlag(env, "RUNLINE_CORS_CREDENTIALS", false);
-  if (corsCredentials && corsOrigins === "*")
+  if (corsCredentials && (corsOrigins === undefined || corsOrigins === "*"))
     throw new ConfigError(
       "RUNLINE_CORS_CREDENTIALS",
       "needs RUNLINE_CORS_ORIGINS to name the origins; credentials are never allowed to every origin (*)",

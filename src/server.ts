@@ -170,7 +170,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const handler =
     config.corsOrigins === undefined
       ? connectHandler
-      : withCors({ allowedOrigins: config.corsOrigins, exposedHeaders: restExposedHeaders }, connectHandler);
+      : withCors(
+          { allowedOrigins: config.corsOrigins, exposedHeaders: restExposedHeaders, allowCredentials: config.corsCredentials },
+          connectHandler,
+        );
   const tls = config.tls === undefined ? undefined : { cert: await readFile(config.tls.certFile), key: await readFile(config.tls.keyFile) };
   // On the executors' pool: without sorts, each sweep walks its partial index in order,
   // and an index scan marks the entries of finished runs dead as it passes them, where a
@@ -190,7 +193,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const webhookAgents = createTargetAgents({ maxTargets: 1024, socketsPerTarget: config.webhooks.hostConcurrency, idleMs: 4_000 });
   const dispatcher = await startDispatcher({
     url,
-    sql: database.sql,
+    sql: database.dispatcherSql,
     logger,
     renderBody: renderWebhookBody,
     send: (request) => sendWebhook(request, { policy: app.webhooks.targets, timeoutMs: config.webhooks.timeoutMs, agents: webhookAgents }),

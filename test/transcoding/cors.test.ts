@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-node";
 import { TranscodingTestService } from "../../gen/transcodingtest/v1/test_service_pb.js";
+import { withCors } from "../../src/http/transcoding/index.js";
 import { startEchoServer, type EchoServer } from "./echo-server.js";
 
 const appOrigin = "https://app.example";
@@ -136,5 +137,12 @@ describe("actual requests", () => {
     const response = await fetch(`${openServer.url}/v1/resources/r1`, { headers: { origin: "https://anyone.example" } });
     expect(response.headers.get("access-control-allow-origin")).toBe("*");
     expect((await preflight(openServer.url, "/v1/resources", "https://anyone.example")).status).toBe(204);
+  });
+});
+
+describe("credentials", () => {
+  it('are never allowed with allowedOrigins "*": withCors refuses the combination', () => {
+    expect(() => withCors({ allowedOrigins: "*", allowCredentials: true }, () => undefined)).toThrow(/named origins, never "\*"/);
+    expect(() => withCors({ allowedOrigins: [appOrigin], allowCredentials: true }, () => undefined)).not.toThrow();
   });
 });

@@ -31,7 +31,11 @@ export interface CorsOptions {
   readonly allowedHeaders?: readonly string[] | undefined;
   /** Response headers a browser may read, beyond the defaults (grpc-status/-message/-status-details-bin, Connect's, ETag, X-Request-Id, Idempotent-Replayed, Retry-After). */
   readonly exposedHeaders?: readonly string[] | undefined;
-  /** Send Access-Control-Allow-Credentials (cookies): the origin is then echoed even with "*". Default: false. */
+  /**
+   * Send `Access-Control-Allow-Credentials: true`, so pages may call with credentials
+   * (cookies, `credentials: "include"`). Only with named origins: with "*" it would hand
+   * any site the user's credentials, so `withCors` refuses the combination. Default: false.
+   */
   readonly allowCredentials?: boolean | undefined;
   /** How long a browser may cache a preflight answer. Default: 7200 s (Chromium's cap). */
   readonly maxAgeSeconds?: number | undefined;
@@ -55,6 +59,8 @@ const defaultExposedHeaders = [...connectCors.exposedHeaders, "ETag", "X-Request
 
 /** `handler` behind CORS: preflights answered here, allowed origins marked on every response. */
 export function withCors(options: CorsOptions, handler: NodeHandler): NodeHandler {
+  if (options.allowCredentials === true && options.allowedOrigins === "*")
+    throw new Error('CORS credentials need named origins, never "*": any site could then call with its visitors\' credentials');
   const allowedMethods = [...defaultAllowedMethods, ...(options.allowedMethods ?? [])].join(", ");
   const allowedHeaders = [...defaultAllowedHeaders, ...(options.allowedHeaders ?? [])].join(", ");
   const exposedHeaders = [...defaultExposedHeaders, ...(options.exposedHeaders ?? [])].join(", ");
@@ -68,14 +74,14 @@ export function withCors(options: CorsOptions, handler: NodeHandler): NodeHandle
     const isPreflight = request.method === "OPTIONS" && headerValue(request, "access-control-request-method") !== undefined;
     if (!isPreflight) {
       if (allowed) {
-        markAllowedOrigin(response, origins === "*" && !credentials ? "*" : origin, credentials);
+        markAllowedOrigin(response, origins === "*" ? "*" : origin, credentials);
         response.setHeader("access-control-expose-headers", exposedHeaders);
       }
       return handler(request, response);
     }
     answerPreflight(
       response,
-      allowed ? { origin: origins === "*" && !credentials ? "*" : origin, credentials, allowedMethods, allowedHeaders, maxAge } : undefined,
+      allowed ? { origin: origins === "*" ? "*" : origin, credentials, allowedMethods, allowedHeaders, maxAge } : undefined,
     );
   };
 }
