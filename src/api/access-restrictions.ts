@@ -63,7 +63,8 @@ const byWorkflow = rule<Message & { workflow: string }>((m, a) => {
 const byWebhookId = rule<Message & { id: string }>((m) => {
   throw notFound("webhook", m.id);
 });
-const narrowedByHandler: RestrictionRule = {};
+/** The handler applies the restriction itself (lists narrowed in SQL, minting refused). */
+const leftToHandler: RestrictionRule = {};
 
 function denied(what: string): RestrictionRule {
   return rule(() => {
@@ -96,8 +97,8 @@ const rules: Readonly<Record<string, RestrictionRule>> = {
     admitCreatedRun(a.restriction, { workflow: "", labels: m.labels, field: "" });
   }),
   "runline.v1.RunsService/GetRun": byRunId,
-  "runline.v1.RunsService/ListRuns": narrowedByHandler,
-  "runline.v1.RunsService/SearchRuns": narrowedByHandler,
+  "runline.v1.RunsService/ListRuns": leftToHandler,
+  "runline.v1.RunsService/SearchRuns": leftToHandler,
   "runline.v1.RunsService/CancelRun": byRunId,
   "runline.v1.RunsService/DeleteRun": byRunId,
   "runline.v1.RunsService/ResumeRun": byRunId,
@@ -107,7 +108,7 @@ const rules: Readonly<Record<string, RestrictionRule>> = {
   "runline.v1.RunsService/StreamRunEvents": byRunId,
   "runline.v1.RunsService/IngestRunEvents": byRunId,
   "runline.v1.WorkflowsService/GetWorkflow": byWorkflow,
-  "runline.v1.WorkflowsService/ListWorkflows": narrowedByHandler,
+  "runline.v1.WorkflowsService/ListWorkflows": leftToHandler,
   "runline.v1.WorkflowsService/GetWorkflowVersion": byWorkflow,
   "runline.v1.WorkflowsService/ListWorkflowVersions": byWorkflow,
   "runline.v1.WorkflowsService/CreateWorkflow": denied("create workflows"),
@@ -117,6 +118,8 @@ const rules: Readonly<Record<string, RestrictionRule>> = {
     if (a.restriction.workflows === undefined) return denied("add workflow versions").admit!(m, a);
     if (!allowsWorkflow(a.restriction, m.workflow)) throw notFound("workflow", m.workflow);
   }),
+  // Refused by the handler for every token, restricted or not, with the reason (token-requests.ts).
+  "runline.v1.AuthService/CreateAccessToken": leftToHandler,
   "runline.v1.WebhooksService/CreateWebhook": denied("create webhook endpoints"),
   "runline.v1.WebhooksService/GetWebhook": byWebhookId,
   "runline.v1.WebhooksService/ListWebhooks": { empty: true },
