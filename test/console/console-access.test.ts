@@ -12,7 +12,7 @@ import { Scope } from "../../gen/runline/v1/admin_service_pb.js";
 import { beforeAll, describe, expect, it } from "vitest";
 import { mintToken } from "../support/access-tokens.js";
 import { json } from "../support/clients.js";
-import { chromiumSkipReason, chromiumSuiteName, launchChromium } from "../support/chromium.js";
+import { chromiumSkipReason, chromiumSuiteName, launchChromium } from "../support/browser.js";
 import {
   contrastRatio,
   openConsolePage,

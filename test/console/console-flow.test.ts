@@ -12,7 +12,7 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RunStatus } from "../../gen/runline/v1/run_pb.js";
 import { json } from "../support/clients.js";
-import { chromiumSkipReason, chromiumSuiteName, launchChromium } from "../support/chromium.js";
+import { chromiumSkipReason, chromiumSuiteName, launchChromium } from "../support/browser.js";
 import {
   openConsolePage,
   recordProgressArrivals,

@@ -7,7 +7,7 @@
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { json } from "../support/clients.js";
-import { chromiumSkipReason, chromiumSuiteName, launchChromium } from "../support/chromium.js";
+import { chromiumSkipReason, chromiumSuiteName, launchChromium } from "../support/browser.js";
 import { openConsolePage, signIn, startConsoleServer, waitForStatus, type ConsoleServer } from "../support/console-page.js";
 import { startWebhookReceiver, type WebhookReceiver } from "../support/webhook-receiver.js";
 
