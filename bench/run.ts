@@ -16,7 +16,8 @@
  * BENCH_ROUNDS for the number of rounds of the executors group (default 3),
  * BENCH_POSTGRES_FLAGS for extra Postgres flags (diagnosis; its log is then printed), and
  * BENCH_STATEMENTS=1 to load pg_stat_statements, for the groups that print the
- * statements each measured phase ran (webhooks).
+ * statements each measured phase ran (webhooks). BENCH_WEBHOOK_LATENCY=0 skips the
+ * webhooks group's latency part (its drain rounds still run).
  */
 import { rmSync } from "node:fs";
 import { statementStatsWanted } from "./statement-stats.js";

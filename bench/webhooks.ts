@@ -71,6 +71,7 @@ async function startReceiverProcess(arrivals: Arrivals) {
     for (const arrival of message.arrivals ?? []) record(arrivals, arrival);
   });
   return {
+    pid: child.pid!,
     url: (path: string) => `http://127.0.0.1:${first.port}${path}`,
     close: async () => {
       child.disconnect();
@@ -156,6 +157,12 @@ interface DrainSample {
   /** From the drain's start to the last delivery's arrival (NaN without webhooks or when some are missing). */
   readonly allDeliveredSeconds: number;
   readonly serverCpuMsPerJob: number;
+  /**
+   * CPU ms per job of each party, from the drain's start until the dispatcher is idle
+   * (so the deliveries sent after the drain count): [bench executors, server, receiver,
+   * Postgres].
+   */
+  readonly cpuUntilIdle: readonly number[];
   readonly errors: number;
 }
 
@@ -172,7 +179,16 @@ async function waitForIdleDispatcher(database: pg.Client): Promise<void> {
   }
 }
 
-async function measureDrain(context: BenchContext, database: pg.Client, arrivals: Arrivals, url: string, round: number, webhooks: boolean) {
+async function measureDrain(
+  context: BenchContext,
+  database: pg.Client,
+  arrivals: Arrivals,
+  receiver: { pid: number; url: (path: string) => string },
+  round: number,
+  webhooks: boolean,
+) {
+  const url = receiver.url("");
+  const watch = { pids: [...context.watch.pids.slice(0, 2), receiver.pid], postmasterPid: context.watch.postmasterPid };
   const path = `/drain-${round}`;
   const key = await createBenchTenant(
     context.server.url,
@@ -186,17 +202,19 @@ async function measureDrain(context: BenchContext, database: pg.Client, arrivals
   await database.query("analyze");
   await context.admin.query("checkpoint");
   await resetStatementStats(database);
-  const before = await sampleCpu(context.watch);
+  const before = await sampleCpu(watch);
   const startedAt = performance.timeOrigin + performance.now();
   const { drain, stop } = await drainWithSdk(context.server.url, key, workers, 1, drainJobs);
-  const cpu = cpuBetween(before, await sampleCpu(context.watch));
-  await stop();
+  const cpu = cpuBetween(before, await sampleCpu(watch));
   await printStatementStats(database, `round ${round}'s drain ${webhooks ? "with" : "without"} webhooks`);
   let allDeliveredSeconds = Number.NaN;
   if (webhooks && (await waitForDeliveries(arrivals, path, drainJobs))) {
     const last = Math.max(...[...arrivals.byPath.get(path)!.values()].map((entry) => entry.arrival));
     allDeliveredSeconds = (last - startedAt) / 1000;
   }
+  await waitForIdleDispatcher(database);
+  const untilIdle = cpuBetween(before, await sampleCpu(watch));
+  await stop();
   const sample: DrainSample = {
     round,
     webhooks,
@@ -204,6 +222,7 @@ async function measureDrain(context: BenchContext, database: pg.Client, arrivals
     seconds: drain.elapsedMs / 1000,
     allDeliveredSeconds,
     serverCpuMsPerJob: (1000 * (cpu.processSeconds[1] ?? 0)) / drain.completed,
+    cpuUntilIdle: [...untilIdle.processSeconds, untilIdle.clusterSeconds].map((seconds) => (1000 * seconds) / drain.completed),
     errors: drain.errors + (webhooks && Number.isNaN(allDeliveredSeconds) ? 1 : 0),
   };
   return sample;
@@ -218,9 +237,12 @@ async function run(context: BenchContext): Promise<boolean> {
   const arrivals: Arrivals = { byPath: new Map() };
   const receiver = await startReceiverProcess(arrivals);
   try {
-    const latency = await measureLatency(context, arrivals, receiver.url(""));
-    say(`\nStatus change → receipt, receiver answering in ${receiverDelayMs} ms, ${workers} SDK workers finishing the runs:\n`);
-    say(`${table(["bursts", "runs finished", "deliveries", "p50 ms", "p99 ms", "max ms", "delivered", "errors"], [latency.row])}\n`);
+    // BENCH_WEBHOOK_LATENCY=0 skips the latency part, for work on the drain alone.
+    const latency = process.env.BENCH_WEBHOOK_LATENCY === "0" ? { ok: true } : await measureLatency(context, arrivals, receiver.url(""));
+    if ("row" in latency) {
+      say(`\nStatus change → receipt, receiver answering in ${receiverDelayMs} ms, ${workers} SDK workers finishing the runs:\n`);
+      say(`${table(["bursts", "runs finished", "deliveries", "p50 ms", "p99 ms", "max ms", "delivered", "errors"], [latency.row])}\n`);
+    }
     const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? defaultRounds) || defaultRounds);
     const samples: DrainSample[] = [];
     const database = new pg.Client({ connectionString: context.urlFor("bench_runline") });
@@ -229,7 +251,7 @@ async function run(context: BenchContext): Promise<boolean> {
       for (let round = 1; round <= rounds; round++) {
         // Alternate which side goes first, so drift over the run hits both alike.
         const order = round % 2 === 1 ? [false, true] : [true, false];
-        for (const webhooks of order) samples.push(await measureDrain(context, database, arrivals, receiver.url(""), round, webhooks));
+        for (const webhooks of order) samples.push(await measureDrain(context, database, arrivals, receiver, round, webhooks));
       }
     } finally {
       await database.end();
@@ -245,9 +267,11 @@ async function run(context: BenchContext): Promise<boolean> {
       format(sample.allDeliveredSeconds, 1),
       format(sample.serverCpuMsPerJob, 2),
       sample.webhooks ? format(ratioIn(samples, sample.round), 2) : "",
+      sample.cpuUntilIdle.map((ms) => format(ms, 2)).join(" / "),
       String(sample.errors),
     ]);
-    say(`${table(["round", "side", "throughput", "seconds", "all delivered s", "server CPU ms/job", "with/without", "errors"], rows)}\n`);
+    const headings = ["round", "side", "throughput", "seconds", "all delivered s", "server CPU ms/job", "with/without"];
+    say(`${table([...headings, "CPU ms/job until idle: bench / server / receiver / Postgres", "errors"], rows)}\n`);
     const ratios = Array.from({ length: rounds }, (_, index) => ratioIn(samples, index + 1));
     say(
       `Median ratio over ${rounds} round(s): ${format(median(ratios), 2)} (lowest–highest ${format(Math.min(...ratios), 2)}–${format(Math.max(...ratios), 2)}; goal ≥ 0.8)\n`,

@@ -193,7 +193,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const webhookAgents = createTargetAgents({ maxTargets: 1024, socketsPerTarget: config.webhooks.hostConcurrency, idleMs: 4_000 });
   const dispatcher = await startDispatcher({
     url,
-    sql: database.sql,
+    sql: database.dispatcherSql,
     logger,
     renderBody: renderWebhookBody,
     send: (request) => sendWebhook(request, { policy: app.webhooks.targets, timeoutMs: config.webhooks.timeoutMs, agents: webhookAgents }),

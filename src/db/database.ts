@@ -31,6 +31,12 @@ export interface Database {
    * whatever the statistics say (bench/RESULTS.md).
    */
   readonly workerSql: Sql;
+  /**
+   * For the webhook dispatcher's own bookkeeping (claims, attempt records, releases):
+   * connections whose commits do not wait for the WAL to reach the disk
+   * (dispatcherSettings). See dispatcherSettings for why that loses nothing.
+   */
+  readonly dispatcherSql: Sql;
   /** A fresh EntityManager for one unit of work on the cold paths. */
   entityManager(): EntityManager;
   /** Pool usage for metrics: statements and transactions in flight, and the pool size. */
@@ -131,9 +137,28 @@ export const executorSettings = "-c plan_cache_mode=force_generic_plan -c enable
  * refuses (an empty host with `?host=/socket/dir`).
  */
 export function withExecutorSettings(url: string): string {
+  return withSessionSettings(url, executorSettings);
+}
+
+/**
+ * The webhook dispatcher's pool's session settings: `synchronous_commit=off`. Its
+ * statements only lease deliveries and record attempts; with the default, each of their
+ * commits waited for a WAL flush, and the executors' serial completion statement then
+ * waited behind those flushes too (the webhooks bench: 1,200 dispatcher commits per
+ * 5,000-run drain). Without the wait, what a Postgres crash can lose (the last few
+ * hundred milliseconds of them; a Runline process crash loses nothing that committed)
+ * is a lease, which only lets the delivery be claimed again, or an attempt's record,
+ * which sends the delivery once more under the same webhook-id: at least once, as
+ * promised. The deliveries themselves are written by the status changes, on the other
+ * pools, with durable commits.
+ */
+export const dispatcherSettings = "-c synchronous_commit=off";
+
+/** `url` with `settings` added to its startup options (kept beside any the URL already has). */
+function withSessionSettings(url: string, settings: string): string {
   const queryAt = url.indexOf("?");
   const query = new URLSearchParams(queryAt === -1 ? "" : url.slice(queryAt + 1));
-  query.set("options", [query.get("options"), executorSettings].filter(Boolean).join(" "));
+  query.set("options", [query.get("options"), settings].filter(Boolean).join(" "));
   return `${queryAt === -1 ? url : url.slice(0, queryAt)}?${query.toString()}`;
 }
 
@@ -173,14 +198,24 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     idleTimeoutMillis: 5 * 60_000,
   });
   workerPool.on("error", () => undefined); // an idle connection dropped by the server: the pool discards it
+  // One claim and one record statement at a time (webhooks/dispatcher.ts), and a release at stop.
+  const dispatcherPool = new pg.Pool({
+    connectionString: withSessionSettings(options.url, dispatcherSettings),
+    types: poolOptions.types,
+    min: 0,
+    max: 2,
+    idleTimeoutMillis: 5 * 60_000,
+  });
+  dispatcherPool.on("error", () => undefined);
   return {
     orm,
     sql: sqlOverPool(pool, counter),
     workerSql: sqlOverPool(workerPool, counter),
+    dispatcherSql: sqlOverPool(dispatcherPool, counter),
     poolUsage: () => ({ inUse: Math.min(counter.inUse, options.poolSize), size: options.poolSize }),
     entityManager: () => orm.em.fork() as EntityManager,
     close: async () => {
-      await Promise.all([orm.close(true), workerPool.end()]);
+      await Promise.all([orm.close(true), workerPool.end(), dispatcherPool.end()]);
     },
   };
 }

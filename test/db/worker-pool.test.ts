@@ -1,7 +1,8 @@
 /**
  * The executors' pool (Database.workerSql) plans every statement generically and without
  * sorts from its connections' first statement on, keeping startup options the URL
- * already carries; the main pool keeps Postgres' defaults.
+ * already carries; the main pool keeps Postgres' defaults. The webhook dispatcher's pool
+ * (Database.dispatcherSql) commits without waiting for the WAL flush; the executors' waits.
  */
 import { describe, expect, inject, it } from "vitest";
 import { openDatabase, withExecutorSettings } from "../../src/db/database.js";
@@ -46,6 +47,22 @@ describe("the executors' pool", () => {
       expect(withExecutorSettings("postgresql://runline@/runline?host=/var/run/postgresql")).toBe(
         "postgresql://runline@/runline?host=%2Fvar%2Frun%2Fpostgresql&options=-c+plan_cache_mode%3Dforce_generic_plan+-c+enable_sort%3Doff",
       );
+    } finally {
+      await database.close();
+    }
+  });
+
+  it("gives the dispatcher's pool asynchronous commits, and only it", async () => {
+    // The test cluster commits asynchronously throughout; this URL asks for the production default
+    // (which the executors' pool keeps; MikroORM's main pool does not read URL options).
+    const url = new URL(inject("pgAdminUrl"));
+    url.searchParams.set("options", "-c synchronous_commit=on");
+    const database = await openDatabase({ url: url.toString(), poolSize: 4 });
+    try {
+      const setting = async (sql: typeof database.sql) =>
+        (await sql.query<{ value: string }>("select current_setting('synchronous_commit') as value"))[0]!.value;
+      expect(await setting(database.dispatcherSql)).toBe("off");
+      expect(await setting(database.workerSql)).toBe("on");
     } finally {
       await database.close();
     }
