@@ -17,7 +17,7 @@
  * operations take the first one's template, their parameters renamed to match.
  */
 import type { DescField, DescService } from "@bufbuild/protobuf";
-import { describeBinding, readRestBindings, type RestBinding } from "../http/transcoding/index.js";
+import { acceptsQueryCredential, describeBinding, readRestBindings, type RestBinding } from "../http/transcoding/index.js";
 import { codesOf, errorResponseComponents, errorResponsesOf, otherErrorsName, type ErrorCodes } from "./error-responses.js";
 import { createSchemaRegistry, type SchemaRegistry } from "./json-schemas.js";
 import type {
@@ -67,6 +67,12 @@ export interface OpenApiDocumentOptions {
    */
   readonly bearerAuth?: { readonly description: string } | false | undefined;
   /**
+   * A query parameter that carries the bearer token on GET routes of server-streaming
+   * methods (the transcoder's `queryCredential`), declared as the `queryToken` scheme and
+   * offered beside bearerAuth on those operations. Default: none.
+   */
+  readonly queryCredential?: string | undefined;
+  /**
    * Request headers that the app's REST hooks copy into request fields; each becomes a
    * header parameter of its method's operations. Default: none.
    */
@@ -90,6 +96,7 @@ export interface OpenApiBuild {
 
 const pathItemMethods = new Set<string>(["get", "put", "post", "delete", "options", "head", "patch", "trace"]);
 const defaultBearerDescription = "An API key, sent as `Authorization: Bearer <key>`.";
+const queryTokenScheme = "queryToken";
 
 /** Builds the document; throws when an annotation cannot be served or two bindings collide. */
 export function buildOpenApiDocument(options: OpenApiDocumentOptions): OpenApiBuild {
@@ -204,6 +211,14 @@ function assembleDocument(
     const description = options.bearerAuth?.description ?? defaultBearerDescription;
     document.components.securitySchemes = { bearerAuth: { type: "http", scheme: "bearer", description } };
     document.security = [{ bearerAuth: [] }];
+    if (options.queryCredential !== undefined) {
+      document.components.securitySchemes[queryTokenScheme] = {
+        type: "apiKey",
+        in: "query",
+        name: options.queryCredential,
+        description: `The bearer token as the query parameter \`${options.queryCredential}\`, for clients that cannot send headers (a browser's EventSource): GET routes of server streams only, never with an Authorization header.`,
+      };
+    }
   }
   return document;
 }
@@ -220,6 +235,7 @@ function operationOf(
   const body = requestBodyOf(binding, registry);
   const suffix = binding.index === 0 ? "" : `_${binding.index + 1}`;
   const codes = codesOf(method, options.errorCodes ?? [], options.bearerAuth !== false);
+  const queryToken = options.bearerAuth !== false && options.queryCredential !== undefined && acceptsQueryCredential(binding);
   // In the order people read an operation: what it is, what goes in, what comes out.
   return {
     operationId: `${method.parent.name}_${method.name}${suffix}`,
@@ -233,6 +249,7 @@ function operationOf(
       ...errorResponsesOf(codes, body !== undefined),
       default: { $ref: `#/components/responses/${otherErrorsName}` },
     },
+    ...(queryToken ? { security: [{ bearerAuth: [] }, { [queryTokenScheme]: [] }] } : {}),
   };
 }
 

@@ -35,6 +35,7 @@ export async function generateOpenApi(request: CodeGeneratorRequest): Promise<Op
     license: options.license,
     servers: options.servers,
     bearerAuth: options.bearerAuth ? undefined : false,
+    queryCredential: options.queryCredential,
     headerFields: options.headerFields,
     errorCodes: options.errorCodes,
     responseHeaders: options.responseHeaders,

@@ -81,6 +81,8 @@ export interface OperationObject {
   parameters?: ParameterObject[];
   requestBody?: RequestBodyObject;
   responses: Record<string, ResponseObject>;
+  /** Alternatives to the document's security, for this operation only. */
+  security?: Record<string, string[]>[];
 }
 
 /** The HTTP methods an OpenAPI 3.1 path item can hold. */
@@ -89,12 +91,9 @@ export type PathItemMethod = "get" | "put" | "post" | "delete" | "options" | "he
 /** The operations of one path. */
 export type PathItemObject = Partial<Record<PathItemMethod, OperationObject>>;
 
-/** A security scheme; this generator only declares HTTP bearer authentication. */
-export interface SecuritySchemeObject {
-  type: "http";
-  scheme: "bearer";
-  description?: string;
-}
+/** A security scheme: HTTP bearer authentication, or the same token as a query parameter. */
+export type SecuritySchemeObject =
+  { type: "http"; scheme: "bearer"; description?: string } | { type: "apiKey"; in: "query"; name: string; description?: string };
 
 /** A tag, one per service. */
 export interface TagObject {

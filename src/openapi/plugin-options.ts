@@ -14,6 +14,8 @@
  * - `types_file=<path>`: also write openapi-typescript's types (`paths`, `components`)
  *   there. Default: not written.
  * - `bearer_auth=false`: no security scheme. Default: HTTP bearer on every operation.
+ * - `query_credential=<name>`: the bearer token may also come as this query parameter
+ *   on GET routes of server streams (the transcoder's `queryCredential`). Default: none.
  * - `header=<method>:<Header-Name>=<field>`: a request header copied into a request
  *   field, documented as a header parameter; may be repeated. Default: none.
  * - `errors=<selector>:<CODE> <CODE>…`: gRPC codes (`NOT_FOUND`, …) the selected methods
@@ -42,6 +44,7 @@ export interface OpenApiPluginOptions {
   readonly jsonFile: string;
   readonly typesFile: string | undefined;
   readonly bearerAuth: boolean;
+  readonly queryCredential: string | undefined;
   readonly headerFields: readonly HeaderField[];
   readonly errorCodes: readonly ErrorCodes[];
   readonly responseHeaders: readonly ResponseHeaderField[];
@@ -50,7 +53,7 @@ export interface OpenApiPluginOptions {
 }
 
 const knownKeys =
-  "package, title, version, license, server, json_file, types_file, bearer_auth, header, errors, response_header, etag, no_content";
+  "package, title, version, license, server, json_file, types_file, bearer_auth, query_credential, header, errors, response_header, etag, no_content";
 
 /** `package.Service.Method`, and a field path in proto names. */
 const method = String.raw`([A-Za-z_][\w.]*\.[A-Za-z_]\w*)`;
@@ -68,6 +71,7 @@ export function parsePluginOptions(parameter: string): OpenApiPluginOptions {
     jsonFile: "openapi.json",
     typesFile: undefined as string | undefined,
     bearerAuth: true,
+    queryCredential: undefined as string | undefined,
     headerFields: [] as HeaderField[],
     errorCodes: [] as ErrorCodes[],
     responseHeaders: [] as ResponseHeaderField[],
@@ -104,6 +108,9 @@ export function parsePluginOptions(parameter: string): OpenApiPluginOptions {
       case "bearer_auth":
         if (value !== "true" && value !== "false") throw new Error(`option bearer_auth must be true or false, got "${value}"`);
         options.bearerAuth = value === "true";
+        break;
+      case "query_credential":
+        options.queryCredential = value;
         break;
       case "header": {
         const [name, header, field] = matchOption(

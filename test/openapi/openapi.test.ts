@@ -173,6 +173,16 @@ describe("the generated Runline OpenAPI document", () => {
     expect(properties["input"]).toEqual({ description: "The input the run was started with (any JSON value)." });
   });
 
+  it("offers the access_token query parameter beside bearer auth on the stream GET routes only", () => {
+    expect(document.components.securitySchemes?.queryToken).toMatchObject({ type: "apiKey", in: "query", name: "access_token" });
+    const withQueryToken = operations()
+      .filter((operation) => operation.security !== undefined)
+      .map((operation) => operation.operationId)
+      .sort();
+    expect(withQueryToken).toEqual(["RunsService_StreamRunEvents", "RunsService_StreamRunEvents_2"]);
+    expect(operationById("RunsService_StreamRunEvents").security).toEqual([{ bearerAuth: [] }, { queryToken: [] }]);
+  });
+
   it("documents streams as Server-Sent Events and NDJSON", () => {
     const stream = operationById("RunsService_StreamRunEvents").responses["200"];
     expect(Object.keys((stream as { content: object }).content)).toEqual(["text/event-stream", "application/x-ndjson"]);

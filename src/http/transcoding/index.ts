@@ -19,6 +19,7 @@ export {
 } from "./rest-options.js";
 export { withCors, type CorsOptions } from "./cors.js";
 export { describeBinding, readRestBindings, type RestBinding } from "./http-bindings.js";
+export { acceptsQueryCredential } from "./query-credential.js";
 export { resolveFieldPath } from "./field-path.js";
 export { hasTextForm, valueTypeOf, type ValueType } from "./field-value.js";
 export { findJsonFault, jsonFaultMessage, type JsonFault } from "./json-faults.js";
