@@ -2,15 +2,17 @@
  * Two replicas on one database, refreshing every 200 ms and rotating the signing key
  * every 1.5 s: a token minted on one is good on the other; revoking the key that minted
  * it kills it on both within the refresh period; a rotated-out key verifies its tokens
- * until its successor has signed for the longest TTL, then nothing it signed passes.
+ * until its successor has signed for the longest TTL, then nothing it signed passes; a
+ * replica that cannot read the revoked keys refuses tokens rather than trust its list.
  */
-import { Code } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { decodeJwt, decodeProtectedHeader, SignJWT } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import { AdminService, Scope } from "../../gen/runline/v1/admin_service_pb.js";
 import type { RunningServer } from "../../src/server.js";
 import { mintToken, runsWithToken } from "../support/access-tokens.js";
 import { clientFor, createCounterWorkflow, createTenant, json, type TenantFixture } from "../support/clients.js";
+import { makeReachable, makeUnreachable } from "../support/database-outage.js";
 import { codeOf, eventually, rejection } from "../support/expectations.js";
 import { startTestServer, testRootKey } from "../support/test-server.js";
 
@@ -116,5 +118,29 @@ describe("signing keys", () => {
         Code.Unauthenticated,
       );
     }
+  });
+});
+
+describe("a replica that cannot read the revoked keys", () => {
+  it("refuses tokens (UNAVAILABLE) after two refresh periods, and takes them again once it can", async () => {
+    const { token } = await mintToken(first.url, tenant.key, { scopes: [Scope.READ] });
+    await makeUnreachable(first.databaseUrl);
+    try {
+      const refusal = await eventually(5000, "tokens to be refused", async () => {
+        const error = await runsWithToken(first.url, token)
+          .getRun({ runId })
+          .then(
+            () => undefined,
+            (caught: unknown) => ConnectError.from(caught),
+          );
+        return error?.rawMessage.startsWith("cannot check access tokens now") === true ? error : undefined;
+      });
+      expect(refusal.code).toBe(Code.Unavailable);
+    } finally {
+      await makeReachable(first.databaseUrl);
+    }
+    await eventually(10_000, "the token to work again", async () =>
+      (await codeOf(runsWithToken(first.url, token).getRun({ runId }))) === undefined ? true : undefined,
+    );
   });
 });
