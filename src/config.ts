@@ -106,6 +106,19 @@ function readDurations(env: NodeJS.ProcessEnv, name: string, fallback: string): 
   return delays;
 }
 
+function readAccessTokenSettings(env: NodeJS.ProcessEnv): AccessTokenSettings {
+  const refreshMs = readInteger(env, "RUNLINE_ACCESS_TOKEN_REFRESH_MS", 5000, 100, 60_000);
+  const keyRotationMs = readInteger(env, "RUNLINE_ACCESS_TOKEN_KEY_ROTATION_MS", 604_800_000, 1000, 365 * 86_400_000);
+  // A new key waits two refresh periods before it signs: rotating faster would add keys
+  // that never sign, each kept for a day.
+  if (keyRotationMs < 2 * refreshMs)
+    throw new ConfigError(
+      "RUNLINE_ACCESS_TOKEN_KEY_ROTATION_MS",
+      `must be at least twice RUNLINE_ACCESS_TOKEN_REFRESH_MS (${2 * refreshMs})`,
+    );
+  return { refreshMs, keyRotationMs };
+}
+
 function readWebhookSettings(env: NodeJS.ProcessEnv): WebhookSettings {
   return {
     allow: readOptional(env, "RUNLINE_WEBHOOK_ALLOW") ?? "",
@@ -235,10 +248,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     demoWorker: readFlag(env, "RUNLINE_DEMO_WORKER", true),
     corsOrigins,
     corsCredentials,
-    accessTokens: {
-      refreshMs: readInteger(env, "RUNLINE_ACCESS_TOKEN_REFRESH_MS", 5000, 100, 60_000),
-      keyRotationMs: readInteger(env, "RUNLINE_ACCESS_TOKEN_KEY_ROTATION_MS", 604_800_000, 1000, 365 * 86_400_000),
-    },
+    accessTokens: readAccessTokenSettings(env),
     streamStallTimeoutMs: readInteger(env, "RUNLINE_STREAM_STALL_TIMEOUT_MS", 60000, 0, 86400000),
     connectionLimits: readConnectionLimits(env),
     webhooks: readWebhookSettings(env),
