@@ -23,19 +23,19 @@ export interface AccessRestriction {
 }
 
 /** A run's facts a restriction looks at. */
-export interface RunFacts {
+interface RunFacts {
   readonly id: string;
   readonly workflowId: string;
   readonly labels: Readonly<Record<string, string>>;
 }
 
 /** Whether deciding on a run needs more than its id. */
-export function needsRunFacts(restriction: AccessRestriction): boolean {
+function needsRunFacts(restriction: AccessRestriction): boolean {
   return restriction.workflows !== undefined || restriction.labels !== undefined;
 }
 
 /** Whether the run lies inside the restriction. */
-export function allowsRun(restriction: AccessRestriction, run: RunFacts): boolean {
+function allowsRun(restriction: AccessRestriction, run: RunFacts): boolean {
   if (restriction.runIds !== undefined && !restriction.runIds.has(run.id.toLowerCase())) return false;
   if (restriction.workflows !== undefined && !restriction.workflows.has(run.workflowId.toLowerCase())) return false;
   return Object.entries(restriction.labels ?? {}).every(([key, value]) => run.labels[key] === value);
