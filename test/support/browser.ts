@@ -6,7 +6,9 @@
  *
  * No process outlives its test file: the browser is closed after the file, and Chromium,
  * driven over a pipe, exits by itself when the pipe closes, so a test process killed with
- * SIGKILL leaves none either (test/browser/harness.test.ts proves both).
+ * SIGKILL leaves none either (test/browser/harness.test.ts proves both for Chromium's
+ * process tree; its two crashpad handlers, reparented to init and so outside that tree,
+ * were seen to exit within 3 s of a SIGKILL too).
  */
 import { existsSync } from "node:fs";
 import { chromium, type Browser, type LaunchOptions } from "playwright-core";
