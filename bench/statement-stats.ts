@@ -21,13 +21,14 @@ export async function resetStatementStats(database: pg.Client): Promise<void> {
 /** Prints the `top` statements by calls since the last reset, under `title` (a no-op unless wanted). */
 export async function printStatementStats(database: pg.Client, title: string, top = 6): Promise<void> {
   if (!statementStatsWanted()) return;
-  const { rows } = await database.query<{ calls: string; rows: string; ms: string; text: string }>(
+  const { rows } = await database.query<{ calls: string; rows: string; ms: string; wal: string; dirtied: string; text: string }>(
     `select s.calls::text, s.rows::text, round(s.total_exec_time::numeric, 1)::text as ms,
+       round(s.wal_bytes / 1024)::text as wal, s.shared_blks_dirtied::text as dirtied,
        left(regexp_replace(s.query, '\\s+', ' ', 'g'), 80) as text
      from pg_stat_statements s where s.dbid = (select oid from pg_database where datname = current_database())
      order by s.calls desc limit $1::int`,
     [top],
   );
-  say(`\nStatements of ${title} (pg_stat_statements: calls, rows, total ms, text):\n`);
-  for (const row of rows) say(`    ${row.calls}\t${row.rows}\t${row.ms}\t${row.text}`);
+  say(`\nStatements of ${title} (pg_stat_statements: calls, rows, total ms, WAL kB, blocks dirtied, text):\n`);
+  for (const row of rows) say(`    ${row.calls}\t${row.rows}\t${row.ms}\t${row.wal}\t${row.dirtied}\t${row.text}`);
 }
