@@ -22,7 +22,7 @@ export async function resetStatementStats(database: pg.Client): Promise<void> {
 export async function printStatementStats(database: pg.Client, title: string, top = 6): Promise<void> {
   if (!statementStatsWanted()) return;
   const { rows } = await database.query<{ calls: string; rows: string; ms: string; wal: string; dirtied: string; text: string }>(
-    `select s.calls::text, s.rows::text, round(s.total_exec_time::numeric, 1)::text as ms,
+    `select s.calls::text, s.rows::text, round(s.total_exec_time::numeric, 1)::text || case when s.total_plan_time > 0 then '+' || round(s.total_plan_time::numeric, 1)::text else '' end as ms,
        round(s.wal_bytes / 1024)::text as wal, s.shared_blks_dirtied::text as dirtied,
        left(regexp_replace(s.query, '\\s+', ' ', 'g'), 80) as text
      from pg_stat_statements s where s.dbid = (select oid from pg_database where datname = current_database())
