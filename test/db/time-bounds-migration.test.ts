@@ -136,9 +136,11 @@ describe("migration 0004 repairs stored runs", () => {
     const after = await runRows();
     for (const [n, { columns }] of Object.entries(storedRuns)) {
       const repaired = new Set(Number(n) <= 6 ? [...Object.keys(columns), "deadline_time"] : []);
+      const stored = before.get(run(Number(n)))!;
+      // Columns that later migrations add (0007's rerun_of) did not exist before: not compared.
       const unchanged = (row: Record<string, unknown>) =>
-        Object.fromEntries(Object.entries(row).filter(([column]) => !repaired.has(column)));
-      expect(unchanged(after.get(run(Number(n)))!), `run ${n}`).toEqual(unchanged(before.get(run(Number(n)))!));
+        Object.fromEntries(Object.entries(row).filter(([column]) => !repaired.has(column) && column in stored));
+      expect(unchanged(after.get(run(Number(n)))!), `run ${n}`).toEqual(unchanged(stored));
     }
   });
 

@@ -22,6 +22,7 @@ const servedServices = [
   "grpc.reflection.v1.ServerReflection",
   "grpc.reflection.v1alpha.ServerReflection",
   "runline.v1.AdminService",
+  "runline.v1.AuthService",
   "runline.v1.RunsService",
   "runline.v1.WebhooksService",
   "runline.v1.WorkerService",
