@@ -59,7 +59,23 @@ interface PoolCounter {
 const namedLimit = 2_000;
 const statementNames = new Map<string, string>();
 
+/** Texts that plannedEachTime marked: always run unnamed. */
+const plannedTexts = new Set<string>();
+
+/**
+ * Marks `text` to run unnamed, and so be planned with its parameters at every execution,
+ * never from a cached generic plan; returns it. For a statement that runs while its table
+ * is empty and must still be right once a burst has filled it: the webhook dispatcher's
+ * claim polls every second from start-up, and its generic plan, made on the empty table,
+ * read the whole table per candidate once it had filled (bench/RESULTS.md).
+ */
+export function plannedEachTime(text: string): string {
+  plannedTexts.add(text);
+  return text;
+}
+
 function statementName(text: string): string | undefined {
+  if (plannedTexts.has(text)) return undefined;
   const known = statementNames.get(text);
   if (known !== undefined || statementNames.size >= namedLimit) return known;
   const name = `rl_${createHash("sha1").update(text).digest("base64url").slice(0, 20)}`;
@@ -141,24 +157,17 @@ export function withExecutorSettings(url: string): string {
 }
 
 /**
- * The webhook dispatcher's pool's session settings.
- * - `synchronous_commit=off`: its statements only lease deliveries and record attempts;
- *   with the default, each of their commits waited for a WAL flush, and the executors'
- *   serial completion statement then waited behind those flushes too (the webhooks
- *   bench: 1,200 dispatcher commits per 5,000-run drain). What a Postgres crash can lose
- *   (the last few hundred milliseconds of them; a Runline process crash loses nothing
- *   that committed) is a lease, which only lets the delivery be claimed again, or an
- *   attempt's record, which sends the delivery once more under the same webhook-id: at
- *   least once, as promised. The deliveries themselves are written by the status
- *   changes, on the other pools, with durable commits.
- * - `plan_cache_mode=force_custom_plan`: the claim runs every second from start-up, so on
- *   an idle server its prepared statement switched to a generic plan made while
- *   webhook_deliveries was empty (sequential scans everywhere), and kept it when a burst
- *   filled the table: 4.5–6 s a claim, every delivery of a 5,000-run drain sent two
- *   minutes late (bench/RESULTS.md). A custom plan sees the table's current size each
- *   time; planning costs well under a millisecond, at most a few claims a second.
+ * The webhook dispatcher's pool's session settings: `synchronous_commit=off`. Its
+ * statements only lease deliveries and record attempts; with the default, each of their
+ * commits waited for a WAL flush, and the executors' serial completion statement then
+ * waited behind those flushes too (the webhooks bench: 1,200 dispatcher commits per
+ * 5,000-run drain). What a Postgres crash can lose (the last few hundred milliseconds of
+ * them; a Runline process crash loses nothing that committed) is a lease, which only lets
+ * the delivery be claimed again, or an attempt's record, which sends the delivery once
+ * more under the same webhook-id: at least once, as promised. The deliveries themselves
+ * are written by the status changes, on the other pools, with durable commits.
  */
-export const dispatcherSettings = "-c synchronous_commit=off -c plan_cache_mode=force_custom_plan";
+export const dispatcherSettings = "-c synchronous_commit=off";
 
 /** `url` with `settings` added to its startup options (kept beside any the URL already has). */
 function withSessionSettings(url: string, settings: string): string {

@@ -3,7 +3,7 @@
  * host; recording attempts with their outcomes, a batch per statement. Deliveries are
  * written by the status changes themselves (runs/lifecycle/webhook-outbox.ts).
  */
-import type { Sql } from "../db/database.js";
+import { plannedEachTime, type Sql } from "../db/database.js";
 import type { SealedSecrets } from "./secrets.js";
 
 /** A claimed delivery, as the dispatcher sends it, with its target's secrets as stored. */
@@ -61,8 +61,12 @@ export interface HostRoom {
  * (secrets.ts opens them); a rotation committed after the claim signs from the next
  * attempt on. So does the workflow's slug, which the payload leaves out (slugs never
  * change, and the status change's statement is the hotter one).
+ *
+ * It is planned at every execution (plannedEachTime): it polls an empty table from
+ * start-up, and a generic plan cached then scanned the whole table per candidate once a
+ * burst had filled it.
  */
-const claimStatement = `
+const claimStatement = plannedEachTime(`
   with recursive ${pendingHosts}, room as (
     select h.host, coalesce((select f.n from unnest($3::text[], $4::int[]) as f(h, n) where f.h = h.host), $5::int) as n
     from hosts h where h.host is not null
@@ -94,7 +98,7 @@ const claimStatement = `
     d.attempt_count,
     d.lease_expire_time::text,
     coalesce(e.secret, s.secret) as secret, coalesce(e.previous_secret, s.previous_secret) as previous_secret,
-    coalesce(coalesce(e.previous_secret_expire_time, s.previous_secret_expire_time) > now(), false) as previous_valid`;
+    coalesce(coalesce(e.previous_secret_expire_time, s.previous_secret_expire_time) > now(), false) as previous_valid`);
 
 /** Claims due deliveries; see claimStatement. */
 export async function claimDeliveries(sql: Sql, limit: number, leaseMs: number, room: HostRoom): Promise<ClaimedDelivery[]> {
