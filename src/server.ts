@@ -36,6 +36,12 @@ import { createMetrics } from "./metrics/metrics.js";
 import { failureMessage, type Logger } from "./logger.js";
 import { createPageTokens } from "./runs/page-token.js";
 import { startLeaseSweeper } from "./workers/lease-sweeper.js";
+import {
+  prepareEventLeaves,
+  startRetentionSweeper,
+  type RetentionClock,
+  type RetentionPassOutcome,
+} from "./retention/retention-sweeper.js";
 import { startDemoExecutor } from "./demo/demo-executor.js";
 import { renderWebhookBody } from "./api/webhook-body.js";
 import { startDispatcher } from "./webhooks/dispatcher.js";
@@ -77,8 +83,19 @@ async function closeWithin(closing: Promise<void>, ms: number, onTimeout: () => 
   }
 }
 
+/** What tests may set beside the configuration. */
+export interface ServerOptions {
+  /** The retention sweeper's clock (default: the database's time) and batch size (default 500). */
+  readonly retention?: {
+    readonly clock?: RetentionClock;
+    readonly batchSize?: number;
+    /** Called after each retention pass. */
+    readonly onPass?: (outcome: RetentionPassOutcome) => void;
+  };
+}
+
 /** Starts the server described by `config`. */
-export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+export async function startServer(config: Config, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
   let embedded: EmbeddedDatabase | undefined;
   let url = config.databaseUrl;
   if (url === undefined) {
@@ -88,6 +105,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const database = await openDatabase({ url, poolSize: config.dbPoolSize });
   const applied = await migrateDatabase(database, url);
   if (applied.length > 0) logger.info({ migrations: applied }, "migrations applied");
+  // Events are written into weekly leaves: the next two weeks' exist before anything serves.
+  const leavesMade = await prepareEventLeaves(url);
+  if (leavesMade.length > 0) logger.info({ leavesMade }, "run_events leaves made");
   const hub = await startEventHub({ url, sql: database.sql, logger });
   const rootKey = await loadRootKey(
     { rootKey: config.rootKey, embeddedDataDir: embedded === undefined ? undefined : config.dataDir },
@@ -187,6 +207,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     cancelGraceMs: config.cancelGraceMs,
     onSweep: (result) => metrics.recordLeaseExpiries(result.leasesExpired),
   });
+  const stopRetention = startRetentionSweeper({ url, logger, intervalMs: config.retentionIntervalMs, ...options.retention });
   // Every replica sends webhooks (webhooks/dispatcher.ts); the body is rendered here, in api/'s terms.
   // Connections are kept alive per target and checked addresses (webhooks/target-agents.ts); an idle
   // one closes after 4 s, before the 5 s of Node's http server, a common receiver that may not say so.
@@ -240,6 +261,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         shutdown.abort(new ConnectError("the server is shutting down; retry", Code.Unavailable));
         await step("listener", () => listener.close({ graceMs: config.shutdownGraceMs }));
         await step("sweeper", stopSweeper);
+        await step("retention sweeper", stopRetention);
         app.tokens.stop();
         await step("webhook dispatcher", async () => {
           await dispatcher.stop();

@@ -21,6 +21,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tenants/{tenant}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Reads a tenant, by id or slug.
+         * @description Reads a tenant, by id or slug.
+         */
+        get: operations["AdminService_GetTenant"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Changes the fields of a tenant named in `updateMask` (AIP-134): its `retention`.
+         * @description Changes the fields of a tenant named in `updateMask` (AIP-134): its `retention`.
+         *     A shorter retention applies from the server's next retention pass on, to runs that
+         *     finished before the change too.
+         */
+        patch: operations["AdminService_UpdateTenant"];
+        trace?: never;
+    };
     "/api/v1/tenants/{tenant}/apiKeys": {
         parameters: {
             query?: never;
@@ -1173,6 +1199,11 @@ export interface components {
             /** @description The secret (`whsec_…`) that signs every per-run webhook of the tenant. */
             secret?: string;
         };
+        /** @description Response for GetTenant. */
+        "runline.v1.GetTenantResponse": {
+            /** @description The tenant. */
+            tenant?: components["schemas"]["runline.v1.Tenant"];
+        };
         /** @description Response for GetWebhook. */
         "runline.v1.GetWebhookResponse": {
             /** @description The endpoint. */
@@ -1661,6 +1692,22 @@ export interface components {
              * @description When the tenant was created.
              */
             createTime?: string;
+            /**
+             * @description How long a finished run (SUCCEEDED, FAILED, CANCELLED, TIMED_OUT) is kept after its
+             *     `endTime`; then the server deletes it with its events, output, idempotency key and
+             *     webhook deliveries. Zero (or unset) keeps finished runs forever. A live run is never
+             *     deleted, however old. Otherwise whole seconds from 1 day (idempotency keys are kept
+             *     24 h and go with their run) to 3660 days. New tenants get 30 days; tenants created
+             *     before retention existed keep runs forever until it is set.
+             *
+             *     A duration in seconds with an `s` suffix, e.g. `1.5s`.
+             */
+            retention?: string;
+        };
+        /** @description Response for UpdateTenant. */
+        "runline.v1.UpdateTenantResponse": {
+            /** @description The tenant as it now is. */
+            tenant?: components["schemas"]["runline.v1.Tenant"];
         };
         /** @description Response for UpdateWebhook. */
         "runline.v1.UpdateWebhookResponse": {
@@ -2009,6 +2056,94 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["ContentTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
+            default: components["responses"]["Error"];
+        };
+    };
+    AdminService_GetTenant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant, by id or slug. */
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Response for GetTenant. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["runline.v1.GetTenantResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalServerError"];
+            503: components["responses"]["ServiceUnavailable"];
+            504: components["responses"]["GatewayTimeout"];
+            default: components["responses"]["Error"];
+        };
+    };
+    AdminService_UpdateTenant: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The fields to change: `retention`. Empty: INVALID_ARGUMENT (a full replacement is
+                 *     not offered, so a client that does not know a new field cannot clear it by mistake).
+                 *
+                 *     Comma-separated field paths in lowerCamelCase, e.g. `name,createTime`.
+                 */
+                updateMask?: string;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description Server-assigned identifier (a UUID).
+                 *
+                 *     Sets the request field `tenant.id`.
+                 */
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * @description The tenant (`id`: its id, or its slug) and the new values of the fields named in
+         *     `updateMask`.
+         */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["runline.v1.Tenant"];
+            };
+        };
+        responses: {
+            /** @description Response for UpdateTenant. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["runline.v1.UpdateTenantResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             413: components["responses"]["ContentTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];

@@ -1,14 +1,43 @@
 /**
- * AdminService: tenants and API keys, for the root key only (the auth interceptor
- * enforces that). Translation only; rules live in tenants/.
+ * AdminService: tenants, their retention, and API keys, for the root key only (the auth
+ * interceptor enforces that). Translation only; rules live in tenants/.
  */
 import type { ServiceImpl } from "@connectrpc/connect";
-import type { AdminService } from "../../gen/runline/v1/admin_service_pb.js";
+import type { AdminService, Tenant as TenantMessage } from "../../gen/runline/v1/admin_service_pb.js";
 import type { AppContext } from "../app-context.js";
 import { scopes as allScopes, type Scope } from "../auth/caller.js";
 import { invalidArgument } from "../errors.js";
-import { createApiKey, createTenant, listApiKeys, revokeApiKey, type ApiKey } from "../tenants/tenant-admin.js";
-import { timestamp } from "./proto-convert.js";
+import {
+  createApiKey,
+  createTenant,
+  findTenant,
+  listApiKeys,
+  revokeApiKey,
+  setTenantRetention,
+  type ApiKey,
+  type Tenant,
+} from "../tenants/tenant-admin.js";
+import { durationFrom, millisFrom, timestamp } from "./proto-convert.js";
+
+function tenantMessage(tenant: Tenant) {
+  return {
+    id: tenant.id,
+    slug: tenant.slug,
+    createTime: timestamp(tenant.createTime),
+    retention: durationFrom(tenant.retentionSeconds * 1000),
+  };
+}
+
+/** UpdateTenant's retention in seconds; the mask must name it (the only field that changes). */
+function retentionUpdate(tenant: TenantMessage | undefined, paths: readonly string[]): number {
+  if (paths.length === 0) throw invalidArgument("updateMask", "must name the fields to change");
+  for (const path of paths) {
+    if (path !== "retention") throw invalidArgument("updateMask", `"${path}" is not a field that can be changed`);
+  }
+  const ms = millisFrom(tenant?.retention, "tenant.retention") ?? 0;
+  if (ms % 1000 !== 0) throw invalidArgument("tenant.retention", "must be whole seconds");
+  return ms / 1000;
+}
 
 function keyMessage(key: ApiKey) {
   return {
@@ -34,7 +63,15 @@ export function adminService(app: AppContext): ServiceImpl<typeof AdminService> 
   return {
     async createTenant(request) {
       const tenant = await createTenant(app.database.entityManager(), request.slug);
-      return { tenant: { id: tenant.id, slug: tenant.slug, createTime: timestamp(tenant.createTime) } };
+      return { tenant: tenantMessage(tenant) };
+    },
+    async getTenant(request) {
+      return { tenant: tenantMessage(await findTenant(app.database.entityManager(), request.tenant)) };
+    },
+    async updateTenant(request) {
+      const retentionSeconds = retentionUpdate(request.tenant, request.updateMask?.paths ?? []);
+      const tenant = await setTenantRetention(app.database.entityManager(), request.tenant?.id ?? "", retentionSeconds);
+      return { tenant: tenantMessage(tenant) };
     },
     async createApiKey(request) {
       const created = await createApiKey(app.database.entityManager(), request.tenant, domainScopes(request.scopes), request.displayName);

@@ -10,7 +10,7 @@ import { createRunCommand } from "./commands/run-create-command.js";
 import { runOutputCommand } from "./commands/run-output-command.js";
 import { watchRunCommand } from "./commands/run-watch-command.js";
 import { migrateCommand, serveCommand } from "./commands/server-commands.js";
-import { createTenantCommand } from "./commands/tenant-commands.js";
+import { createTenantCommand, getTenantCommand, updateTenantCommand } from "./commands/tenant-commands.js";
 import {
   createWebhookCommand,
   deleteWebhookCommand,
@@ -51,4 +51,6 @@ export const commands: readonly Command[] = [
   listKeysCommand,
   revokeKeyCommand,
   createTenantCommand,
+  getTenantCommand,
+  updateTenantCommand,
 ];

@@ -14,6 +14,8 @@ export const TenantEntity = defineEntity({
     id: p.uuid().primary(),
     slug: p.text(),
     createTime: p.datetime().defaultRaw("now()"),
+    /** Seconds a finished run is kept after it ends; 0 keeps runs forever (migration 0009). */
+    retentionSeconds: p.integer(),
   },
 });
 

@@ -26,17 +26,23 @@ export async function cancelRun(sql: Sql, tenantId: string, runId: string, reaso
   throw failedPrecondition(`run is ${after.status}; only live runs can be cancelled`, "RUN_ALREADY_FINISHED");
 }
 
-// Deleting a run deletes its events (on delete cascade) and idempotency key, and here its
-// webhook deliveries and their attempts (webhook_deliveries_run); a delivery in flight
-// then finds its row gone and records nothing.
+// Deleting a run deletes its events (each leaf of run_events by its primary key), its
+// idempotency key (by primary key, while it still names this run), its webhook
+// deliveries and their attempts (webhook_deliveries_run); a delivery in flight then
+// finds its row gone and records nothing. No foreign key cascades (migration 0009).
 const deleteStatement = `
   with attempts as (
     delete from webhook_attempts a using webhook_deliveries d
     where d.tenant_id = $1::uuid and d.run_id = $2::uuid and a.tenant_id = d.tenant_id and a.delivery_id = d.id
   ), deliveries as (
     delete from webhook_deliveries where tenant_id = $1::uuid and run_id = $2::uuid
+  ), events as (
+    delete from run_events where tenant_id = $1::uuid and run_id = $2::uuid
+  ), run as (
+    delete from runs where tenant_id = $1::uuid and id = $2::uuid returning idempotency_key
   )
-  delete from runs where tenant_id = $1::uuid and id = $2::uuid`;
+  delete from idempotency_keys k using run
+  where k.tenant_id = $1::uuid and k.key = run.idempotency_key and k.run_id = $2::uuid`;
 const notifyDeleted = `select ${notifyExpression("r")} from (select $1::uuid as tenant_id, $2::uuid as id, -1 as last_sequence) r`;
 
 /** Deletes a run and its events, cancelling it first when it is live. */

@@ -15,6 +15,7 @@ const allMigrations = [
   "0006-webhook-hosts",
   "0007-rerun-of",
   "0008-access-tokens",
+  "0009-event-partitions",
 ];
 
 describe("migrations", () => {

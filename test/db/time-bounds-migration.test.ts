@@ -95,6 +95,7 @@ beforeAll(async () => {
     "0006-webhook-hosts",
     "0007-rerun-of",
     "0008-access-tokens",
+    "0009-event-partitions",
   ]);
 });
 

@@ -44,7 +44,12 @@ beforeAll(async () => {
     );
   }
   before = await rows();
-  expect(await migrateDatabase(database, url)).toEqual(["0006-webhook-hosts", "0007-rerun-of", "0008-access-tokens"]);
+  expect(await migrateDatabase(database, url)).toEqual([
+    "0006-webhook-hosts",
+    "0007-rerun-of",
+    "0008-access-tokens",
+    "0009-event-partitions",
+  ]);
 });
 
 afterAll(async () => {

@@ -60,7 +60,8 @@ export async function createHostileFixtures(baseUrl: string): Promise<HostileFix
     labels: [{ suite: "hostile" }],
     lease_id: [...leaseIds, "00000000-0000-4000-8000-000000000000"],
     worker_id: ["hostile-worker"],
-    tenant: [tenant.tenantId, tenant.slug],
+    // A tenant by id or slug, or (UpdateTenant's `tenant`) the resource itself.
+    tenant: [tenant.tenantId, tenant.slug, { id: tenant.slug, retention: "604800s" }],
     api_key_id: [spare],
     slug: ["hostile-a", "hostile-b"],
     definition: [{ kind: "hostile" }],
@@ -104,7 +105,12 @@ export async function createHostileFixtures(baseUrl: string): Promise<HostileFix
       const values = byName[field.name] ?? [];
       // The same name means different things in different messages: keep only values of the field's JSON shape.
       if (field.fieldKind === "list") return values.filter(Array.isArray);
-      if (field.fieldKind === "map") return values.filter((value) => typeof value === "object" && value !== null && !Array.isArray(value));
+      const isObject = (value: JsonValue) => typeof value === "object" && value !== null && !Array.isArray(value);
+      if (field.fieldKind === "map") return values.filter(isObject);
+      // A message of ours is a JSON object (well-known types also take strings: "5s", a Value).
+      if (field.fieldKind === "message" && !field.message.typeName.startsWith("google.protobuf.")) return values.filter(isObject);
+      if (field.fieldKind === "scalar" || field.fieldKind === "enum")
+        return values.filter((value) => !isObject(value) && !Array.isArray(value));
       return values.filter((value) => !Array.isArray(value) || field.fieldKind === "message");
     },
   };

@@ -30,10 +30,18 @@ interface ApiKeyJson {
 describe("POST /api/v1/tenants", () => {
   it("creates a tenant from a body with its slug and answers 200 with the tenant", async () => {
     const slug = freshSlug();
-    const created = await root.post<{ tenant: { id: string; slug: string; createTime: string } }>("/api/v1/tenants", { slug });
+    const created = await root.post<{ tenant: { id: string; slug: string; createTime: string; retention: string } }>("/api/v1/tenants", {
+      slug,
+    });
     // The transcoder answers every successful unary call 200; API.md asks for no other status.
     expect(created.status).toBe(200);
-    expect(created.body.tenant).toEqual({ id: expect.stringMatching(/^[0-9a-f-]{36}$/), slug, createTime: expect.any(String) });
+    // A new tenant keeps finished runs 30 days (test/retention/ tests retention).
+    expect(created.body.tenant).toEqual({
+      id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      slug,
+      createTime: expect.any(String),
+      retention: "2592000s",
+    });
     expect(Number.isNaN(Date.parse(created.body.tenant.createTime))).toBe(false);
   });
 

@@ -5,16 +5,20 @@
 import { afterAll } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/logger.js";
-import { startServer, type RunningServer } from "../../src/server.js";
+import { startServer, type RunningServer, type ServerOptions } from "../../src/server.js";
 import { createTestDatabase } from "./test-database.js";
 
 /** The root key every test server accepts. */
 export const testRootKey = "test-root-key-0123456789";
 
-/** Starts a server on `databaseUrl` (a fresh test database when omitted); closed after the file. */
+/**
+ * Starts a server on `databaseUrl` (a fresh test database when omitted); closed after the
+ * file. `options` reach startServer (e.g. a retention clock the test moves).
+ */
 export async function startTestServer(
   databaseUrl?: string,
   env: Record<string, string> = {},
+  options: ServerOptions = {},
 ): Promise<RunningServer & { databaseUrl: string }> {
   const url = databaseUrl ?? (await createTestDatabase());
   const config = loadConfig({
@@ -28,7 +32,7 @@ export async function startTestServer(
     RUNLINE_DEMO_WORKER: "0",
     ...env,
   });
-  const server = await startServer(config, createLogger(config.logLevel));
+  const server = await startServer(config, createLogger(config.logLevel), options);
   afterAll(() => server.close());
   return { ...server, databaseUrl: url };
 }

@@ -5,15 +5,15 @@
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_google_api_annotations } from "../../google/api/annotations_pb.js";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file runline/v1/admin_service.proto.
  */
 export const file_runline_v1_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch5ydW5saW5lL3YxL2FkbWluX3NlcnZpY2UucHJvdG8SCnJ1bmxpbmUudjEiUwoGVGVuYW50EgoKAmlkGAEgASgJEgwKBHNsdWcYAiABKAkSLwoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIsIBCgZBcGlLZXkSCgoCaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEiEKBnNjb3BlcxgDIAMoDjIRLnJ1bmxpbmUudjEuU2NvcGUSFAoMZGlzcGxheV9uYW1lGAQgASgJEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtyZXZva2VfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiIwoTQ3JlYXRlVGVuYW50UmVxdWVzdBIMCgRzbHVnGAEgASgJIjoKFENyZWF0ZVRlbmFudFJlc3BvbnNlEiIKBnRlbmFudBgBIAEoCzISLnJ1bmxpbmUudjEuVGVuYW50Il4KE0NyZWF0ZUFwaUtleVJlcXVlc3QSDgoGdGVuYW50GAEgASgJEiEKBnNjb3BlcxgCIAMoDjIRLnJ1bmxpbmUudjEuU2NvcGUSFAoMZGlzcGxheV9uYW1lGAMgASgJIksKFENyZWF0ZUFwaUtleVJlc3BvbnNlEiMKB2FwaV9rZXkYASABKAsyEi5ydW5saW5lLnYxLkFwaUtleRIOCgZzZWNyZXQYAiABKAkiOQoTUmV2b2tlQXBpS2V5UmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEgoKYXBpX2tleV9pZBgCIAEoCSI7ChRSZXZva2VBcGlLZXlSZXNwb25zZRIjCgdhcGlfa2V5GAEgASgLMhIucnVubGluZS52MS5BcGlLZXkiJAoSTGlzdEFwaUtleXNSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCSI7ChNMaXN0QXBpS2V5c1Jlc3BvbnNlEiQKCGFwaV9rZXlzGAEgAygLMhIucnVubGluZS52MS5BcGlLZXkqYgoFU2NvcGUSFQoRU0NPUEVfVU5TUEVDSUZJRUQQABIOCgpTQ09QRV9SRUFEEAESDwoLU0NPUEVfV1JJVEUQAhIQCgxTQ09QRV9XT1JLRVIQAxIPCgtTQ09QRV9BRE1JThAEMpIECgxBZG1pblNlcnZpY2USbQoMQ3JlYXRlVGVuYW50Eh8ucnVubGluZS52MS5DcmVhdGVUZW5hbnRSZXF1ZXN0GiAucnVubGluZS52MS5DcmVhdGVUZW5hbnRSZXNwb25zZSIagtPkkwIUOgEqIg8vYXBpL3YxL3RlbmFudHMSfgoMQ3JlYXRlQXBpS2V5Eh8ucnVubGluZS52MS5DcmVhdGVBcGlLZXlSZXF1ZXN0GiAucnVubGluZS52MS5DcmVhdGVBcGlLZXlSZXNwb25zZSIrgtPkkwIlOgEqIiAvYXBpL3YxL3RlbmFudHMve3RlbmFudH0vYXBpS2V5cxKVAQoMUmV2b2tlQXBpS2V5Eh8ucnVubGluZS52MS5SZXZva2VBcGlLZXlSZXF1ZXN0GiAucnVubGluZS52MS5SZXZva2VBcGlLZXlSZXNwb25zZSJCkAICgtPkkwI5OgEqIjQvYXBpL3YxL3RlbmFudHMve3RlbmFudH0vYXBpS2V5cy97YXBpX2tleV9pZH06cmV2b2tlEnsKC0xpc3RBcGlLZXlzEh4ucnVubGluZS52MS5MaXN0QXBpS2V5c1JlcXVlc3QaHy5ydW5saW5lLnYxLkxpc3RBcGlLZXlzUmVzcG9uc2UiK5ACAYLT5JMCIhIgL2FwaS92MS90ZW5hbnRzL3t0ZW5hbnR9L2FwaUtleXNiBnByb3RvMw", [file_google_api_annotations, file_google_protobuf_timestamp]);
+  fileDesc("Ch5ydW5saW5lL3YxL2FkbWluX3NlcnZpY2UucHJvdG8SCnJ1bmxpbmUudjEigQEKBlRlbmFudBIKCgJpZBgBIAEoCRIMCgRzbHVnGAIgASgJEi8KC2NyZWF0ZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCglyZXRlbnRpb24YBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iwgEKBkFwaUtleRIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSIQoGc2NvcGVzGAMgAygOMhEucnVubGluZS52MS5TY29wZRIUCgxkaXNwbGF5X25hbWUYBCABKAkSLwoLY3JlYXRlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3Jldm9rZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIjChNDcmVhdGVUZW5hbnRSZXF1ZXN0EgwKBHNsdWcYASABKAkiOgoUQ3JlYXRlVGVuYW50UmVzcG9uc2USIgoGdGVuYW50GAEgASgLMhIucnVubGluZS52MS5UZW5hbnQiIgoQR2V0VGVuYW50UmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkiNwoRR2V0VGVuYW50UmVzcG9uc2USIgoGdGVuYW50GAEgASgLMhIucnVubGluZS52MS5UZW5hbnQiagoTVXBkYXRlVGVuYW50UmVxdWVzdBIiCgZ0ZW5hbnQYASABKAsyEi5ydW5saW5lLnYxLlRlbmFudBIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siOgoUVXBkYXRlVGVuYW50UmVzcG9uc2USIgoGdGVuYW50GAEgASgLMhIucnVubGluZS52MS5UZW5hbnQiXgoTQ3JlYXRlQXBpS2V5UmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSIQoGc2NvcGVzGAIgAygOMhEucnVubGluZS52MS5TY29wZRIUCgxkaXNwbGF5X25hbWUYAyABKAkiSwoUQ3JlYXRlQXBpS2V5UmVzcG9uc2USIwoHYXBpX2tleRgBIAEoCzISLnJ1bmxpbmUudjEuQXBpS2V5Eg4KBnNlY3JldBgCIAEoCSI5ChNSZXZva2VBcGlLZXlSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRISCgphcGlfa2V5X2lkGAIgASgJIjsKFFJldm9rZUFwaUtleVJlc3BvbnNlEiMKB2FwaV9rZXkYASABKAsyEi5ydW5saW5lLnYxLkFwaUtleSIkChJMaXN0QXBpS2V5c1JlcXVlc3QSDgoGdGVuYW50GAEgASgJIjsKE0xpc3RBcGlLZXlzUmVzcG9uc2USJAoIYXBpX2tleXMYASADKAsyEi5ydW5saW5lLnYxLkFwaUtleSpiCgVTY29wZRIVChFTQ09QRV9VTlNQRUNJRklFRBAAEg4KClNDT1BFX1JFQUQQARIPCgtTQ09QRV9XUklURRACEhAKDFNDT1BFX1dPUktFUhADEg8KC1NDT1BFX0FETUlOEAQyhQYKDEFkbWluU2VydmljZRJtCgxDcmVhdGVUZW5hbnQSHy5ydW5saW5lLnYxLkNyZWF0ZVRlbmFudFJlcXVlc3QaIC5ydW5saW5lLnYxLkNyZWF0ZVRlbmFudFJlc3BvbnNlIhqC0+STAhQ6ASoiDy9hcGkvdjEvdGVuYW50cxJtCglHZXRUZW5hbnQSHC5ydW5saW5lLnYxLkdldFRlbmFudFJlcXVlc3QaHS5ydW5saW5lLnYxLkdldFRlbmFudFJlc3BvbnNlIiOQAgGC0+STAhoSGC9hcGkvdjEvdGVuYW50cy97dGVuYW50fRKBAQoMVXBkYXRlVGVuYW50Eh8ucnVubGluZS52MS5VcGRhdGVUZW5hbnRSZXF1ZXN0GiAucnVubGluZS52MS5VcGRhdGVUZW5hbnRSZXNwb25zZSIukAICgtPkkwIlOgZ0ZW5hbnQyGy9hcGkvdjEvdGVuYW50cy97dGVuYW50LmlkfRJ+CgxDcmVhdGVBcGlLZXkSHy5ydW5saW5lLnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaIC5ydW5saW5lLnYxLkNyZWF0ZUFwaUtleVJlc3BvbnNlIiuC0+STAiU6ASoiIC9hcGkvdjEvdGVuYW50cy97dGVuYW50fS9hcGlLZXlzEpUBCgxSZXZva2VBcGlLZXkSHy5ydW5saW5lLnYxLlJldm9rZUFwaUtleVJlcXVlc3QaIC5ydW5saW5lLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlIkKQAgKC0+STAjk6ASoiNC9hcGkvdjEvdGVuYW50cy97dGVuYW50fS9hcGlLZXlzL3thcGlfa2V5X2lkfTpyZXZva2USewoLTGlzdEFwaUtleXMSHi5ydW5saW5lLnYxLkxpc3RBcGlLZXlzUmVxdWVzdBofLnJ1bmxpbmUudjEuTGlzdEFwaUtleXNSZXNwb25zZSIrkAIBgtPkkwIiEiAvYXBpL3YxL3RlbmFudHMve3RlbmFudH0vYXBpS2V5c2IGcHJvdG8z", [file_google_api_annotations, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * A tenant: an isolated space of workflows, runs and keys.
@@ -41,6 +41,18 @@ export type Tenant = Message<"runline.v1.Tenant"> & {
    * @generated from field: google.protobuf.Timestamp create_time = 3;
    */
   createTime?: Timestamp | undefined;
+
+  /**
+   * How long a finished run (SUCCEEDED, FAILED, CANCELLED, TIMED_OUT) is kept after its
+   * `end_time`; then the server deletes it with its events, output, idempotency key and
+   * webhook deliveries. Zero (or unset) keeps finished runs forever. A live run is never
+   * deleted, however old. Otherwise whole seconds from 1 day (idempotency keys are kept
+   * 24 h and go with their run) to 3660 days. New tenants get 30 days; tenants created
+   * before retention existed keep runs forever until it is set.
+   *
+   * @generated from field: google.protobuf.Duration retention = 4;
+   */
+  retention?: Duration | undefined;
 };
 
 /**
@@ -149,6 +161,99 @@ export const CreateTenantResponseSchema: GenMessage<CreateTenantResponse> = /*@_
   messageDesc(file_runline_v1_admin_service, 3);
 
 /**
+ * Request for GetTenant.
+ *
+ * @generated from message runline.v1.GetTenantRequest
+ */
+export type GetTenantRequest = Message<"runline.v1.GetTenantRequest"> & {
+  /**
+   * The tenant, by id or slug.
+   *
+   * @generated from field: string tenant = 1;
+   */
+  tenant: string;
+};
+
+/**
+ * Describes the message runline.v1.GetTenantRequest.
+ * Use `create(GetTenantRequestSchema)` to create a new message.
+ */
+export const GetTenantRequestSchema: GenMessage<GetTenantRequest> = /*@__PURE__*/
+  messageDesc(file_runline_v1_admin_service, 4);
+
+/**
+ * Response for GetTenant.
+ *
+ * @generated from message runline.v1.GetTenantResponse
+ */
+export type GetTenantResponse = Message<"runline.v1.GetTenantResponse"> & {
+  /**
+   * The tenant.
+   *
+   * @generated from field: runline.v1.Tenant tenant = 1;
+   */
+  tenant?: Tenant | undefined;
+};
+
+/**
+ * Describes the message runline.v1.GetTenantResponse.
+ * Use `create(GetTenantResponseSchema)` to create a new message.
+ */
+export const GetTenantResponseSchema: GenMessage<GetTenantResponse> = /*@__PURE__*/
+  messageDesc(file_runline_v1_admin_service, 5);
+
+/**
+ * Request for UpdateTenant.
+ *
+ * @generated from message runline.v1.UpdateTenantRequest
+ */
+export type UpdateTenantRequest = Message<"runline.v1.UpdateTenantRequest"> & {
+  /**
+   * The tenant (`id`: its id, or its slug) and the new values of the fields named in
+   * `update_mask`.
+   *
+   * @generated from field: runline.v1.Tenant tenant = 1;
+   */
+  tenant?: Tenant | undefined;
+
+  /**
+   * The fields to change: `retention`. Empty: INVALID_ARGUMENT (a full replacement is
+   * not offered, so a client that does not know a new field cannot clear it by mistake).
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 2;
+   */
+  updateMask?: FieldMask | undefined;
+};
+
+/**
+ * Describes the message runline.v1.UpdateTenantRequest.
+ * Use `create(UpdateTenantRequestSchema)` to create a new message.
+ */
+export const UpdateTenantRequestSchema: GenMessage<UpdateTenantRequest> = /*@__PURE__*/
+  messageDesc(file_runline_v1_admin_service, 6);
+
+/**
+ * Response for UpdateTenant.
+ *
+ * @generated from message runline.v1.UpdateTenantResponse
+ */
+export type UpdateTenantResponse = Message<"runline.v1.UpdateTenantResponse"> & {
+  /**
+   * The tenant as it now is.
+   *
+   * @generated from field: runline.v1.Tenant tenant = 1;
+   */
+  tenant?: Tenant | undefined;
+};
+
+/**
+ * Describes the message runline.v1.UpdateTenantResponse.
+ * Use `create(UpdateTenantResponseSchema)` to create a new message.
+ */
+export const UpdateTenantResponseSchema: GenMessage<UpdateTenantResponse> = /*@__PURE__*/
+  messageDesc(file_runline_v1_admin_service, 7);
+
+/**
  * Request for CreateApiKey.
  *
  * @generated from message runline.v1.CreateApiKeyRequest
@@ -181,7 +286,7 @@ export type CreateApiKeyRequest = Message<"runline.v1.CreateApiKeyRequest"> & {
  * Use `create(CreateApiKeyRequestSchema)` to create a new message.
  */
 export const CreateApiKeyRequestSchema: GenMessage<CreateApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_runline_v1_admin_service, 4);
+  messageDesc(file_runline_v1_admin_service, 8);
 
 /**
  * Response for CreateApiKey.
@@ -209,7 +314,7 @@ export type CreateApiKeyResponse = Message<"runline.v1.CreateApiKeyResponse"> & 
  * Use `create(CreateApiKeyResponseSchema)` to create a new message.
  */
 export const CreateApiKeyResponseSchema: GenMessage<CreateApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_runline_v1_admin_service, 5);
+  messageDesc(file_runline_v1_admin_service, 9);
 
 /**
  * Request for RevokeApiKey.
@@ -237,7 +342,7 @@ export type RevokeApiKeyRequest = Message<"runline.v1.RevokeApiKeyRequest"> & {
  * Use `create(RevokeApiKeyRequestSchema)` to create a new message.
  */
 export const RevokeApiKeyRequestSchema: GenMessage<RevokeApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_runline_v1_admin_service, 6);
+  messageDesc(file_runline_v1_admin_service, 10);
 
 /**
  * Response for RevokeApiKey.
@@ -258,7 +363,7 @@ export type RevokeApiKeyResponse = Message<"runline.v1.RevokeApiKeyResponse"> & 
  * Use `create(RevokeApiKeyResponseSchema)` to create a new message.
  */
 export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_runline_v1_admin_service, 7);
+  messageDesc(file_runline_v1_admin_service, 11);
 
 /**
  * Request for ListApiKeys.
@@ -279,7 +384,7 @@ export type ListApiKeysRequest = Message<"runline.v1.ListApiKeysRequest"> & {
  * Use `create(ListApiKeysRequestSchema)` to create a new message.
  */
 export const ListApiKeysRequestSchema: GenMessage<ListApiKeysRequest> = /*@__PURE__*/
-  messageDesc(file_runline_v1_admin_service, 8);
+  messageDesc(file_runline_v1_admin_service, 12);
 
 /**
  * Response for ListApiKeys.
@@ -300,7 +405,7 @@ export type ListApiKeysResponse = Message<"runline.v1.ListApiKeysResponse"> & {
  * Use `create(ListApiKeysResponseSchema)` to create a new message.
  */
 export const ListApiKeysResponseSchema: GenMessage<ListApiKeysResponse> = /*@__PURE__*/
-  messageDesc(file_runline_v1_admin_service, 9);
+  messageDesc(file_runline_v1_admin_service, 13);
 
 /**
  * What an API key may do.
@@ -351,7 +456,7 @@ export const ScopeSchema: GenEnum<Scope> = /*@__PURE__*/
   enumDesc(file_runline_v1_admin_service, 0);
 
 /**
- * AdminService creates tenants and their API keys. Only the server's root key may call
+ * AdminService creates tenants, sets their retention, and manages their API keys. Only the server's root key may call
  * it (RUNLINE_ROOT_KEY, or the key the embedded default printed on first start).
  *
  * @generated from service runline.v1.AdminService
@@ -366,6 +471,28 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof CreateTenantRequestSchema;
     output: typeof CreateTenantResponseSchema;
+  },
+  /**
+   * Reads a tenant, by id or slug.
+   *
+   * @generated from rpc runline.v1.AdminService.GetTenant
+   */
+  getTenant: {
+    methodKind: "unary";
+    input: typeof GetTenantRequestSchema;
+    output: typeof GetTenantResponseSchema;
+  },
+  /**
+   * Changes the fields of a tenant named in `update_mask` (AIP-134): its `retention`.
+   * A shorter retention applies from the server's next retention pass on, to runs that
+   * finished before the change too.
+   *
+   * @generated from rpc runline.v1.AdminService.UpdateTenant
+   */
+  updateTenant: {
+    methodKind: "unary";
+    input: typeof UpdateTenantRequestSchema;
+    output: typeof UpdateTenantResponseSchema;
   },
   /**
    * Creates an API key for a tenant. Its secret is returned once and stored only hashed.

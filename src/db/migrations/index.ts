@@ -9,6 +9,7 @@ import { Webhooks } from "./0005-webhooks.js";
 import { WebhookHosts } from "./0006-webhook-hosts.js";
 import { RerunOf } from "./0007-rerun-of.js";
 import { AccessTokens } from "./0008-access-tokens.js";
+import { EventPartitions } from "./0009-event-partitions.js";
 
 /** Every migration, oldest first, as MikroORM's `migrationsList` wants them. */
 export const migrations = [
@@ -20,4 +21,5 @@ export const migrations = [
   { name: "0006-webhook-hosts", class: WebhookHosts },
   { name: "0007-rerun-of", class: RerunOf },
   { name: "0008-access-tokens", class: AccessTokens },
+  { name: "0009-event-partitions", class: EventPartitions },
 ];
