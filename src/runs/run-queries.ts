@@ -70,7 +70,12 @@ function whereClause(tenantId: string, filter: RunFilter): { conditions: string[
     parameters.push(value);
     conditions.push(condition.replace("?", `$${parameters.length}`));
   };
-  if (filter.statuses.length > 0) add("r.status = any(?::text[])", filter.statuses);
+  // One status as an equality: then runs_by_status hands rows over in page order and the
+  // page stops at its limit. As `= any(array)` the planner read every run of the tenant in
+  // that status through a bitmap and sorted them: in the `scale` bench at 220,000 runs,
+  // 2,239 FAILED runs read for a page of 50, 5.4 ms instead of 0.3 ms, growing with them.
+  if (filter.statuses.length === 1) add("r.status = ?::text", filter.statuses[0]);
+  else if (filter.statuses.length > 1) add("r.status = any(?::text[])", filter.statuses);
   if (filter.workflow !== "") {
     add(
       isUuid(filter.workflow)
