@@ -29,6 +29,8 @@ export interface ScenarioGroup {
   readonly name: string;
   /** One line for the help text. */
   readonly summary: string;
+  /** Runs only when BENCH_SCENARIOS names it (too long or too big for every bench run). */
+  readonly optIn?: boolean;
   run(context: BenchContext): Promise<boolean>;
 }
 

@@ -10,6 +10,8 @@
  * - `webhooks`: delivery latency under bursts, and a drain with vs without webhooks.
  * - `fanout`: many subscribers of few runs (a raw http2 ceiling, idle memory, statements
  *   per batch, 3 replicas behind HAProxy); it loads pg_stat_statements.
+ * - `scale` (only when named): 5M runs and 50M events seeded, then reads, `/metrics` and
+ *   a drain against raw SQL and an empty database; ≈ 30 min and ≈ 12 GB of disk.
  *
  * Each prints Markdown tables; bench/RESULTS.md records runs and what they mean. Set
  * BENCH_CPU_PROFILE_DIR to write a CPU profile of the server process there,
@@ -36,21 +38,30 @@ import { slowReaders } from "./slow-readers.js";
 import { startRunlineProcess } from "./runline-side.js";
 import { webhookBench } from "./webhooks.js";
 import { fanoutBench } from "./fanout.js";
+import { scaleBench } from "./scale.js";
 
 /** In the order they run, whatever order BENCH_SCENARIOS names them in. */
-const groups: readonly ScenarioGroup[] = [rawComparison, restComparison, executorComparison, slowReaders, webhookBench, fanoutBench];
+const groups: readonly ScenarioGroup[] = [
+  rawComparison,
+  restComparison,
+  executorComparison,
+  slowReaders,
+  webhookBench,
+  fanoutBench,
+  scaleBench,
+];
 /** The server's default pool size (RUNLINE_DB_POOL_SIZE): what a deployment gets. */
 const runlinePoolSize = 20;
 const rootKey = "bench-root-key-0123456789";
 const repositoryRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
-/** The groups BENCH_SCENARIOS names, or all of them; an unknown name is an error. */
+/** The groups BENCH_SCENARIOS names, or all but the opt-in ones; an unknown name is an error. */
 function selectGroups(setting: string | undefined): readonly ScenarioGroup[] {
   const names = (setting ?? "")
     .split(",")
     .map((name) => name.trim())
     .filter((name) => name !== "");
-  if (names.length === 0) return groups;
+  if (names.length === 0) return groups.filter((group) => group.optIn !== true);
   const unknown = names.filter((name) => !groups.some((group) => group.name === name));
   if (unknown.length > 0) {
     const known = groups.map((group) => `  ${group.name}: ${group.summary}`).join("\n");
