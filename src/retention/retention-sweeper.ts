@@ -58,7 +58,7 @@ export interface RetentionOptions {
   readonly clock?: RetentionClock;
   /** Time between passes (default 60000 ms). */
   readonly intervalMs?: number;
-  /** Runs deleted per statement (default 500), and 20 times that many event rows read per move statement. */
+  /** Runs deleted, or runs whose events are moved, per statement (default 500). */
   readonly batchSize?: number;
   /** Called after every pass (tests, logs). */
   readonly onPass?: (outcome: RetentionPassOutcome) => void;
@@ -117,7 +117,7 @@ export async function retentionPass(options: RetentionOptions, signal?: AbortSig
     let eventsMoved = 0;
     for (const leaf of await dueEventLeaves(sql, clock)) {
       if (signal?.aborted === true) break;
-      eventsMoved += await moveSurvivingEvents(sql, leaf, batchSize * 20);
+      eventsMoved += await moveSurvivingEvents(sql, leaf, batchSize);
       await dropEventLeaf(sql, leaf.name);
       leavesDropped.push(leaf.name);
     }
