@@ -59,7 +59,9 @@ beforeAll(async () => {
     await database.query(`update runs set ${stored[name as keyof typeof stored].set} where id = $1`, [runs[index]!.id]);
   }
   // The event log and a version's defaults: left as stored by migration 0004, clamped by reads.
-  await database.query(`update run_events set create_time = 'infinity', data = '{"x": -1e400}' where run_id = $1`, [runs[0]!.id]);
+  // An event time of -infinity: the oldest leaf of run_events takes it (0009 partitions the
+  // log by time; no leaf holds `infinity`, and 0009 restamps stored times in the future).
+  await database.query(`update run_events set create_time = '-infinity', data = '{"x": -1e400}' where run_id = $1`, [runs[0]!.id]);
   await database.query(`update workflow_versions set defaults = '{"timeoutMs": 1e18, "backoffMs": 1e18}' where workflow_id = $1`, [
     workflowId,
   ]);
@@ -117,12 +119,12 @@ describe("ListRuns and SearchRuns of a tenant holding such runs", () => {
 });
 
 describe("other reads of values migration 0004 leaves as stored", () => {
-  it("ListRunEvents shows an event time of infinity and a number beyond a double clamped (REST and Connect JSON)", async () => {
+  it("ListRunEvents shows an event time of -infinity and a number beyond a double clamped (REST and Connect JSON)", async () => {
     const runId = [...runIds.values()][0]!;
     const events = await rest.get<{ events: RunEventJson[] }>(`/api/v1/runs/${runId}/events`);
     expect(events.status, events.text).toBe(200);
-    expect(events.body.events[0]).toMatchObject({ createTime: maxTime, data: { x: -Number.MAX_VALUE } });
-    expect((await tenant.runs("connect-json").listRunEvents({ runId })).events[0]!.createTime).toMatchObject({ seconds: 253_402_300_799n });
+    expect(events.body.events[0]).toMatchObject({ createTime: minTime, data: { x: -Number.MAX_VALUE } });
+    expect((await tenant.runs("connect-json").listRunEvents({ runId })).events[0]!.createTime).toMatchObject({ seconds: -62_135_596_800n });
   });
 
   it("GetWorkflowVersion shows defaults beyond the Duration range clamped (REST and Connect JSON)", async () => {
