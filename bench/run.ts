@@ -12,6 +12,12 @@
  *   per batch, 3 replicas behind HAProxy); it loads pg_stat_statements.
  * - `scale` (only when named): 5M runs and 50M events seeded, then reads, `/metrics` and
  *   a drain against raw SQL and an empty database; ≈ 30 min and ≈ 12 GB of disk.
+ * - `held-vacuum` (only when named): the executors' drain before, during and after a
+ *   transaction that holds the xmin horizon back for 60 s; dead tuples, the claims' plans
+ *   (≈ 4–5 min).
+ * - `held-vacuum-raw` (only when named): the same drain on raw `pg`, Runline's statements
+ *   against a narrow queue table prototype, with and without a position hint, held and
+ *   not (≈ 7 min).
  *
  * Each prints Markdown tables; bench/RESULTS.md records runs and what they mean. Set
  * BENCH_CPU_PROFILE_DIR to write a CPU profile of the server process there,
@@ -39,6 +45,8 @@ import { startRunlineProcess } from "./runline-side.js";
 import { webhookBench } from "./webhooks.js";
 import { fanoutBench } from "./fanout.js";
 import { scaleBench } from "./scale.js";
+import { heldVacuumBench } from "./held-vacuum.js";
+import { heldVacuumRawBench } from "./held-vacuum-raw.js";
 
 /** In the order they run, whatever order BENCH_SCENARIOS names them in. */
 const groups: readonly ScenarioGroup[] = [
@@ -48,6 +56,8 @@ const groups: readonly ScenarioGroup[] = [
   slowReaders,
   webhookBench,
   fanoutBench,
+  heldVacuumBench,
+  heldVacuumRawBench,
   scaleBench,
 ];
 /** The server's default pool size (RUNLINE_DB_POOL_SIZE): what a deployment gets. */

@@ -52,9 +52,19 @@ function countCompletions(tally: Tally): Interceptor {
   };
 }
 
-/** `workers` SDK workers of concurrency `concurrency` with a no-op handler drain `count` queued runs. */
-export async function drainWithSdk(baseUrl: string, key: string, workers: number, concurrency: number, count: number): Promise<Drained> {
-  const tally = createTally(count);
+/**
+ * `workers` SDK workers of concurrency `concurrency` with a no-op handler drain `count`
+ * queued runs. A caller that watches progress during the drain (held-vacuum.ts) passes
+ * its own `tally`.
+ */
+export async function drainWithSdk(
+  baseUrl: string,
+  key: string,
+  workers: number,
+  concurrency: number,
+  count: number,
+  tally: Tally = createTally(count),
+): Promise<Drained> {
   const running = Array.from({ length: workers }, (_, index) =>
     createWorker({
       server: baseUrl,
