@@ -108,12 +108,7 @@ export async function retentionPass(options: RetentionOptions, signal?: AbortSig
     const leavesDropped = await finishPendingDetaches(sql);
     const leavesMade = await ensureEventLeaves(sql, until);
     const batchSize = options.batchSize ?? 500;
-    let runsDeleted = 0;
-    for (;;) {
-      const deleted = await deleteExpiredRuns(sql, clock, batchSize);
-      runsDeleted += deleted;
-      if (deleted < batchSize || signal?.aborted === true) break;
-    }
+    const runsDeleted = await deleteExpiredRuns(sql, clock, batchSize, () => signal?.aborted === true);
     let eventsMoved = 0;
     for (const leaf of await dueEventLeaves(sql, clock)) {
       if (signal?.aborted === true) break;
