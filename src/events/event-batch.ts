@@ -34,6 +34,13 @@ export interface EventBatch {
   readonly cut: boolean;
 }
 
+// run_events is partitioned by week of create_time (migration 0009), and each step below
+// probes every week's primary key unless the plan can skip weeks: $6 is the run's own
+// create_time, and no event of a run is written before the run (the run's row lock
+// orders them), so weeks that ended before it are pruned at execution. A day of margin
+// covers a database clock stepped back, and now() a create_time stored in the future.
+// run_events_kept has no time bound and is always read.
+//
 // Walks the primary key (tenant_id, run_id, sequence) one event at a time from the
 // cursor, summing each event's JSON size, and stops one event past a limit (that event
 // only tells that the batch was cut). A recursive walk, because a window sum over a
@@ -43,7 +50,7 @@ const batchStatement = `
   with recursive walk as (
     (select e.sequence, coalesce(octet_length(e.data::text), 0) + octet_length(e.type) as bytes, 1 as events
      from run_events e
-     where e.tenant_id = $1::uuid and e.run_id = $2::uuid and e.sequence > $3::bigint
+     where e.tenant_id = $1::uuid and e.run_id = $2::uuid and e.sequence > $3::bigint and e.create_time >= least($6::timestamptz, now()) - interval '24 hours'
      order by e.sequence limit 1)
     union all
     select next.sequence, walk.bytes + next.size, walk.events + 1
@@ -51,6 +58,7 @@ const batchStatement = `
       select e.sequence, coalesce(octet_length(e.data::text), 0) + octet_length(e.type) as size
       from run_events e
       where e.tenant_id = $1::uuid and e.run_id = $2::uuid and e.sequence > walk.sequence
+        and e.create_time >= least($6::timestamptz, now()) - interval '24 hours'
       order by e.sequence limit 1
     ) as next
     where walk.events <= $4::int and (walk.bytes <= $5::bigint or walk.events = 1)
@@ -58,14 +66,16 @@ const batchStatement = `
   select e.run_id, e.sequence, e.type, e.data, e.status, e.event_id, e.create_time, walk.bytes as walked_bytes,
     (select count(*) from walk)::int as walked
   from walk join run_events e on e.tenant_id = $1::uuid and e.run_id = $2::uuid and e.sequence = walk.sequence
+    and e.create_time >= least($6::timestamptz, now()) - interval '24 hours'
   where walk.events <= $4::int and (walk.bytes <= $5::bigint or walk.events = 1)
   order by e.sequence`;
 
-/** The next batch of the run's log after `afterSequence`, in sequence order. */
+/** The next batch of the run's log after `afterSequence`, in sequence order; `runCreateTime` is the run's create_time. */
 export async function readEventBatch(
   sql: Sql,
   tenantId: string,
   runId: string,
+  runCreateTime: string,
   afterSequence: number | string,
   limits: BatchLimits,
 ): Promise<EventBatch> {
@@ -75,6 +85,7 @@ export async function readEventBatch(
     afterSequence,
     limits.maxEvents,
     limits.maxBytes,
+    runCreateTime,
   ]);
   const walked = rows[0]?.walked ?? 0;
   // walked_bytes is the running total up to each event: its size is the step from the last.

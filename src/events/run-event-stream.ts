@@ -37,7 +37,7 @@ export async function* streamRunEvents(
   const run = await getRun(sql, tenantId, runId);
   // The stored id, not the caller's spelling: hints and polls name runs as Postgres
   // prints them (lower case), and the hub matches ids as strings.
-  const member = tails.join(tenantId, run.id);
+  const member = tails.join(tenantId, run.id, run.create_time);
   try {
     // Re-read after joining: a change between the two reads is seen either in this
     // state or, as events, by the cursor loop below.

@@ -67,8 +67,12 @@ export interface TailMember {
 
 /** The process's shared tails. */
 export interface SharedTails {
-  /** Joins the run's tail (ids as Postgres prints them), opening it when it is the first: before reading the run's state. */
-  join(tenantId: string, runId: string): TailMember;
+  /**
+   * Joins the run's tail (ids as Postgres prints them; `createTime`, the run's
+   * create_time, bounds the weeks of the log read), opening it when it is the first:
+   * before reading the run's state.
+   */
+  join(tenantId: string, runId: string, createTime: string): TailMember;
   census(): TailCensus;
 }
 
@@ -83,6 +87,7 @@ export interface SharedTailOptions {
 interface Tail {
   readonly tenantId: string;
   readonly runId: string;
+  readonly createTime: string;
   readonly subscription: Subscription;
   readonly stop: AbortController;
   members: number;
@@ -148,7 +153,7 @@ export function createSharedTails(options: SharedTailOptions): SharedTails {
   // Reads what the hint announced, batch after batch while a limit cut one.
   const readNew = async (tail: Tail) => {
     for (;;) {
-      const batch = await readEventBatch(options.sql, tail.tenantId, tail.runId, tail.cursor!, streamBatchLimits);
+      const batch = await readEventBatch(options.sql, tail.tenantId, tail.runId, tail.createTime, tail.cursor!, streamBatchLimits);
       counts.tailReads++;
       if (tail.stop.signal.aborted) return;
       if (batch.events.length === 0) {
@@ -205,10 +210,11 @@ export function createSharedTails(options: SharedTailOptions): SharedTails {
     return tail.retained.slice(from, to);
   };
 
-  const openTail = (key: string, tenantId: string, runId: string): Tail => {
+  const openTail = (key: string, tenantId: string, runId: string, createTime: string): Tail => {
     const tail: Tail = {
       tenantId,
       runId,
+      createTime,
       subscription: options.hub.subscribe(tenantId, runId),
       stop: new AbortController(),
       members: 0,
@@ -224,9 +230,9 @@ export function createSharedTails(options: SharedTailOptions): SharedTails {
   };
 
   return {
-    join(tenantId, runId) {
+    join(tenantId, runId, createTime) {
       const key = `${tenantId}/${runId}`;
-      const tail = tails.get(key) ?? openTail(key, tenantId, runId);
+      const tail = tails.get(key) ?? openTail(key, tenantId, runId, createTime);
       tail.members++;
       let left = false;
       return {
@@ -242,7 +248,7 @@ export function createSharedTails(options: SharedTailOptions): SharedTails {
             if (retained !== undefined && retained.length > 0) return retained;
             if (retained === undefined) {
               const seen = tail.cursor;
-              const batch = await readEventBatch(options.sql, tenantId, runId, cursor, streamBatchLimits);
+              const batch = await readEventBatch(options.sql, tenantId, runId, tail.createTime, cursor, streamBatchLimits);
               counts.replayReads++;
               if (batch.events.length > 0) return batch.events;
               // Nothing stored after a cursor the tail has passed: the run was deleted,
