@@ -68,8 +68,26 @@ export const runsByStatus = `
       and v.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT') and (select rows from size) >= ${exactBelow}`;
 /** The runline_runs gauge's first statement: exact, and a scan of every run (the `scale` bench's before). */
 export const runsByStatusCounted = `select status, count(*)::bigint as count from runs group by status`;
-/** The queue gauges' statement (exported for the `scale` bench, which times it raw). */
+/**
+ * The queue gauges' statement (exported for the `scale` bench, which times it). QUEUED
+ * runs are counted per (tenant_id, workflow_id) in the order of runs_queue_by_workflow,
+ * and only the groups are joined to their names: joined first, every queued run was
+ * sorted by the two slugs (text, by collation), 24,723 of them in 30 of the 63 ms the
+ * statement took with the scale bench's 5M runs.
+ */
 export const queueByWorkflow = `
+  select t.slug as tenant, w.slug as workflow, q.depth,
+         extract(epoch from now() - q.oldest)::float8 as oldest
+  from (
+    select r.tenant_id, r.workflow_id, count(*)::bigint as depth, min(r.ready_time) as oldest
+    from runs r
+    where r.status = 'QUEUED' and r.ready_time <= now()
+    group by r.tenant_id, r.workflow_id
+  ) q
+  join workflows w on w.tenant_id = q.tenant_id and w.id = q.workflow_id
+  join tenants t on t.id = q.tenant_id`;
+/** The queue gauges' first statement, joined before grouping (the `scale` bench's before). */
+export const queueByWorkflowJoinedFirst = `
   select t.slug as tenant, w.slug as workflow, count(*)::bigint as depth,
          extract(epoch from now() - min(r.ready_time))::float8 as oldest
   from runs r
