@@ -11,7 +11,7 @@
  * - `fanout`: many subscribers of few runs (a raw http2 ceiling, idle memory, statements
  *   per batch, 3 replicas behind HAProxy); it loads pg_stat_statements.
  * - `scale` (only when named): 5M runs and 50M events seeded, then reads, `/metrics` and
- *   a drain against raw SQL and an empty database; ≈ 30 min and ≈ 12 GB of disk.
+ *   a drain against raw SQL and an empty database; ≈ 16–25 min and ≈ 16 GB of disk.
  * - `held-vacuum` (only when named): the executors' drain before, during and after a
  *   transaction that holds the xmin horizon back for 60 s; dead tuples, the claims' plans
  *   (≈ 4–5 min).

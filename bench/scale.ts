@@ -1,8 +1,8 @@
 /**
  * Scenario group `scale` (issue 16): Runline with a year of history, 5 million runs
  * across 100 tenants and 50 million events (BENCH_SCALE_RUNS to change the run count;
- * events stay ten per run). Not in the default set: it takes about half an hour and
- * about 12 GB of disk.
+ * events stay ten per run). Not in the default set: it took 16–25 minutes and 16 GB of
+ * disk on the bench machine.
  *
  * It has a database (`bench_scale`) and server processes of its own, so neither its data
  * nor its load reaches the other groups, and it drops the database when done:
@@ -163,7 +163,7 @@ async function run(context: BenchContext): Promise<boolean> {
 export const scaleBench: ScenarioGroup = {
   name: "scale",
   summary:
-    "5M runs and 50M events seeded: ListRuns, GetRun, /metrics, a drain, each against raw SQL or an empty database (≈ 30 min, opt-in)",
+    "5M runs and 50M events seeded: ListRuns, GetRun, /metrics, a drain, each against raw SQL or an empty database (≈ 16–25 min, 16 GB, opt-in)",
   run,
   optIn: true,
 };
