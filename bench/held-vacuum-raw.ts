@@ -4,9 +4,12 @@
  * a narrow queue table apart from the wide `runs` record (issue 16, point 4; the schema
  * is the lead's decision, so it lives only in this bench, in tables it drops after).
  *
- * Each variant drains `jobCount` runs queued through the API with 8 loops on their own
- * connections (the executors' session settings): a claim, then one statement per job
- * that completes it and claims the next, as a Work session of concurrency 1 does. Once
+ * Each variant drains `jobCount` runs queued through the API on raw connections with the
+ * executors' session settings: a claim, then statements that complete the jobs held and
+ * claim their replacements, as Work sessions do. The runs variants run one loop of 8
+ * jobs per statement (what the server's statement batcher makes of 8 executors' reports:
+ * 8 loops of one job each would be bound by their commits), the narrow ones 8 loops of
+ * one job each. Once
  * with nothing held, once while a REPEATABLE READ transaction holds the horizon (for
  * the drain, at most `holdMs`). Variants:
  *
@@ -33,7 +36,9 @@ import { benchWorkflow, createBenchTenant } from "./runline-side.js";
 
 const jobCount = 20_000;
 const holdMs = 60_000;
+/** The narrow variants' loops, one job each; the runs variants' one loop takes this many per statement. */
 const loops = 8;
+const runsBatch = 8;
 const sampleMs = 5_000;
 const tenantSlug = "bench-held-vacuum-raw";
 const leaseMs = 300_000;
@@ -62,45 +67,50 @@ const hintedCompleteAndClaimText = replaceOnce(
 
 type ClaimedRow = { id: string | null; lease_id: string; hint_priority: number; hint_ready_time: string };
 
-/** Runline's own statements; hinted, the replacement is claimed at or after the last claimed position first. */
+const jobsOf = (rows: readonly ClaimedRow[]): Job[] =>
+  rows.flatMap((row) =>
+    row.id === null ? [] : [{ runId: row.id, leaseId: row.lease_id, position: [row.hint_priority, row.hint_ready_time, row.id] as const }],
+  );
+
+/**
+ * Runline's own statements, one loop of `runsBatch` jobs per statement (as the server's
+ * statement batcher groups 8 executors' reports); hinted, the replacements are claimed
+ * at or after the furthest position claimed before, and the rest from the head.
+ */
 function runsVariant(ids: Ids, hinted: boolean): Variant {
   return {
     name: hinted ? "runs + hint" : "runs",
+    loops: 1,
     prepare: async () => {},
-    worker: (client, index) => {
-      const workerIds = [`raw-${index}`];
-      const job = (row: ClaimedRow | undefined): Job | undefined =>
-        row === undefined || row.id === null
-          ? undefined
-          : { runId: row.id, leaseId: row.lease_id, position: [row.hint_priority, row.hint_ready_time, row.id] };
-      const claim = async () =>
-        job(
-          (
-            await client.query<ClaimedRow>(
-              statement(
-                "hv_claim",
-                claimText,
-                claimOnlyStatement.values({ ...ids, workerIds, leaseMs: [leaseMs], workflowIds: [ids.workflowId] }),
-              ),
-            )
-          ).rows[0],
-        );
+    worker: (client) => {
+      const workers = (count: number) => Array.from({ length: count }, (_, index) => `raw-${index}`);
+      const claim = async (count: number) => {
+        const values = claimOnlyStatement.values({
+          ...ids,
+          workerIds: workers(count),
+          leaseMs: workers(count).map(() => leaseMs),
+          workflowIds: [ids.workflowId],
+        });
+        return jobsOf((await client.query<ClaimedRow>(statement("hv_claim", claimText, values))).rows);
+      };
       return {
-        claim,
+        claim: () => claim(runsBatch),
         completeAndClaim: async (previous) => {
           const values = completeAndClaimOnlyStatement.values({
             tenantId: ids.tenantId,
-            runIds: [previous.runId],
-            leaseIds: [previous.leaseId],
-            outputs: ["null"],
-            nextWorkerIds: workerIds,
-            nextLeaseMs: [leaseMs],
+            runIds: previous.map((job) => job.runId),
+            leaseIds: previous.map((job) => job.leaseId),
+            outputs: previous.map(() => "null"),
+            nextWorkerIds: workers(previous.length),
+            nextLeaseMs: previous.map(() => leaseMs),
             workflowIds: [ids.workflowId],
           });
           if (!hinted)
-            return job((await client.query<ClaimedRow>(statement("hv_complete_and_claim", completeAndClaimText, values))).rows[0]);
-          const hint = statement("hv_complete_and_claim_hinted", hintedCompleteAndClaimText, [...values, ...previous.position!]);
-          return job((await client.query<ClaimedRow>(hint)).rows[0]) ?? claim();
+            return jobsOf((await client.query<ClaimedRow>(statement("hv_complete_and_claim", completeAndClaimText, values))).rows);
+          const furthest = previous[previous.length - 1]!.position!;
+          const hint = statement("hv_complete_and_claim_hinted", hintedCompleteAndClaimText, [...values, ...furthest]);
+          const next = jobsOf((await client.query<ClaimedRow>(hint)).rows);
+          return next.length === previous.length ? next : [...next, ...(await claim(previous.length - next.length))];
         },
       };
     },
@@ -114,14 +124,20 @@ interface RawDrain {
   readonly steps: readonly number[];
   /** The held part of the drain (all of it when nothing was held or it ended first). */
   readonly window: { readonly completed: number; readonly ms: number };
+  /**
+   * Over the whole drain, read before the loops disconnect (an ended backend takes its CPU
+   * time with it): Postgres' CPU per job is what load on the machine skews least.
+   */
+  readonly cpu: CpuUse;
 }
 
 /** Drains with `loops` loops; a `holder` is described and released when the drain ends or `holdMs` passes. */
 async function drain(context: BenchContext, url: string, variant: Variant, holder: SnapshotHolder | undefined): Promise<RawDrain> {
-  const clients = Array.from({ length: loops }, () => new pg.Client({ connectionString: url, options: executorSettings }));
+  const clients = Array.from({ length: variant.loops }, () => new pg.Client({ connectionString: url, options: executorSettings }));
   await Promise.all(clients.map((client) => client.connect()));
   let completed = 0;
   const counts: number[] = [];
+  const cpuBefore = await sampleCpu(context.watch);
   const started = performance.now();
   const sampler = setInterval(() => counts.push(completed), sampleMs);
   let window: RawDrain["window"] | undefined;
@@ -138,17 +154,19 @@ async function drain(context: BenchContext, url: string, variant: Variant, holde
     await Promise.all(
       clients.map(async (client, index) => {
         const worker = variant.worker(client, index);
-        let job = await worker.claim();
-        while (job !== undefined) {
-          job = await worker.completeAndClaim(job);
-          completed++;
+        let jobs = await worker.claim();
+        while (jobs.length > 0) {
+          const next = await worker.completeAndClaim(jobs);
+          completed += jobs.length;
+          jobs = next;
         }
       }),
     );
     const ms = performance.now() - started;
+    const cpu = cpuBetween(cpuBefore, await sampleCpu(context.watch));
     clearTimeout(timer);
     await endWindow();
-    return { completed, ms, steps: counts.map((count, index) => count - (counts[index - 1] ?? 0)), window: window! };
+    return { completed, ms, steps: counts.map((count, index) => count - (counts[index - 1] ?? 0)), window: window!, cpu };
   } finally {
     clearTimeout(timer);
     clearInterval(sampler);
@@ -161,8 +179,6 @@ interface Measured {
   readonly variant: string;
   readonly held: boolean;
   readonly drain: RawDrain;
-  /** Over the whole drain: Postgres' CPU per job is what load on the machine skews least. */
-  readonly cpu: CpuUse;
 }
 
 /** Queues through the API, fills the variant's queue, vacuums and analyzes, then drains (held or not). */
@@ -173,14 +189,12 @@ async function measure(context: BenchContext, setting: { key: string; url: strin
   await setting.database.query("vacuum analyze hv_queue").catch(() => undefined);
   await context.admin.query("checkpoint");
   const holder = held ? await holdSnapshot(setting.url) : undefined;
-  const cpuBefore = await sampleCpu(context.watch);
   const measuredDrain = await drain(context, setting.url, variant, holder);
-  const cpu = cpuBetween(cpuBefore, await sampleCpu(context.watch));
   const { window } = measuredDrain;
   say(
     `${variant.name}${held ? ", held" : ""}: ${format((1000 * window.completed) / window.ms, 0)} jobs/s over ${format(window.ms / 1000, 1)} s`,
   );
-  return { variant: variant.name, held, drain: measuredDrain, cpu };
+  return { variant: variant.name, held, drain: measuredDrain };
 }
 
 function rows(measured: readonly Measured[]): string[][] {
@@ -195,8 +209,8 @@ function rows(measured: readonly Measured[]): string[][] {
       `${format(window.completed, 0)} in ${format(window.ms / 1000, 1)} s`,
       format(rate(entry) / rate(before), 2),
       `${format((1000 * entry.drain.completed) / entry.drain.ms, 0)} jobs/s`,
-      format((1000 * entry.cpu.clusterSeconds) / entry.drain.completed, 2),
-      format(entry.cpu.machinePercent, 0),
+      format((1000 * entry.drain.cpu.clusterSeconds) / entry.drain.completed, 2),
+      format(entry.drain.cpu.machinePercent, 0),
       entry.drain.steps.map((step) => format((1000 * step) / sampleMs, 0)).join(" / "),
     ];
   });
@@ -214,7 +228,12 @@ async function run(context: BenchContext): Promise<boolean> {
     );
     const ids: Ids = { tenantId: found[0]!.tenant, workflowId: found[0]!.workflow };
     const measured: Measured[] = [];
-    for (const variant of [runsVariant(ids, false), runsVariant(ids, true), narrowVariant(ids, false), narrowVariant(ids, true)]) {
+    for (const variant of [
+      runsVariant(ids, false),
+      runsVariant(ids, true),
+      narrowVariant(ids, false, loops),
+      narrowVariant(ids, true, loops),
+    ]) {
       for (const held of [false, true]) measured.push(await measure(context, { key, url, database }, variant, held));
     }
     const { rows: left } = await database.query<{ count: number }>(
@@ -222,7 +241,7 @@ async function run(context: BenchContext): Promise<boolean> {
       [ids.tenantId],
     );
     say(
-      `\n${jobCount} runs per drain, ${loops} raw loops (claim, then complete-and-claim per job); held: a snapshot for the drain, at most ${holdMs / 1000} s:\n`,
+      `\n${jobCount} runs per drain; runs: 1 raw loop of ${runsBatch} jobs per statement, narrow: ${loops} raw loops of 1 (claim, then complete-and-claim); held: a snapshot for the drain, at most ${holdMs / 1000} s:\n`,
     );
     say(
       table(
@@ -252,7 +271,7 @@ async function run(context: BenchContext): Promise<boolean> {
 /** The held-vacuum drain on raw pg: Runline's statements against a narrow queue prototype. */
 export const heldVacuumRawBench: ScenarioGroup = {
   name: "held-vacuum-raw",
-  summary: `${jobCount} queued runs drained by ${loops} raw loops, runs against a narrow queue prototype, with and without a held snapshot`,
+  summary: `${jobCount} queued runs drained on raw pg, runs against a narrow queue prototype, with and without a held snapshot`,
   run,
   optIn: true,
 };

@@ -197,8 +197,8 @@ function printPlans(measured: readonly Measured[]): void {
     say(
       `- ${name}, ${where}: complete-and-claim ${format(plans.completeAndClaim.executionMs, 1)} ms, empty claim ${format(plans.emptyClaim.executionMs, 1)} ms`,
     );
-    say(`    complete-and-claim: ${indexLines(plans.completeAndClaim, "runs_queue_by_workflow")}`);
-    say(`    empty claim: ${indexLines(plans.emptyClaim, "runs_queue_by_workflow")}`);
+    say(`    complete-and-claim: ${indexLines(plans.completeAndClaim, "runs_queue")}`);
+    say(`    empty claim: ${indexLines(plans.emptyClaim, "runs_queue")}`);
   }
   const held = measured.find((entry) => entry.plans.held)?.plans;
   const full = (plan: Plan) => plan.lines.map((line) => `    ${line}`).join("\n");

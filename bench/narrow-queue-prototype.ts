@@ -17,15 +17,17 @@ export interface Job {
   readonly position: readonly [number, string, string] | undefined;
 }
 
-/** One loop's statements for a variant. */
+/** One loop's statements for a variant: it claims jobs, then completes them and claims their replacements. */
 export interface Worker {
-  claim(): Promise<Job | undefined>;
-  completeAndClaim(job: Job): Promise<Job | undefined>;
+  claim(): Promise<Job[]>;
+  completeAndClaim(jobs: readonly Job[]): Promise<Job[]>;
 }
 
 /** A way to drain the queue: its name in the table, its set-up, and one loop's statements. */
 export interface Variant {
   readonly name: string;
+  /** How many loops drain at once, each on its own connection. */
+  readonly loops: number;
   /** Makes the queue hold the tenant's QUEUED runs (after the API queued them). */
   prepare(database: pg.Client): Promise<void>;
   worker(client: pg.Client, index: number): Worker;
@@ -71,10 +73,11 @@ const finish = (run: number, lease: number) => `
     from done where r.tenant_id = $1::uuid and r.id = done.run_id returning r.id
   )`;
 
-/** The prototype's variant: plain (`hinted` false) or with the position hint. */
-export function narrowVariant(ids: Ids, hinted: boolean): Variant {
+/** The prototype's variant, drained by `loops` loops of one job each: plain (`hinted` false) or with the position hint. */
+export function narrowVariant(ids: Ids, hinted: boolean, loops: number): Variant {
   return {
     name: hinted ? "narrow queue + hint" : "narrow queue",
+    loops,
     prepare: async (database) => {
       for (const sql of narrowSchema) await database.query(sql);
       await database.query(
@@ -86,31 +89,23 @@ export function narrowVariant(ids: Ids, hinted: boolean): Variant {
     },
     worker: (client, index) => {
       const base = [ids.tenantId, ids.workflowId, `raw-${index}`];
-      const hintValues = (position: Job["position"]) => (position === undefined ? [0, "-infinity", "0"] : [...position]);
-      const job = (row: { run_id: string; lease_id: string; priority: number; ready_time: string; id: string } | undefined) =>
-        row === undefined
-          ? undefined
-          : { runId: row.run_id, leaseId: row.lease_id, position: [row.priority, row.ready_time, row.id] as const };
-      const claimFrom = async (position: Job["position"]) => {
-        if (hinted && position !== undefined) {
-          const { rows } = await client.query(statement("hv_hinted", `with ${pick(true)} ${claimed}`, [...base, ...hintValues(position)]));
-          if (rows[0] !== undefined) return job(rows[0]);
-        }
-        return job((await client.query(statement("hv_head", `with ${pick(false)} ${claimed}`, base))).rows[0]);
-      };
+      type Row = { run_id: string; lease_id: string; priority: number; ready_time: string; id: string };
+      const jobs = (rows: readonly Row[]): Job[] =>
+        rows.map((row) => ({ runId: row.run_id, leaseId: row.lease_id, position: [row.priority, row.ready_time, row.id] as const }));
+      const claimFromHead = async () => jobs((await client.query<Row>(statement("hv_head", `with ${pick(false)} ${claimed}`, base))).rows);
       return {
-        claim: () => claimFrom(undefined),
+        claim: claimFromHead,
         // Finishing and claiming in one statement, as the Work session does; hinted, the
         // claim from the head follows only when nothing was found at the hint.
-        completeAndClaim: async (previous) => {
+        completeAndClaim: async ([previous]) => {
           if (!hinted) {
             const text = `with ${finish(4, 5)}, ${pick(false)} ${claimed}`;
-            return job((await client.query(statement("hv_finish_head", text, [...base, previous.runId, previous.leaseId]))).rows[0]);
+            return jobs((await client.query<Row>(statement("hv_finish_head", text, [...base, previous!.runId, previous!.leaseId]))).rows);
           }
           const text = `with ${finish(7, 8)}, ${pick(true)} ${claimed}`;
-          const values = [...base, ...hintValues(previous.position), previous.runId, previous.leaseId];
-          const { rows } = await client.query(statement("hv_finish_hinted", text, values));
-          return rows[0] !== undefined ? job(rows[0]) : claimFrom(undefined);
+          const values = [...base, ...previous!.position!, previous!.runId, previous!.leaseId];
+          const next = jobs((await client.query<Row>(statement("hv_finish_hinted", text, values))).rows);
+          return next.length > 0 ? next : claimFromHead();
         },
       };
     },
