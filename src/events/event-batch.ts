@@ -40,7 +40,8 @@ export interface EventBatch {
 // orders them), so weeks that ended before it are pruned at execution. A day of margin
 // covers a database clock stepped back, and now() a create_time stored in the future.
 // run_events_kept has no time bound and is always read.
-//
+const sinceRunCreated = "e.create_time >= least($6::timestamptz, now()) - interval '24 hours'";
+
 // Walks the primary key (tenant_id, run_id, sequence) one event at a time from the
 // cursor, summing each event's JSON size, and stops one event past a limit (that event
 // only tells that the batch was cut). A recursive walk, because a window sum over a
@@ -50,7 +51,7 @@ const batchStatement = `
   with recursive walk as (
     (select e.sequence, coalesce(octet_length(e.data::text), 0) + octet_length(e.type) as bytes, 1 as events
      from run_events e
-     where e.tenant_id = $1::uuid and e.run_id = $2::uuid and e.sequence > $3::bigint and e.create_time >= least($6::timestamptz, now()) - interval '24 hours'
+     where e.tenant_id = $1::uuid and e.run_id = $2::uuid and e.sequence > $3::bigint and ${sinceRunCreated}
      order by e.sequence limit 1)
     union all
     select next.sequence, walk.bytes + next.size, walk.events + 1
@@ -58,7 +59,7 @@ const batchStatement = `
       select e.sequence, coalesce(octet_length(e.data::text), 0) + octet_length(e.type) as size
       from run_events e
       where e.tenant_id = $1::uuid and e.run_id = $2::uuid and e.sequence > walk.sequence
-        and e.create_time >= least($6::timestamptz, now()) - interval '24 hours'
+        and ${sinceRunCreated}
       order by e.sequence limit 1
     ) as next
     where walk.events <= $4::int and (walk.bytes <= $5::bigint or walk.events = 1)
@@ -66,7 +67,7 @@ const batchStatement = `
   select e.run_id, e.sequence, e.type, e.data, e.status, e.event_id, e.create_time, walk.bytes as walked_bytes,
     (select count(*) from walk)::int as walked
   from walk join run_events e on e.tenant_id = $1::uuid and e.run_id = $2::uuid and e.sequence = walk.sequence
-    and e.create_time >= least($6::timestamptz, now()) - interval '24 hours'
+    and ${sinceRunCreated}
   where walk.events <= $4::int and (walk.bytes <= $5::bigint or walk.events = 1)
   order by e.sequence`;
 
