@@ -3,10 +3,11 @@
  * IngestRunEvents, and nothing else (no HTTP, no protobuf, no auth, no ORM, no schema
  * validation), on a `pg.Pool` with one connection per caller.
  *
- * The statements are copies of the private ones in src/runs/create-run.ts
- * (`resolveTargetBySlug`, `insertRun` with its latest-version guard) and
- * src/events/event-store.ts (`lockRun`, `appendStatement`); when those change, change
- * these, or the ratio compares different work. Like the server's version cache
+ * CreateRun runs the server's own statement (lifecycle/create-statements.ts,
+ * `insertRunStatement`, with its latest-version guard), so the two sides cannot drift
+ * apart. The other statements are copies of the private ones in src/runs/create-run.ts
+ * (`resolveTargetBySlug`) and src/runs/event-append.ts (`lockRun`, `appendStatement`);
+ * when those change, change these, or the ratio compares different work. Like the server's version cache
  * (`createRunTargetCache`), the baseline resolves the workflow's version once and then
  * creates each run in one statement that re-checks "still latest". Like the server's
  * event hub, the baseline keeps one LISTEN connection on the events channel: a NOTIFY
@@ -16,7 +17,7 @@ import pg from "pg";
 import { migrateDatabase, openDatabase } from "../src/db/database.js";
 import { eventsChannel, notifyExpression } from "../src/runs/lifecycle/notify-channel.js";
 import { newId } from "../src/ids.js";
-import { runColumns } from "../src/runs/run-record.js";
+import { insertRunStatement } from "../src/runs/lifecycle/create-statements.js";
 import type { Operation } from "./load.js";
 
 // Copy of create-run.ts resolveTargetBySlug: workflows (tenant_id, slug) unique index,
@@ -28,32 +29,10 @@ const resolveTargetBySlug = `
    and v.version = case when $3::int = 0 then w.latest_version else $3::int end
   where w.tenant_id = $1::uuid and w.slug = $2::text`;
 
-// Copy of create-run.ts insertRun: the run and its status event in one statement, only
-// if $4 is still the workflow's latest version when $16 is true (the target was cached).
-const insertRun = `
-  with r as (
-    insert into runs (
-      tenant_id, id, workflow_id, workflow_version, status, input, labels, max_attempts, priority,
-      timeout_ms, backoff_ms, created_by, idempotency_key, webhook_url, webhook_intermediate,
-      schedule_time, ready_time, last_sequence)
-    select
-      $1::uuid, $2::uuid, $3::uuid, $4::int,
-      case when $15::timestamptz > now() then 'SCHEDULED' else 'QUEUED' end,
-      $5::jsonb, $6::jsonb, $7::int, $8::int, $9::bigint, $10::bigint, $11::text, $12::text, $13::text,
-      $14::boolean, $15::timestamptz, greatest(coalesce($15::timestamptz, now()), now()), 1
-    where (not $16::boolean or exists (
-      select 1 from workflows w where w.tenant_id = $1::uuid and w.id = $3::uuid and w.latest_version = $4::int))
-    returning *
-  ), e as (
-    insert into run_events (tenant_id, run_id, sequence, type, status)
-    select tenant_id, id, 1, 'status', status from r
-  )
-  select ${runColumns} from r`;
-
-// Copy of event-store.ts lockRun: the runs primary key; the row lock orders appenders.
+// Copy of event-append.ts lockRun: the runs primary key; the row lock orders appenders.
 const lockRun = `select status, last_sequence from runs where tenant_id = $1::uuid and id = $2::uuid for update`;
 
-// Copy of event-store.ts appendStatement: the batch, last_sequence, one NOTIFY.
+// Copy of event-append.ts appendStatement: the batch, last_sequence, one NOTIFY.
 const appendStatement = `
   with e as (
     insert into run_events (tenant_id, run_id, sequence, type, data, event_id)
@@ -120,25 +99,25 @@ async function resolveTarget(pool: pg.Pool, tenantId: string): Promise<TargetRow
 
 /** The parameters create-run.ts binds for a run with no options set and a cached target. */
 async function insertOneRun(pool: pg.Pool, tenantId: string, target: TargetRow, n: number): Promise<string> {
-  const parameters = [
+  const parameters = insertRunStatement.values({
     tenantId,
-    newId(),
-    target.workflow_id,
-    target.version,
-    JSON.stringify({ n }),
-    JSON.stringify({}),
-    1,
-    0,
-    null,
-    1000,
+    runId: newId(),
+    workflowId: target.workflow_id,
+    version: target.version,
+    input: JSON.stringify({ n }),
+    labels: JSON.stringify({}),
+    maxAttempts: 1,
+    priority: 0,
+    timeoutMs: null,
+    backoffMs: 1000,
     createdBy,
-    null,
-    null,
-    false,
-    null,
-    true,
-  ];
-  const inserted = await pool.query<{ id: string }>(insertRun, parameters);
+    idempotencyKey: null,
+    webhookUrl: null,
+    webhookIntermediate: false,
+    scheduleTime: null,
+    checkLatest: true,
+  });
+  const inserted = await pool.query<{ id: string }>({ name: "baseline_insert_run", text: insertRunStatement.text, values: parameters });
   if (inserted.rows.length === 0) throw new Error("the cached workflow version is no longer the latest");
   return inserted.rows[0]!.id;
 }
@@ -153,15 +132,19 @@ async function appendBatch(
   const client = await pool.connect();
   try {
     await client.query("begin");
-    const locked = await client.query<{ last_sequence: string }>(lockRun, [tenantId, runId]);
-    const inserted = await client.query(appendStatement, [
-      tenantId,
-      runId,
-      locked.rows[0]!.last_sequence,
-      events.map((event) => event.type),
-      events.map((event) => JSON.stringify(event.data)),
-      events.map(() => null),
-    ]);
+    const locked = await client.query<{ last_sequence: string }>({ name: "baseline_lock_run", text: lockRun, values: [tenantId, runId] });
+    const inserted = await client.query({
+      name: "baseline_append",
+      text: appendStatement,
+      values: [
+        tenantId,
+        runId,
+        locked.rows[0]!.last_sequence,
+        events.map((event) => event.type),
+        events.map((event) => JSON.stringify(event.data)),
+        events.map(() => null),
+      ],
+    });
     await client.query("commit");
     return inserted.rowCount ?? 0;
   } catch (error) {

@@ -53,13 +53,26 @@ export function loadAverage(): string {
 /**
  * A CHECKPOINT, so no side pays for the previous one's dirty pages, then `operation`
  * driven as `load` says, with the CPU counted over the measured window only.
+ * `atEdges`, if given, runs when the window starts and again when its last call ended
+ * (e.g. to read the database's counters over the same window).
  */
-export async function measureWindow(context: BenchContext, label: string, operation: Operation, load: LoadOptions): Promise<Window> {
+export async function measureWindow(
+  context: BenchContext,
+  label: string,
+  operation: Operation,
+  load: LoadOptions,
+  atEdges?: () => Promise<void>,
+): Promise<Window> {
   await context.admin.query("checkpoint");
   say(`${label}: ${load.warmupMs / 1000} s warm-up, ${load.durationMs / 1000} s measured …`);
-  const windowStart = delay(load.warmupMs).then(() => sampleCpu(context.watch));
+  const windowStart = delay(load.warmupMs).then(async () => {
+    const sample = await sampleCpu(context.watch);
+    await atEdges?.();
+    return sample;
+  });
   const result = await runLoad(operation, load);
   const cpu = cpuBetween(await windowStart, await sampleCpu(context.watch));
+  await atEdges?.();
   if (result.errors > 0) say(`  ${result.errors} calls failed; the first: ${String(result.firstError)}`);
   return { result, cpu };
 }

@@ -3,7 +3,8 @@
  * (embedded, fsync on) and one Runline server process. Scenario groups, all by
  * default, or those named in BENCH_SCENARIOS (comma-separated):
  *
- * - `raw`: CreateRun and IngestRunEvents ×100 against the same SQL on raw `pg`.
+ * - `raw`: CreateRun and IngestRunEvents ×100 against a minimal table and the same SQL
+ *   on raw `pg`; it loads pg_stat_statements (statements per call).
  * - `rest`: GetRun and CreateRun over REST against the same RPCs over Connect JSON.
  * - `executors`: draining queued runs with 8 workers against graphile-worker.
  * - `slow-readers`: 40 clients that never read a 59 MB event stream, per protocol (RSS).
@@ -131,7 +132,7 @@ async function main(): Promise<void> {
     // -c auto_explain.log_min_duration=5"); Postgres' log is then printed.
     const diagnosis = process.env.BENCH_POSTGRES_FLAGS?.split(" ").filter(Boolean) ?? [];
     const statements =
-      statementStatsWanted() || selected.some((group) => group.name === "fanout")
+      statementStatsWanted() || selected.some((group) => group.name === "fanout" || group.name === "raw")
         ? ["-c", "shared_preload_libraries=pg_stat_statements"]
         : [];
     const cluster = await startEmbeddedPostgres({
