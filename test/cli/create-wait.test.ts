@@ -8,8 +8,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createWorker, type Worker } from "../../src/sdk/create-worker.js";
-import { createTenant, json, type TenantFixture } from "../support/clients.js";
-import { startTestServer } from "../support/test-server.js";
+import { json, type TenantFixture } from "../support/clients.js";
+import { cliTenant } from "./cli-tenant.js";
 import { runCli } from "./run-cli.js";
 
 let tenant: TenantFixture;
@@ -17,9 +17,9 @@ let asTenant: Record<string, string>;
 let worker: Worker;
 
 beforeAll(async () => {
-  const server = (await startTestServer()).url;
-  tenant = await createTenant(server);
-  asTenant = { RUNLINE_SERVER: server, RUNLINE_API_KEY: tenant.key };
+  const fixture = await cliTenant();
+  ({ tenant, env: asTenant } = fixture);
+  const { server } = fixture;
   for (const slug of ["copier", "asker"]) await tenant.workflows().createWorkflow({ slug, definition: json({ kind: slug }) });
   // `copier` reports progress and succeeds; `asker` asks for approval, then echoes the answer.
   worker = createWorker({

@@ -4,18 +4,15 @@
  * quietly shortened by the server.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { createCounterWorkflow, createTenant, type TenantFixture } from "../support/clients.js";
-import { startTestServer } from "../support/test-server.js";
+import type { TenantFixture } from "../support/clients.js";
+import { cliTenant } from "./cli-tenant.js";
 import { runCli } from "./run-cli.js";
 
 let tenant: TenantFixture;
 let asTenant: Record<string, string>;
 
 beforeAll(async () => {
-  const server = (await startTestServer()).url;
-  tenant = await createTenant(server);
-  await createCounterWorkflow(tenant);
-  asTenant = { RUNLINE_SERVER: server, RUNLINE_API_KEY: tenant.key };
+  ({ tenant, env: asTenant } = await cliTenant({ counter: true }));
 });
 
 describe("duration options", () => {
