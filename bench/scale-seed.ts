@@ -54,9 +54,9 @@ export interface SeedReport {
 }
 
 /** Makes `tenantCount` tenants through the API, each with `counter` and the seeded workflows. */
-export async function createScaleTenants(baseUrl: string, rootKey: string): Promise<ScaleTenant[]> {
+export async function createScaleTenants(baseUrl: string, rootKey: string, count = tenantCount): Promise<ScaleTenant[]> {
   const tenants: ScaleTenant[] = [];
-  for (let ordinal = 0; ordinal < tenantCount; ordinal++) {
+  for (let ordinal = 0; ordinal < count; ordinal++) {
     const slug = `scale-${String(ordinal).padStart(3, "0")}`;
     const key = await createBenchTenant(baseUrl, rootKey, slug);
     const workflows = clientOf(WorkflowsService, baseUrl, key);

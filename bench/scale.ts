@@ -6,13 +6,14 @@
  *
  * It has a database (`bench_scale`) and server processes of its own, so neither its data
  * nor its load reaches the other groups, and it drops the database when done:
- * 1. A server on the empty database: 100 tenants made through the API, then
- *    `drainRounds` drains of `drainRuns` runs in tenant 1 (8 SDK workers, one run
- *    each, as the executors group's first pairing) on the still empty database.
+ * 1. A server on the empty database: 100 tenants made through the API.
  * 2. Server stopped; runs and events seeded (scale-seed.ts), indexes rebuilt, VACUUM
  *    ANALYZE, consistency checked; seed time and database size reported.
  * 3. A new server on the seeded database: ListRuns pages, GetRun, `/metrics`, each beside
- *    its SQL on raw pg (scale-queries.ts), then the same drains among the 5M runs.
+ *    its SQL on raw pg (scale-queries.ts). Then drains of `drainRuns` runs in tenant 1
+ *    (8 SDK workers, one run each, as the executors group's first pairing), alternating
+ *    round by round between the seeded database and an empty one (`bench_scale_empty`,
+ *    its own server), so that both sides of the ratio see the same machine.
  */
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,8 +27,10 @@ import { measureReads, measureScrape, type Latency, type QueryFigures } from "./
 import { createScaleTenants, seedRuns, type ScaleTenant } from "./scale-seed.js";
 
 const database = "bench_scale";
+/** The drains' other side: the same schema and server, no history. */
+const emptyDatabase = "bench_scale_empty";
 const drainRuns = 10_000;
-const drainRounds = 2;
+const drainRounds = 3;
 const drainWorkers = 8;
 /**
  * The drains run in a tenant of ordinary size (40,000 seeded runs at 5M): in the big one,
@@ -38,10 +41,10 @@ const drainTenant = 1;
 const poolSize = 20;
 const repositoryRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
-function startServer(context: BenchContext): Promise<RunlineProcess> {
+function startServer(context: BenchContext, name = database): Promise<RunlineProcess> {
   return startRunlineProcess({
     repositoryRoot,
-    databaseUrl: context.urlFor(database),
+    databaseUrl: context.urlFor(name),
     rootKey: context.rootKey,
     poolSize,
     cpuProfileDirectory: process.env.BENCH_CPU_PROFILE_DIR,
@@ -62,10 +65,29 @@ async function drainOnce(context: BenchContext, server: RunlineProcess, tenant: 
   return drain.errors > 0 ? Number.NaN : perSecond;
 }
 
-async function drains(context: BenchContext, server: RunlineProcess, tenant: ScaleTenant, label: string): Promise<number[]> {
-  const rates: number[] = [];
-  for (let round = 1; round <= drainRounds; round++) rates.push(await drainOnce(context, server, tenant, `${label}, round ${round}`));
-  return rates;
+/**
+ * Drains on an empty database and among the seeded runs, alternating round by round; the
+ * medians (runs/s) of each side.
+ */
+async function alternatingDrains(
+  context: BenchContext,
+  seeded: RunlineProcess,
+  drainer: ScaleTenant,
+): Promise<{ empty: number; full: number }> {
+  const empty = await startServer(context, emptyDatabase);
+  try {
+    const emptyTenant = (await createScaleTenants(empty.url, context.rootKey, drainTenant + 1))[drainTenant]!;
+    const emptyRates: number[] = [];
+    const fullRates: number[] = [];
+    for (let round = 1; round <= drainRounds; round++) {
+      emptyRates.push(await drainOnce(context, empty, emptyTenant, `on the empty database, round ${round}`));
+      fullRates.push(await drainOnce(context, seeded, drainer, `among the seeded runs, round ${round}`));
+    }
+    return { empty: median(emptyRates), full: median(fullRates) };
+  } finally {
+    await empty.stop();
+    if (empty.problems.length > 0) say(`The empty database's server logged problems:\n${empty.problems.join("\n")}`);
+  }
 }
 
 const ms = (value: number) => format(value, 2);
@@ -112,7 +134,7 @@ function goalTable(reads: readonly QueryFigures[], scrape: QueryFigures, empty: 
   );
 }
 
-async function measureSeeded(context: BenchContext, tenant: ScaleTenant, drainer: ScaleTenant, emptyRate: number): Promise<boolean> {
+async function measureSeeded(context: BenchContext, tenant: ScaleTenant, drainer: ScaleTenant): Promise<boolean> {
   const server = await startServer(context);
   const raw = new pg.Client({ connectionString: context.urlFor(database) });
   await raw.connect();
@@ -123,9 +145,9 @@ async function measureSeeded(context: BenchContext, tenant: ScaleTenant, drainer
     const reads = await measureReads(target);
     const scrape = await measureScrape(target);
     say(`\n${queryTable([...reads, ...scrape])}\n`);
-    const full = median(await drains(context, server, drainer, "among the seeded runs"));
-    say(`\n${goalTable(reads, scrape[0]!, emptyRate, full)}\n`);
-    return Number.isFinite(full) && server.unexpectedExit() === undefined;
+    const { empty, full } = await alternatingDrains(context, server, drainer);
+    say(`\n${goalTable(reads, scrape[0]!, empty, full)}\n`);
+    return Number.isFinite(empty) && Number.isFinite(full) && server.unexpectedExit() === undefined;
   } finally {
     await raw.end();
     await server.stop();
@@ -136,13 +158,12 @@ async function measureSeeded(context: BenchContext, tenant: ScaleTenant, drainer
 async function run(context: BenchContext): Promise<boolean> {
   const total = Number(process.env.BENCH_SCALE_RUNS ?? 5_000_000);
   await context.admin.query(`create database ${database}`);
+  await context.admin.query(`create database ${emptyDatabase}`);
   try {
     const server = await startServer(context);
     let tenants: ScaleTenant[];
-    let emptyRate: number;
     try {
       tenants = await createScaleTenants(server.url, context.rootKey);
-      emptyRate = median(await drains(context, server, tenants[drainTenant]!, "on the empty database"));
     } finally {
       await server.stop();
     }
@@ -153,9 +174,10 @@ async function run(context: BenchContext): Promise<boolean> {
         `runs' indexes ${seed.indexSeconds.toFixed(0)} s, VACUUM ANALYZE ${seed.vacuumSeconds.toFixed(0)} s; ` +
         `database ${format(seed.databaseBytes / 2 ** 30, 1)} GiB (load ${loadAverage()})`,
     );
-    return Number.isFinite(emptyRate) && (await measureSeeded(context, tenants[0]!, tenants[drainTenant]!, emptyRate));
+    return await measureSeeded(context, tenants[0]!, tenants[drainTenant]!);
   } finally {
     await context.admin.query(`drop database if exists ${database} with (force)`);
+    await context.admin.query(`drop database if exists ${emptyDatabase} with (force)`);
   }
 }
 
