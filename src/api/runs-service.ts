@@ -11,7 +11,7 @@ import { invalidArgument } from "../errors.js";
 import { listEventsAfter } from "../events/event-store.js";
 import { appendEvents } from "../runs/event-append.js";
 import { streamRunEvents } from "../events/run-event-stream.js";
-import { createRun, createRunTargetCache, createRuns, type CreateRunInput } from "../runs/create-run.js";
+import { createRunCreator, createRunTargetCache, createRuns, type CreateRunInput } from "../runs/create-run.js";
 import { rerunRun } from "../runs/rerun-run.js";
 import { cancelRun, deleteRun } from "../runs/run-control.js";
 import { waitForSettledRun } from "../runs/run-output.js";
@@ -94,6 +94,8 @@ export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsSer
   const sql = app.database.sql;
   // Resolved workflow versions, reused across CreateRun calls (see createRunTargetCache).
   const targets = createRunTargetCache();
+  // Concurrent creates of a tenant share statements (see createRunCreator).
+  const createRun = createRunCreator(sql, targets);
   const stream = async function* (tenantId: string, runId: string, after: number, context: HandlerContext) {
     const signal = AbortSignal.any([context.signal, app.shutdownSignal]);
     for await (const item of streamRunEvents(sql, app.tails, tenantId, runId, after, signal)) {
@@ -118,7 +120,7 @@ export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsSer
     async createRun(request, context) {
       const caller = callerOf(context);
       const tenantId = tenantOf(context);
-      const result = await createRun(sql, tenantId, caller.keyId, runInput(request), "", targets);
+      const result = await createRun(tenantId, caller.keyId, runInput(request));
       if (result.run.status === "QUEUED" && !result.replayed) app.hub.announceQueued(tenantId);
       if (result.replayed) context.responseHeader.set(replayedHeader, "true");
       return { run: runMessage(result.run), idempotentReplayed: result.replayed };
@@ -213,7 +215,7 @@ export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsSer
       if (request.run === undefined) throw invalidArgument("run", "is required");
       const tenantId = tenantOf(context);
       const waitMs = Math.min(millisFrom(request.waitTimeout, "waitTimeout") ?? defaultRunWaitMs, maxRunWaitMs);
-      const created = await createRun(sql, tenantId, callerOf(context).keyId, runInput(request.run, "run."), "run.", targets);
+      const created = await createRun(tenantId, callerOf(context).keyId, runInput(request.run, "run."), "run.");
       if (created.run.status === "QUEUED") app.hub.announceQueued(tenantId);
       const signal = AbortSignal.any([context.signal, app.shutdownSignal]);
       const run = await waitForSettledRun(sql, app.hub, tenantId, created.run.id, waitMs, signal);
@@ -230,7 +232,7 @@ export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsSer
     async *runAndStream(request, context) {
       if (request.run === undefined) throw invalidArgument("run", "is required");
       const tenantId = tenantOf(context);
-      const created = await createRun(sql, tenantId, callerOf(context).keyId, runInput(request.run, "run."), "run.", targets);
+      const created = await createRun(tenantId, callerOf(context).keyId, runInput(request.run, "run."), "run.");
       if (created.run.status === "QUEUED") app.hub.announceQueued(tenantId);
       // From sequence 0: the run's whole log, its creation event included.
       yield* stream(tenantId, created.run.id, 0, context);

@@ -8,6 +8,7 @@
  */
 import { LRUCache } from "lru-cache";
 import type { Sql } from "../db/database.js";
+import { createStatementBatcher } from "../db/statement-batcher.js";
 import { echoed, invalidArgument, notFound, RunlineError } from "../errors.js";
 import { isUuid, newId } from "../ids.js";
 import { contentHash } from "../workflows/content-hash.js";
@@ -272,6 +273,72 @@ export async function createRun(
   return replay;
 }
 
+/** insertRunsStatement's parameters for `runs` of one tenant; `checkLatest` for each. */
+function runsParameters(tenantId: string, runs: readonly RunValues[], checkLatest: boolean | readonly boolean[]) {
+  return {
+    tenantId,
+    runIds: runs.map((run) => run.runId),
+    workflowIds: runs.map((run) => run.workflowId),
+    versions: runs.map((run) => run.version),
+    inputs: runs.map((run) => run.input),
+    labels: runs.map((run) => run.labels),
+    maxAttempts: runs.map((run) => run.maxAttempts),
+    priorities: runs.map((run) => run.priority),
+    timeoutMs: runs.map((run) => run.timeoutMs),
+    backoffMs: runs.map((run) => run.backoffMs),
+    createdBy: runs.map((run) => run.createdBy),
+    webhookUrls: runs.map((run) => run.webhookUrl),
+    webhookIntermediates: runs.map((run) => run.webhookIntermediate),
+    scheduleTimes: runs.map((run) => run.scheduleTime),
+    checkLatest: typeof checkLatest === "boolean" ? runs.map(() => checkLatest) : checkLatest,
+  };
+}
+
+/** Creates one run; see createRunCreator. */
+export type RunCreator = (tenantId: string, createdBy: string, request: CreateRunInput, field?: string) => Promise<CreateRunResult>;
+
+/** Runs of one statement at most. */
+const maxRunsPerStatement = 64;
+
+/**
+ * CreateRun for a server: createRun, except that concurrent calls of one tenant without
+ * an idempotency key share one insert statement (statement-batcher.ts): one round trip,
+ * one plan and one commit for many runs, where each call used to pay its own. Calls with
+ * a key keep their own statement (the key's claim decides between duplicates). A run
+ * whose cached "latest" version went stale is left out by the statement and created
+ * again from a fresh read, alone; a batch that fails is retried call by call, so one
+ * call's error is never another's. The runs of one statement share a create_time (the
+ * transaction's); pages order them by id after it, as any runs with equal times.
+ */
+export function createRunCreator(sql: Sql, shared: RunTargetCache): RunCreator {
+  const batcher = createStatementBatcher<string, PreparedRun, RunRecord | undefined>(
+    maxRunsPerStatement,
+    async (tenantId, runs) => {
+      const rows = await sql.query<RunRecord>(
+        insertRunsStatement.text,
+        insertRunsStatement.values(
+          runsParameters(
+            tenantId,
+            runs.map((run) => run.values),
+            runs.map((run) => run.checkLatest),
+          ),
+        ),
+      );
+      const byId = new Map(rows.map((run) => [run.id, run]));
+      return runs.map((run) => byId.get(run.values.runId));
+    },
+    2,
+  );
+  return async (tenantId, createdBy, request, field = "") => {
+    if (request.idempotencyKey !== "") return createRun(sql, tenantId, createdBy, request, field, shared);
+    const prepared = await prepareRun(sql, tenantId, createdBy, request, field, new Map(), shared);
+    const run = await batcher.submit(tenantId, tenantId, prepared);
+    if (run !== undefined) return { run, replayed: false };
+    shared.delete(prepared.cacheKey);
+    return createRun(sql, tenantId, createdBy, request, field, undefined);
+  };
+}
+
 /**
  * Creates every run or none (one transaction). Versions are resolved once per distinct
  * workflow; runs without an idempotency key go in one statement, the others one by one.
@@ -294,25 +361,7 @@ export async function createRuns(
     const inserted =
       plain.length === 0
         ? []
-        : await transaction.query<RunRecord>(
-            insertRunsStatement.text,
-            insertRunsStatement.values({
-              tenantId,
-              createdBy,
-              runIds: plain.map((run) => run.runId),
-              workflowIds: plain.map((run) => run.workflowId),
-              versions: plain.map((run) => run.version),
-              inputs: plain.map((run) => run.input),
-              labels: plain.map((run) => run.labels),
-              maxAttempts: plain.map((run) => run.maxAttempts),
-              priorities: plain.map((run) => run.priority),
-              timeoutMs: plain.map((run) => run.timeoutMs),
-              backoffMs: plain.map((run) => run.backoffMs),
-              webhookUrls: plain.map((run) => run.webhookUrl),
-              webhookIntermediates: plain.map((run) => run.webhookIntermediate),
-              scheduleTimes: plain.map((run) => run.scheduleTime),
-            }),
-          );
+        : await transaction.query<RunRecord>(insertRunsStatement.text, insertRunsStatement.values(runsParameters(tenantId, plain, false)));
     const byId = new Map(inserted.map((run) => [run.id, run]));
     const runs: RunRecord[] = [];
     for (const [index, { request, field }] of requests.entries()) {

@@ -88,3 +88,55 @@ describe("idempotency keys", () => {
     expect(page.runs.filter((run) => run.idempotencyKey === "storm-1")).toHaveLength(1);
   });
 });
+
+// Concurrent CreateRuns of a tenant without idempotency keys share insert statements
+// (createRunCreator): each call must still get its own run, as if it had been alone.
+describe("concurrent creates, which share statements", () => {
+  it("give every call its own run, input, settings and status event", async () => {
+    const runs = tenant.runs("grpc");
+    const results = await Promise.all(
+      Array.from({ length: 80 }, (_, n) =>
+        runs.createRun({
+          workflow: "counter",
+          input: json({ n }),
+          labels: { caller: String(n) },
+          priority: n % 3,
+          ...(n % 4 === 0 ? { scheduleTime: { seconds: BigInt(Math.floor(Date.now() / 1000) + 3600), nanos: 0 } } : {}),
+        }),
+      ),
+    );
+    expect(new Set(results.map((result) => result.run!.id)).size).toBe(80);
+    for (const [n, { run, idempotentReplayed }] of results.entries()) {
+      expect(idempotentReplayed).toBe(false);
+      expect(toJson(ValueSchema, run!.input!)).toEqual({ n });
+      expect(run!.labels).toEqual({ caller: String(n) });
+      expect(run!.priority).toBe(n % 3);
+      expect(run!.status).toBe(n % 4 === 0 ? RunStatus.SCHEDULED : RunStatus.QUEUED);
+      expect(run!.createdBy).toBe(tenant.keyId);
+      expect(run!.workflowVersion).toBe(1);
+      expect(run!.lastSequence).toBe(1n);
+    }
+    const { events } = await runs.listRunEvents({ runId: results[7]!.run!.id });
+    expect(events.map((event) => [event.sequence, event.type])).toEqual([[1n, "status"]]);
+  });
+
+  it("answer each call alone: a bad request fails, the others in flight with it are created", async () => {
+    const runs = tenant.runs("grpc");
+    const results = await Promise.allSettled(
+      Array.from({ length: 30 }, (_, n) => runs.createRun({ workflow: "counter", input: n === 11 ? json({ n: "x" }) : json({ n }) })),
+    );
+    expect(results.filter((result) => result.status === "rejected")).toHaveLength(1);
+    expect(results[11]!.status).toBe("rejected");
+  });
+
+  it("take a new latest version in a burst after their cached one went stale", async () => {
+    const slug = "burst-latest";
+    await createCounterWorkflow(tenant, slug);
+    const runs = tenant.runs("grpc");
+    // Cached: "latest = 1".
+    await Promise.all(Array.from({ length: 10 }, (_, n) => runs.createRun({ workflow: slug, input: json({ n }) })));
+    await tenant.workflows().createWorkflowVersion({ workflow: slug, definition: json({ kind: "counter", v: 2 }) });
+    const results = await Promise.all(Array.from({ length: 40 }, (_, n) => runs.createRun({ workflow: slug, input: json({ n }) })));
+    expect(results.map((result) => result.run!.workflowVersion)).toEqual(results.map(() => 2));
+  });
+});

@@ -90,9 +90,17 @@ export const insertRunWithKeyStatement = namedStatement(
 /** The batch reads each run's schedule time from its row of x. */
 const batchStatus = statusExpression(transitions.create).replaceAll(":scheduleTime", "x.schedule_time");
 
+// A row whose :checkLatest is true is inserted only if its version is still the
+// workflow's latest (workflows primary key), as latestGuard for one run.
+const batchLatestGuard = `
+  (not x.check_latest or exists (
+    select 1 from workflows w where w.tenant_id = :tenantId and w.id = x.workflow_id and w.latest_version = x.version))`;
+
 /**
- * Many runs without idempotency keys, and their first events: one array parameter per
- * column (tenant and creator are shared).
+ * Many runs of one tenant without idempotency keys, and their first events: one array
+ * parameter per column. BatchCreateRuns sends its runs in one; concurrent CreateRuns
+ * share one (create-run.ts, createRunCreator), each with its creator and, when its
+ * version came from the cache, the "still latest" check; a row that fails it is left out.
  */
 export const insertRunsStatement = namedStatement(
   {
@@ -106,24 +114,27 @@ export const insertRunsStatement = namedStatement(
     priorities: "int[]",
     timeoutMs: "bigint[]",
     backoffMs: "bigint[]",
-    createdBy: "text",
+    createdBy: "text[]",
     webhookUrls: "text[]",
     webhookIntermediates: "boolean[]",
     scheduleTimes: "timestamptz[]",
+    checkLatest: "boolean[]",
   },
   `
   with x as (
     select * from unnest(:runIds, :workflowIds, :versions, :inputs, :labels, :maxAttempts, :priorities,
-                         :timeoutMs, :backoffMs, :webhookUrls, :webhookIntermediates, :scheduleTimes)
-      as x(id, workflow_id, version, input, labels, max_attempts, priority, timeout_ms, backoff_ms,
-           webhook_url, webhook_intermediate, schedule_time)
+                         :timeoutMs, :backoffMs, :createdBy, :webhookUrls, :webhookIntermediates, :scheduleTimes,
+                         :checkLatest)
+      as x(id, workflow_id, version, input, labels, max_attempts, priority, timeout_ms, backoff_ms, created_by,
+           webhook_url, webhook_intermediate, schedule_time, check_latest)
   ), r as (
     insert into runs (${runInsertColumns})
     select :tenantId, x.id, x.workflow_id, x.version,
       ${batchStatus},
-      x.input, x.labels, x.max_attempts, x.priority, x.timeout_ms, x.backoff_ms, :createdBy, null,
+      x.input, x.labels, x.max_attempts, x.priority, x.timeout_ms, x.backoff_ms, x.created_by, null,
       x.webhook_url, x.webhook_intermediate, x.schedule_time, greatest(coalesce(x.schedule_time, now()), now()), 1
     from x
+    where ${batchLatestGuard}
     returning *
   ), ${statusEvent(transitions.create, "r")}
   ${changedRows(transitions.create, runColumns)}`,

@@ -94,9 +94,10 @@ with k as (
 -- creations.insertRunsStatement
 with x as (
     select * from unnest($2::uuid[], $3::uuid[], $4::int[], $5::jsonb[], $6::jsonb[], $7::int[], $8::int[],
-                         $9::bigint[], $10::bigint[], $12::text[], $13::boolean[], $14::timestamptz[])
-      as x(id, workflow_id, version, input, labels, max_attempts, priority, timeout_ms, backoff_ms,
-           webhook_url, webhook_intermediate, schedule_time)
+                         $9::bigint[], $10::bigint[], $11::text[], $12::text[], $13::boolean[], $14::timestamptz[],
+                         $15::boolean[])
+      as x(id, workflow_id, version, input, labels, max_attempts, priority, timeout_ms, backoff_ms, created_by,
+           webhook_url, webhook_intermediate, schedule_time, check_latest)
   ), r as (
     insert into runs (
   tenant_id, id, workflow_id, workflow_version, status, input, labels, max_attempts, priority,
@@ -104,9 +105,12 @@ with x as (
   schedule_time, ready_time, last_sequence)
     select $1::uuid, x.id, x.workflow_id, x.version,
       case when x.schedule_time > now() then 'SCHEDULED' else 'QUEUED' end,
-      x.input, x.labels, x.max_attempts, x.priority, x.timeout_ms, x.backoff_ms, $11::text, null,
+      x.input, x.labels, x.max_attempts, x.priority, x.timeout_ms, x.backoff_ms, x.created_by, null,
       x.webhook_url, x.webhook_intermediate, x.schedule_time, greatest(coalesce(x.schedule_time, now()), now()), 1
     from x
+    where 
+  (not x.check_latest or exists (
+    select 1 from workflows w where w.tenant_id = $1::uuid and w.id = x.workflow_id and w.latest_version = x.version))
     returning *
   ), e as (
     insert into run_events (tenant_id, run_id, sequence, type, status, data)
