@@ -11,6 +11,7 @@ import { authInterceptor, observeInterceptor, validationInterceptor } from "./ap
 import { restCallContext } from "./api/protocol-label.js";
 import { requestGate } from "./api/request-gate.js";
 import { registerRoutes, restServices } from "./api/routes.js";
+import { createRunEventPush } from "./api/run-event-push.js";
 import { probeEndpoint, registerOpsRoutes } from "./api/ops-routes.js";
 import { startHealthState } from "./health/health-state.js";
 import { createKeyResolver } from "./auth/api-keys.js";
@@ -169,8 +170,12 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     stallTimeoutMs: config.streamStallTimeoutMs,
     onInternalError: (error) => logger.error({ err: error }, "REST layer failure"),
   });
+  // StreamRunEvents over Connect, gRPC and gRPC-web without connect-es's per-stream
+  // pipeline (issue 14 (c)); what it does not speak goes on to the router.
+  const push = createRunEventPush({ app, metrics, stallTimeoutMs: config.streamStallTimeoutMs, readMaxBytes });
   const connectHandler = createRpcAdapter({
     handlers: router.handlers,
+    push: push.serve,
     fallback: chainEndpoints([
       metricsEndpoint(metrics.render, metrics.registry.contentType),
       probeEndpoint(health),

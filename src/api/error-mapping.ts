@@ -111,7 +111,12 @@ function isAbort(error: unknown): boolean {
 export function fromAbortedCall(signal: AbortSignal, cause?: unknown): ConnectError {
   const reason: unknown = signal.reason;
   if (reason instanceof ConnectError && (reason.code === Code.DeadlineExceeded || reason.code === Code.Unavailable)) return reason;
-  return new ConnectError("the client cancelled the call or went away", Code.Canceled, undefined, undefined, cause ?? reason);
+  return clientLeft(cause ?? reason);
+}
+
+/** A call whose client cancelled it or went away (any reset code or socket error): CANCELED. */
+export function clientLeft(cause?: unknown): ConnectError {
+  return new ConnectError("the client cancelled the call or went away", Code.Canceled, undefined, undefined, cause);
 }
 
 function fromInfrastructure(error: unknown): ConnectError | undefined {

@@ -32,22 +32,40 @@ function bearerSecret(header: string | null): string | undefined {
  */
 export function authInterceptor(keys: KeyResolver, tokens: AccessTokenIssuer): Interceptor {
   return (next) => async (request) => {
-    const access = accessFor(request.service.typeName, request.method.name);
-    if (access.kind === "public") return next(request);
-    if (access.kind === "root" && !keys.hasRootKey) throw adminServiceDisabled();
-    const secret = bearerSecret(request.header.get("authorization"));
-    if (secret === undefined) throw missingKey();
-    const caller = await resolveCredential(secret, keys, tokens);
-    if (access.kind === "root" && !caller.isRoot) throw new ConnectError("this method needs the root key", Code.PermissionDenied);
-    if (access.kind === "scopes" && !caller.isRoot && !access.anyOf.some((scope) => caller.scopes.has(scope))) {
-      throw new ConnectError(`this method needs one of the scopes: ${access.anyOf.join(", ")}`, Code.PermissionDenied);
-    }
+    const caller = await authenticate(request.service.typeName, request.method.name, request.header.get("authorization"), keys, tokens);
+    if (caller === undefined) return next(request);
     request.contextValues.set(callerKey, caller);
     const response = await next(request);
     if (!response.stream || caller.token === undefined) return response;
     const streamed: StreamResponse = { ...response, message: whileTokenLives(response.message, caller, tokens) };
     return streamed as typeof response;
   };
+}
+
+/**
+ * The caller of `service`/`method` from its `Authorization` header, held to the method's
+ * access rule (method-scopes.ts); undefined for public methods. Throws the refusal.
+ * The auth interceptor's check, callable by paths that serve a method without connect-es
+ * (api/run-event-push.ts).
+ */
+export async function authenticate(
+  service: string,
+  method: string,
+  authorization: string | null,
+  keys: KeyResolver,
+  tokens: AccessTokenIssuer,
+): Promise<Caller | undefined> {
+  const access = accessFor(service, method);
+  if (access.kind === "public") return undefined;
+  if (access.kind === "root" && !keys.hasRootKey) throw adminServiceDisabled();
+  const secret = bearerSecret(authorization);
+  if (secret === undefined) throw missingKey();
+  const caller = await resolveCredential(secret, keys, tokens);
+  if (access.kind === "root" && !caller.isRoot) throw new ConnectError("this method needs the root key", Code.PermissionDenied);
+  if (access.kind === "scopes" && !caller.isRoot && !access.anyOf.some((scope) => caller.scopes.has(scope))) {
+    throw new ConnectError(`this method needs one of the scopes: ${access.anyOf.join(", ")}`, Code.PermissionDenied);
+  }
+  return caller;
 }
 
 /** The caller a credential stands for; UNAUTHENTICATED (or UNAVAILABLE) when it stands for none. */
@@ -96,29 +114,15 @@ async function* observeStream<T>(
  */
 export function observeInterceptor(logger: Logger, metrics: Metrics): Interceptor {
   return (next) => async (request) => {
-    const started = performance.now();
-    const procedure = `/${request.service.typeName}/${request.method.name}`;
-    const given = request.header.get("x-request-id");
-    const requestId = given !== null && requestIdPattern.test(given) ? given : randomUUID();
-    const protocol = protocolLabel(request.contextValues, request.header.get("content-type"));
-    const report = (error: ConnectError | undefined) => {
-      const seconds = (performance.now() - started) / 1000;
-      metrics.recordCall(procedure, protocol, error?.code, seconds);
-      const fields = {
-        requestId,
-        procedure,
-        protocol,
-        tenant: request.contextValues.get(callerKey)?.tenantId,
-        code: codeLabel(error?.code),
-        durationMs: Math.round(seconds * 1000),
-      };
-      const level = logLevelFor(error?.code);
-      if (level === "error") logger.error({ ...fields, err: error?.cause ?? error }, "call failed");
-      else if (level === "warn") logger.warn({ ...fields, err: describeCause(error) }, "call failed");
-      // Health checks arrive every few seconds from orchestrators: debug, not info.
-      else if (level === "debug" || request.service.typeName === "grpc.health.v1.Health") logger.debug(fields, "call");
-      else logger.info(fields, "call");
+    const call: ObservedCall = {
+      started: performance.now(),
+      procedure: `/${request.service.typeName}/${request.method.name}`,
+      requestId: requestIdFrom(request.header.get("x-request-id")),
+      protocol: protocolLabel(request.contextValues, request.header.get("content-type")),
+      tenant: () => request.contextValues.get(callerKey)?.tenantId,
     };
+    const { procedure, requestId } = call;
+    const report = (error: ConnectError | undefined) => reportCall(logger, metrics, call, error);
     try {
       const response = await next(request);
       response.header.set("x-request-id", requestId);
@@ -142,6 +146,47 @@ export function observeInterceptor(logger: Logger, metrics: Metrics): Intercepto
       throw mapped;
     }
   };
+}
+
+/** What the call log and metrics record of a call, gathered when it starts. */
+export interface ObservedCall {
+  /** performance.now() at the start. */
+  readonly started: number;
+  /** `/package.Service/Method`. */
+  readonly procedure: string;
+  readonly requestId: string;
+  readonly protocol: string;
+  /** The caller's tenant, once authenticated. */
+  readonly tenant: () => string | undefined;
+}
+
+/** The caller's `X-Request-Id` when it is sane, else a new one. */
+export function requestIdFrom(given: string | null): string {
+  return given !== null && requestIdPattern.test(given) ? given : randomUUID();
+}
+
+/**
+ * Logs and measures a call that ended with `error` (undefined: OK), as the observe
+ * interceptor does for every call; exported for paths that serve a method without
+ * connect-es (api/run-event-push.ts), so their calls are recorded alike.
+ */
+export function reportCall(logger: Logger, metrics: Metrics, call: ObservedCall, error: ConnectError | undefined): void {
+  const seconds = (performance.now() - call.started) / 1000;
+  metrics.recordCall(call.procedure, call.protocol, error?.code, seconds);
+  const fields = {
+    requestId: call.requestId,
+    procedure: call.procedure,
+    protocol: call.protocol,
+    tenant: call.tenant(),
+    code: codeLabel(error?.code),
+    durationMs: Math.round(seconds * 1000),
+  };
+  const level = logLevelFor(error?.code);
+  if (level === "error") logger.error({ ...fields, err: error?.cause ?? error }, "call failed");
+  else if (level === "warn") logger.warn({ ...fields, err: describeCause(error) }, "call failed");
+  // Health checks arrive every few seconds from orchestrators: debug, not info.
+  else if (level === "debug" || call.procedure.startsWith("/grpc.health.v1.Health/")) logger.debug(fields, "call");
+  else logger.info(fields, "call");
 }
 
 /**

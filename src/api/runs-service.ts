@@ -35,6 +35,14 @@ import {
   valueFromJson,
 } from "./proto-convert.js";
 
+/**
+ * How a stream ended by shutdown rather than by the run's end fails: UNAVAILABLE tells
+ * clients to reconnect (to another replica) and resume from the last sequence they saw.
+ */
+export function streamEndedByShutdown(): ConnectError {
+  return new ConnectError("server is shutting down; resume from the last sequence received", Code.Unavailable);
+}
+
 /** Response header that marks an idempotent replay (API.md). */
 export const replayedHeader = "Idempotent-Replayed";
 
@@ -101,10 +109,7 @@ export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsSer
     for await (const item of streamRunEvents(sql, app.tails, tenantId, runId, after, signal)) {
       yield { run: item.run === undefined ? undefined : runMessage(item.run), events: item.events.map(eventMessage) };
     }
-    // Ended by shutdown rather than by the run's end: UNAVAILABLE tells clients to
-    // reconnect (to another replica) and resume from the last sequence they saw.
-    if (app.shutdownSignal.aborted)
-      throw new ConnectError("server is shutting down; resume from the last sequence received", Code.Unavailable);
+    if (app.shutdownSignal.aborted) throw streamEndedByShutdown();
   };
   // CreateRunInput from a request, with its per-run webhook URL held to the SSRF rules
   // (target-policy.ts) as tenant endpoints are: a bad URL is refused now, naming the

@@ -13,7 +13,7 @@ import type { Sql } from "../db/database.js";
 import type { RunRecord } from "../runs/run-record.js";
 import { getRun } from "../runs/run-queries.js";
 import { isTerminal, type RunStatus } from "../runs/run-status.js";
-import type { SharedTails } from "./shared-tail.js";
+import type { SharedTails, TailMember } from "./shared-tail.js";
 import type { EventRecord } from "../runs/event-append.js";
 
 /** One message of the stream: the run (first message only) or a batch of events. */
@@ -21,8 +21,46 @@ export type StreamItem =
   | { readonly run: RunRecord; readonly events: readonly EventRecord[] }
   | { readonly run: undefined; readonly events: readonly EventRecord[] };
 
-function endsStream(event: EventRecord): boolean {
+/** Whether `event` is the run's terminal status event, after which its stream ends. */
+export function endsStream(event: EventRecord): boolean {
   return event.type === "status" && event.status !== null && isTerminal(event.status as RunStatus);
+}
+
+/** A stream's start: its place on the run's tail, and the run's state read after joining it. */
+export interface OpenedRunEvents {
+  readonly member: TailMember;
+  readonly run: RunRecord;
+  /** The stream ends with the run itself: it is settled and the caller has every event. */
+  readonly complete: boolean;
+}
+
+/**
+ * Joins the run's tail and reads its state (NOT_FOUND for an unknown run); the caller
+ * must `leave` the member. Shared by both ways of serving a stream: this module's
+ * generator and the push path (api/run-event-push.ts).
+ */
+export async function openRunEvents(
+  sql: Sql,
+  tails: SharedTails,
+  tenantId: string,
+  runId: string,
+  afterSequence: number,
+): Promise<OpenedRunEvents> {
+  const run = await getRun(sql, tenantId, runId);
+  // The stored id, not the caller's spelling: hints and polls name runs as Postgres
+  // prints them (lower case), and the hub matches ids as strings.
+  const member = tails.join(tenantId, run.id, run.create_time);
+  try {
+    // Re-read after joining: a change between the two reads is seen either in this
+    // state or, as events, by the cursor loop that follows.
+    const current = await getRun(sql, tenantId, run.id);
+    member.start(Number(current.last_sequence));
+    const complete = isTerminal(current.status) && afterSequence >= Number(current.last_sequence);
+    return { member, run: current, complete };
+  } catch (error) {
+    member.leave();
+    throw error;
+  }
 }
 
 /** Streams a run's events after `afterSequence` until its terminal event or `signal`. */
@@ -34,18 +72,11 @@ export async function* streamRunEvents(
   afterSequence: number,
   signal: AbortSignal,
 ): AsyncGenerator<StreamItem> {
-  const run = await getRun(sql, tenantId, runId);
-  // The stored id, not the caller's spelling: hints and polls name runs as Postgres
-  // prints them (lower case), and the hub matches ids as strings.
-  const member = tails.join(tenantId, run.id, run.create_time);
+  const { member, run, complete } = await openRunEvents(sql, tails, tenantId, runId, afterSequence);
   try {
-    // Re-read after joining: a change between the two reads is seen either in this
-    // state or, as events, by the cursor loop below.
-    const current = await getRun(sql, tenantId, run.id);
-    member.start(Number(current.last_sequence));
-    yield { run: current, events: [] };
+    yield { run, events: [] };
     let cursor = afterSequence;
-    if (isTerminal(current.status) && cursor >= Number(current.last_sequence)) return;
+    if (complete) return;
     while (!signal.aborted) {
       const events = await member.next(cursor, signal);
       if (events.length === 0) continue;

@@ -9,6 +9,10 @@
  * is back inside it. The tail never waits for a caller: one that does not pull just
  * falls behind, and the transport's per-stream bounds (issue 11) apply to it as before.
  *
+ * A caller may instead park at the tail (`park`): the next batch the tail reads is handed
+ * to it, the same object to every parked caller, so that what they make of it (the
+ * encoded message) is made once for all; a parked caller costs no promise and no timer.
+ *
  * Gapless and exactly once, as before: the tail subscribes before its first caller reads
  * the run's state, its cursor starts at the last sequence that read saw, every read is
  * "sequence > cursor", and sequences are gapless per run, so the window is always the
@@ -42,10 +46,28 @@ export interface TailCensus {
   readonly tails: number;
   readonly retainedEvents: number;
   readonly retainedBytes: number;
+  /** Callers parked at their run's tail, waiting for its next batch to be pushed to them. */
+  readonly parked: number;
   /** Batches read by the tails (after hints), since start. */
   readonly tailReads: number;
   /** Batches read by callers on their own (behind the retained tail), since start. */
   readonly replayReads: number;
+}
+
+/** A batch the tail read, handed to every caller parked at the tail. */
+export interface TailBatch {
+  /** Contiguous events, in order; they may start before a caller's cursor when it parked ahead of the tail. */
+  readonly events: readonly EventRecord[];
+  /** What callers derive from the batch once for all (its encoded message per codec …), under keys of their own. */
+  readonly derived: Map<string, unknown>;
+}
+
+/** A caller parked at the tail; either method unparks it (`park` again to go on). */
+export interface TailListener {
+  /** The tail read a batch. */
+  onBatch(batch: TailBatch): void;
+  /** The tail failed: NOT_FOUND once the run is deleted, or its read's failure. */
+  onFailure(error: unknown): void;
 }
 
 /** One caller's place on a run's shared tail. */
@@ -61,6 +83,12 @@ export interface TailMember {
    * Throws NOT_FOUND once the run is deleted, or the tail's read failure.
    */
   next(cursor: number, signal: AbortSignal): Promise<EventRecord[]>;
+  /**
+   * Parks `listener` for the tail's next batch when `cursor` is at (or past) the tail and
+   * returns true; returns false, parking nothing, when the caller is behind (`next` first).
+   * Throws the tail's failure. Call after start.
+   */
+  park(cursor: number, listener: TailListener): boolean;
   /** Leaves the tail; the last to leave ends its reader and frees its memory. */
   leave(): void;
 }
@@ -100,6 +128,8 @@ interface Tail {
   failure: unknown;
   /** Callers waiting at the tail: called (once) when it moves, fails or stops. */
   readonly waiters: Set<() => void>;
+  /** Callers parked at the tail: handed the next batch (or the failure), then unparked. */
+  readonly parked: Set<TailListener>;
 }
 
 // Primary key of runs: whether a run whose log had nothing new after a wake-up still exists.
@@ -117,6 +147,14 @@ export function createSharedTails(options: SharedTailOptions): SharedTails {
     for (const waiter of waiters) waiter();
   };
 
+  // Unparks every parked caller before handing it the batch: each decides whether to park again.
+  const push = (tail: Tail, events: readonly EventRecord[]) => {
+    const parked = [...tail.parked];
+    tail.parked.clear();
+    const batch: TailBatch = { events, derived: new Map() };
+    for (const listener of parked) listener.onBatch(batch);
+  };
+
   const close = (tail: Tail, key: string) => {
     // Once only: a second close of the hub subscription could drop a newer tail's.
     if (tail.stop.signal.aborted) return;
@@ -127,6 +165,10 @@ export function createSharedTails(options: SharedTailOptions): SharedTails {
     tail.sizes = [];
     tail.bytes = 0;
     wake(tail);
+    // Parked callers remain only when the tail failed (the last to leave was not parked).
+    const parked = [...tail.parked];
+    tail.parked.clear();
+    for (const listener of parked) listener.onFailure(tail.failure);
   };
 
   // Appends a batch read after the cursor and drops the oldest events past the limits.
@@ -162,6 +204,7 @@ export function createSharedTails(options: SharedTailOptions): SharedTails {
         return;
       }
       retain(tail, batch);
+      push(tail, batch.events);
       wake(tail);
       if (!batch.cut) return;
     }
@@ -224,6 +267,7 @@ export function createSharedTails(options: SharedTailOptions): SharedTails {
       bytes: 0,
       failure: undefined,
       waiters: new Set(),
+      parked: new Set(),
     };
     tails.set(key, tail);
     return tail;
@@ -235,6 +279,7 @@ export function createSharedTails(options: SharedTailOptions): SharedTails {
       const tail = tails.get(key) ?? openTail(key, tenantId, runId, createTime);
       tail.members++;
       let left = false;
+      let parkedListener: TailListener | undefined;
       return {
         start(lastSequence) {
           if (tail.cursor !== undefined || tail.failure !== undefined) return;
@@ -260,9 +305,17 @@ export function createSharedTails(options: SharedTailOptions): SharedTails {
           }
           return [];
         },
+        park(cursor, listener) {
+          if (tail.failure !== undefined) throw tail.failure;
+          if (cursor < tail.cursor!) return false;
+          parkedListener = listener;
+          tail.parked.add(listener);
+          return true;
+        },
         leave() {
           if (left) return;
           left = true;
+          if (parkedListener !== undefined) tail.parked.delete(parkedListener);
           if (--tail.members === 0) close(tail, key);
         },
       };
@@ -270,11 +323,13 @@ export function createSharedTails(options: SharedTailOptions): SharedTails {
     census() {
       let retainedEvents = 0;
       let retainedBytes = 0;
+      let parked = 0;
       for (const tail of tails.values()) {
         retainedEvents += tail.retained.length;
         retainedBytes += tail.bytes;
+        parked += tail.parked.size;
       }
-      return { tails: tails.size, retainedEvents, retainedBytes, ...counts };
+      return { tails: tails.size, retainedEvents, retainedBytes, parked, ...counts };
     },
   };
 }

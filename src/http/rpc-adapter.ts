@@ -18,6 +18,8 @@
  *   stalls (universal-response-writer.ts); connect-node's waits for ever then.
  * - The body of a unary Connect JSON request is kept (recorded-body.ts) until it decoded,
  *   so that one that does not can be explained field by field (api/request-gate.ts).
+ * - Calls the push path takes (`push`, http/push-stream.ts) are served before the router:
+ *   an idle server stream there holds no generator chain.
  * Paths outside the router go to `fallback`, as in connect-node. The router is built
  * apart (`createRpcRouter`) so that the REST transcoder's in-process transport reaches
  * the same handlers, and with them the same service objects.
@@ -48,6 +50,11 @@ export interface RpcAdapterOptions {
    * reset or left (expected, log quietly). Default: ignored.
    */
   readonly onFailure?: ((failure: { procedure: string; clientGone: boolean; error: unknown }) => void) | undefined;
+  /**
+   * Tried first for every RPC: returns true when it took the request (the push path of a
+   * server stream), false to leave it to the router. Default: none.
+   */
+  readonly push?: ((request: HttpRequest, response: HttpResponse) => boolean) | undefined;
   /** A streamed response whose client took no byte for this long is reset (universal-response-writer.ts). Default: 0, never. */
   readonly stallTimeoutMs?: number | undefined;
 }
@@ -67,6 +74,7 @@ export function createRpcAdapter(options: RpcAdapterOptions): (request: HttpRequ
   return (request, response) => {
     const handler = handlers.get((request.url ?? "").split("?", 1)[0] ?? "");
     if (handler === undefined) return options.fallback(request, response);
+    if (options.push?.(request, response) === true) return;
     capDeadlines(request);
     const contextValues = createContextValues();
     let body: AsyncIterable<Uint8Array> = requestChunks(request);

@@ -261,6 +261,11 @@ function registerTailMetrics(registry: Registry, census: () => TailCensus): void
     "Runs with a shared tail in this process (watched by at least one StreamRunEvents caller).",
     (c) => c.tails,
   );
+  gauge(
+    "runline_stream_tail_parked",
+    "StreamRunEvents callers parked at their run's shared tail, to be pushed its next batch (the push path, api/run-event-push.ts).",
+    (c) => c.parked,
+  );
   gauge("runline_stream_tail_retained_events", "Events kept in memory by the shared tails, all runs.", (c) => c.retainedEvents);
   gauge("runline_stream_tail_retained_bytes", "Bytes of event JSON kept in memory by the shared tails, all runs.", (c) => c.retainedBytes);
   // Counted by the tails since start; a scrape sets the counter to their total.

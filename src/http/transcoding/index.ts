@@ -26,6 +26,6 @@ export { findJsonFault, jsonFaultMessage, type JsonFault } from "./json-faults.j
 export type { TemplateSegment } from "./path-template.js";
 export type { NodeRequest } from "./request-body.js";
 export { httpStatusFor } from "./rest-errors.js";
-export { isResponseClosed, writeWithBackpressure, type NodeResponse } from "./response-writer.js";
+export { isResponseClosed, waitForDrain, writeWithBackpressure, type NodeResponse } from "./response-writer.js";
 export { maxTimerMs, toNodeHeaders } from "./metadata-headers.js";
 export { lingerBeforeAnswer, releaseUnreadRequest, requestChunks } from "./request-discard.js";

@@ -84,7 +84,17 @@ export function isResponseClosed(response: NodeResponse): boolean {
 export async function writeWithBackpressure(response: NodeResponse, chunk: Uint8Array | string, stallTimeoutMs: number): Promise<void> {
   if (isResponseClosed(response)) throw clientGone();
   if (response.write(chunk)) return;
-  await new Promise<void>((resolve, reject) => {
+  await waitForDrain(response, stallTimeoutMs);
+}
+
+/**
+ * After a write that returned false: resolves on 'drain'; rejects when the response
+ * closes first, or when the client took no byte for `stallTimeoutMs` (0: never), after
+ * resetting it, as writeWithBackpressure does.
+ */
+export function waitForDrain(response: NodeResponse, stallTimeoutMs: number): Promise<void> {
+  if (isResponseClosed(response)) return Promise.reject(clientGone());
+  return new Promise<void>((resolve, reject) => {
     let buffered = response.writableLength;
     let timer: NodeJS.Timeout | undefined;
     const settle = (error?: ConnectError) => {
