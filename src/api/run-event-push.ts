@@ -248,7 +248,14 @@ export function createRunEventPush(options: RunEventPushOptions): RunEventPush {
         deadline: undefined,
         catchingUp: undefined,
         listener: {
-          onBatch: (batch) => onBatch(stream, batch),
+          // Called inside the tail's read loop: a failure here is this stream's alone.
+          onBatch: (batch) => {
+            try {
+              onBatch(stream, batch);
+            } catch (error) {
+              finish(stream, toConnectError(error));
+            }
+          },
           onFailure: (error) => finish(stream, toConnectError(error)),
         },
       };
