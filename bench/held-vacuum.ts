@@ -125,11 +125,17 @@ async function drainPhase(setting: Setting, name: string, options: { vacuumFirst
   const draining = drainWithSdk(context.server.url, setting.key, workers, 1, jobCount, tally);
   let window: Measured["window"] | undefined;
   let plans: Measured["plans"] | undefined;
+  let stopped = false;
   if (holder !== undefined) {
     const holdEnds = delay(Math.max(0, holdMs - (performance.now() - heldAt))).then(() => "held" as const);
     const first = await Promise.race([draining.then(() => "drained" as const), holdEnds]);
     const windowEnd = first === "drained" ? performance.now() : heldAt + holdMs;
     window = { completed: tally.completed, ms: windowEnd - tally.startedAt };
+    // Drained inside the window: the workers would claim the probe's runs, so they stop first.
+    if (first === "drained") {
+      await (await draining).stop();
+      stopped = true;
+    }
     say(`${name}: at the end of the held window (${first}): ${await holder.describe(context.admin)}`);
     await printDeadTuples(setting, `${name}, end of the held window`);
     plans = { ...(await probePlans(setting, first === "held")), held: true, probeRuns: first === "held" ? 0 : 2 };
@@ -140,7 +146,7 @@ async function drainPhase(setting: Setting, name: string, options: { vacuumFirst
   const { drain, stop } = await draining;
   const cpu = cpuBetween(cpuBefore, await sampleCpu(context.watch));
   clearInterval(sampler);
-  await stop();
+  if (!stopped) await stop();
   const steps = counts.map((count, index) => count - (counts[index - 1] ?? 0));
   if (drain.errors > 0) say(`  ${drain.errors} failures; the first: ${String(drain.firstError)}`);
   await printStatementStats(setting.database, `the drain ${name}`, 8);
