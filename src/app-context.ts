@@ -27,4 +27,6 @@ export interface AppContext {
   readonly webhooks: { readonly secrets: WebhookSecrets; readonly targets: TargetPolicy };
   /** Aborted when the server begins shutting down: long waits end early. */
   readonly shutdownSignal: AbortSignal;
+  /** Claims scan their queue from the head at least this often (RUNLINE_CLAIM_HEAD_SCAN_MS; workers/queue-hints.ts). */
+  readonly claimHeadScanMs: number;
 }

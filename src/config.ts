@@ -30,6 +30,12 @@ export interface Config {
   readonly sweepIntervalMs: number;
   /** How long a CANCELLING run may take to stop before it is CANCELLED (`RUNLINE_CANCEL_GRACE_MS`, default 30000). */
   readonly cancelGraceMs: number;
+  /**
+   * Claims of a queue scan it from the head at least this often (`RUNLINE_CLAIM_HEAD_SCAN_MS`,
+   * default 1000; 0: always), and otherwise start at the furthest run claimed
+   * (workers/queue-hints.ts): the longest a run passed over by the hint waits.
+   */
+  readonly claimHeadScanMs: number;
   /** Time between retention passes (`RUNLINE_RETENTION_INTERVAL_MS`, default 60000). */
   readonly retentionIntervalMs: number;
   /** Run the demo executor in-process (`RUNLINE_DEMO_WORKER`, default on; `0` turns it off). */
@@ -247,6 +253,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownGraceMs: readInteger(env, "RUNLINE_SHUTDOWN_GRACE_MS", 10000, 0, 600000),
     sweepIntervalMs: readInteger(env, "RUNLINE_SWEEP_INTERVAL_MS", 1000, 50, 600000),
     cancelGraceMs: readInteger(env, "RUNLINE_CANCEL_GRACE_MS", 30000, 0, 86400000),
+    claimHeadScanMs: readInteger(env, "RUNLINE_CLAIM_HEAD_SCAN_MS", 1000, 0, 60000),
     retentionIntervalMs: readInteger(env, "RUNLINE_RETENTION_INTERVAL_MS", 60000, 100, 86400000),
     demoWorker: readFlag(env, "RUNLINE_DEMO_WORKER", true),
     corsOrigins,

@@ -130,6 +130,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     },
     logger,
     shutdownSignal: shutdown.signal,
+    claimHeadScanMs: config.claimHeadScanMs,
   };
   const metrics = createMetrics({ sql: database.sql, pool: () => database.poolUsage(), streamTails: () => tails.census() });
   // Observation is outermost, so refusals by auth are logged and measured too; request

@@ -12,17 +12,24 @@
  * Claims that arrive together (for one tenant and the same workflows) share one
  * statement (createClaimer): each asked-for run is a slot carrying its claimer's worker
  * id and lease length, so 8 executors waiting on one queue cost one round trip, not 8.
+ *
+ * Those statements start at the queue's hint (queue-hints.ts) when it has one, so that
+ * a claim does not walk the entries of every run claimed since a long transaction
+ * pinned the horizon. The concurrency-limit path always scans from the head.
  */
 import type { Sql } from "../db/database.js";
 import {
+  claimAnyHintedStatement,
   claimAnyStatement,
   claimExceptStatement,
+  claimOnlyHintedStatement,
   claimOnlyStatement,
   claimOnlyUnguardedStatement,
 } from "../runs/lifecycle/claim-statements.js";
 import { withoutNotifyColumn } from "../runs/lifecycle/notify-channel.js";
 import type { LeaseRecord } from "./lease-record.js";
 import { createStatementBatcher } from "../db/statement-batcher.js";
+import { queueKey, type QueueHints, type QueuePosition } from "./queue-hints.js";
 
 /** What a claimer asks for (already checked and defaulted). */
 export interface ClaimRequest {
@@ -55,12 +62,22 @@ const hasLimitedWorkflows = `
   select exists (select 1 from workflows where tenant_id = $1::uuid and concurrency_limit > 0 and (cardinality($2::uuid[]) = 0 or id = any($2::uuid[]))) as limited`;
 
 /** A row of a claim statement (claimedColumns). */
-export type ClaimedRow = LeaseRecord & { slot?: unknown; pg_notify?: unknown };
+export type ClaimedRow = LeaseRecord & { slot?: unknown; queue_ready_micros?: unknown; pg_notify?: unknown };
 
 /** The lease in a row of a claim statement. */
 export function leaseOf(row: ClaimedRow): LeaseRecord {
-  const { slot: _slot, ...rest } = withoutNotifyColumn(row);
+  const { slot: _slot, queue_ready_micros: _readyMicros, ...rest } = withoutNotifyColumn(row);
   return rest;
+}
+
+/** Where the run of a claim statement's row sat in its queue. */
+export function positionOf(row: ClaimedRow): QueuePosition {
+  return { priority: row.priority, readyMicros: String(row.queue_ready_micros), id: row.id };
+}
+
+/** The hint's statement parameters (hintParameters in claim-statements.ts). */
+export function hintValues(start: QueuePosition): { hintPriority: number; hintReadyMicros: string; hintId: string } {
+  return { hintPriority: start.priority, hintReadyMicros: start.readyMicros, hintId: start.id };
 }
 
 /** Slot parameters (worker ids, lease lengths) for claims of `count` runs each. */
@@ -76,18 +93,33 @@ function slots(claims: readonly { request: ClaimRequest; count: number }[]): { w
   return { workerIds: workers, leaseMs: leases };
 }
 
+/** The claim statement from `start` (from the queue's head when undefined), and its values. */
+function claimStatementOf(
+  start: QueuePosition | undefined,
+  workflowIds: readonly string[],
+  parameters: { tenantId: string; workerIds: string[]; leaseMs: number[] },
+): [string, unknown[]] {
+  if (start === undefined)
+    return workflowIds.length === 0
+      ? [claimAnyStatement.text, claimAnyStatement.values(parameters)]
+      : [claimOnlyStatement.text, claimOnlyStatement.values({ ...parameters, workflowIds })];
+  const hinted = { ...parameters, ...hintValues(start) };
+  return workflowIds.length === 0
+    ? [claimAnyHintedStatement.text, claimAnyHintedStatement.values(hinted)]
+    : [claimOnlyHintedStatement.text, claimOnlyHintedStatement.values({ ...hinted, workflowIds })];
+}
+
 /**
  * Claims for several requests of one tenant naming the same workflows, in one statement:
  * answers[i] holds request i's leases. When the statement claims nothing because a
  * limited workflow is among those asked for, each request goes through claimLimited.
  */
-async function claimTogether(sql: Sql, tenantId: string, requests: readonly ClaimRequest[]): Promise<LeaseRecord[][]> {
+async function claimTogether(sql: Sql, hints: QueueHints, tenantId: string, requests: readonly ClaimRequest[]): Promise<LeaseRecord[][]> {
   const workflowIds = requests[0]!.workflowIds;
+  const queue = queueKey(tenantId, workflowIds);
   const parameters = { tenantId, ...slots(requests.map((request) => ({ request, count: request.maxRuns }))) };
-  const rows =
-    workflowIds.length === 0
-      ? await sql.query<ClaimedRow>(claimAnyStatement.text, claimAnyStatement.values(parameters))
-      : await sql.query<ClaimedRow>(claimOnlyStatement.text, claimOnlyStatement.values({ ...parameters, workflowIds }));
+  const rows = await sql.query<ClaimedRow>(...claimStatementOf(hints.startOf(queue), workflowIds, parameters));
+  hints.claimed(queue, rows.map(positionOf));
   const answers = requests.map((): LeaseRecord[] => []);
   if (rows.length === 0) {
     const [probe] = await sql.query<{ limited: boolean }>(hasLimitedWorkflows, [tenantId, workflowIds]);
@@ -110,13 +142,13 @@ export interface Claimer {
 /** Claims of one statement: at most this many slots (each request asks for ≤ 100). */
 const maxRequestsPerStatement = 32;
 
-/** A Claimer over `sql`; see statement-batcher.ts for how calls are grouped. */
-export function createClaimer(sql: Sql): Claimer {
+/** A Claimer over `sql`, starting at `hints`; see statement-batcher.ts for how calls are grouped. */
+export function createClaimer(sql: Sql, hints: QueueHints): Claimer {
   const batcher = createStatementBatcher<string, ClaimRequest, LeaseRecord[]>(maxRequestsPerStatement, (tenantId, requests) =>
-    claimTogether(sql, tenantId, requests),
+    claimTogether(sql, hints, tenantId, requests),
   );
   return {
-    claim: (tenantId, request) => batcher.submit(`${tenantId}/${[...request.workflowIds].sort().join(",")}`, tenantId, request),
+    claim: (tenantId, request) => batcher.submit(queueKey(tenantId, request.workflowIds), tenantId, request),
   };
 }
 

@@ -7,16 +7,24 @@
  * (statement-batcher.ts), so a busy tenant pays one round trip and one commit for a
  * batch of "done, next please" instead of two per run.
  *
+ * Replacements are claimed from the queue's hint when it has one (queue-hints.ts).
+ *
  * A replacement is claimed only for a completion that took effect: a refused one (a
  * wrong lease, or the same completion sent twice) frees no slot, so the session never
  * holds more than it asked for.
  */
 import type { Sql } from "../db/database.js";
 import { createStatementBatcher } from "../db/statement-batcher.js";
-import { completeAndClaimAnyStatement, completeAndClaimOnlyStatement } from "../runs/lifecycle/completion-statements.js";
-import { leaseOf, type ClaimedRow, type ClaimRequest } from "./claim-runs.js";
+import {
+  completeAndClaimAnyHintedStatement,
+  completeAndClaimAnyStatement,
+  completeAndClaimOnlyHintedStatement,
+  completeAndClaimOnlyStatement,
+} from "../runs/lifecycle/completion-statements.js";
+import { hintValues, leaseOf, positionOf, type ClaimedRow, type ClaimRequest } from "./claim-runs.js";
 import type { LeaseRecord } from "./lease-record.js";
 import { completionValues, type Completion, type RunOutcome } from "./lease-writes.js";
+import { queueKey, type QueueHints, type QueuePosition } from "./queue-hints.js";
 
 /** One report: the run finished, and whether its session wants a replacement. */
 export interface Report extends Completion {
@@ -32,16 +40,41 @@ export interface Reported {
 
 type Row = ClaimedRow & { done: { n: number; id: string; status: string }[]; notified: unknown };
 
-async function reportTogether(sql: Sql, tenantId: string, workflowIds: readonly string[], reports: readonly Report[]): Promise<Reported[]> {
-  const parameters = {
+type ReportParameters = ReturnType<typeof completionValues> & {
+  nextWorkerIds: (string | null)[];
+  nextLeaseMs: (number | null)[];
+};
+
+/** The statement claiming from `start` (from the head when undefined), and its values. */
+function statementOf(start: QueuePosition | undefined, workflowIds: readonly string[], parameters: ReportParameters): [string, unknown[]] {
+  if (start === undefined)
+    return workflowIds.length === 0
+      ? [completeAndClaimAnyStatement.text, completeAndClaimAnyStatement.values(parameters)]
+      : [completeAndClaimOnlyStatement.text, completeAndClaimOnlyStatement.values({ ...parameters, workflowIds })];
+  const hinted = { ...parameters, ...hintValues(start) };
+  return workflowIds.length === 0
+    ? [completeAndClaimAnyHintedStatement.text, completeAndClaimAnyHintedStatement.values(hinted)]
+    : [completeAndClaimOnlyHintedStatement.text, completeAndClaimOnlyHintedStatement.values({ ...hinted, workflowIds })];
+}
+
+async function reportTogether(
+  sql: Sql,
+  hints: QueueHints,
+  tenantId: string,
+  workflowIds: readonly string[],
+  reports: readonly Report[],
+): Promise<Reported[]> {
+  const parameters: ReportParameters = {
     ...completionValues(tenantId, reports),
     nextWorkerIds: reports.map((report) => report.next?.workerId ?? null),
     nextLeaseMs: reports.map((report) => report.next?.leaseMs ?? null),
   };
-  const rows =
-    workflowIds.length === 0
-      ? await sql.query<Row>(completeAndClaimAnyStatement.text, completeAndClaimAnyStatement.values(parameters))
-      : await sql.query<Row>(completeAndClaimOnlyStatement.text, completeAndClaimOnlyStatement.values({ ...parameters, workflowIds }));
+  const queue = queueKey(tenantId, workflowIds);
+  const rows = await sql.query<Row>(...statementOf(hints.startOf(queue), workflowIds, parameters));
+  hints.claimed(
+    queue,
+    rows.flatMap((row) => (row.id === null ? [] : [positionOf(row)])),
+  );
   const outcomes: (RunOutcome | undefined)[] = reports.map(() => undefined);
   const leases: (LeaseRecord | undefined)[] = reports.map(() => undefined);
   for (const done of rows[0]?.done ?? []) outcomes[Number(done.n) - 1] = { id: done.id, status: done.status };
@@ -63,16 +96,16 @@ export interface ReportCompleter {
 /** Reports of one statement at most. */
 const maxReportsPerStatement = 64;
 
-/** A ReportCompleter over `sql`. Reports are grouped by tenant and workflow set. */
-export function createReportCompleter(sql: Sql): ReportCompleter {
+/** A ReportCompleter over `sql`, claiming from `hints`. Reports are grouped by tenant and workflow set. */
+export function createReportCompleter(sql: Sql, hints: QueueHints): ReportCompleter {
   const batcher = createStatementBatcher<{ tenantId: string; workflowIds: readonly string[] }, Report, Reported>(
     maxReportsPerStatement,
-    (group, reports) => reportTogether(sql, group.tenantId, group.workflowIds, reports),
+    (group, reports) => reportTogether(sql, hints, group.tenantId, group.workflowIds, reports),
   );
   return {
     report: (tenantId, workflowIds, report) => {
       const sorted = [...workflowIds].sort();
-      return batcher.submit(`${tenantId}/${sorted.join(",")}`, { tenantId, workflowIds: sorted }, report);
+      return batcher.submit(queueKey(tenantId, sorted), { tenantId, workflowIds: sorted }, report);
     },
   };
 }

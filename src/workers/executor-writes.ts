@@ -27,6 +27,7 @@ import {
   type InterruptRecord,
   type InterruptRequest,
 } from "./lease-writes.js";
+import { createQueueHints } from "./queue-hints.js";
 import { reportRunEvents } from "./report-events.js";
 
 /** Every write an executor makes, and what its streams share. */
@@ -66,11 +67,13 @@ export interface ExecutorWrites {
 }
 
 /** The executor side of one process, over its database and event hub. */
-export function createExecutorWrites(app: Pick<AppContext, "database" | "hub">): ExecutorWrites {
+export function createExecutorWrites(app: Pick<AppContext, "database" | "hub" | "claimHeadScanMs">): ExecutorWrites {
   const sql = app.database.sql;
-  const claimer = createClaimer(app.database.workerSql);
+  // Claims and completions with a replacement take runs from the same queues: one set of hints.
+  const hints = createQueueHints({ headScanMs: app.claimHeadScanMs });
+  const claimer = createClaimer(app.database.workerSql, hints);
   const completer = createCompleter(app.database.workerSql);
-  const reports = createReportCompleter(app.database.workerSql);
+  const reports = createReportCompleter(app.database.workerSql, hints);
   const board = createFinishBoard();
   // A finished run frees its stream's slot at once (see assignment-stream.ts).
   const finished = <T extends { id: string }>(run: T): T => {

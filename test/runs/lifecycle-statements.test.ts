@@ -25,7 +25,7 @@ describe("the lifecycle statements", () => {
     const sections = Object.entries(modules).flatMap(([module, exports]) =>
       statementsOf(exports).map(([name, text]) => `-- ${module}.${name}\n${text.trim()};\n`),
     );
-    expect(sections.length).toBe(21);
+    expect(sections.length).toBe(25);
     await expect(sections.join("\n")).toMatchFileSnapshot("__snapshots__/lifecycle-statements.sql");
   });
 });

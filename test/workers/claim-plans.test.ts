@@ -11,6 +11,7 @@ import pg from "pg";
 import { openDatabase, withExecutorSettings } from "../../src/db/database.js";
 import { claimCtes, claimedColumns } from "../../src/runs/lifecycle/claim-statements.js";
 import { createClaimer } from "../../src/workers/claim-runs.js";
+import { createQueueHints } from "../../src/workers/queue-hints.js";
 import { createTestDatabase } from "../support/test-database.js";
 
 const tenantId = "01a21000-0000-7000-8000-0000000000c1";
@@ -72,7 +73,7 @@ describe("the claim's plan after an ANALYZE that saw no queued run", () => {
       const defaultPlan = await claimPlan(url);
       expect(defaultPlan).toContain("Index Scan runs_ready_due");
 
-      const claimer = createClaimer(database.workerSql);
+      const claimer = createClaimer(database.workerSql, createQueueHints({ headScanMs: 1000 }));
       const leases = await claimer.claim(tenantId, { workerId: "w", workflowIds: [workflowId], maxRuns: 12, leaseMs: 30_000 });
       expect(leases.map((lease) => lease.priority)).toEqual([...Array<number>(10).fill(5), 0, 0]);
     } finally {

@@ -4,7 +4,7 @@
  * also claims a replacement per completed run in the same statement.
  */
 import { runColumns } from "../run-record.js";
-import { claimSteps, claimedColumns } from "./claim-statements.js";
+import { claimSteps, claimedColumns, hintParameters } from "./claim-statements.js";
 import { namedStatement } from "./named-statement.js";
 import { notifyExpression } from "./notify-channel.js";
 import { currentLease, setClause, statusEvent } from "./transition-sql.js";
@@ -64,10 +64,10 @@ const replacementSlots = `
 
 const replacements = { ...completion, nextWorkerIds: "text[]", nextLeaseMs: "bigint[]" } as const;
 
-function completeAndClaim(filter: "any" | "only"): string {
+function completeAndClaim(filter: "any" | "only", hinted = false): string {
   return `
     with ${completionSteps()}, dn as (select ${notifyExpression("d")} from d),
-    ${claimSteps(filter, true, replacementSlots)}
+    ${claimSteps(filter, true, replacementSlots, hinted)}
     select done.done, done.notified, claimed.*
     from (
       select coalesce(jsonb_agg(jsonb_build_object('n', d.n, 'id', d.id, 'status', d.status)), '[]'::jsonb) as done,
@@ -85,3 +85,10 @@ function completeAndClaim(filter: "any" | "only"): string {
 export const completeAndClaimAnyStatement = namedStatement(replacements, completeAndClaim("any"));
 /** As completeAndClaimAnyStatement, replacements of :workflowIds only. */
 export const completeAndClaimOnlyStatement = namedStatement({ ...replacements, workflowIds: "uuid[]" }, completeAndClaim("only"));
+/** completeAndClaimAnyStatement with its replacements claimed from a hint (claim-statements.ts). */
+export const completeAndClaimAnyHintedStatement = namedStatement({ ...replacements, ...hintParameters }, completeAndClaim("any", true));
+/** completeAndClaimOnlyStatement with its replacements claimed from a hint. */
+export const completeAndClaimOnlyHintedStatement = namedStatement(
+  { ...replacements, workflowIds: "uuid[]", ...hintParameters },
+  completeAndClaim("only", true),
+);

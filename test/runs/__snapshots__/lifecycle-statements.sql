@@ -495,7 +495,78 @@ with
   r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
   r.webhook_intermediate, r.schedule_time, r.create_time, r.update_time, r.start_time,
   r.end_time, r.last_sequence, r.result, r.error, r.interrupt, r.rerun_of,
-  (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug, r.lease_id, r.lease_expire_time, r.resume_input, r.slot, pg_notify('runline_run_events', r.tenant_id::text || '/' || r.id::text || '/' || r.last_sequence::text) from r;
+  (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug, r.lease_id, r.lease_expire_time, r.resume_input, r.slot,
+  (extract(epoch from r.ready_time) * 1000000)::int8 as queue_ready_micros, pg_notify('runline_run_events', r.tenant_id::text || '/' || r.id::text || '/' || r.last_sequence::text) from r;
+
+-- claims.claimAnyHintedStatement
+with 
+    slot as (select s.n, s.worker_id, s.lease_ms from unnest($2::text[], $3::bigint[]) with ordinality as s(worker_id, lease_ms, n)), above as (
+      select r.tenant_id, r.id, r.priority, r.ready_time from runs r
+      where r.tenant_id = $1::uuid and r.status = 'QUEUED' and r.ready_time <= now()  and r.priority > $4::int4
+        and not exists (select 1 from workflows w where w.tenant_id = $1::uuid and w.concurrency_limit > 0 )
+      order by r.priority desc, r.ready_time, r.id
+      limit (select count(*) from slot)
+      for update skip locked
+    ), at as (
+      select r.tenant_id, r.id, r.priority, r.ready_time from runs r
+      where r.tenant_id = $1::uuid and r.status = 'QUEUED' and r.ready_time <= now()  and r.priority = $4::int4 and (r.ready_time, r.id) >= ((timestamptz 'epoch' + $5::int8 * interval '1 microsecond'), $6::uuid)
+        and not exists (select 1 from workflows w where w.tenant_id = $1::uuid and w.concurrency_limit > 0 )
+      order by r.priority desc, r.ready_time, r.id
+      limit (select count(*) from slot) - (select count(*) from above)
+      for update skip locked
+    ), head as (
+      select r.tenant_id, r.id, r.priority, r.ready_time from runs r
+      where r.tenant_id = $1::uuid and r.status = 'QUEUED' and r.ready_time <= now()  and r.id not in (select id from above union all select id from at)
+        and not exists (select 1 from workflows w where w.tenant_id = $1::uuid and w.concurrency_limit > 0 )
+      order by r.priority desc, r.ready_time, r.id
+      limit (select count(*) from slot) - (select count(*) from above) - (select count(*) from at)
+      for update skip locked
+    ), c0 as (select * from above union all select * from at union all select * from head), c as (
+      select c0.tenant_id, c0.id, row_number() over (order by c0.priority desc, c0.ready_time, c0.id) as n from c0
+    ), r as (
+      update runs r set
+        status = 'RUNNING',
+      attempt = r.attempt + 1,
+      lease_id = gen_random_uuid(),
+      lease_duration_ms = slot.lease_ms,
+      lease_expire_time = now() + slot.lease_ms * interval '1 millisecond',
+      worker_id = slot.worker_id,
+      start_time = coalesce(r.start_time, now()),
+      deadline_time = coalesce(r.deadline_time, now() + least(r.timeout_ms, 315576000000000) * interval '1 millisecond'),
+      cancel_requested = false,
+      update_time = now(),
+      last_sequence = r.last_sequence + 1
+      from c join slot on slot.n = c.n
+      where r.tenant_id = c.tenant_id and r.id = c.id
+      returning r.*, c.n as slot
+    ), e as (
+    insert into run_events (tenant_id, run_id, sequence, type, status, data)
+    select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('attempt', attempt, 'workerId', worker_id) from r
+  ), ec as (
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence,
+      to_jsonb(r) as row
+    from r r
+    where r.webhook_url is not null
+      and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
+    union all
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, to_jsonb(r)
+    from r r
+    join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
+    where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
+      and (cardinality(ep.workflow_ids) = 0 or r.workflow_id = any(ep.workflow_ids))
+      and r.labels @> ep.labels
+  ), ed as (
+    insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence, c.row
+    from ec c
+    where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
+  ) select 
+  r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
+  r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
+  r.webhook_intermediate, r.schedule_time, r.create_time, r.update_time, r.start_time,
+  r.end_time, r.last_sequence, r.result, r.error, r.interrupt, r.rerun_of,
+  (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug, r.lease_id, r.lease_expire_time, r.resume_input, r.slot,
+  (extract(epoch from r.ready_time) * 1000000)::int8 as queue_ready_micros, pg_notify('runline_run_events', r.tenant_id::text || '/' || r.id::text || '/' || r.last_sequence::text) from r;
 
 -- claims.claimOnlyStatement
 with 
@@ -550,7 +621,78 @@ with
   r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
   r.webhook_intermediate, r.schedule_time, r.create_time, r.update_time, r.start_time,
   r.end_time, r.last_sequence, r.result, r.error, r.interrupt, r.rerun_of,
-  (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug, r.lease_id, r.lease_expire_time, r.resume_input, r.slot, pg_notify('runline_run_events', r.tenant_id::text || '/' || r.id::text || '/' || r.last_sequence::text) from r;
+  (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug, r.lease_id, r.lease_expire_time, r.resume_input, r.slot,
+  (extract(epoch from r.ready_time) * 1000000)::int8 as queue_ready_micros, pg_notify('runline_run_events', r.tenant_id::text || '/' || r.id::text || '/' || r.last_sequence::text) from r;
+
+-- claims.claimOnlyHintedStatement
+with 
+    slot as (select s.n, s.worker_id, s.lease_ms from unnest($2::text[], $3::bigint[]) with ordinality as s(worker_id, lease_ms, n)), above as (
+      select r.tenant_id, r.id, r.priority, r.ready_time from runs r
+      where r.tenant_id = $1::uuid and r.status = 'QUEUED' and r.ready_time <= now() and r.workflow_id = any($4::uuid[]) and r.priority > $5::int4
+        and not exists (select 1 from workflows w where w.tenant_id = $1::uuid and w.concurrency_limit > 0 and w.id = any($4::uuid[]))
+      order by r.priority desc, r.ready_time, r.id
+      limit (select count(*) from slot)
+      for update skip locked
+    ), at as (
+      select r.tenant_id, r.id, r.priority, r.ready_time from runs r
+      where r.tenant_id = $1::uuid and r.status = 'QUEUED' and r.ready_time <= now() and r.workflow_id = any($4::uuid[]) and r.priority = $5::int4 and (r.ready_time, r.id) >= ((timestamptz 'epoch' + $6::int8 * interval '1 microsecond'), $7::uuid)
+        and not exists (select 1 from workflows w where w.tenant_id = $1::uuid and w.concurrency_limit > 0 and w.id = any($4::uuid[]))
+      order by r.priority desc, r.ready_time, r.id
+      limit (select count(*) from slot) - (select count(*) from above)
+      for update skip locked
+    ), head as (
+      select r.tenant_id, r.id, r.priority, r.ready_time from runs r
+      where r.tenant_id = $1::uuid and r.status = 'QUEUED' and r.ready_time <= now() and r.workflow_id = any($4::uuid[]) and r.id not in (select id from above union all select id from at)
+        and not exists (select 1 from workflows w where w.tenant_id = $1::uuid and w.concurrency_limit > 0 and w.id = any($4::uuid[]))
+      order by r.priority desc, r.ready_time, r.id
+      limit (select count(*) from slot) - (select count(*) from above) - (select count(*) from at)
+      for update skip locked
+    ), c0 as (select * from above union all select * from at union all select * from head), c as (
+      select c0.tenant_id, c0.id, row_number() over (order by c0.priority desc, c0.ready_time, c0.id) as n from c0
+    ), r as (
+      update runs r set
+        status = 'RUNNING',
+      attempt = r.attempt + 1,
+      lease_id = gen_random_uuid(),
+      lease_duration_ms = slot.lease_ms,
+      lease_expire_time = now() + slot.lease_ms * interval '1 millisecond',
+      worker_id = slot.worker_id,
+      start_time = coalesce(r.start_time, now()),
+      deadline_time = coalesce(r.deadline_time, now() + least(r.timeout_ms, 315576000000000) * interval '1 millisecond'),
+      cancel_requested = false,
+      update_time = now(),
+      last_sequence = r.last_sequence + 1
+      from c join slot on slot.n = c.n
+      where r.tenant_id = c.tenant_id and r.id = c.id
+      returning r.*, c.n as slot
+    ), e as (
+    insert into run_events (tenant_id, run_id, sequence, type, status, data)
+    select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('attempt', attempt, 'workerId', worker_id) from r
+  ), ec as (
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence,
+      to_jsonb(r) as row
+    from r r
+    where r.webhook_url is not null
+      and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
+    union all
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, to_jsonb(r)
+    from r r
+    join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
+    where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
+      and (cardinality(ep.workflow_ids) = 0 or r.workflow_id = any(ep.workflow_ids))
+      and r.labels @> ep.labels
+  ), ed as (
+    insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence, c.row
+    from ec c
+    where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
+  ) select 
+  r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
+  r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
+  r.webhook_intermediate, r.schedule_time, r.create_time, r.update_time, r.start_time,
+  r.end_time, r.last_sequence, r.result, r.error, r.interrupt, r.rerun_of,
+  (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug, r.lease_id, r.lease_expire_time, r.resume_input, r.slot,
+  (extract(epoch from r.ready_time) * 1000000)::int8 as queue_ready_micros, pg_notify('runline_run_events', r.tenant_id::text || '/' || r.id::text || '/' || r.last_sequence::text) from r;
 
 -- claims.claimOnlyUnguardedStatement
 with 
@@ -605,7 +747,8 @@ with
   r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
   r.webhook_intermediate, r.schedule_time, r.create_time, r.update_time, r.start_time,
   r.end_time, r.last_sequence, r.result, r.error, r.interrupt, r.rerun_of,
-  (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug, r.lease_id, r.lease_expire_time, r.resume_input, r.slot, pg_notify('runline_run_events', r.tenant_id::text || '/' || r.id::text || '/' || r.last_sequence::text) from r;
+  (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug, r.lease_id, r.lease_expire_time, r.resume_input, r.slot,
+  (extract(epoch from r.ready_time) * 1000000)::int8 as queue_ready_micros, pg_notify('runline_run_events', r.tenant_id::text || '/' || r.id::text || '/' || r.last_sequence::text) from r;
 
 -- claims.claimExceptStatement
 with 
@@ -660,7 +803,8 @@ with
   r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
   r.webhook_intermediate, r.schedule_time, r.create_time, r.update_time, r.start_time,
   r.end_time, r.last_sequence, r.result, r.error, r.interrupt, r.rerun_of,
-  (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug, r.lease_id, r.lease_expire_time, r.resume_input, r.slot, pg_notify('runline_run_events', r.tenant_id::text || '/' || r.id::text || '/' || r.last_sequence::text) from r;
+  (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug, r.lease_id, r.lease_expire_time, r.resume_input, r.slot,
+  (extract(epoch from r.ready_time) * 1000000)::int8 as queue_ready_micros, pg_notify('runline_run_events', r.tenant_id::text || '/' || r.id::text || '/' || r.last_sequence::text) from r;
 
 -- completions.completeStatement
 with 
@@ -823,7 +967,8 @@ with
   r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
   r.webhook_intermediate, r.schedule_time, r.create_time, r.update_time, r.start_time,
   r.end_time, r.last_sequence, r.result, r.error, r.interrupt, r.rerun_of,
-  (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug, r.lease_id, r.lease_expire_time, r.resume_input, r.slot, pg_notify('runline_run_events', r.tenant_id::text || '/' || r.id::text || '/' || r.last_sequence::text) from r) claimed on true;
+  (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug, r.lease_id, r.lease_expire_time, r.resume_input, r.slot,
+  (extract(epoch from r.ready_time) * 1000000)::int8 as queue_ready_micros, pg_notify('runline_run_events', r.tenant_id::text || '/' || r.id::text || '/' || r.last_sequence::text) from r) claimed on true;
 
 -- completions.completeAndClaimOnlyStatement
 with 
@@ -933,7 +1078,258 @@ with
   r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
   r.webhook_intermediate, r.schedule_time, r.create_time, r.update_time, r.start_time,
   r.end_time, r.last_sequence, r.result, r.error, r.interrupt, r.rerun_of,
-  (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug, r.lease_id, r.lease_expire_time, r.resume_input, r.slot, pg_notify('runline_run_events', r.tenant_id::text || '/' || r.id::text || '/' || r.last_sequence::text) from r) claimed on true;
+  (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug, r.lease_id, r.lease_expire_time, r.resume_input, r.slot,
+  (extract(epoch from r.ready_time) * 1000000)::int8 as queue_ready_micros, pg_notify('runline_run_events', r.tenant_id::text || '/' || r.id::text || '/' || r.last_sequence::text) from r) claimed on true;
+
+-- completions.completeAndClaimAnyHintedStatement
+with 
+    i as (
+      select * from unnest($2::uuid[], $3::uuid[], $4::jsonb[]) with ordinality as i(id, lease_id, output, n)
+    ), t as (
+      select l.id, i.output, i.n from i cross join lateral (
+        select r.id, r.lease_id, r.status, r.lease_expire_time from runs r
+        where r.tenant_id = $1::uuid and r.id = i.id
+        for update
+        offset 0
+      ) l
+      where l.lease_id = i.lease_id and l.status in ('RUNNING', 'CANCELLING') and l.lease_expire_time > now()
+    ), d as (
+      update runs r set
+        status = case when r.status = 'CANCELLING' then 'CANCELLED' else 'SUCCEEDED' end,
+      result = case when r.status = 'CANCELLING' then null else t.output end,
+      end_time = now(),
+      lease_id = null,
+      lease_expire_time = null,
+      update_time = now(),
+      last_sequence = r.last_sequence + 1
+      from t
+      where r.tenant_id = $1::uuid and r.id = t.id
+      returning r.*, t.n
+    ), de as (
+    insert into run_events (tenant_id, run_id, sequence, type, status, data)
+    select tenant_id, id, last_sequence, 'status', status, null from d
+  ), dec as (
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence,
+      to_jsonb(r) as row
+    from d r
+    where r.webhook_url is not null
+      and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
+    union all
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, to_jsonb(r)
+    from d r
+    join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
+    where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
+      and (cardinality(ep.workflow_ids) = 0 or r.workflow_id = any(ep.workflow_ids))
+      and r.labels @> ep.labels
+  ), ded as (
+    insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence, c.row
+    from dec c
+    where (select count(pg_notify('runline_webhooks', '')) from (select from dec limit 1) one) >= 0
+  ), dn as (select pg_notify('runline_run_events', d.tenant_id::text || '/' || d.id::text || '/' || d.last_sequence::text) from d),
+    
+    slot as (
+  select row_number() over (order by d.n) as n, s.worker_id, s.lease_ms
+  from d join unnest($5::text[], $6::bigint[]) with ordinality as s(worker_id, lease_ms, k) on s.k = d.n
+  where s.worker_id is not null), above as (
+      select r.tenant_id, r.id, r.priority, r.ready_time from runs r
+      where r.tenant_id = $1::uuid and r.status = 'QUEUED' and r.ready_time <= now()  and r.priority > $7::int4
+        and not exists (select 1 from workflows w where w.tenant_id = $1::uuid and w.concurrency_limit > 0 )
+      order by r.priority desc, r.ready_time, r.id
+      limit (select count(*) from slot)
+      for update skip locked
+    ), at as (
+      select r.tenant_id, r.id, r.priority, r.ready_time from runs r
+      where r.tenant_id = $1::uuid and r.status = 'QUEUED' and r.ready_time <= now()  and r.priority = $7::int4 and (r.ready_time, r.id) >= ((timestamptz 'epoch' + $8::int8 * interval '1 microsecond'), $9::uuid)
+        and not exists (select 1 from workflows w where w.tenant_id = $1::uuid and w.concurrency_limit > 0 )
+      order by r.priority desc, r.ready_time, r.id
+      limit (select count(*) from slot) - (select count(*) from above)
+      for update skip locked
+    ), head as (
+      select r.tenant_id, r.id, r.priority, r.ready_time from runs r
+      where r.tenant_id = $1::uuid and r.status = 'QUEUED' and r.ready_time <= now()  and r.id not in (select id from above union all select id from at)
+        and not exists (select 1 from workflows w where w.tenant_id = $1::uuid and w.concurrency_limit > 0 )
+      order by r.priority desc, r.ready_time, r.id
+      limit (select count(*) from slot) - (select count(*) from above) - (select count(*) from at)
+      for update skip locked
+    ), c0 as (select * from above union all select * from at union all select * from head), c as (
+      select c0.tenant_id, c0.id, row_number() over (order by c0.priority desc, c0.ready_time, c0.id) as n from c0
+    ), r as (
+      update runs r set
+        status = 'RUNNING',
+      attempt = r.attempt + 1,
+      lease_id = gen_random_uuid(),
+      lease_duration_ms = slot.lease_ms,
+      lease_expire_time = now() + slot.lease_ms * interval '1 millisecond',
+      worker_id = slot.worker_id,
+      start_time = coalesce(r.start_time, now()),
+      deadline_time = coalesce(r.deadline_time, now() + least(r.timeout_ms, 315576000000000) * interval '1 millisecond'),
+      cancel_requested = false,
+      update_time = now(),
+      last_sequence = r.last_sequence + 1
+      from c join slot on slot.n = c.n
+      where r.tenant_id = c.tenant_id and r.id = c.id
+      returning r.*, c.n as slot
+    ), e as (
+    insert into run_events (tenant_id, run_id, sequence, type, status, data)
+    select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('attempt', attempt, 'workerId', worker_id) from r
+  ), ec as (
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence,
+      to_jsonb(r) as row
+    from r r
+    where r.webhook_url is not null
+      and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
+    union all
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, to_jsonb(r)
+    from r r
+    join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
+    where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
+      and (cardinality(ep.workflow_ids) = 0 or r.workflow_id = any(ep.workflow_ids))
+      and r.labels @> ep.labels
+  ), ed as (
+    insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence, c.row
+    from ec c
+    where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
+  )
+    select done.done, done.notified, claimed.*
+    from (
+      select coalesce(jsonb_agg(jsonb_build_object('n', d.n, 'id', d.id, 'status', d.status)), '[]'::jsonb) as done,
+        (select count(*) from dn) as notified
+      from d
+    ) done
+    left join (select 
+  r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
+  r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
+  r.webhook_intermediate, r.schedule_time, r.create_time, r.update_time, r.start_time,
+  r.end_time, r.last_sequence, r.result, r.error, r.interrupt, r.rerun_of,
+  (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug, r.lease_id, r.lease_expire_time, r.resume_input, r.slot,
+  (extract(epoch from r.ready_time) * 1000000)::int8 as queue_ready_micros, pg_notify('runline_run_events', r.tenant_id::text || '/' || r.id::text || '/' || r.last_sequence::text) from r) claimed on true;
+
+-- completions.completeAndClaimOnlyHintedStatement
+with 
+    i as (
+      select * from unnest($2::uuid[], $3::uuid[], $4::jsonb[]) with ordinality as i(id, lease_id, output, n)
+    ), t as (
+      select l.id, i.output, i.n from i cross join lateral (
+        select r.id, r.lease_id, r.status, r.lease_expire_time from runs r
+        where r.tenant_id = $1::uuid and r.id = i.id
+        for update
+        offset 0
+      ) l
+      where l.lease_id = i.lease_id and l.status in ('RUNNING', 'CANCELLING') and l.lease_expire_time > now()
+    ), d as (
+      update runs r set
+        status = case when r.status = 'CANCELLING' then 'CANCELLED' else 'SUCCEEDED' end,
+      result = case when r.status = 'CANCELLING' then null else t.output end,
+      end_time = now(),
+      lease_id = null,
+      lease_expire_time = null,
+      update_time = now(),
+      last_sequence = r.last_sequence + 1
+      from t
+      where r.tenant_id = $1::uuid and r.id = t.id
+      returning r.*, t.n
+    ), de as (
+    insert into run_events (tenant_id, run_id, sequence, type, status, data)
+    select tenant_id, id, last_sequence, 'status', status, null from d
+  ), dec as (
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence,
+      to_jsonb(r) as row
+    from d r
+    where r.webhook_url is not null
+      and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
+    union all
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, to_jsonb(r)
+    from d r
+    join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
+    where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
+      and (cardinality(ep.workflow_ids) = 0 or r.workflow_id = any(ep.workflow_ids))
+      and r.labels @> ep.labels
+  ), ded as (
+    insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence, c.row
+    from dec c
+    where (select count(pg_notify('runline_webhooks', '')) from (select from dec limit 1) one) >= 0
+  ), dn as (select pg_notify('runline_run_events', d.tenant_id::text || '/' || d.id::text || '/' || d.last_sequence::text) from d),
+    
+    slot as (
+  select row_number() over (order by d.n) as n, s.worker_id, s.lease_ms
+  from d join unnest($5::text[], $6::bigint[]) with ordinality as s(worker_id, lease_ms, k) on s.k = d.n
+  where s.worker_id is not null), above as (
+      select r.tenant_id, r.id, r.priority, r.ready_time from runs r
+      where r.tenant_id = $1::uuid and r.status = 'QUEUED' and r.ready_time <= now() and r.workflow_id = any($7::uuid[]) and r.priority > $8::int4
+        and not exists (select 1 from workflows w where w.tenant_id = $1::uuid and w.concurrency_limit > 0 and w.id = any($7::uuid[]))
+      order by r.priority desc, r.ready_time, r.id
+      limit (select count(*) from slot)
+      for update skip locked
+    ), at as (
+      select r.tenant_id, r.id, r.priority, r.ready_time from runs r
+      where r.tenant_id = $1::uuid and r.status = 'QUEUED' and r.ready_time <= now() and r.workflow_id = any($7::uuid[]) and r.priority = $8::int4 and (r.ready_time, r.id) >= ((timestamptz 'epoch' + $9::int8 * interval '1 microsecond'), $10::uuid)
+        and not exists (select 1 from workflows w where w.tenant_id = $1::uuid and w.concurrency_limit > 0 and w.id = any($7::uuid[]))
+      order by r.priority desc, r.ready_time, r.id
+      limit (select count(*) from slot) - (select count(*) from above)
+      for update skip locked
+    ), head as (
+      select r.tenant_id, r.id, r.priority, r.ready_time from runs r
+      where r.tenant_id = $1::uuid and r.status = 'QUEUED' and r.ready_time <= now() and r.workflow_id = any($7::uuid[]) and r.id not in (select id from above union all select id from at)
+        and not exists (select 1 from workflows w where w.tenant_id = $1::uuid and w.concurrency_limit > 0 and w.id = any($7::uuid[]))
+      order by r.priority desc, r.ready_time, r.id
+      limit (select count(*) from slot) - (select count(*) from above) - (select count(*) from at)
+      for update skip locked
+    ), c0 as (select * from above union all select * from at union all select * from head), c as (
+      select c0.tenant_id, c0.id, row_number() over (order by c0.priority desc, c0.ready_time, c0.id) as n from c0
+    ), r as (
+      update runs r set
+        status = 'RUNNING',
+      attempt = r.attempt + 1,
+      lease_id = gen_random_uuid(),
+      lease_duration_ms = slot.lease_ms,
+      lease_expire_time = now() + slot.lease_ms * interval '1 millisecond',
+      worker_id = slot.worker_id,
+      start_time = coalesce(r.start_time, now()),
+      deadline_time = coalesce(r.deadline_time, now() + least(r.timeout_ms, 315576000000000) * interval '1 millisecond'),
+      cancel_requested = false,
+      update_time = now(),
+      last_sequence = r.last_sequence + 1
+      from c join slot on slot.n = c.n
+      where r.tenant_id = c.tenant_id and r.id = c.id
+      returning r.*, c.n as slot
+    ), e as (
+    insert into run_events (tenant_id, run_id, sequence, type, status, data)
+    select tenant_id, id, last_sequence, 'status', status, jsonb_build_object('attempt', attempt, 'workerId', worker_id) from r
+  ), ec as (
+    select r.tenant_id, r.id as run_id, null::uuid as endpoint_id, r.webhook_url as url, r.status, r.last_sequence,
+      to_jsonb(r) as row
+    from r r
+    where r.webhook_url is not null
+      and (r.webhook_intermediate or r.status in ('SUCCEEDED', 'FAILED', 'CANCELLED', 'TIMED_OUT', 'INTERRUPTED'))
+    union all
+    select r.tenant_id, r.id, ep.id, ep.url, r.status, r.last_sequence, to_jsonb(r)
+    from r r
+    join webhook_endpoints ep on ep.tenant_id = r.tenant_id and not ep.disabled
+    where (cardinality(ep.event_types) = 0 or 'run.' || lower(r.status) = any(ep.event_types))
+      and (cardinality(ep.workflow_ids) = 0 or r.workflow_id = any(ep.workflow_ids))
+      and r.labels @> ep.labels
+  ), ed as (
+    insert into webhook_deliveries (tenant_id, id, run_id, endpoint_id, url, type, sequence, payload)
+    select c.tenant_id, gen_random_uuid(), c.run_id, c.endpoint_id, c.url, 'run.' || lower(c.status), c.last_sequence, c.row
+    from ec c
+    where (select count(pg_notify('runline_webhooks', '')) from (select from ec limit 1) one) >= 0
+  )
+    select done.done, done.notified, claimed.*
+    from (
+      select coalesce(jsonb_agg(jsonb_build_object('n', d.n, 'id', d.id, 'status', d.status)), '[]'::jsonb) as done,
+        (select count(*) from dn) as notified
+      from d
+    ) done
+    left join (select 
+  r.tenant_id, r.id, r.workflow_id, r.workflow_version, r.status, r.input, r.labels, r.attempt,
+  r.max_attempts, r.priority, r.timeout_ms, r.created_by, r.idempotency_key, r.webhook_url,
+  r.webhook_intermediate, r.schedule_time, r.create_time, r.update_time, r.start_time,
+  r.end_time, r.last_sequence, r.result, r.error, r.interrupt, r.rerun_of,
+  (select w.slug from workflows w where w.tenant_id = r.tenant_id and w.id = r.workflow_id) as workflow_slug, r.lease_id, r.lease_expire_time, r.resume_input, r.slot,
+  (extract(epoch from r.ready_time) * 1000000)::int8 as queue_ready_micros, pg_notify('runline_run_events', r.tenant_id::text || '/' || r.id::text || '/' || r.last_sequence::text) from r) claimed on true;
 
 -- sweeps.expireLeasesStatement
 with x as (
