@@ -5,7 +5,13 @@
  * (`FinishBoard`). Finishing a run wakes its stream at once, so the next claim follows
  * the completion without a poll. What memory cannot see (a finish through another
  * replica, a lease that expired) is corrected from the database whenever the stream has
- * been full for `recountMs`.
+ * been full for `recountMs`: by looking up the runs it holds by primary key. Only the
+ * stream's first count reads every active run of its worker id (runs it holds from an
+ * earlier session count against it); runs claimed under the same worker id elsewhere
+ * after that are not counted. The tenant's active runs are not read again because their
+ * index (runs_active_by_workflow) keeps an entry for every run that was active since
+ * the oldest snapshot: while a long transaction holds the horizon, reading it grew from
+ * 0.1 to 5 ms a recount (bench/RESULTS.md, "held-vacuum").
  *
  * Leases claimed after the executor went away are handed back (ReleaseRun's statement),
  * so a closed stream never strands a run until its lease expires.
@@ -57,6 +63,12 @@ export interface AssignmentDeps {
 
 // runs_active_by_workflow does not cover worker_id; one executor's active runs are few.
 const activeOfWorker = `select id from runs where tenant_id = $1::uuid and worker_id = $2::text and status in ('RUNNING', 'CANCELLING')`;
+// runs primary key: which of the runs the stream holds are still its worker's and active.
+// The checks stay outside the lookup (`offset 0`): inside, the planner may prefer
+// runs_active_by_workflow, whose predicate they match (as completion-statements.ts found).
+const stillActive = `
+  select h.id from (select id, worker_id, status from runs where tenant_id = $1::uuid and id = any($2::uuid[]) offset 0) h
+  where h.worker_id = $3::text and h.status in ('RUNNING', 'CANCELLING')`;
 
 /** How long a full stream trusts its in-memory count before asking the database. */
 const recountMs = 1000;
@@ -70,6 +82,8 @@ const claimWaitMs = 1000;
  */
 export class Assignments {
   private readonly held = new Set<string>();
+  /** Held runs whose completion (and replacement claim) is in flight (beginCompletion). */
+  private readonly completing = new Set<string>();
   private wake: (() => void) | undefined;
   /** While a recount reads the database: what changed meanwhile, applied after it. */
   private changedDuringRecount: { added: Set<string>; removed: Set<string> } | undefined;
@@ -85,13 +99,25 @@ export class Assignments {
     private readonly signal: AbortSignal,
   ) {}
 
-  /** Whether `runId` is one of this executor's unfinished runs, as far as memory knows. */
-  holds(runId: string): boolean {
-    return this.held.has(runId);
+  /**
+   * Whether `runId` is one of this executor's unfinished runs, as far as memory knows;
+   * if so, it stays counted until `swap` or `endCompletion`, whatever a recount finds: its
+   * completion may have claimed a replacement that memory does not hold yet.
+   */
+  beginCompletion(runId: string): boolean {
+    if (!this.held.has(runId)) return false;
+    this.completing.add(runId);
+    return true;
+  }
+
+  /** The completion begun for `runId` ended without a swap (refused, or failed). */
+  endCompletion(runId: string): void {
+    this.completing.delete(runId);
   }
 
   /** `finished` ended; `replacement` (if any) was claimed for its slot. Wakes the loop when the slot is free. */
   swap(finished: string, replacement: LeaseRecord | undefined): void {
+    this.completing.delete(finished);
     this.forget(finished);
     if (replacement !== undefined) this.remember([replacement.id]);
     else this.wake?.();
@@ -111,15 +137,20 @@ export class Assignments {
     this.deps.board.drop([runId]);
   }
 
-  private async recount(): Promise<void> {
+  /** Replaces the in-memory count by the database's: every active run of the worker when `all`, else those held. */
+  private async recount(all: boolean): Promise<void> {
     const changed = { added: new Set<string>(), removed: new Set<string>() };
     this.changedDuringRecount = changed;
     try {
-      const rows = await this.deps.sql.query<{ id: string }>(activeOfWorker, [this.tenantId, this.request.workerId]);
+      const { tenantId, request } = this;
+      const rows = all
+        ? await this.deps.sql.query<{ id: string }>(activeOfWorker, [tenantId, request.workerId])
+        : await this.deps.sql.query<{ id: string }>(stillActive, [tenantId, [...this.held], request.workerId]);
       this.deps.board.drop(this.held);
       this.held.clear();
       for (const row of rows) if (!changed.removed.has(row.id)) this.held.add(row.id);
       for (const runId of changed.added) this.held.add(runId);
+      for (const runId of this.completing) if (!changed.removed.has(runId)) this.held.add(runId);
       this.deps.board.hold([...this.held], this.onFinish);
     } finally {
       this.changedDuringRecount = undefined;
@@ -144,11 +175,11 @@ export class Assignments {
     const abortListener = () => this.wake?.();
     signal.addEventListener("abort", abortListener, { once: true });
     try {
-      await this.recount();
+      await this.recount(true);
       while (!signal.aborted) {
         const room = request.maxRuns - this.held.size;
         if (room <= 0) {
-          if (!(await this.slotFreed()) && !signal.aborted) await this.recount();
+          if (!(await this.slotFreed()) && !signal.aborted) await this.recount(false);
           continue;
         }
         const leases = await claimWithWait(deps.claimer, deps.hub, tenantId, { ...request, maxRuns: room }, claimWaitMs, signal);

@@ -150,7 +150,14 @@ export async function* workSession<M>(
   // A completion of one of this session's runs claims its replacement in the same
   // statement while the session is still assigning; otherwise it only completes.
   const complete = async (message: Extract<SessionMessage, { kind: "complete" }>): Promise<RunOutcome> => {
-    const wantsNext = !assigning.aborted && assignments.holds(message.runId);
+    const wantsNext = !assigning.aborted && assignments.beginCompletion(message.runId);
+    try {
+      return await completeHeld(message, wantsNext);
+    } finally {
+      assignments.endCompletion(message.runId);
+    }
+  };
+  const completeHeld = async (message: Extract<SessionMessage, { kind: "complete" }>, wantsNext: boolean): Promise<RunOutcome> => {
     const { outcome, lease } = await executors.completeAndClaim(
       tenantId,
       message.runId,
