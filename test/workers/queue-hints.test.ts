@@ -130,6 +130,20 @@ describe("claims that start at the queue's hint", () => {
     expect(again.find((lease) => lease.id === expired!.id)?.attempt).toBe(2);
   });
 
+  it("keeps claim order across replicas: each one's hint skips what the other claimed past it", async () => {
+    const at = await queue();
+    const ids = [];
+    for (let n = 0; n < 8; n++) ids.push(await enqueue(at, 600 - n));
+    const one = claimerWithClock().claimer;
+    const other = claimerWithClock().claimer;
+    expect(await claimedIds(one, at, 2)).toEqual(new Set(ids.slice(0, 2)));
+    expect(await claimedIds(other, at, 3)).toEqual(new Set(ids.slice(2, 5)));
+    // `one` goes on from its own hint, past the runs `other` claimed.
+    expect(await claimedIds(one, at)).toEqual(new Set([ids[5]]));
+    expect(await claimedIds(other, at)).toEqual(new Set([ids[6]]));
+    expect(await claimedIds(one, at, 5)).toEqual(new Set([ids[7]]));
+  });
+
   it("reads a bounded number of buffers a claim while a snapshot is held, however many runs were claimed", async () => {
     const at = await queue();
     // Stored in no particular order, as runs created by many callers are: walking the
