@@ -15,13 +15,9 @@
  * caller's deadline, and a token stream's end at its expiry or revocation (checked for
  * every such stream by one timer each second, as token-streams.ts checks each one).
  */
-import { create, fromBinary, fromJsonString, toBinary, toJsonString } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import {
-  StreamRunEventsRequestSchema,
-  StreamRunEventsResponseSchema,
-  type StreamRunEventsRequest,
-} from "../../gen/runline/v1/runs_service_pb.js";
+import { StreamRunEventsRequestSchema, StreamRunEventsResponseSchema } from "../../gen/runline/v1/runs_service_pb.js";
 import type { AppContext } from "../app-context.js";
 import { checkRunAllowed } from "../auth/access-restriction.js";
 import type { Caller } from "../auth/caller.js";
@@ -29,22 +25,15 @@ import { invalidArgument } from "../errors.js";
 import { endsStream, openRunEvents } from "../events/run-event-stream.js";
 import type { TailBatch, TailListener, TailMember } from "../events/shared-tail.js";
 import type { HttpRequest, HttpResponse } from "../http/handler-chain.js";
-import {
-  endPushCall,
-  frameMessage,
-  pushCallOf,
-  readRequestMessage,
-  writePushHead,
-  type PushCall,
-  type PushCodec,
-} from "../http/push-stream.js";
+import { endPushCall, frameMessage, pushCallOf, readRequestMessage, writePushHead, type PushCall } from "../http/push-stream.js";
 import { isResponseClosed, lingerBeforeAnswer, releaseUnreadRequest, waitForDrain } from "../http/transcoding/index.js";
 import type { EventRecord } from "../runs/event-append.js";
 import type { Metrics } from "../metrics/metrics.js";
 import { refusedToken, unverifiableToken } from "./auth-refusals.js";
 import { clientLeft, toConnectError } from "./error-mapping.js";
 import { authenticate, reportCall, requestIdFrom, type ObservedCall } from "./interceptors.js";
-import { eventMessage, runMessage } from "./proto-convert.js";
+import { runMessage } from "./proto-convert.js";
+import { decodeRequest, encodeEvents, encodeResponse, sharedFrame } from "./run-event-frames.js";
 import { requestRefusal } from "./request-validation.js";
 import { streamEndedByShutdown } from "./runs-service.js";
 
@@ -328,36 +317,4 @@ function headerText(request: HttpRequest, name: string): string | null {
 
 function headerOf(stream: PushedStream): Record<string, string> {
   return { "x-request-id": stream.observed.requestId };
-}
-
-/** The request message, or INVALID_ARGUMENT saying why it could not be read. */
-function decodeRequest(bytes: Uint8Array, codec: PushCodec): StreamRunEventsRequest {
-  try {
-    if (codec === "proto") return fromBinary(StreamRunEventsRequestSchema, bytes);
-    const text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-    // Unknown fields are refused, as the router's jsonOptions refuse them (server.ts).
-    return fromJsonString(StreamRunEventsRequestSchema, text, { ignoreUnknownFields: false });
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new ConnectError(`the request message could not be read: ${reason}`, Code.InvalidArgument, undefined, undefined, error);
-  }
-}
-
-function encodeResponse(message: ReturnType<typeof create<typeof StreamRunEventsResponseSchema>>, codec: PushCodec): Uint8Array {
-  return codec === "proto"
-    ? toBinary(StreamRunEventsResponseSchema, message)
-    : Buffer.from(toJsonString(StreamRunEventsResponseSchema, message), "utf8");
-}
-
-/** One message of events, framed. */
-function encodeEvents(events: readonly EventRecord[], codec: PushCodec): Uint8Array {
-  return frameMessage(encodeResponse(create(StreamRunEventsResponseSchema, { events: events.map(eventMessage) }), codec));
-}
-
-/** The batch's frame in `codec`, made by the first stream that needs it and reused by the rest. */
-function sharedFrame(batch: TailBatch, codec: PushCodec): Uint8Array {
-  const key = `runline.v1.StreamRunEventsResponse/${codec}`;
-  let frame = batch.derived.get(key) as Uint8Array | undefined;
-  if (frame === undefined) batch.derived.set(key, (frame = encodeEvents(batch.events, codec)));
-  return frame;
 }
