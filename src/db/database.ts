@@ -6,6 +6,7 @@
 import { MikroORM, type EntityManager } from "@mikro-orm/postgresql";
 import { Migrator } from "@mikro-orm/migrations";
 import { createHash } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import { entities } from "./entities.js";
 import { migrations } from "./migrations/index.js";
@@ -190,7 +191,17 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     clientUrl: options.url,
     entities,
     extensions: [Migrator],
-    migrations: { migrationsList: migrations, tableName: "runline_migrations", snapshot: false, transactional: true, silent: true },
+    // Each migration in a transaction of its own (allOrNothing would run them all in one):
+    // 0010 builds an index concurrently, outside any transaction, and must see the tables
+    // the migrations before it created in the same start committed.
+    migrations: {
+      migrationsList: migrations,
+      tableName: "runline_migrations",
+      snapshot: false,
+      transactional: true,
+      allOrNothing: false,
+      silent: true,
+    },
     pool: { min: 0, max: options.poolSize },
     // The identity map is per request; the global one must never be used by accident.
     allowGlobalContext: false,
@@ -235,17 +246,25 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   };
 }
 
+/** How often a process waiting for another's migrations tries the lock again. */
+const migrationLockPollMs = 100;
+
 /**
  * Applies pending migrations. Safe when several processes start at once: a session
  * advisory lock, held on a connection of its own, lets one process apply while the
- * others wait and then find nothing left to do.
+ * others wait and then find nothing left to do. The others poll for the lock rather than
+ * wait in pg_advisory_lock: a statement waiting there holds its snapshot, and
+ * `create index concurrently` (0010) waits until every older snapshot is gone, so the
+ * two processes would wait for each other for ever.
  */
 export async function migrateDatabase(database: Database, url: string): Promise<string[]> {
   const lockKey = 727_001; // any constant shared by every Runline process
   const lockHolder = new pg.Client({ connectionString: url });
   await lockHolder.connect();
   try {
-    await lockHolder.query("select pg_advisory_lock($1)", [lockKey]);
+    const tryLock = async () =>
+      (await lockHolder.query<{ locked: boolean }>("select pg_try_advisory_lock($1) as locked", [lockKey])).rows[0]!.locked;
+    while (!(await tryLock())) await sleep(migrationLockPollMs);
     const applied = await database.orm.migrator.up();
     return applied.map((migration) => migration.name);
   } finally {

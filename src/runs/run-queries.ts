@@ -57,9 +57,21 @@ function filterHash(filter: RunFilter): string {
 }
 
 /**
+ * A label filter (`labels` is the parameter holding the filter's JSON object) in the form
+ * runs_tenant_labels indexes (migration 0010): the run's labels and the filter each
+ * nested under the tenant id, so a containment finds only the tenant's matching runs.
+ * The left side must stay exactly the index's expression, or the planner cannot use it.
+ * $1 is the tenant (uuid); its text form is the one `tenant_id::text` gives.
+ */
+export function labelsCondition(labels: string): string {
+  return `jsonb_set('{}'::jsonb, array[r.tenant_id::text], r.labels) @> jsonb_set('{}'::jsonb, array[$1::uuid::text], ${labels}::jsonb)`;
+}
+
+/**
  * Builds the WHERE clause. Each equality filter has an index that leads with
  * (tenant_id, <column>) and continues (create_time desc, id desc): runs_by_status,
- * runs_by_workflow, runs_by_creator; labels use runs_labels (GIN), the rest runs_newest.
+ * runs_by_workflow, runs_by_creator; labels use runs_tenant_labels (GIN, by tenant), the
+ * rest runs_newest. An access token's label restriction is merged into `labels`.
  * An access token's run ids (at most 100) are probed by primary key, its workflows
  * (at most 20) through runs_by_workflow.
  */
@@ -87,7 +99,7 @@ function whereClause(tenantId: string, filter: RunFilter): { conditions: string[
   if (filter.runIds !== undefined) add("r.id = any(?::uuid[])", filter.runIds);
   if (filter.workflowIds !== undefined) add("r.workflow_id = any(?::uuid[])", filter.workflowIds);
   if (filter.createdBy !== "") add("r.created_by = ?::text", filter.createdBy);
-  if (Object.keys(filter.labels).length > 0) add("r.labels @> ?::jsonb", JSON.stringify(filter.labels));
+  if (Object.keys(filter.labels).length > 0) add(labelsCondition("?"), JSON.stringify(filter.labels));
   if (filter.createTimeAfter !== undefined) add("r.create_time >= ?::timestamptz", filter.createTimeAfter);
   if (filter.createTimeBefore !== undefined) add("r.create_time < ?::timestamptz", filter.createTimeBefore);
   if (filter.updateTimeAfter !== undefined) add("r.update_time >= ?::timestamptz", filter.updateTimeAfter);

@@ -16,6 +16,7 @@ const allMigrations = [
   "0007-rerun-of",
   "0008-access-tokens",
   "0009-event-partitions",
+  "0010-tenant-labels",
 ];
 
 describe("migrations", () => {
@@ -81,11 +82,12 @@ describe("migrations", () => {
       const indexes = await database.sql.query<{ tablename: string; indexname: string; indexdef: string }>(
         `select tablename, indexname, indexdef from pg_indexes where schemaname = 'public' and tablename in ('workflows', 'workflow_versions', 'runs', 'run_events', 'idempotency_keys', 'api_keys')`,
       );
-      // Two justified exceptions: key lookup by secret hash (before the tenant is known),
-      // and the GIN label index (GIN cannot lead with a uuid without btree_gin).
+      // Justified exceptions: key lookup by secret hash (before the tenant is known), and
+      // the GIN label index, keyed by tenant inside its expression (migration 0010; GIN
+      // cannot lead with a uuid column without btree_gin).
       const exceptions = new Set([
         "api_keys_secret_hash",
-        "runs_labels",
+        "runs_tenant_labels",
         "idempotency_keys_expiry",
         // The lease sweeper's cross-tenant scans (migration 0002 says why).
         "runs_lease_expiry",

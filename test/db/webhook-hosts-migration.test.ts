@@ -49,6 +49,7 @@ beforeAll(async () => {
     "0007-rerun-of",
     "0008-access-tokens",
     "0009-event-partitions",
+    "0010-tenant-labels",
   ]);
 });
 

@@ -85,7 +85,7 @@ beforeAll(async () => {
   before = await events();
   otherTables = await tables();
   migratedAt = { before: Date.now(), after: 0 };
-  expect(await migrateDatabase(database, url)).toEqual(["0009-event-partitions"]);
+  expect(await migrateDatabase(database, url)).toEqual(["0009-event-partitions", "0010-tenant-labels"]);
   migratedAt.after = Date.now();
 });
 

@@ -10,6 +10,7 @@ import { WebhookHosts } from "./0006-webhook-hosts.js";
 import { RerunOf } from "./0007-rerun-of.js";
 import { AccessTokens } from "./0008-access-tokens.js";
 import { EventPartitions } from "./0009-event-partitions.js";
+import { TenantLabels } from "./0010-tenant-labels.js";
 
 /** Every migration, oldest first, as MikroORM's `migrationsList` wants them. */
 export const migrations = [
@@ -22,4 +23,5 @@ export const migrations = [
   { name: "0007-rerun-of", class: RerunOf },
   { name: "0008-access-tokens", class: AccessTokens },
   { name: "0009-event-partitions", class: EventPartitions },
+  { name: "0010-tenant-labels", class: TenantLabels },
 ];
