@@ -3,7 +3,8 @@
  * "run X has events up to N" hints and wakes that run's local subscribers in memory; a
  * poller asks Postgres for the last sequence of every watched run every `pollIntervalMs`,
  * so a lost hint (a dropped LISTEN connection, a reconnect) delays delivery but never
- * loses an event. Subscribers read the rows themselves, by cursor.
+ * loses an event. Subscribers read the rows themselves, by cursor, except for the events
+ * a hint carried (notify-channel.ts), which each subscription keeps until it takes them.
  *
  * The same connection carries "tenant T has claimable runs" hints for waiting claimers
  * (WorkerService); their fallback is their own bounded re-poll.
@@ -11,7 +12,25 @@
 import pg from "pg";
 import type { Sql } from "../db/database.js";
 import type { Logger } from "../logger.js";
+import type { EventRecord } from "../runs/event-append.js";
 import { eventsChannel, parseNotification, queueChannel } from "../runs/lifecycle/notify-channel.js";
+
+/** Events a hint carried: contiguous, in sequence order, with each one's JSON size. */
+export interface CarriedBatch {
+  readonly events: readonly EventRecord[];
+  readonly sizes: readonly number[];
+}
+
+/** What woke a subscription since it was last taken (see Subscription.take). */
+export interface Wakes {
+  /** The batches hints carried, oldest first. */
+  readonly carried: readonly CarriedBatch[];
+  /**
+   * True when a wake came without its events (a plain hint, the poller, a reconnect) or
+   * carried batches were dropped past the bound: the subscriber must read by cursor.
+   */
+  readonly uncovered: boolean;
+}
 
 /** A subscriber's wake-up source for one run. */
 export interface Subscription {
@@ -20,8 +39,16 @@ export interface Subscription {
    * or when `signal` aborts. Never misses a wake that happens between two calls.
    */
   wait(signal: AbortSignal): Promise<void>;
+  /** What woke it since the last take, and forgets it. */
+  take(): Wakes;
   close(): void;
 }
+
+/**
+ * Most carried batches a subscription keeps untaken; past it they are dropped and the
+ * subscriber reads instead (a subscriber that takes after every wait holds one or two).
+ */
+const carriedBatchesMax = 32;
 
 /** The process-wide hub. */
 export interface EventHub {
@@ -42,6 +69,8 @@ export interface EventHub {
 interface Waiter {
   pending: boolean;
   wake: (() => void) | undefined;
+  carried: CarriedBatch[];
+  uncovered: boolean;
 }
 
 /** Options for startEventHub. */
@@ -67,8 +96,12 @@ export async function startEventHub(options: EventHubOptions): Promise<EventHub>
   let closed = false;
   let listener: pg.Client | undefined;
 
-  const wakeKey = (key: string) => {
+  const wakeKey = (key: string, carried?: CarriedBatch) => {
     for (const waiter of watchers.get(key) ?? []) {
+      if (carried === undefined || waiter.carried.length >= carriedBatchesMax) {
+        waiter.uncovered = true;
+        waiter.carried = [];
+      } else if (!waiter.uncovered) waiter.carried.push(carried);
       waiter.pending = true;
       waiter.wake?.();
     }
@@ -85,7 +118,9 @@ export async function startEventHub(options: EventHubOptions): Promise<EventHub>
         return;
       }
       const hint = message.payload === undefined ? undefined : parseNotification(message.payload);
-      if (hint !== undefined) wakeKey(`${hint.tenantId}/${hint.runId}`);
+      if (hint === undefined) return;
+      const carried = hint.events === undefined ? undefined : { events: hint.events, sizes: hint.sizes! };
+      wakeKey(`${hint.tenantId}/${hint.runId}`, carried);
     });
     client.on("error", (error) => log.warn({ err: error }, "LISTEN connection failed; reconnecting"));
     client.on("end", () => {
@@ -134,7 +169,7 @@ export async function startEventHub(options: EventHubOptions): Promise<EventHub>
   };
 
   const subscribeKey = (key: string): Subscription => {
-    const waiter: Waiter = { pending: false, wake: undefined };
+    const waiter: Waiter = { pending: false, wake: undefined, carried: [], uncovered: false };
     let set = watchers.get(key);
     if (set === undefined) watchers.set(key, (set = new Set()));
     set.add(waiter);
@@ -154,6 +189,12 @@ export async function startEventHub(options: EventHubOptions): Promise<EventHub>
           waiter.wake = done;
           signal.addEventListener("abort", done, { once: true });
         });
+      },
+      take() {
+        const wakes = { carried: waiter.carried, uncovered: waiter.uncovered };
+        waiter.carried = [];
+        waiter.uncovered = false;
+        return wakes;
       },
       close() {
         waiter.wake?.();

@@ -2,7 +2,9 @@
  * One reader per watched run per process (issue 14). Every StreamRunEvents caller of a
  * run joins that run's shared tail: one event-hub subscription and one read per hint
  * (`sequence > tail cursor`, by the stream's batch limits), whatever the number of
- * callers, so Postgres load grows with events and watched runs, not with watchers. The
+ * callers, so Postgres load grows with events and watched runs, not with watchers; none
+ * when the hint carried its events (an append of a few small ones) and they follow the
+ * tail's cursor: a carried batch that does not (a lost hint) is read instead. The
  * batches read are kept in a bounded window (the retained tail) from which each caller
  * takes the events after its own cursor; a caller whose cursor is before the window
  * (it resumed from an old sequence, or fell behind) reads Postgres on its own until it
@@ -22,7 +24,7 @@ import type { Sql } from "../db/database.js";
 import { notFound } from "../errors.js";
 import type { EventRecord } from "../runs/event-append.js";
 import { readEventBatch, streamBatchLimits, type EventBatch } from "./event-batch.js";
-import type { EventHub, Subscription } from "./event-hub.js";
+import type { CarriedBatch, EventHub, Subscription } from "./event-hub.js";
 
 /** How much of a run's newest events one process keeps in memory for its callers. */
 export interface RetainedTailLimits {
@@ -50,6 +52,8 @@ export interface TailCensus {
   readonly parked: number;
   /** Batches read by the tails (after hints), since start. */
   readonly tailReads: number;
+  /** Batches the tails took from the hints that carried them, without a read, since start. */
+  readonly carriedBatches: number;
   /** Batches read by callers on their own (behind the retained tail), since start. */
   readonly replayReads: number;
 }
@@ -139,7 +143,7 @@ const runExists = `select 1 as one from runs where tenant_id = $1::uuid and id =
 export function createSharedTails(options: SharedTailOptions): SharedTails {
   const limits = options.limits ?? retainedTailLimits;
   const tails = new Map<string, Tail>();
-  const counts = { tailReads: 0, replayReads: 0 };
+  const counts = { tailReads: 0, replayReads: 0, carriedBatches: 0 };
 
   const wake = (tail: Tail) => {
     const waiters = [...tail.waiters];
@@ -210,11 +214,29 @@ export function createSharedTails(options: SharedTailOptions): SharedTails {
     }
   };
 
+  // Takes the events hints carried, after the cursor; false when one starts past it (a
+  // hint went missing, or came as a plain one): then a read by cursor fills the gap.
+  const takeCarried = (tail: Tail, carried: readonly CarriedBatch[]): boolean => {
+    for (const batch of carried) {
+      if (Number(batch.events.at(-1)!.sequence) <= tail.cursor!) continue;
+      const skip = tail.cursor! + 1 - Number(batch.events[0]!.sequence);
+      if (skip < 0) return false;
+      const events = batch.events.slice(skip);
+      counts.carriedBatches++;
+      retain(tail, { events, sizes: batch.sizes.slice(skip), cut: false });
+      push(tail, events);
+      wake(tail);
+    }
+    return true;
+  };
+
   const follow = async (tail: Tail, key: string) => {
     while (!tail.stop.signal.aborted) {
       await tail.subscription.wait(tail.stop.signal);
       if (tail.stop.signal.aborted) return;
       try {
+        const wakes = tail.subscription.take();
+        if (!wakes.uncovered && takeCarried(tail, wakes.carried)) continue;
         await readNew(tail);
       } catch (error) {
         // Every caller at the tail ends with it, as each one's own failed read ended it

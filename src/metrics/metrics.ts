@@ -281,4 +281,13 @@ function registerTailMetrics(registry: Registry, census: () => TailCensus): void
       this.inc({ reader: "replay" }, figures.replayReads);
     },
   });
+  new Counter({
+    name: "runline_stream_carried_batches_total",
+    help: "Event batches the shared tails took from the NOTIFY hints that carried them, without reading Postgres.",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(census().carriedBatches);
+    },
+  });
 }

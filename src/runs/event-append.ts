@@ -9,7 +9,7 @@
 import type { Sql } from "../db/database.js";
 import { failedPrecondition, invalidArgument, notFound } from "../errors.js";
 import { isUuid } from "../ids.js";
-import { notifyExpression } from "./lifecycle/notify-channel.js";
+import { notifyWithEventsExpression } from "./lifecycle/notify-channel.js";
 import type { RunStatus } from "./run-status.js";
 import { isTerminal } from "./run-status.js";
 
@@ -43,7 +43,8 @@ const findByEventIds = `
   select ${eventColumns} from run_events
   where tenant_id = $1::uuid and run_id = $2::uuid and event_id = any($3::text[])`;
 
-// Inserts the batch after $3 and moves last_sequence past it; one NOTIFY per batch.
+// Inserts the batch after $3 and moves last_sequence past it; one NOTIFY per batch,
+// carrying the events when they are few and small (notify-channel.ts).
 const appendStatement = `
   with e as (
     insert into run_events (tenant_id, run_id, sequence, type, data, event_id)
@@ -54,7 +55,7 @@ const appendStatement = `
     update runs set last_sequence = $3::bigint + (select count(*) from e)
     where tenant_id = $1::uuid and id = $2::uuid
     returning tenant_id, id, last_sequence
-  ), n as (select ${notifyExpression("r")} from r)
+  ), n as (select ${notifyWithEventsExpression("r", "e")} from r)
   select e.*, (select count(*) from n) as notified from e order by e.sequence`;
 
 /** Refuses batches no log accepts (before any statement runs). */

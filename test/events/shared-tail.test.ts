@@ -30,12 +30,13 @@ async function createRun(): Promise<string> {
   return run!.id;
 }
 
-/** Appends `count` progress events; resolves once committed, with when it was sent. */
-async function ingest(runId: string, count: number): Promise<number> {
+/** Appends `count` progress events (each with `padding` characters of text); resolves once committed, with when it was sent. */
+async function ingest(runId: string, count: number, padding = 0): Promise<number> {
   const sent = performance.now();
+  const data = (index: number) => (padding === 0 ? json(index) : json({ index, text: "x".repeat(padding) }));
   await tenant
     .runs()
-    .ingestRunEvents({ runId, events: Array.from({ length: count }, (_, index) => ({ type: "progress", data: json(index) })) });
+    .ingestRunEvents({ runId, events: Array.from({ length: count }, (_, index) => ({ type: "progress", data: data(index) })) });
   return sent;
 }
 
@@ -62,29 +63,35 @@ const hubPolls = /unnest\(\$1::uuid\[\], \$2::uuid\[\]\)/;
 const batches = 20;
 const eventsPerBatch = 5;
 
+const carriedBatches = async () => sample(await scrape(server.url), "runline_stream_carried_batches_total") ?? 0;
+
 /**
  * `watchers` watch a new run from its creation event; `batches` batches are ingested one
- * after another (each once every watcher has the one before), counting statements.
+ * after another (each once every watcher has the one before), counting statements and
+ * the batches the tail took from their hints; `padding` makes each event that much larger.
  */
-async function watchBatches(watchers: number) {
+async function watchBatches(watchers: number, padding = 0) {
   const runId = await createRun();
   const crowd = openCrowd({ baseUrl: server.url, key: tenant.key, runId }, watchers, 0);
   await crowdReaches(crowd, 1, 20_000);
+  const carriedBefore = await carriedBatches();
   const window = await countStatements(server.databaseUrl);
   const latencies: number[] = [];
   let last = 1;
   for (let batch = 0; batch < batches; batch++) {
-    const sent = await ingest(runId, eventsPerBatch);
+    const sent = await ingest(runId, eventsPerBatch, padding);
     last += eventsPerBatch;
     await crowdReaches(crowd, last, 20_000);
     for (const watcher of crowd) latencies.push(watcher.arrivals.get(last)! - sent);
   }
   const counts = await window.end();
   await window.close();
+  const carried = (await carriedBatches()) - carriedBefore;
   await endAndCheck(runId, [{ watchers: crowd, after: 0 }], last + 1);
   const streams = counts.matching(streamStatements);
   return {
     streams,
+    carried,
     polls: counts.matching(hubPolls),
     perBatch: (streams + counts.matching(ingestStatements)) / batches,
     // Beside them, the server's timers (lease sweeps, webhook and health checks) run on their own.
@@ -104,12 +111,53 @@ describe("a crowd watching one run", () => {
         `all statements, timers included, ${one.total} / ${hundred.total}); ` +
         `median send → receive ${one.medianMs.toFixed(1)} / ${hundred.medianMs.toFixed(1)} ms\n1 watcher:\n${one.busiest}\n100 watchers:\n${hundred.busiest}`,
     );
-    // One read per batch (the batches come one at a time); a hub poll (every 2 s) can
-    // wake a run's tail once more: one empty read and one existence check per poll.
-    // Before: one read per watcher per batch, 100 × 20 = 2,000 reads.
+    // Five small events come in their hint: the tail takes them from it and reads
+    // nothing, but for a hub poll (every 2 s), which can wake it once more: one empty
+    // read and one existence check per poll. Before the shared tail: one read per
+    // watcher per batch, 100 × 20 = 2,000 reads; before carried hints, one per batch.
+    expect(one.carried).toBe(batches);
+    expect(hundred.carried).toBe(batches);
+    expect(one.streams).toBeLessThanOrEqual(2 * one.polls);
+    expect(hundred.streams).toBeLessThanOrEqual(2 * hundred.polls);
+  });
+
+  it("reads a batch too large for its hint once for the whole crowd, and every watcher gets it", async () => {
+    // 5 events of 2,000 characters: over the 7,900 bytes a hint may carry.
+    const one = await watchBatches(1, 2_000);
+    const hundred = await watchBatches(100, 2_000);
+    expect([one.carried, hundred.carried]).toEqual([0, 0]);
     expect(one.streams).toBeGreaterThanOrEqual(batches);
-    expect(hundred.streams).toBeLessThanOrEqual(one.streams + 2 * hundred.polls);
     expect(hundred.streams).toBeLessThanOrEqual(batches + 2 * hundred.polls);
+  });
+
+  it("streams carried events exactly as the log stores them", async () => {
+    const runId = await createRun();
+    const controller = new AbortController();
+    const received: unknown[] = [];
+    const streamed = (async () => {
+      for await (const message of tenant.runs().streamRunEvents({ runId, afterSequence: 1n }, { signal: controller.signal })) {
+        received.push(...message.events);
+        if (received.length >= 4) return;
+      }
+    })();
+    // Parked at the run's tail, so both appends reach it as hints.
+    await expect.poll(async () => sample(await scrape(server.url), "runline_stream_tail_parked") ?? 0).toBeGreaterThan(0);
+    const before = await carriedBatches();
+    const odd = { text: 'naïve / ünïcödé \u2028 "quoted"', nested: [1.5, -0, 1e21, null, true, { "": "" }], big: 123456789012345 };
+    await tenant.runs().ingestRunEvents({
+      runId,
+      events: [
+        { type: "progress", data: json(odd), eventId: "carried-1" },
+        { type: "log/line", data: json("a line"), eventId: "" },
+        { type: "progress", data: json(null) },
+      ],
+    });
+    await tenant.runs().ingestRunEvents({ runId, events: [{ type: "empty", data: json({}) }] });
+    await streamed;
+    controller.abort();
+    expect((await carriedBatches()) - before).toBe(2);
+    const { events: stored } = await tenant.runs().listRunEvents({ runId, afterSequence: 1n });
+    expect(received).toEqual(stored);
   });
 });
 

@@ -1,9 +1,13 @@
 /**
- * The NOTIFY channel that tells every server process "run X has events up to N". A hint
- * only: subscribers read rows by (run, sequence > cursor), and a poller covers missed
- * hints. One NOTIFY per committed statement, never one per event: NOTIFYing commits
- * take a global lock.
+ * The NOTIFY channel that tells every server process "run X has events up to N". A hint:
+ * subscribers read rows by (run, sequence > cursor), and a poller covers missed hints.
+ * One NOTIFY per committed statement, never one per event: NOTIFYing commits take a
+ * global lock. An append of a few small events carries them in the hint itself
+ * (`notifyWithEventsExpression`), so that every process's shared tail takes them from
+ * the notification instead of reading them back: one statement fewer per process and
+ * batch, and no round trip between the commit and the subscribers.
  */
+import type { EventRecord } from "../event-append.js";
 
 /** Channel name. */
 export const eventsChannel = "runline_run_events";
@@ -19,11 +23,78 @@ export function withoutNotifyColumn<Row extends object>(row: Row & { pg_notify?:
   return rest as Row;
 }
 
-/** Splits a payload into its parts; undefined when malformed. */
-export function parseNotification(payload: string): { tenantId: string; runId: string; lastSequence: number } | undefined {
-  const [tenantId, runId, sequence] = payload.split("/");
-  if (tenantId === undefined || runId === undefined || sequence === undefined) return undefined;
-  return { tenantId, runId, lastSequence: Number(sequence) };
+/**
+ * Events carried in a hint: at most this many, and a payload under Postgres' 8,000-byte
+ * limit with room to spare (pg_notify fails at the limit; a larger batch sends the plain hint).
+ */
+const carriedEventsMax = 64;
+const carriedPayloadMaxBytes = 7_900;
+
+/**
+ * The hint for an append: the plain hint, followed by `/` and the appended events as a
+ * JSON array when they fit. `r` is the alias of the updated `runs` row, `e` that of the
+ * inserted events (EventRecord columns). Each event is `[sequence, type, data, event_id,
+ * create_time, size]`, every value as the reader would get it from a row (text for
+ * bigint and timestamptz, in this session's settings, as the pool's sessions share them);
+ * size is the JSON size the batch limits count. Events whose stored JSON is large are not
+ * even rendered: their binary size alone rules them out.
+ */
+export function notifyWithEventsExpression(r: string, e: string): string {
+  const hint = `${r}.tenant_id::text || '/' || ${r}.id::text || '/' || ${r}.last_sequence::text`;
+  const carried = `(select json_agg(json_build_array(${e}.sequence::text, ${e}.type, ${e}.data, ${e}.event_id, ${e}.create_time::text,
+      coalesce(octet_length(${e}.data::text), 0) + octet_length(${e}.type)) order by ${e}.sequence)::text from ${e})`;
+  const small = `(select count(*) <= ${carriedEventsMax} and coalesce(sum(pg_column_size(${e}.data)), 0) < ${carriedPayloadMaxBytes} from ${e})`;
+  return `pg_notify('${eventsChannel}', case when ${small} then (select case when octet_length(h.full) < ${carriedPayloadMaxBytes} then h.full else ${hint} end
+      from (select ${hint} || '/' || ${carried} as full) as h) else ${hint} end)`;
+}
+
+/** A hint: the run and its last sequence; `events`, when the hint carried them (contiguous, in order, ending at lastSequence). */
+export interface Notification {
+  readonly tenantId: string;
+  readonly runId: string;
+  readonly lastSequence: number;
+  readonly events?: readonly EventRecord[];
+  /** Each carried event's JSON size (data and type), as the batch limits count it. */
+  readonly sizes?: readonly number[];
+}
+
+/** Splits a payload into its parts; undefined when malformed. Carried events that do not parse are dropped (the hint stays). */
+export function parseNotification(payload: string): Notification | undefined {
+  const first = payload.indexOf("/");
+  const second = payload.indexOf("/", first + 1);
+  if (first < 0 || second < 0) return undefined;
+  const third = payload.indexOf("/", second + 1);
+  const tenantId = payload.slice(0, first);
+  const runId = payload.slice(first + 1, second);
+  const lastSequence = Number(payload.slice(second + 1, third < 0 ? undefined : third));
+  if (third < 0) return { tenantId, runId, lastSequence };
+  const carried = carriedEvents(runId, lastSequence, payload.slice(third + 1));
+  return carried === undefined ? { tenantId, runId, lastSequence } : { tenantId, runId, lastSequence, ...carried };
+}
+
+function carriedEvents(runId: string, lastSequence: number, json: string): { events: EventRecord[]; sizes: number[] } | undefined {
+  let rows: unknown;
+  try {
+    rows = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(rows) || rows.length === 0) return undefined;
+  const events: EventRecord[] = [];
+  const sizes: number[] = [];
+  for (const row of rows as unknown[]) {
+    if (!Array.isArray(row) || row.length !== 6) return undefined;
+    const [sequence, type, data, eventId, createTime, size] = row as unknown[];
+    if (typeof sequence !== "string" || typeof type !== "string" || typeof createTime !== "string" || typeof size !== "number")
+      return undefined;
+    if (eventId !== null && typeof eventId !== "string") return undefined;
+    events.push({ run_id: runId, sequence, type, data, status: null, event_id: eventId, create_time: createTime });
+    sizes.push(size);
+  }
+  // Contiguous and ending at the hint's sequence, or not used at all.
+  const firstSequence = lastSequence - events.length + 1;
+  if (!events.every((event, index) => Number(event.sequence) === firstSequence + index)) return undefined;
+  return { events, sizes };
 }
 
 /**
