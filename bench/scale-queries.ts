@@ -15,7 +15,7 @@ import { RunsService } from "../gen/runline/v1/runs_service_pb.js";
 import { queueByWorkflow, queueByWorkflowJoinedFirst, runsByStatus, runsByStatusCounted } from "../src/metrics/metrics.js";
 import type { Sql } from "../src/db/database.js";
 import { createPageTokens } from "../src/runs/page-token.js";
-import { listRuns, type RunFilter } from "../src/runs/run-queries.js";
+import { everyRun, listRuns } from "../src/runs/run-queries.js";
 import { runColumns } from "../src/runs/run-record.js";
 import { say } from "./bench-context.js";
 import { format } from "./report.js";
@@ -91,17 +91,6 @@ const serverPage = (condition: string, after = false) => `
   where r.tenant_id = $1::uuid${condition}${after ? " and (r.create_time, r.id) < ($2::timestamptz, $3::uuid)" : ""}
   order by r.create_time desc, r.id desc limit 51`;
 const byStatus = " and r.status = $2::text";
-/** A label filter's page as the server reads it: listRuns over the raw connection (one or two statements). */
-const labelFilter = (labels: Record<string, string>): RunFilter => ({
-  statuses: [],
-  workflow: "",
-  createdBy: "",
-  labels,
-  createTimeAfter: undefined,
-  createTimeBefore: undefined,
-  updateTimeAfter: undefined,
-  updateTimeBefore: undefined,
-});
 const pageTokens = createPageTokens(randomBytes(32));
 /** On 1 run in 10 of every tenant, and on 1 in 30 (both labels). */
 const commonLabel = { team: "team-3" };
@@ -172,7 +161,8 @@ export async function measureReads(target: ReadTarget): Promise<QueryFigures[]> 
     },
     transaction: (work) => work(raw),
   };
-  const rawLabels = (labels: Record<string, string>) => () => listRuns(raw, pageTokens, tenantId, labelFilter(labels), pageSize, "");
+  // A label filter's page as the server reads it: listRuns over the raw connection.
+  const rawLabels = (labels: Record<string, string>) => () => listRuns(raw, pageTokens, tenantId, { ...everyRun, labels }, pageSize, "");
   const [labelled, rawLabelled] = await alternate([() => runs.listRuns({ pageSize, labels: commonLabel }), rawLabels(commonLabel)]);
   const [rare, rawRare] = await alternate([() => runs.listRuns({ pageSize, labels: rareLabels }), rawLabels(rareLabels)]);
   const { rows: picks } = await database.query<{ id: string }>(

@@ -39,6 +39,18 @@ export interface RunFilter {
   readonly workflowIds?: readonly string[] | undefined;
 }
 
+/** The filter that matches every run; spread it and set the fields a caller filters by. */
+export const everyRun: RunFilter = {
+  statuses: [],
+  workflow: "",
+  createdBy: "",
+  labels: {},
+  createTimeAfter: undefined,
+  createTimeBefore: undefined,
+  updateTimeAfter: undefined,
+  updateTimeBefore: undefined,
+};
+
 /** One page of runs. */
 export interface RunPage {
   readonly runs: RunRecord[];

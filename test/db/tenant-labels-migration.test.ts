@@ -10,7 +10,7 @@ import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { migrateDatabase, openDatabase, type Database } from "../../src/db/database.js";
 import { createPageTokens } from "../../src/runs/page-token.js";
-import { listRuns, type RunFilter } from "../../src/runs/run-queries.js";
+import { everyRun, listRuns } from "../../src/runs/run-queries.js";
 import { createEmptyDatabase } from "../support/test-database.js";
 
 const tenants = ["00000000-0000-4000-8000-00000000c001", "00000000-0000-4000-8000-00000000c002"];
@@ -25,16 +25,6 @@ const stored: [tenant: number, labels: Record<string, string>][] = [
   [1, { team: "a" }],
 ];
 const run = (n: number) => `00000000-0000-4000-8000-0000000000${String(n).padStart(2, "0")}`;
-const noFilter: RunFilter = {
-  statuses: [],
-  workflow: "",
-  createdBy: "",
-  labels: {},
-  createTimeAfter: undefined,
-  createTimeBefore: undefined,
-  updateTimeAfter: undefined,
-  updateTimeBefore: undefined,
-};
 const pageTokens = createPageTokens(randomBytes(32));
 
 let url: string;
@@ -52,7 +42,7 @@ async function runIndexes(): Promise<Map<string, { definition: string; valid: bo
 
 /** Ids of tenant `tenant`'s runs carrying `labels`, as ListRuns finds them, sorted. */
 async function labelled(tenant: number, labels: Record<string, string>): Promise<string[]> {
-  const page = await listRuns(database.sql, pageTokens, tenants[tenant]!, { ...noFilter, labels }, 50, "");
+  const page = await listRuns(database.sql, pageTokens, tenants[tenant]!, { ...everyRun, labels }, 50, "");
   return page.runs.map((found) => found.id).sort();
 }
 

@@ -14,7 +14,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase, type Database, type Sql } from "../../src/db/database.js";
 import { createPageTokens } from "../../src/runs/page-token.js";
-import { listRuns, type RunFilter } from "../../src/runs/run-queries.js";
+import { everyRun, listRuns, type RunFilter } from "../../src/runs/run-queries.js";
 import { createTestDatabase } from "../support/test-database.js";
 
 const bigTenant = randomUUID();
@@ -26,16 +26,7 @@ const rareRuns = 12;
 /** Each other tenant's runs, every one of them with the rare pair. */
 const otherRuns = 3_000;
 const rarePair = { team: "team-3", env: "dev" };
-const filter = (labels: Record<string, string>): RunFilter => ({
-  statuses: [],
-  workflow: "",
-  createdBy: "",
-  labels,
-  createTimeAfter: undefined,
-  createTimeBefore: undefined,
-  updateTimeAfter: undefined,
-  updateTimeBefore: undefined,
-});
+const filter = (labels: Record<string, string>): RunFilter => ({ ...everyRun, labels });
 
 interface PlanNode {
   "Node Type": string;
