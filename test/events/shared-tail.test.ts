@@ -112,11 +112,13 @@ describe("a crowd watching one run", () => {
         `median send → receive ${one.medianMs.toFixed(1)} / ${hundred.medianMs.toFixed(1)} ms\n1 watcher:\n${one.busiest}\n100 watchers:\n${hundred.busiest}`,
     );
     // Five small events come in their hint: the tail takes them from it and reads
-    // nothing, but for a hub poll (every 2 s), which can wake it once more: one empty
-    // read and one existence check per poll. Before the shared tail: one read per
-    // watcher per batch, 100 × 20 = 2,000 reads; before carried hints, one per batch.
-    expect(one.carried).toBe(batches);
-    expect(hundred.carried).toBe(batches);
+    // nothing, but for a hub poll (every 2 s), which can wake it once more: one read
+    // (and an existence check when it finds nothing) per poll. A poll that sees a
+    // batch committed before its hint arrives reads it, and the hint is then skipped:
+    // so every batch but at most one per poll is carried. Before the shared tail: one
+    // read per watcher per batch, 100 × 20 = 2,000 reads; before carried hints, one per batch.
+    expect(one.carried).toBeGreaterThanOrEqual(batches - one.polls);
+    expect(hundred.carried).toBeGreaterThanOrEqual(batches - hundred.polls);
     expect(one.streams).toBeLessThanOrEqual(2 * one.polls);
     expect(hundred.streams).toBeLessThanOrEqual(2 * hundred.polls);
   });
