@@ -73,6 +73,35 @@ interface Waiter {
   uncovered: boolean;
 }
 
+/**
+ * The events a hint carried, as EventRecords (each `[sequence, type, data, event_id,
+ * create_time, size]`, as notifyWithEventsExpression writes them); undefined when they
+ * do not parse or are not the contiguous run of sequences ending at the hint's, so that
+ * the hint counts as a plain one and the subscriber reads instead.
+ */
+function carriedBatch(runId: string, lastSequence: number, json: string): CarriedBatch | undefined {
+  let rows: unknown;
+  try {
+    rows = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(rows) || rows.length === 0) return undefined;
+  const events: EventRecord[] = [];
+  const sizes: number[] = [];
+  const firstSequence = lastSequence - rows.length + 1;
+  for (const [index, row] of (rows as unknown[]).entries()) {
+    if (!Array.isArray(row) || row.length !== 6) return undefined;
+    const [sequence, type, data, eventId, createTime, size] = row as unknown[];
+    if (typeof sequence !== "string" || Number(sequence) !== firstSequence + index) return undefined;
+    if (typeof type !== "string" || typeof createTime !== "string" || typeof size !== "number") return undefined;
+    if (eventId !== null && typeof eventId !== "string") return undefined;
+    events.push({ run_id: runId, sequence, type, data, status: null, event_id: eventId, create_time: createTime });
+    sizes.push(size);
+  }
+  return { events, sizes };
+}
+
 /** Options for startEventHub. */
 export interface EventHubOptions {
   readonly url: string;
@@ -119,7 +148,7 @@ export async function startEventHub(options: EventHubOptions): Promise<EventHub>
       }
       const hint = message.payload === undefined ? undefined : parseNotification(message.payload);
       if (hint === undefined) return;
-      const carried = hint.events === undefined ? undefined : { events: hint.events, sizes: hint.sizes! };
+      const carried = hint.carried === undefined ? undefined : carriedBatch(hint.runId, hint.lastSequence, hint.carried);
       wakeKey(`${hint.tenantId}/${hint.runId}`, carried);
     });
     client.on("error", (error) => log.warn({ err: error }, "LISTEN connection failed; reconnecting"));

@@ -7,7 +7,6 @@
  * the notification instead of reading them back: one statement fewer per process and
  * batch, and no round trip between the commit and the subscribers.
  */
-import type { EventRecord } from "../event-append.js";
 
 /** Channel name. */
 export const eventsChannel = "runline_run_events";
@@ -48,53 +47,23 @@ export function notifyWithEventsExpression(r: string, e: string): string {
       from (select ${hint} || '/' || ${carried} as full) as h) else ${hint} end)`;
 }
 
-/** A hint: the run and its last sequence; `events`, when the hint carried them (contiguous, in order, ending at lastSequence). */
+/** A hint: the run and its last sequence; `carried`, the JSON text of the events it carried (see notifyWithEventsExpression). */
 export interface Notification {
   readonly tenantId: string;
   readonly runId: string;
   readonly lastSequence: number;
-  readonly events?: readonly EventRecord[];
-  /** Each carried event's JSON size (data and type), as the batch limits count it. */
-  readonly sizes?: readonly number[];
+  readonly carried?: string;
 }
 
-/** Splits a payload into its parts; undefined when malformed. Carried events that do not parse are dropped (the hint stays). */
+/** Splits a payload into its parts; undefined when malformed. The carried events stay JSON text (events/event-hub.ts reads them). */
 export function parseNotification(payload: string): Notification | undefined {
   const first = payload.indexOf("/");
   const second = payload.indexOf("/", first + 1);
   if (first < 0 || second < 0) return undefined;
   const third = payload.indexOf("/", second + 1);
-  const tenantId = payload.slice(0, first);
-  const runId = payload.slice(first + 1, second);
-  const lastSequence = Number(payload.slice(second + 1, third < 0 ? undefined : third));
-  if (third < 0) return { tenantId, runId, lastSequence };
-  const carried = carriedEvents(runId, lastSequence, payload.slice(third + 1));
-  return carried === undefined ? { tenantId, runId, lastSequence } : { tenantId, runId, lastSequence, ...carried };
-}
-
-function carriedEvents(runId: string, lastSequence: number, json: string): { events: EventRecord[]; sizes: number[] } | undefined {
-  let rows: unknown;
-  try {
-    rows = JSON.parse(json);
-  } catch {
-    return undefined;
-  }
-  if (!Array.isArray(rows) || rows.length === 0) return undefined;
-  const events: EventRecord[] = [];
-  const sizes: number[] = [];
-  for (const row of rows as unknown[]) {
-    if (!Array.isArray(row) || row.length !== 6) return undefined;
-    const [sequence, type, data, eventId, createTime, size] = row as unknown[];
-    if (typeof sequence !== "string" || typeof type !== "string" || typeof createTime !== "string" || typeof size !== "number")
-      return undefined;
-    if (eventId !== null && typeof eventId !== "string") return undefined;
-    events.push({ run_id: runId, sequence, type, data, status: null, event_id: eventId, create_time: createTime });
-    sizes.push(size);
-  }
-  // Contiguous and ending at the hint's sequence, or not used at all.
-  const firstSequence = lastSequence - events.length + 1;
-  if (!events.every((event, index) => Number(event.sequence) === firstSequence + index)) return undefined;
-  return { events, sizes };
+  const hint = { tenantId: payload.slice(0, first), runId: payload.slice(first + 1, second) };
+  if (third < 0) return { ...hint, lastSequence: Number(payload.slice(second + 1)) };
+  return { ...hint, lastSequence: Number(payload.slice(second + 1, third)), carried: payload.slice(third + 1) };
 }
 
 /**
