@@ -13,6 +13,16 @@ import type { DataFolderLock } from "./startup/data-folder-lock.js";
 
 async function serve(config: Config, lock: DataFolderLock | undefined): Promise<void> {
   const logger = createLogger(config.logLevel);
+  // Handled from the start: startServer logs "serving" and then still starts the demo
+  // executor and keeps the root key, and a signal in that window used to kill the
+  // process outright (exit by signal, an embedded Postgres left behind). A signal that
+  // comes before the server is up is kept, and the server is closed as soon as it is.
+  let early: string | undefined;
+  let onSignal = (signal: string): void => {
+    early ??= signal;
+  };
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+  process.on("SIGINT", () => onSignal("SIGINT"));
   const server = await startServer(config, logger);
   let stopping = false;
   const stop = (signal: string) => {
@@ -30,8 +40,8 @@ async function serve(config: Config, lock: DataFolderLock | undefined): Promise<
       },
     );
   };
-  process.on("SIGTERM", () => stop("SIGTERM"));
-  process.on("SIGINT", () => stop("SIGINT"));
+  onSignal = stop;
+  if (early !== undefined) stop(early);
 }
 
 let config: Config | undefined;
