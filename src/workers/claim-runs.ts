@@ -26,6 +26,7 @@ import {
   claimOnlyStatement,
   claimOnlyUnguardedStatement,
 } from "../runs/lifecycle/claim-statements.js";
+import type { NamedStatement } from "../runs/lifecycle/named-statement.js";
 import { withoutNotifyColumn } from "../runs/lifecycle/notify-channel.js";
 import type { LeaseRecord } from "./lease-record.js";
 import { createStatementBatcher } from "../db/statement-batcher.js";
@@ -93,21 +94,39 @@ function slots(claims: readonly { request: ClaimRequest; count: number }[]): { w
   return { workerIds: workers, leaseMs: leases };
 }
 
-/** The claim statement from `start` (from the queue's head when undefined), and its values. */
-function claimStatementOf(
+type HintName = keyof ReturnType<typeof hintValues>;
+
+/** A claiming statement's four variants: from the queue's head or from a hint, for any workflow or only some. */
+export interface ClaimVariants<Names extends string> {
+  readonly any: NamedStatement<Names>;
+  readonly only: NamedStatement<Names | "workflowIds">;
+  readonly anyHinted: NamedStatement<Names | HintName>;
+  readonly onlyHinted: NamedStatement<Names | HintName | "workflowIds">;
+}
+
+/** The variant claiming from `start` (from the head when undefined) for `workflowIds` (any when empty), and its values. */
+export function claimVariant<Names extends string>(
+  variants: ClaimVariants<Names>,
   start: QueuePosition | undefined,
   workflowIds: readonly string[],
-  parameters: { tenantId: string; workerIds: string[]; leaseMs: number[] },
+  parameters: Readonly<Record<Names, unknown>>,
 ): [string, unknown[]] {
   if (start === undefined)
     return workflowIds.length === 0
-      ? [claimAnyStatement.text, claimAnyStatement.values(parameters)]
-      : [claimOnlyStatement.text, claimOnlyStatement.values({ ...parameters, workflowIds })];
+      ? [variants.any.text, variants.any.values(parameters)]
+      : [variants.only.text, variants.only.values({ ...parameters, workflowIds })];
   const hinted = { ...parameters, ...hintValues(start) };
   return workflowIds.length === 0
-    ? [claimAnyHintedStatement.text, claimAnyHintedStatement.values(hinted)]
-    : [claimOnlyHintedStatement.text, claimOnlyHintedStatement.values({ ...hinted, workflowIds })];
+    ? [variants.anyHinted.text, variants.anyHinted.values(hinted)]
+    : [variants.onlyHinted.text, variants.onlyHinted.values({ ...hinted, workflowIds })];
 }
+
+const claimVariants = {
+  any: claimAnyStatement,
+  only: claimOnlyStatement,
+  anyHinted: claimAnyHintedStatement,
+  onlyHinted: claimOnlyHintedStatement,
+};
 
 /**
  * Claims for several requests of one tenant naming the same workflows, in one statement:
@@ -118,7 +137,7 @@ async function claimTogether(sql: Sql, hints: QueueHints, tenantId: string, requ
   const workflowIds = requests[0]!.workflowIds;
   const queue = queueKey(tenantId, workflowIds);
   const parameters = { tenantId, ...slots(requests.map((request) => ({ request, count: request.maxRuns }))) };
-  const rows = await sql.query<ClaimedRow>(...claimStatementOf(hints.startOf(queue), workflowIds, parameters));
+  const rows = await sql.query<ClaimedRow>(...claimVariant(claimVariants, hints.startOf(queue), workflowIds, parameters));
   hints.claimed(queue, rows.map(positionOf));
   const answers = requests.map((): LeaseRecord[] => []);
   if (rows.length === 0) {

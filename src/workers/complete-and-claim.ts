@@ -21,10 +21,10 @@ import {
   completeAndClaimOnlyHintedStatement,
   completeAndClaimOnlyStatement,
 } from "../runs/lifecycle/completion-statements.js";
-import { hintValues, leaseOf, positionOf, type ClaimedRow, type ClaimRequest } from "./claim-runs.js";
+import { claimVariant, leaseOf, positionOf, type ClaimedRow, type ClaimRequest } from "./claim-runs.js";
 import type { LeaseRecord } from "./lease-record.js";
 import { completionValues, type Completion, type RunOutcome } from "./lease-writes.js";
-import { queueKey, type QueueHints, type QueuePosition } from "./queue-hints.js";
+import { queueKey, type QueueHints } from "./queue-hints.js";
 
 /** One report: the run finished, and whether its session wants a replacement. */
 export interface Report extends Completion {
@@ -45,17 +45,12 @@ type ReportParameters = ReturnType<typeof completionValues> & {
   nextLeaseMs: (number | null)[];
 };
 
-/** The statement claiming from `start` (from the head when undefined), and its values. */
-function statementOf(start: QueuePosition | undefined, workflowIds: readonly string[], parameters: ReportParameters): [string, unknown[]] {
-  if (start === undefined)
-    return workflowIds.length === 0
-      ? [completeAndClaimAnyStatement.text, completeAndClaimAnyStatement.values(parameters)]
-      : [completeAndClaimOnlyStatement.text, completeAndClaimOnlyStatement.values({ ...parameters, workflowIds })];
-  const hinted = { ...parameters, ...hintValues(start) };
-  return workflowIds.length === 0
-    ? [completeAndClaimAnyHintedStatement.text, completeAndClaimAnyHintedStatement.values(hinted)]
-    : [completeAndClaimOnlyHintedStatement.text, completeAndClaimOnlyHintedStatement.values({ ...hinted, workflowIds })];
-}
+const completeAndClaimVariants = {
+  any: completeAndClaimAnyStatement,
+  only: completeAndClaimOnlyStatement,
+  anyHinted: completeAndClaimAnyHintedStatement,
+  onlyHinted: completeAndClaimOnlyHintedStatement,
+};
 
 async function reportTogether(
   sql: Sql,
@@ -70,7 +65,7 @@ async function reportTogether(
     nextLeaseMs: reports.map((report) => report.next?.leaseMs ?? null),
   };
   const queue = queueKey(tenantId, workflowIds);
-  const rows = await sql.query<Row>(...statementOf(hints.startOf(queue), workflowIds, parameters));
+  const rows = await sql.query<Row>(...claimVariant(completeAndClaimVariants, hints.startOf(queue), workflowIds, parameters));
   hints.claimed(
     queue,
     rows.flatMap((row) => (row.id === null ? [] : [positionOf(row)])),
