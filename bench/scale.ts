@@ -25,6 +25,7 @@ import { drainWithSdk, queueRuns } from "./runline-executors.js";
 import { clientOf, startRunlineProcess, type RunlineProcess } from "./runline-side.js";
 import { measureReads, measureScrape, type Latency, type QueryFigures } from "./scale-queries.js";
 import { createScaleTenants, seedRuns, type ScaleTenant } from "./scale-seed.js";
+import { printStatementStats, resetStatementStats } from "./statement-stats.js";
 
 const database = "bench_scale";
 /** The drains' other side: the same schema and server, no history. */
@@ -77,12 +78,14 @@ async function alternatingDrains(
   const empty = await startServer(context, emptyDatabase);
   try {
     const emptyTenant = (await createScaleTenants(empty.url, context.rootKey, drainTenant + 1))[drainTenant]!;
+    await resetStatementStats(context.admin);
     const emptyRates: number[] = [];
     const fullRates: number[] = [];
     for (let round = 1; round <= drainRounds; round++) {
       emptyRates.push(await drainOnce(context, empty, emptyTenant, `on the empty database, round ${round}`));
       fullRates.push(await drainOnce(context, seeded, drainer, `among the seeded runs, round ${round}`));
     }
+    for (const name of [emptyDatabase, database]) await printStatementStats(context.admin, `the drains in ${name}`, 8, name);
     return { empty: median(emptyRates), full: median(fullRates) };
   } finally {
     await empty.stop();
