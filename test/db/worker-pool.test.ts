@@ -1,6 +1,6 @@
 /**
  * The executors' pool (Database.workerSql) plans every statement generically and without
- * sorts from its connections' first statement on, keeping startup options the URL
+ * sorts or incremental sorts from its connections' first statement on, keeping startup options the URL
  * already carries; the main pool keeps Postgres' defaults. The webhook dispatcher's pool
  * (Database.dispatcherSql) commits without waiting for the WAL flush; the executors' waits.
  */
@@ -18,14 +18,14 @@ describe("the executors' pool", () => {
             await Promise.all(
               Array.from({ length: 4 }, () =>
                 sql.query<{ mode: string }>(
-                  "select current_setting('plan_cache_mode') || ' ' || current_setting('enable_sort') as mode, pg_sleep(0.05)",
+                  "select concat_ws(' ', current_setting('plan_cache_mode'), current_setting('enable_sort'), current_setting('enable_incremental_sort')) as mode, pg_sleep(0.05)",
                 ),
               ),
             )
           ).map((rows) => rows[0]!.mode),
         );
-      expect(await modes(database.workerSql)).toEqual(new Set(["force_generic_plan off"]));
-      expect(await modes(database.sql)).toEqual(new Set(["auto on"]));
+      expect(await modes(database.workerSql)).toEqual(new Set(["force_generic_plan off off"]));
+      expect(await modes(database.sql)).toEqual(new Set(["auto on on"]));
     } finally {
       await database.close();
     }
@@ -41,11 +41,11 @@ describe("the executors' pool", () => {
       );
       expect(row).toEqual({ timeout: "4321ms", mode: "force_generic_plan" });
       expect(new URL(withExecutorSettings(url.toString())).searchParams.get("options")).toBe(
-        "-c statement_timeout=4321 -c plan_cache_mode=force_generic_plan -c enable_sort=off",
+        "-c statement_timeout=4321 -c plan_cache_mode=force_generic_plan -c enable_sort=off -c enable_incremental_sort=off",
       );
       // A Unix-socket URL with an empty host (which the WHATWG parser refuses) keeps its form.
       expect(withExecutorSettings("postgresql://runline@/runline?host=/var/run/postgresql")).toBe(
-        "postgresql://runline@/runline?host=%2Fvar%2Frun%2Fpostgresql&options=-c+plan_cache_mode%3Dforce_generic_plan+-c+enable_sort%3Doff",
+        "postgresql://runline@/runline?host=%2Fvar%2Frun%2Fpostgresql&options=-c+plan_cache_mode%3Dforce_generic_plan+-c+enable_sort%3Doff+-c+enable_incremental_sort%3Doff",
       );
     } finally {
       await database.close();
