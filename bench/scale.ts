@@ -145,7 +145,9 @@ async function measureSeeded(context: BenchContext, tenant: ScaleTenant, drainer
     const { rows } = await raw.query<{ id: string }>(`select id from tenants where slug = $1::text`, [tenant.slug]);
     const target = { runs: clientOf(RunsService, server.url, tenant.key), tenantId: rows[0]!.id, database: raw, serverUrl: server.url };
     say(`reads (load ${loadAverage()}):`);
+    await resetStatementStats(context.admin);
     const reads = await measureReads(target);
+    await printStatementStats(context.admin, "the reads", 12, database);
     const scrape = await measureScrape(target);
     say(`\n${queryTable([...reads, ...scrape])}\n`);
     const { empty, full } = await alternatingDrains(context, server, drainer);
