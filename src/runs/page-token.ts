@@ -3,7 +3,7 @@
  * base64url(JSON payload) + "." + base64url(HMAC-SHA256), keyed by a secret every
  * replica shares (server_secrets.page_token_key), so any replica accepts any token.
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac, createSecretKey, timingSafeEqual } from "node:crypto";
 import { invalidArgument } from "../errors.js";
 
 /** Signs and opens page tokens. */
@@ -16,7 +16,10 @@ export interface PageTokens {
 
 /** Page tokens signed with `key`. */
 export function createPageTokens(key: Buffer): PageTokens {
-  const sign = (payload: string) => createHmac("sha256", key).update(payload).digest();
+  // Imported once: a raw Buffer key is imported again by every createHmac (22 µs against
+  // 4.4 µs a signature on Node 24), and ListRuns signs a token per page.
+  const secret = createSecretKey(key);
+  const sign = (payload: string) => createHmac("sha256", secret).update(payload).digest();
   return {
     seal(filterHash, cursor) {
       const payload = Buffer.from(JSON.stringify({ f: filterHash, c: cursor })).toString("base64url");
