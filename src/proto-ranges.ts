@@ -18,3 +18,14 @@ export const minTimestampMs = Number(minTimestampSeconds) * 1000;
 export const maxTimestampMs = Number(maxTimestampSeconds) * 1000 + 999;
 /** The longest Duration, in milliseconds. */
 export const maxDurationMs = Number(maxDurationSeconds) * 1000;
+
+/**
+ * How deep a JSON value in a request (google.protobuf.Value, Struct, ListValue: a run's
+ * input, an event's data, a schema) may nest: `[[1]]` is 2 deep. Each level costs two
+ * protobuf messages (Value, then Struct or ListValue), and protobuf-es (the server's REST
+ * layer, connect-node clients, our SDK) refuses binary nested more than 100 messages
+ * deep, counting the messages that carry the value (WorkResponse → lease → Run → input).
+ * At 32 every stored value stays readable on every protocol with room to spare; the
+ * decoders' own limits are the only ones beyond it, and they differ by protocol.
+ */
+export const maxJsonValueDepth = 32;

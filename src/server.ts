@@ -145,6 +145,12 @@ export async function startServer(config: Config, logger: Logger, options: Serve
   // Unknown JSON fields and enum names are refused on Connect as on REST (connect-es
   // ignores both by default, so `status: ["RUNNING"]` silently became no filter).
   const jsonOptions = { ignoreUnknownFields: false };
+  // A request's JSON values may nest maxJsonValueDepth (32) deep (request-validation.ts),
+  // two messages a level. Binary up to 250 messages deep is decoded (protobuf-es stops at
+  // 100), so that a value nested 33 to 100 deep, the depth JSON decoding allows, is
+  // refused by that check, naming its field, on every protocol, REST's in-process calls
+  // included, rather than by the decoder's message.
+  const binaryOptions = { recursionLimit: 250 };
   // One router, so every service object is built once: REST callers reach the same
   // handlers, interceptors and in-memory state through an in-process transport, their
   // calls marked so that logs and metrics name them `rest`.
@@ -153,6 +159,7 @@ export async function startServer(config: Config, logger: Logger, options: Serve
     shutdownSignal: shutdown.signal,
     requestGate,
     jsonOptions,
+    binaryOptions,
     readMaxBytes,
     // Compress only large responses: below this, gzip costs more CPU than it saves.
     compressMinBytes: 64 * 1024,

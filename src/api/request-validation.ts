@@ -3,7 +3,9 @@
  * hold, before any handler sees it: Timestamps and Durations outside the ranges
  * protobuf defines (their JSON form cannot be written, and Postgres or JavaScript
  * dates overflow), and text containing NUL (U+0000), which Postgres refuses in `text`
- * and `jsonb` (the wire protocol even fails the whole statement). Walks the message by
+ * and `jsonb` (the wire protocol even fails the whole statement), and JSON values nested
+ * deeper than maxJsonValueDepth (stored, they could not be read back over binary
+ * protobuf). Walks the message by
  * reflection, so a field added tomorrow is covered without a line here. Each field's
  * own, narrower bounds stay with the domain rule that owns them.
  */
@@ -11,7 +13,7 @@ import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { reflect, type ReflectMessage } from "@bufbuild/protobuf/reflect";
 import type { Duration, ListValue, Struct, Timestamp, Value } from "@bufbuild/protobuf/wkt";
 import { echoed, invalidFields, type FieldViolation, type RunlineError } from "../errors.js";
-import { maxDurationSeconds, maxTimestampSeconds, minTimestampSeconds } from "../proto-ranges.js";
+import { maxDurationSeconds, maxJsonValueDepth, maxTimestampSeconds, minTimestampSeconds } from "../proto-ranges.js";
 
 const maxNanos = 999_999_999;
 // Enough to fix a request; a message with thousands of bad strings gets the first few.
@@ -115,29 +117,46 @@ function checkDuration(value: Duration, path: string, found: FieldViolation[]): 
   }
 }
 
-/** JSON values are named by their JSON path below the field (`input.items[2].name`). */
-function walkValue(value: Value, path: string, found: FieldViolation[]): void {
+/**
+ * JSON values are named by their JSON path below the field (`input.items[2].name`).
+ * `depth` is the value's own: 1 for the field's value, 2 for its members' …
+ */
+function walkValue(value: Value, path: string, found: FieldViolation[], depth = 1): void {
   switch (value.kind.case) {
     case "stringValue":
       return checkText(value.kind.value, path, found);
     case "structValue":
-      return walkStruct(value.kind.value, path, found);
+      return walkStruct(value.kind.value, path, found, depth);
     case "listValue":
-      return walkList(value.kind.value, path, found);
+      return walkList(value.kind.value, path, found, depth);
   }
 }
 
-function walkStruct(struct: Struct, path: string, found: FieldViolation[]): void {
+function tooDeep(path: string, depth: number, found: FieldViolation[]): boolean {
+  if (depth <= maxJsonValueDepth) return false;
+  found.push({ field: path, description: `nests JSON values more than ${maxJsonValueDepth} deep` });
+  return true;
+}
+
+function walkStruct(struct: Struct, path: string, found: FieldViolation[], depth = 1): void {
   for (const [key, member] of Object.entries(struct.fields)) {
     if (found.length >= maxViolations) return;
     const name = `${path}.${echoed(key)}`;
     checkText(key, name, found);
-    walkValue(member, name, found);
+    if (member.kind.case === "structValue" || member.kind.case === "listValue") {
+      if (tooDeep(name, depth + 1, found)) return;
+    }
+    walkValue(member, name, found, depth + 1);
   }
 }
 
-function walkList(list: ListValue, path: string, found: FieldViolation[]): void {
-  list.values.forEach((item, index) => {
-    if (found.length < maxViolations) walkValue(item, `${path}[${index}]`, found);
-  });
+function walkList(list: ListValue, path: string, found: FieldViolation[], depth = 1): void {
+  for (const [index, item] of list.values.entries()) {
+    if (found.length >= maxViolations) return;
+    const name = `${path}[${index}]`;
+    if (item.kind.case === "structValue" || item.kind.case === "listValue") {
+      if (tooDeep(name, depth + 1, found)) return;
+    }
+    walkValue(item, name, found, depth + 1);
+  }
 }

@@ -70,7 +70,10 @@ function parseBody(binding: RestBinding, bodyText: string, registry: Registry): 
       ? bodyText
       : `{${JSON.stringify(binding.body.field.jsonName)}:${checkedJson(bodyText, binding.body.field)}}`;
   try {
-    return fromJsonString(schema, json, { registry });
+    // A little over protobuf-es's 100, for the messages around a JSON value (the request,
+    // a template): a value nested up to 100 deep decodes, to be refused by the request
+    // check naming its field (request-validation.ts); one deeper, by findJsonFault.
+    return fromJsonString(schema, json, { registry, recursionLimit: 110 });
   } catch (error) {
     const fault = findJsonFault(schema, json, error, registry);
     throw malformedField(fault.field, jsonFaultMessage(fault), fault.description);
