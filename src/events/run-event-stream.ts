@@ -10,6 +10,7 @@
  * skipped or repeated.
  */
 import type { Sql } from "../db/database.js";
+import { invalidArgument } from "../errors.js";
 import type { RunRecord } from "../runs/run-record.js";
 import { getRun } from "../runs/run-queries.js";
 import { isTerminal, type RunStatus } from "../runs/run-status.js";
@@ -54,8 +55,13 @@ export async function openRunEvents(
     // Re-read after joining: a change between the two reads is seen either in this
     // state or, as events, by the cursor loop that follows.
     const current = await getRun(sql, tenantId, run.id);
-    member.start(Number(current.last_sequence));
-    const complete = isTerminal(current.status) && afterSequence >= Number(current.last_sequence);
+    const last = Number(current.last_sequence);
+    // No client has seen an event past the run's last (an event is delivered only once it
+    // and last_sequence are committed). Such a cursor would also skip the run's terminal
+    // event, which is what ends a stream: it stayed open forever on keep-alives.
+    if (afterSequence > last) throw invalidArgument("afterSequence", `is past the run's last event (sequence ${last})`);
+    member.start(last);
+    const complete = isTerminal(current.status) && afterSequence >= last;
     return { member, run: current, complete };
   } catch (error) {
     member.leave();

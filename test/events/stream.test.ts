@@ -292,6 +292,29 @@ describe("StreamRunEvents resuming", () => {
     expect(messages[0]!.events).toEqual([]);
   });
 
+  // A cursor past the last event skipped the terminal status event that ends a stream:
+  // on a live run the stream then stayed open on keep-alives after the run finished.
+  it.each(protocols)(
+    "refuses a cursor past the run's last event over %s, naming afterSequence, on a live or a finished run",
+    async (protocol) => {
+      const runId = await createRun();
+      const live = await rejection(openStream(tenant.runs(protocol), runId, 50n).next());
+      expect(live.code).toBe(Code.InvalidArgument);
+      expect(live.rawMessage).toBe("afterSequence: is past the run's last event (sequence 1)");
+      await tenant.runs().cancelRun({ runId, reason: "test" });
+      expect((await rejection(openStream(tenant.runs(protocol), runId, 3n).next())).code).toBe(Code.InvalidArgument);
+    },
+  );
+
+  it.each(protocols)("ends a live run's stream opened at its last event over %s once the run finishes", async (protocol) => {
+    const runId = await createRun();
+    const stream = openStream(tenant.runs(protocol), runId, 1n);
+    expect((await stream.next()).run?.lastSequence).toBe(1n);
+    await tenant.runs().cancelRun({ runId, reason: "test" });
+    expect(sequencesOf((await stream.next()).events)).toEqual([2]);
+    expect(await stream.rest()).toEqual([]);
+  });
+
   it("replays a finished run's whole log from cursor 0 and completes", async () => {
     const runId = await createRun();
     await ingest(tenant.runs(), runId, 2);

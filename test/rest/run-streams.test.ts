@@ -129,6 +129,9 @@ describe("SSE on GET /api/v1/runs/{run_id}/events:stream", () => {
       3,
     );
     expect(malformed.message).toContain("Last-Event-ID");
+    // Past the last event (a stream would skip the terminal event and never end): 400.
+    const past = expectStatus(await restAnswer(openStream(`/api/v1/runs/${run.id}/events:stream`, { "last-event-id": "50" })), 400, 3);
+    expect(past.message).toBe("afterSequence: is past the run's last event (sequence 6)");
   });
 
   it("answers an unknown run, another tenant's run and a missing key with a JSON error, not a stream", async () => {
