@@ -2423,7 +2423,14 @@ export interface operations {
     RunsService_BatchCreateRuns: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes retries safe: the same key and request return the same run for at least 24 h.
+                 *
+                 *     Sets the request field `template.idempotencyKey`.
+                 */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2983,7 +2990,14 @@ export interface operations {
     RunsService_RunAndWait: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes retries safe: the same key and request return the same run for at least 24 h.
+                 *
+                 *     Sets the request field `run.idempotencyKey`.
+                 */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3085,7 +3099,14 @@ export interface operations {
     RunsService_RunAndStream: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes retries safe: the same key and request return the same run for at least 24 h.
+                 *
+                 *     Sets the request field `run.idempotencyKey`.
+                 */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };

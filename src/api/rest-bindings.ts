@@ -1,6 +1,7 @@
 /**
  * Runline's REST-only behaviours on top of the general transcoder (API.md):
- * `Idempotency-Key` header → CreateRun's and RerunRun's field, weak ETag and 304 on GetRunDefinition,
+ * `Idempotency-Key` header → the idempotency key of every call that creates runs (CreateRun,
+ * RerunRun, RunAndWait, RunAndStream, BatchCreateRuns' template), weak ETag and 304 on GetRunDefinition,
  * 204 for a GetRunOutput without output, `GET …/events` with `Accept: text/event-stream`
  * switched to StreamRunEvents, SSE `id:` = the last sequence of each message, and
  * `Last-Event-ID` resuming a stream through `after_sequence`.
@@ -37,21 +38,63 @@ function etagMatches(ifNoneMatch: string | undefined, etag: string): boolean {
   });
 }
 
-/** The `Idempotency-Key` header into the request's `idempotencyKey`; both given and unequal is INVALID_ARGUMENT. */
-function idempotencyKeyFromHeader({ httpRequest, message }: { httpRequest: HeaderCarrier; message: { idempotencyKey: string } }): void {
+/**
+ * The `Idempotency-Key` header into `target`'s `idempotencyKey` (`field` names it in
+ * errors); both given and unequal is INVALID_ARGUMENT. No target (a request without the
+ * message that carries the key) leaves the request for its own validation.
+ */
+function applyIdempotencyKey(httpRequest: HeaderCarrier, target: { idempotencyKey: string } | undefined, field: string): void {
   const key = header(httpRequest, "idempotency-key");
-  if (key === undefined) return;
-  if (message.idempotencyKey !== "" && message.idempotencyKey !== key) {
-    const description = `"${echoed(message.idempotencyKey)}" differs from the Idempotency-Key header "${echoed(key)}"; send one, or both equal`;
-    throw toConnectError(invalidArgument("idempotencyKey", description));
+  if (key === undefined || target === undefined) return;
+  if (target.idempotencyKey !== "" && target.idempotencyKey !== key) {
+    const description = `"${echoed(target.idempotencyKey)}" differs from the Idempotency-Key header "${echoed(key)}"; send one, or both equal`;
+    throw toConnectError(invalidArgument(field, description));
   }
-  message.idempotencyKey = key;
+  target.idempotencyKey = key;
+}
+
+function idempotencyKeyFromHeader({ httpRequest, message }: { httpRequest: HeaderCarrier; message: { idempotencyKey: string } }): void {
+  applyIdempotencyKey(httpRequest, message, "idempotencyKey");
+}
+
+/** RunAndWait and RunAndStream: the header is the key of the run they create. */
+function runIdempotencyKeyFromHeader({
+  httpRequest,
+  message,
+}: {
+  httpRequest: HeaderCarrier;
+  message: { run?: { idempotencyKey: string } | undefined };
+}): void {
+  applyIdempotencyKey(httpRequest, message.run, "run.idempotencyKey");
+}
+
+/**
+ * BatchCreateRuns: the header is the template's key (each run's key is derived from it,
+ * as from the template's field). A batch of separate requests has a key per request, so
+ * one header cannot stand for them: INVALID_ARGUMENT, rather than creating the batch again
+ * on every retry.
+ */
+function batchIdempotencyKeyFromHeader({
+  httpRequest,
+  message,
+}: {
+  httpRequest: HeaderCarrier;
+  message: { template?: { idempotencyKey: string } | undefined; requests: unknown[] };
+}): void {
+  if (message.template === undefined && message.requests.length > 0 && header(httpRequest, "idempotency-key") !== undefined) {
+    const description = "the Idempotency-Key header applies to a batch made from a template; give each of requests its own idempotencyKey";
+    throw toConnectError(invalidArgument("requests", description));
+  }
+  applyIdempotencyKey(httpRequest, message.template, "template.idempotencyKey");
 }
 
 /** Per-method REST hooks for RunsService. */
 export const runsRestHooks: readonly RestMethodHooks[] = [
   defineRestHooks({ method: methods.createRun, beforeCall: idempotencyKeyFromHeader }),
   defineRestHooks({ method: methods.rerunRun, beforeCall: idempotencyKeyFromHeader }),
+  defineRestHooks({ method: methods.runAndWait, beforeCall: runIdempotencyKeyFromHeader }),
+  defineRestHooks({ method: methods.runAndStream, beforeCall: runIdempotencyKeyFromHeader }),
+  defineRestHooks({ method: methods.batchCreateRuns, beforeCall: batchIdempotencyKeyFromHeader }),
   defineRestHooks({
     method: methods.getRunDefinition,
     afterCall({ httpRequest, message, responseHeaders }) {

@@ -110,6 +110,71 @@ describe("POST /api/v1/runs", () => {
     expect(byField.body.run.id).toBe(first.body.run.id);
   });
 
+  // A hostile probe found the header accepted and dropped on these paths: every retry made new runs.
+  it("honours the Idempotency-Key header on runs:batchCreate (template), runs:wait and runs:stream", async () => {
+    const batchKey = freshKey();
+    const batch = { template: { workflow: "counter" }, inputs: [{ n: 1 }, { n: 2 }] };
+    const ids = async () =>
+      (await tenant.rest.post<{ runs: RunJson[] }>("/api/v1/runs:batchCreate", batch, { "idempotency-key": batchKey })).body.runs.map(
+        (run) => run.id,
+      );
+    const firstBatch = await ids();
+    expect(firstBatch).toHaveLength(2);
+    expect(await ids()).toEqual(firstBatch);
+    // Separate requests each carry their own key: one header cannot stand for them.
+    const separate = expectStatus(
+      await tenant.rest.post(
+        "/api/v1/runs:batchCreate",
+        { requests: [{ workflow: "counter", input: { n: 1 } }] },
+        { "idempotency-key": freshKey() },
+      ),
+      400,
+      3,
+    );
+    expect(fieldViolations(separate).map((violation) => violation.field)).toEqual(["requests"]);
+
+    const waitKey = freshKey();
+    const wait = async () =>
+      (
+        await tenant.rest.post<{ run: RunJson }>(
+          "/api/v1/runs:wait",
+          { run: { workflow: "counter", input: { n: 3 } }, waitTimeout: "0.1s" },
+          { "idempotency-key": waitKey },
+        )
+      ).body.run;
+    const waited = await wait();
+    expect(waited.idempotencyKey).toBe(waitKey);
+    expect((await wait()).id).toBe(waited.id);
+
+    const streamKey = freshKey();
+    const streamedRunId = async () => {
+      const controller = new AbortController();
+      const response = await fetch(`${baseUrl}/api/v1/runs:stream`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${tenant.key}`,
+          "content-type": "application/json",
+          accept: "application/x-ndjson",
+          "idempotency-key": streamKey,
+        },
+        body: JSON.stringify({ run: { workflow: "counter", input: { n: 4 } } }),
+        signal: controller.signal,
+      });
+      expect(response.status).toBe(200);
+      const reader = response.body!.getReader();
+      let text = "";
+      while (!text.includes("\n")) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+      controller.abort();
+      return (JSON.parse(text.split("\n")[0]!) as { run: RunJson }).run.id;
+    };
+    const streamed = await streamedRunId();
+    expect(await streamedRunId()).toBe(streamed);
+  });
+
   it("answers 409 ALREADY_EXISTS with a google.rpc.Status body for the same key with a different request", async () => {
     const key = freshKey();
     await tenant.rest.post("/api/v1/runs", { workflow: "counter", input: { n: 1 } }, { "idempotency-key": key });
