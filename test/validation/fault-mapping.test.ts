@@ -4,6 +4,7 @@
  * mid-stream is CANCELED, logged below error, with nothing printed to stderr; health
  * follows the database within about a second each way.
  */
+import { connect } from "node:net";
 import { Writable } from "node:stream";
 import { Code } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
@@ -95,6 +96,31 @@ describe("a client that leaves mid-stream", () => {
     }
     expect(printed.join("")).toBe("");
     expect(logs.filter((entry) => entry.level >= 50)).toEqual([]);
+  });
+});
+
+// A hostile probe wrote an error-level "REST layer failure" line, with a stack, by
+// sending half a body and resetting the connection, with or without a key.
+describe("a REST client that leaves mid-body", () => {
+  it("is no internal error: nothing at error level, whether it has a key or not", async () => {
+    const { port } = new URL(server.url);
+    const from = logs.length;
+    for (const authorization of ["", `Authorization: Bearer ${tenant.key}\r\n`]) {
+      await new Promise<void>((resolve, reject) => {
+        const socket = connect(Number(port), "127.0.0.1", () => {
+          socket.write(
+            `POST /api/v1/runs HTTP/1.1\r\nHost: x\r\n${authorization}Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"wo`,
+          );
+          setTimeout(() => (socket.resetAndDestroy(), resolve()), 200);
+        });
+        socket.on("error", reject);
+      });
+    }
+    // The server has seen both resets once a later request is answered on a new connection.
+    await sleep(200);
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    const errors = logs.slice(from).filter((entry) => entry.level >= 50);
+    expect(errors).toEqual([]);
   });
 });
 

@@ -70,9 +70,16 @@ function readAtMost(request: NodeRequest, maxBytes: number): Promise<Buffer> {
       stop();
       resolve(Buffer.concat(chunks));
     };
+    // An error of the request stream is its connection failing (the client reset it,
+    // "aborted"; Node's request timeout): the client's doing, not an internal error, so it
+    // must not be logged as one with a stack (a hostile probe could write such lines at will).
     const onError = (error: Error): void => {
       stop();
-      reject(error);
+      reject(
+        error instanceof ConnectError
+          ? error
+          : new ConnectError(`the request body could not be read: ${error.message}`, Code.Canceled, undefined, undefined, error),
+      );
     };
     // Closed before the end: the client went away mid-body.
     const onClose = (): void => onError(new ConnectError("the client closed the request before its body ended", Code.Canceled));
