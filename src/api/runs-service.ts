@@ -142,7 +142,9 @@ export function runsService(app: AppContext): Partial<ServiceImpl<typeof RunsSer
             input: jsonFromValue(input, `inputs[${index}]`),
             idempotencyKey: template!.idempotencyKey === "" ? "" : `${template!.idempotencyKey}/${index}`,
           },
-          field: `inputs[${index}].`,
+          // The template's fields are the ones checked; the input is this item.
+          field: "template.",
+          inputField: `inputs[${index}]`,
         })),
       ];
       const tenantId = tenantOf(context);

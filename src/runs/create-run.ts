@@ -196,6 +196,17 @@ interface PreparedRun {
   readonly checkLatest: boolean;
 }
 
+/**
+ * One run of a batch: `field` prefixes the names of its request's fields in errors
+ * (`requests[2].`, or `template.` for a fan-out's), `inputField` names its input
+ * (default `${field}input`; a fan-out's is `inputs[2]`).
+ */
+export interface BatchEntry {
+  readonly request: CreateRunInput;
+  readonly field: string;
+  readonly inputField?: string;
+}
+
 /** Checks the request, resolves its version (once per batch) and validates its input. */
 async function prepareRun(
   sql: Sql,
@@ -205,6 +216,7 @@ async function prepareRun(
   field: string,
   targets: TargetCache,
   shared?: RunTargetCache,
+  inputField = `${field}input`,
 ): Promise<PreparedRun> {
   checkCreateInput(request, field);
   const cacheKey = `${tenantId}/${request.workflow}@${request.workflowVersion}`;
@@ -213,7 +225,7 @@ async function prepareRun(
   if (target === undefined) targets.set(cacheKey, (target = resolveTarget(sql, tenantId, request.workflow, request.workflowVersion)));
   const resolved = await target;
   if (cached === undefined) shared?.set(cacheKey, resolved);
-  validateAgainstSchema(request.input, resolved.input_schema, `${field}input`, resolved.content_hash);
+  validateAgainstSchema(request.input, resolved.input_schema, inputField, resolved.content_hash);
   const defaults = resolved.defaults;
   const values: RunValues = {
     tenantId,
@@ -343,20 +355,15 @@ export function createRunCreator(sql: Sql, shared: RunTargetCache): RunCreator {
  * Creates every run or none (one transaction). Versions are resolved once per distinct
  * workflow; runs without an idempotency key go in one statement, the others one by one.
  */
-export async function createRuns(
-  sql: Sql,
-  tenantId: string,
-  createdBy: string,
-  requests: readonly { request: CreateRunInput; field: string }[],
-): Promise<RunRecord[]> {
+export async function createRuns(sql: Sql, tenantId: string, createdBy: string, requests: readonly BatchEntry[]): Promise<RunRecord[]> {
   if (requests.length === 0) throw invalidArgument("requests", "at least one run is required");
   if (requests.length > 1000) throw invalidArgument("requests", "at most 1000 runs per batch");
   return sql.transaction(async (transaction) => {
     const targets: TargetCache = new Map();
     const prepared: RunValues[] = [];
     // Read fresh inside the transaction (no shared cache): nothing here needs re-checking.
-    for (const { request, field } of requests)
-      prepared.push((await prepareRun(transaction, tenantId, createdBy, request, field, targets)).values);
+    for (const { request, field, inputField } of requests)
+      prepared.push((await prepareRun(transaction, tenantId, createdBy, request, field, targets, undefined, inputField)).values);
     const plain = prepared.filter((_row, index) => requests[index]!.request.idempotencyKey === "");
     const inserted =
       plain.length === 0

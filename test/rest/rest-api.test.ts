@@ -206,6 +206,15 @@ describe("POST /api/v1/runs:batchCreate", () => {
     expect(created.body.runs.slice(1).map((run) => run.labels)).toEqual([{ batch: "fan-out" }, { batch: "fan-out" }]);
   });
 
+  it("names the template's fields as template.…, and a fan-out input as inputs[i]", async () => {
+    const templateError = expectStatus(
+      await tenant.rest.post("/api/v1/runs:batchCreate", { template: { workflow: "counter", priority: 5000 }, inputs: [{ n: 1 }] }),
+      400,
+      3,
+    );
+    expect(fieldViolations(templateError).map((violation) => violation.field)).toEqual(["template.priority"]);
+  });
+
   it("is all or nothing: one invalid input refuses the batch with 400 naming it, and creates no run", async () => {
     const batcher = await createRestTenant(baseUrl);
     await createRestWorkflow(batcher.rest, "counter");
@@ -214,7 +223,7 @@ describe("POST /api/v1/runs:batchCreate", () => {
       400,
       3,
     );
-    expect(fieldViolations(refused).map((violation) => violation.field)).toEqual(["inputs[1].input.n"]);
+    expect(fieldViolations(refused).map((violation) => violation.field)).toEqual(["inputs[1].n"]);
     const listed = await batcher.rest.get<{ runs?: RunJson[] }>("/api/v1/runs");
     expect(listed.body.runs ?? []).toEqual([]);
   });
