@@ -77,7 +77,11 @@ const uniqueItems: SchemaValidateFunction = (schema: unknown, data: unknown): bo
   return true;
 };
 
-const ajv = new Ajv({ allErrors: true, strict: false, code: { regExp: linearRegExp } });
+// No logger: ajv warns on stderr (unstructured, outside the JSON log) about what tenants'
+// schemas contain, e.g. a `format` it does not know, which any tenant could then write at
+// will. Unknown formats are annotations, as JSON Schema 2020-12 makes every format by
+// default: ignored, and the value accepted.
+const ajv = new Ajv({ allErrors: true, strict: false, logger: false, code: { regExp: linearRegExp } });
 addFormats(ajv);
 ajv.removeKeyword("uniqueItems");
 ajv.addKeyword({ keyword: "uniqueItems", type: "array", schemaType: "boolean", validate: uniqueItems, errors: true });

@@ -9,7 +9,7 @@
  * for the 50,000 objects (quadratic from 1.1 s at 8,000): these tests finishing within
  * vitest's timeout is the proof, with no timing asserted.
  */
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { validateAgainstSchema } from "../../src/workflows/json-schema.js";
 import { createTenant, type TenantFixture } from "../support/clients.js";
 import { startTestServer } from "../support/test-server.js";
@@ -87,6 +87,34 @@ describe("patterns", () => {
         message: expect.stringContaining("the schema for input cannot be used") as unknown,
       }),
     );
+  });
+});
+
+describe("formats", () => {
+  // A hostile probe made ajv print "unknown format … ignored" to stderr at will.
+  it("an unknown format is an annotation: accepted, ignored, and nothing reaches stderr", async () => {
+    // ajv's default logger is the console (vitest intercepts it before stderr).
+    const printed: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => (
+      printed.push(String(chunk)),
+      write(chunk, ...rest)
+    )) as typeof process.stderr.write;
+    const consoleSpies = (["warn", "error", "log"] as const).map((method) => vi.spyOn(console, method));
+    try {
+      expect((await workflow("odd-format", { type: "string", format: "no-such-format" })).status).toBe(200);
+      expect((await run("odd-format", "anything")).status).toBe(200);
+      // Known formats are still checked.
+      expect((await workflow("email-format", { type: "string", format: "email" })).status).toBe(200);
+      expect((await run("email-format", "not an address")).body.message).toBe('input: must match format "email"');
+    } finally {
+      process.stderr.write = write;
+    }
+    for (const spy of consoleSpies) {
+      printed.push(...spy.mock.calls.map((call) => call.map(String).join(" ")));
+      spy.mockRestore();
+    }
+    expect(printed).toEqual([]);
   });
 });
 
