@@ -239,6 +239,19 @@ const query: Case[] = [
     status: 400,
     error: { code: Code.InvalidArgument, message: "given 2 times" },
   },
+  // A hostile probe: under two spellings one of them silently won (`pageSize=1&page_size=3` listed 3).
+  {
+    name: "a singular field under its JSON and its proto name is a 400",
+    path: "/v1/echo?int64Value=1&int64_value=2",
+    status: 400,
+    error: { code: Code.InvalidArgument, message: 'query parameters "int64Value" and "int64_value" both set this field' },
+  },
+  {
+    name: "one map key as labels[key] and labels.key is a 400",
+    path: "/v1/echo?labels[env]=prod&labels.env=dev",
+    status: 400,
+    error: { code: Code.InvalidArgument, message: 'query parameters "labels[env]" and "labels.env" both set this field' },
+  },
   {
     name: "nested fields with dots",
     path: "/v1/echo?nested.name=x&nested.count=3&nested.child.name=y&nested.notes=a&nested.notes=b",

@@ -34,6 +34,10 @@ interface ResolvedParameter {
 
 /** Sets every parameter of `query` on `target`; throws INVALID_ARGUMENT naming the first bad one. */
 export function applyQueryParameters(target: ReflectMessage, query: URLSearchParams, mapping: QueryMapping): void {
+  // Field (JSON path, with the map key) → the parameter that set it: one field under two
+  // spellings (`pageSize` and `page_size`, `labels[k]` and `labels.k`) is refused like one
+  // name given twice, rather than one of them silently winning.
+  const setBy = new Map<string, string>();
   for (const name of new Set(query.keys())) {
     const resolved = resolveParameter(target.desc, name);
     if (resolved === undefined) {
@@ -42,6 +46,9 @@ export function applyQueryParameters(target: ReflectMessage, query: URLSearchPar
     }
     // Violations name the field by its JSON path whichever name form the caller used.
     const field = resolved.mapKey === undefined ? fieldJsonPath(resolved.fields) : `${fieldJsonPath(resolved.fields)}[${resolved.mapKey}]`;
+    const earlier = setBy.get(field);
+    if (earlier !== undefined) throw malformedField(field, `query parameters "${earlier}" and "${name}" both set this field; give it once`);
+    setBy.set(field, name);
     const reason = mapping.reservedBy(resolved.fields);
     if (reason !== undefined) throw malformedField(field, `query parameter "${name}" sets a field that ${reason}`);
     assignText(target, resolved.fields, query.getAll(name), { label: `query parameter "${name}"`, field, mapKey: resolved.mapKey });
