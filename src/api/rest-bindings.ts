@@ -15,8 +15,20 @@ import { toConnectError } from "./error-mapping.js";
 
 const methods = RunsService.method;
 
-/** What the hooks read headers from: Node's request headers. */
-type HeaderCarrier = { headers: Record<string, string | string[] | undefined> };
+/** What the hooks read headers from: Node's request headers (and, raw, as they came). */
+type HeaderCarrier = { headers: Record<string, string | string[] | undefined>; rawHeaders?: readonly string[] };
+
+/** How many times the request carries header `name` (Node joins repeats into one value). */
+function headerCount(request: HeaderCarrier, name: string): number {
+  const raw = request.rawHeaders ?? [];
+  let count = 0;
+  for (let index = 0; index < raw.length; index += 2) if (raw[index]!.toLowerCase() === name) count++;
+  return count;
+}
+
+// Header values reach Node as Latin-1: a UTF-8 key would be stored garbled (`café` as
+// `cafÃ©`) and differ from the same key in the body.
+const printableAscii = /^[\x20-\x7e]*$/;
 
 function header(request: HeaderCarrier, name: string): string | undefined {
   const value = request.headers[name];
@@ -46,6 +58,12 @@ function etagMatches(ifNoneMatch: string | undefined, etag: string): boolean {
 function applyIdempotencyKey(httpRequest: HeaderCarrier, target: { idempotencyKey: string } | undefined, field: string): void {
   const key = header(httpRequest, "idempotency-key");
   if (key === undefined || target === undefined) return;
+  if (headerCount(httpRequest, "idempotency-key") > 1)
+    throw toConnectError(invalidArgument(field, "the Idempotency-Key header is given more than once; send one key"));
+  if (!printableAscii.test(key)) {
+    const description = "the Idempotency-Key header must be printable ASCII; send other keys in the body's idempotencyKey";
+    throw toConnectError(invalidArgument(field, description));
+  }
   if (target.idempotencyKey !== "" && target.idempotencyKey !== key) {
     const description = `"${echoed(target.idempotencyKey)}" differs from the Idempotency-Key header "${echoed(key)}"; send one, or both equal`;
     throw toConnectError(invalidArgument(field, description));

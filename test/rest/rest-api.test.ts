@@ -5,6 +5,7 @@
  * Listing and search are in list-runs.test.ts, streams in run-streams.test.ts, runs performed by the demo executor in
  * demo-runs.test.ts, the error table and headers in errors-and-headers.test.ts.
  */
+import { connect } from "node:net";
 import { beforeAll, describe, expect, it } from "vitest";
 import { startTestServer } from "../support/test-server.js";
 import {
@@ -173,6 +174,38 @@ describe("POST /api/v1/runs", () => {
     };
     const streamed = await streamedRunId();
     expect(await streamedRunId()).toBe(streamed);
+  });
+
+  // A hostile probe: a UTF-8 key arrived as Latin-1 (`café` stored as `cafÃ©`), and a repeated header was joined into one key.
+  it("refuses a non-ASCII Idempotency-Key header and one given twice, with 400 naming idempotencyKey", async () => {
+    // Raw bytes over a socket, as curl sends them (Node's client would refuse some).
+    const post = (headerLines: Buffer) =>
+      new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const { port } = new URL(baseUrl);
+        const body = JSON.stringify({ workflow: "counter", input: { n: 1 } });
+        const socket = connect(Number(port), "127.0.0.1", () => {
+          const head = `POST /api/v1/runs HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer ${tenant.key}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n`;
+          socket.end(Buffer.concat([Buffer.from(head), headerLines, Buffer.from(`\r\n${body}`)]));
+        });
+        const chunks: Buffer[] = [];
+        socket.on("data", (chunk: Buffer) => chunks.push(chunk));
+        socket.on("error", reject);
+        socket.on("close", () => {
+          const answer = Buffer.concat(chunks).toString("utf8");
+          const [head = "", ...rest] = answer.split("\r\n\r\n");
+          resolve({ status: Number(head.split(" ")[1]), text: rest.join("\r\n\r\n") });
+        });
+      });
+    const utf8 = await post(Buffer.from("Idempotency-Key: café-1\r\n", "utf8"));
+    expect(utf8).toEqual({ status: 400, text: expect.stringContaining('"message":') as unknown });
+    expect((JSON.parse(utf8.text) as { message: string }).message).toBe(
+      "idempotencyKey: the Idempotency-Key header must be printable ASCII; send other keys in the body's idempotencyKey",
+    );
+    const twice = await post(Buffer.from("Idempotency-Key: x1\r\nIdempotency-Key: x2\r\n"));
+    expect(twice).toEqual({ status: 400, text: expect.stringContaining('"message":') as unknown });
+    expect((JSON.parse(twice.text) as { message: string }).message).toBe(
+      "idempotencyKey: the Idempotency-Key header is given more than once; send one key",
+    );
   });
 
   it("answers 409 ALREADY_EXISTS with a google.rpc.Status body for the same key with a different request", async () => {
