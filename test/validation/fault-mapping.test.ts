@@ -17,6 +17,7 @@ import { startServer, type RunningServer } from "../../src/server.js";
 import { createCounterWorkflow, createTenant, json, type TenantFixture } from "../support/clients.js";
 import { makeReachable, makeUnreachable, terminateConnections } from "../support/database-outage.js";
 import { codeOf, eventually, sleep } from "../support/expectations.js";
+import { capturePrinted } from "../support/printed-output.js";
 import { createTestDatabase } from "../support/test-database.js";
 import { testRootKey } from "../support/test-server.js";
 
@@ -63,12 +64,8 @@ afterAll(async () => {
 
 describe("a client that leaves mid-stream", () => {
   it("is logged as canceled below error level, and nothing reaches stderr", async () => {
-    const printed: string[] = [];
-    const write = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => (
-      printed.push(String(chunk)),
-      write(chunk, ...rest)
-    )) as typeof process.stderr.write;
+    const printing = capturePrinted();
+    let printed: string[];
     try {
       const runs = tenant.runs("grpc");
       const { run } = await runs.createRun({ workflow: "counter", input: json({ n: 1 }) });
@@ -92,7 +89,7 @@ describe("a client that leaves mid-stream", () => {
       }
       await sleep(200);
     } finally {
-      process.stderr.write = write;
+      printed = printing.stop();
     }
     expect(printed.join("")).toBe("");
     expect(logs.filter((entry) => entry.level >= 50)).toEqual([]);

@@ -86,9 +86,12 @@ describe("the README's webhook receiver", () => {
     const { leases } = await worker.claimRuns({ workerId: "w", workflows: [workflow], maxRuns: 1, waitTimeout: millis(2000) });
     await worker.completeRun({ runId, leaseId: leases[0]!.leaseId, output: json({ n: 1 }) });
 
+    // The receiver prints "verified …" and the body as two lines, which may come in two
+    // chunks: wait for both of the third delivery (CI once saw the third "verified" alone).
     const bodies = await eventually(15_000, "three verified deliveries", async () => {
       const verified = printed.filter((line) => line.startsWith("verified msg_"));
-      return verified.length >= 3 ? printed.filter((line) => line.startsWith("{")) : undefined;
+      const printedBodies = printed.filter((line) => line.startsWith("{"));
+      return verified.length >= 3 && printedBodies.length >= 3 ? printedBodies : undefined;
     });
     expect(printed.filter((line) => line.startsWith("NOT verified"))).toEqual([]);
     const types = bodies.map((body) => (JSON.parse(body) as { type: string; data: { run: { id: string } } }).type);

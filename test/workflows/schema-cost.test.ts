@@ -9,9 +9,10 @@
  * for the 50,000 objects (quadratic from 1.1 s at 8,000): these tests finishing within
  * vitest's timeout is the proof, with no timing asserted.
  */
-import { beforeAll, describe, expect, it, vi } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { validateAgainstSchema } from "../../src/workflows/json-schema.js";
 import { createTenant, type TenantFixture } from "../support/clients.js";
+import { capturePrinted } from "../support/printed-output.js";
 import { startTestServer } from "../support/test-server.js";
 
 let baseUrl: string;
@@ -93,14 +94,9 @@ describe("patterns", () => {
 describe("formats", () => {
   // A hostile probe made ajv print "unknown format … ignored" to stderr at will.
   it("an unknown format is an annotation: accepted, ignored, and nothing reaches stderr", async () => {
-    // ajv's default logger is the console (vitest intercepts it before stderr).
-    const printed: string[] = [];
-    const write = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => (
-      printed.push(String(chunk)),
-      write(chunk, ...rest)
-    )) as typeof process.stderr.write;
-    const consoleSpies = (["warn", "error", "log"] as const).map((method) => vi.spyOn(console, method));
+    // ajv's default logger is the console.
+    const printing = capturePrinted();
+    let printed: string[];
     try {
       expect((await workflow("odd-format", { type: "string", format: "no-such-format" })).status).toBe(200);
       expect((await run("odd-format", "anything")).status).toBe(200);
@@ -108,11 +104,7 @@ describe("formats", () => {
       expect((await workflow("email-format", { type: "string", format: "email" })).status).toBe(200);
       expect((await run("email-format", "not an address")).body.message).toBe('input: must match format "email"');
     } finally {
-      process.stderr.write = write;
-    }
-    for (const spy of consoleSpies) {
-      printed.push(...spy.mock.calls.map((call) => call.map(String).join(" ")));
-      spy.mockRestore();
+      printed = printing.stop();
     }
     expect(printed).toEqual([]);
   });
