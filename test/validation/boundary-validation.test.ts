@@ -153,6 +153,20 @@ describe("REST goes through the same checks", () => {
     expect(restViolations(input.json)).toEqual(["input.note"]);
   });
 
+  // A hostile probe: JSON's "\ud800" (half a surrogate pair) was stored as U+FFFD, silently.
+  it("an unpaired surrogate in a JSON input is 400 naming its path, over REST and Connect JSON", async () => {
+    const input = await rest("POST", "/api/v1/runs", { workflow: "counter", input: { n: 1, note: "a\ud800" } });
+    expect(input.status).toBe(400);
+    expect(restViolations(input.json)).toEqual(["input.note"]);
+    const error = await rejection(
+      client(RunsService, "connect-json").createRun({ workflow: "counter", input: json({ n: 1, tags: ["\udc00"] }) }),
+    );
+    expect(error.code).toBe(Code.InvalidArgument);
+    expect(violations(error)).toEqual(["input.tags[0]"]);
+    // A whole pair is text like any other.
+    expect((await rest("POST", "/api/v1/runs", { workflow: "counter", input: { n: 1, note: "\ud83d\ude00" } })).status).toBe(200);
+  });
+
   it("a Duration beyond ±10,000 years in JSON is 400", async () => {
     const response = await rest("POST", "/api/v1/runs", { workflow: "counter", input: { n: 1 }, timeout: "1000000000000000s" });
     expect(response.status).toBe(400);

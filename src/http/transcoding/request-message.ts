@@ -69,6 +69,16 @@ function parseBody(binding: RestBinding, bodyText: string, registry: Registry): 
     binding.body.kind === "all"
       ? bodyText
       : `{${JSON.stringify(binding.body.field.jsonName)}:${checkedJson(bodyText, binding.body.field)}}`;
+  const surrogate = /\\u[dD][89a-fA-F]/.test(json) ? unpairedSurrogatePath(JSON.parse(json) as unknown, "") : undefined;
+  if (surrogate !== undefined) {
+    // The binary hop to the handler would turn it into U+FFFD, silently; refused here,
+    // as the request check refuses it on Connect JSON (api/request-validation.ts).
+    throw malformedField(
+      surrogate,
+      `${surrogate || "the body"}: must not contain an unpaired UTF-16 surrogate`,
+      "must not contain an unpaired UTF-16 surrogate",
+    );
+  }
   try {
     // A little over protobuf-es's 100, for the messages around a JSON value (the request,
     // a template): a value nested up to 100 deep decodes, to be refused by the request
@@ -78,6 +88,30 @@ function parseBody(binding: RestBinding, bodyText: string, registry: Registry): 
     const fault = findJsonFault(schema, json, error, registry);
     throw malformedField(fault.field, jsonFaultMessage(fault), fault.description);
   }
+}
+
+// String.prototype.isWellFormed (Node 20+; ES2024, beyond this project's ES2023 types).
+const isWellFormed = (text: string): boolean => (text as unknown as { isWellFormed(): boolean }).isWellFormed();
+
+/** The JSON path of the first string or key holding half a surrogate pair, or undefined. */
+function unpairedSurrogatePath(json: unknown, path: string): string | undefined {
+  if (typeof json === "string") return isWellFormed(json) ? undefined : path;
+  if (Array.isArray(json)) {
+    for (const [index, item] of json.entries()) {
+      const found = unpairedSurrogatePath(item, `${path}[${index}]`);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+  if (typeof json === "object" && json !== null) {
+    for (const [key, value] of Object.entries(json)) {
+      const member = path === "" ? key : `${path}.${key}`;
+      if (!isWellFormed(key)) return member;
+      const found = unpairedSurrogatePath(value, member);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
 }
 
 /** `text` when it is one JSON value; else INVALID_ARGUMENT naming the body's field. */
