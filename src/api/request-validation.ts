@@ -92,15 +92,12 @@ function isReflectMessage(value: unknown): value is ReflectMessage {
   return typeof value === "object" && value !== null && "desc" in value && "fields" in value && "message" in value;
 }
 
-// String.prototype.isWellFormed (Node 20+; ES2024, beyond this project's ES2023 types).
-const isWellFormed = (text: string): boolean => (text as unknown as { isWellFormed(): boolean }).isWellFormed();
-
 function checkText(value: unknown, path: string, found: FieldViolation[]): void {
   if (typeof value !== "string") return;
   if (value.includes("\0")) found.push({ field: path, description: "must not contain NUL (U+0000)" });
   // JSON can carry half a UTF-16 surrogate pair (`"\ud800"`), which no UTF-8 text can:
   // stored, it silently became U+FFFD.
-  else if (!isWellFormed(value)) found.push({ field: path, description: "must not contain an unpaired UTF-16 surrogate" });
+  else if (!value.isWellFormed()) found.push({ field: path, description: "must not contain an unpaired UTF-16 surrogate" });
 }
 
 function checkTimestamp(value: Timestamp, path: string, found: FieldViolation[]): void {

@@ -90,12 +90,9 @@ function parseBody(binding: RestBinding, bodyText: string, registry: Registry): 
   }
 }
 
-// String.prototype.isWellFormed (Node 20+; ES2024, beyond this project's ES2023 types).
-const isWellFormed = (text: string): boolean => (text as unknown as { isWellFormed(): boolean }).isWellFormed();
-
 /** The JSON path of the first string or key holding half a surrogate pair, or undefined. */
 function unpairedSurrogatePath(json: unknown, path: string): string | undefined {
-  if (typeof json === "string") return isWellFormed(json) ? undefined : path;
+  if (typeof json === "string") return json.isWellFormed() ? undefined : path;
   if (Array.isArray(json)) {
     for (const [index, item] of json.entries()) {
       const found = unpairedSurrogatePath(item, `${path}[${index}]`);
@@ -106,7 +103,7 @@ function unpairedSurrogatePath(json: unknown, path: string): string | undefined 
   if (typeof json === "object" && json !== null) {
     for (const [key, value] of Object.entries(json)) {
       const member = path === "" ? key : `${path}.${key}`;
-      if (!isWellFormed(key)) return member;
+      if (!key.isWellFormed()) return member;
       const found = unpairedSurrogatePath(value, member);
       if (found !== undefined) return found;
     }
