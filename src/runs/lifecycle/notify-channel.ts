@@ -11,9 +11,14 @@
 /** Channel name. */
 export const eventsChannel = "runline_run_events";
 
+/** The plain hint's payload, `tenant/run/last_sequence`, given the alias of a `runs` row. */
+function hintPayload(alias: string): string {
+  return `${alias}.tenant_id::text || '/' || ${alias}.id::text || '/' || ${alias}.last_sequence::text`;
+}
+
 /** SQL expression for the payload, given the alias of an updated `runs` row. */
 export function notifyExpression(alias: string): string {
-  return `pg_notify('${eventsChannel}', ${alias}.tenant_id::text || '/' || ${alias}.id::text || '/' || ${alias}.last_sequence::text)`;
+  return `pg_notify('${eventsChannel}', ${hintPayload(alias)})`;
 }
 
 /** Drops the `pg_notify` column that a statement selecting notifyExpression returns beside its row. */
@@ -39,7 +44,7 @@ const carriedPayloadMaxBytes = 7_900;
  * even rendered: their binary size alone rules them out.
  */
 export function notifyWithEventsExpression(r: string, e: string): string {
-  const hint = `${r}.tenant_id::text || '/' || ${r}.id::text || '/' || ${r}.last_sequence::text`;
+  const hint = hintPayload(r);
   const carried = `(select json_agg(json_build_array(${e}.sequence::text, ${e}.type, ${e}.data, ${e}.event_id, ${e}.create_time::text,
       coalesce(octet_length(${e}.data::text), 0) + octet_length(${e}.type)) order by ${e}.sequence)::text from ${e})`;
   const small = `(select count(*) <= ${carriedEventsMax} and coalesce(sum(pg_column_size(${e}.data)), 0) < ${carriedPayloadMaxBytes} from ${e})`;
